@@ -1,0 +1,351 @@
+import { Tensor, numel, type DType } from '../tensor.js';
+import { KernelSources } from './kernels.js';
+import { BufferPool } from './pool.js';
+
+/** Facts about the device an engine runs on. */
+export interface DeviceInfo {
+  /** e.g. "opengl", "vulkan", "metal", "d3d12", "browser", "app" (a caller's device). */
+  backend: string;
+  featureLevel: 'core' | 'compatibility';
+  /** Human-readable adapter name, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)". */
+  adapter: string;
+  vendor: string;
+  architecture: string;
+  description: string;
+  /** True for CPU executors (llvmpipe, SwiftShader, lavapipe, WARP). */
+  software: boolean;
+}
+
+export interface EngineOptions {
+  /** Fill every buffer an op allocates with NaN before the op writes it (tests). */
+  poison?: boolean;
+  /** Called on device errors; default collects them and throws at the next read-back. */
+  onError?: (message: string) => void;
+}
+
+export type Binding = Tensor | GPUBuffer | GPUTextureView | GPUSampler | GPUBufferBinding;
+
+export interface DispatchParams {
+  /** u32 fields of the kernel's uniform struct, in declaration order (they come first). */
+  u?: readonly number[];
+  /** f32 fields, declared after the u32 fields. */
+  f?: readonly number[];
+}
+
+const UNIFORM_SLOT = 256;
+const UNIFORM_SLOTS = 512;
+/** Largest workgroup count per dimension the spec guarantees. */
+export const MAX_GROUPS = 65535;
+
+/**
+ * An engine bound to one GPUDevice: pipeline cache, buffer pool, and one command encoder that
+ * collects many dispatches per submit. Shapes travel as uniforms; pipelines are keyed by kernel,
+ * entry point and override constants only.
+ */
+export class Engine {
+  readonly limits: GPUSupportedLimits;
+  readonly features: ReadonlySet<string>;
+  readonly pool: BufferPool;
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly pending = new Map<string, Promise<GPUComputePipeline>>();
+  private readonly warmed = new Set<string>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private uniformData = new ArrayBuffer(UNIFORM_SLOT * UNIFORM_SLOTS);
+  private uniformBuffer: GPUBuffer;
+  private uniformUsed = 0;
+  private afterSubmit: (() => void)[] = [];
+  private errors: string[] = [];
+  private disposed = false;
+  /** Counts for tests and the bench: dispatches and submits since creation. */
+  readonly counters = { dispatches: 0, submits: 0, pipelinesCompiled: 0 };
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly info: DeviceInfo,
+    readonly kernels: KernelSources,
+    readonly options: EngineOptions = {},
+    /** Called by dispose(): the acquirer's clean-up (destroys a device the engine owns). */
+    private readonly onDispose: () => void = () => {},
+  ) {
+    this.limits = device.limits;
+    this.features = device.features as ReadonlySet<string>;
+    this.pool = new BufferPool(device);
+    this.uniformBuffer = device.createBuffer({
+      label: 'tok1d uniforms',
+      size: UNIFORM_SLOT * UNIFORM_SLOTS,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    device.addEventListener('uncapturederror', (ev) => {
+      const msg = (ev as GPUUncapturedErrorEvent).error.message;
+      if (this.options.onError) this.options.onError(msg);
+      else this.errors.push(msg);
+    });
+  }
+
+  // ---------------------------------------------------------------- pipelines
+
+  private key(kernel: string, entry: string, overrides: Record<string, number>): string {
+    const o = Object.keys(overrides)
+      .sort()
+      .map((k) => `${k}=${overrides[k]}`)
+      .join(',');
+    return `${kernel}:${entry}:${o}`;
+  }
+
+  private descriptor(kernel: string, entry: string, overrides: Record<string, number>): GPUComputePipelineDescriptor {
+    const module = this.device.createShaderModule({ label: kernel, code: this.kernels.get(kernel) });
+    return {
+      label: `${kernel}:${entry}`,
+      layout: 'auto',
+      compute: { module, entryPoint: entry, constants: overrides },
+    };
+  }
+
+  /** The pipeline for a kernel entry point with the given override constants (compiled once). */
+  pipeline(kernel: string, entry: string, overrides: Record<string, number> = {}): GPUComputePipeline {
+    const key = this.key(kernel, entry, overrides);
+    let p = this.pipelines.get(key);
+    if (!p) {
+      p = this.device.createComputePipeline(this.descriptor(kernel, entry, overrides));
+      this.pipelines.set(key, p);
+      this.counters.pipelinesCompiled++;
+    }
+    return p;
+  }
+
+  /** Compiles pipelines in parallel ahead of use (each at most once per engine). */
+  async precompile(list: { kernel: string; entry: string; overrides?: Record<string, number> }[]): Promise<void> {
+    await Promise.all(
+      list.map(({ kernel, entry, overrides = {} }) => {
+        const key = this.key(kernel, entry, overrides);
+        if (this.pipelines.has(key)) return undefined;
+        let pr = this.pending.get(key);
+        if (!pr) {
+          pr = this.device.createComputePipelineAsync(this.descriptor(kernel, entry, overrides)).then((p) => {
+            this.pipelines.set(key, p);
+            this.pending.delete(key);
+            this.counters.pipelinesCompiled++;
+            return p;
+          });
+          this.pending.set(key, pr);
+        }
+        return pr;
+      }),
+    );
+  }
+
+  /** Number of distinct pipelines that have been dispatched at least once. */
+  get warmedCount(): number {
+    return this.warmed.size;
+  }
+
+  // ---------------------------------------------------------------- buffers and tensors
+
+  /** A tensor from the pool; contents undefined (NaN-filled when the engine poisons). */
+  empty(shape: readonly number[], dtype: DType = 'f32'): Tensor {
+    const bytes = Math.max(4, numel(shape) * 4);
+    const t = new Tensor(this.pool.acquire(bytes), shape, dtype);
+    if (this.options.poison) this.fill(t, Number.NaN);
+    return t;
+  }
+
+  /** Returns a tensor's buffer to the pool. Work already recorded that uses it stays valid. */
+  release(...ts: (Tensor | null | undefined)[]): void {
+    for (const t of ts) if (t && t.pooled) this.pool.release(t.buffer);
+  }
+
+  /** Uploads host data into a new tensor; the copy is recorded in order with pending work. */
+  upload(data: Float32Array | Uint32Array | Int32Array, shape: readonly number[], dtype?: DType): Tensor {
+    const n = numel(shape);
+    if (data.length !== n) throw new Error(`upload: ${data.length} values for shape [${shape.join(', ')}]`);
+    const dt: DType = dtype ?? (data instanceof Float32Array ? 'f32' : data instanceof Int32Array ? 'i32' : 'u32');
+    const t = new Tensor(this.pool.acquire(Math.max(4, n * 4)), shape, dt);
+    this.write(t, data);
+    return t;
+  }
+
+  /** Writes host data into an existing tensor, ordered after all work recorded so far. */
+  write(t: Tensor, data: ArrayBufferView, byteOffset = 0): void {
+    const bytes = Math.ceil(data.byteLength / 4) * 4;
+    if (bytes === 0) return;
+    const staging = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC, mappedAtCreation: true });
+    new Uint8Array(staging.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    staging.unmap();
+    this.endPass();
+    this.commandEncoder().copyBufferToBuffer(staging, 0, t.buffer, byteOffset, bytes);
+    this.afterSubmit.push(() => staging.destroy());
+    t.touch();
+  }
+
+  /** Copies `src` into `dst` (whole tensor unless sizes given), recorded in order. */
+  copy(src: Tensor, dst: Tensor, bytes = Math.min(src.byteLength, dst.byteLength), srcOffset = 0, dstOffset = 0): void {
+    this.endPass();
+    this.commandEncoder().copyBufferToBuffer(src.buffer, srcOffset, dst.buffer, dstOffset, bytes);
+    dst.touch();
+  }
+
+  /** Fills a tensor with one value (bit pattern of f32, or u32 for integer tensors). */
+  fill(t: Tensor, value: number): void {
+    const n = t.size;
+    const bits = t.dtype === 'f32' ? new Uint32Array(new Float32Array([value]).buffer)[0]! : value >>> 0;
+    const groups = Math.ceil(n / 256);
+    const gx = Math.min(groups, MAX_GROUPS);
+    this.dispatch('elementwise', 'fill', [t], { u: [n, gx * 256, bits] }, [gx, Math.ceil(groups / gx), 1]);
+  }
+
+  /** Destroys a resource once the work recorded so far has been submitted. */
+  deferDestroy(resource: { destroy(): void }): void {
+    if (this.encoder) this.afterSubmit.push(() => resource.destroy());
+    else resource.destroy();
+  }
+
+  /** Flushes pending work, then reads a tensor back to the host. */
+  async read(t: Tensor): Promise<Float32Array | Uint32Array | Int32Array> {
+    const bytes = t.byteLength;
+    const staging = this.device.createBuffer({ size: Math.max(4, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.endPass();
+    this.commandEncoder().copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
+    this.flush();
+    await staging.mapAsync(GPUMapMode.READ);
+    const copy = staging.getMappedRange().slice(0);
+    staging.unmap();
+    staging.destroy();
+    this.throwErrors();
+    if (t.dtype === 'f32') return new Float32Array(copy);
+    return t.dtype === 'i32' ? new Int32Array(copy) : new Uint32Array(copy);
+  }
+
+  async readF32(t: Tensor): Promise<Float32Array> {
+    const r = await this.read(t);
+    if (!(r instanceof Float32Array)) throw new Error('readF32 on a non-f32 tensor');
+    return r;
+  }
+
+  async readU32(t: Tensor): Promise<Uint32Array> {
+    const r = await this.read(t);
+    return r instanceof Uint32Array ? r : new Uint32Array(r.buffer);
+  }
+
+  private throwErrors(): void {
+    if (this.errors.length) {
+      const all = this.errors.splice(0);
+      throw new Error(`WebGPU error: ${all.join('\n')}`);
+    }
+  }
+
+  // ---------------------------------------------------------------- recording
+
+  private commandEncoder(): GPUCommandEncoder {
+    if (this.disposed) throw new Error('engine is disposed');
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder({ label: 'tok1d' });
+    return this.encoder;
+  }
+
+  private endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+
+  /** The open encoder for callers that record their own commands (timestamps, texture copies). */
+  recordCommands(fn: (encoder: GPUCommandEncoder) => void): void {
+    this.endPass();
+    fn(this.commandEncoder());
+  }
+
+  /**
+   * Records one dispatch. Bindings: the uniform struct (when params are given) at @binding(0),
+   * then the resources at @binding(1..n) in order; without params, resources start at 0.
+   * A null entry skips its binding number (entry points of one file may use different bindings).
+   */
+  dispatch(
+    kernel: string,
+    entry: string,
+    bindings: readonly (Binding | null)[],
+    params: DispatchParams | null,
+    groups: readonly [number, number, number] | readonly number[],
+    overrides: Record<string, number> = {},
+  ): void {
+    const pipeline = this.pipeline(kernel, entry, overrides);
+    const entries: GPUBindGroupEntry[] = [];
+    let b = 0;
+    if (params) {
+      if (this.uniformUsed >= UNIFORM_SLOTS) this.flush();
+      const slot = this.uniformUsed++;
+      const dv = new DataView(this.uniformData, slot * UNIFORM_SLOT, UNIFORM_SLOT);
+      new Uint8Array(this.uniformData, slot * UNIFORM_SLOT, UNIFORM_SLOT).fill(0);
+      let off = 0;
+      for (const v of params.u ?? []) {
+        dv.setUint32(off, v >>> 0, true);
+        off += 4;
+      }
+      for (const v of params.f ?? []) {
+        dv.setFloat32(off, v, true);
+        off += 4;
+      }
+      entries.push({ binding: b++, resource: { buffer: this.uniformBuffer, offset: slot * UNIFORM_SLOT, size: UNIFORM_SLOT } });
+    }
+    for (const r of bindings) {
+      if (r !== null) entries.push({ binding: b, resource: toResource(r) });
+      b++;
+    }
+    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    if (!this.pass) this.pass = this.commandEncoder().beginComputePass();
+    this.pass.setPipeline(pipeline);
+    this.pass.setBindGroup(0, bindGroup);
+    const [x, y = 1, z = 1] = groups;
+    if (x > 0 && y > 0 && z > 0) this.pass.dispatchWorkgroups(x, y, z);
+    this.counters.dispatches++;
+    this.warmed.add(this.key(kernel, entry, overrides));
+  }
+
+  /** Submits everything recorded so far as one command buffer. */
+  flush(): void {
+    if (!this.encoder) return;
+    this.endPass();
+    if (this.uniformUsed > 0) this.device.queue.writeBuffer(this.uniformBuffer, 0, this.uniformData, 0, this.uniformUsed * UNIFORM_SLOT);
+    this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+    this.uniformUsed = 0;
+    this.counters.submits++;
+    const after = this.afterSubmit.splice(0);
+    for (const fn of after) fn();
+  }
+
+  /** Flushes and waits until the GPU has finished all submitted work. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    this.throwErrors();
+  }
+
+  /** Releases the pool and, for a device the engine acquired itself, the device. Idempotent. */
+  dispose(): void {
+    if (this.disposed) return;
+    try {
+      this.flush();
+    } catch {
+      /* the device may already be lost */
+    }
+    this.disposed = true;
+    this.pool.destroy();
+    this.uniformBuffer.destroy();
+    this.pipelines.clear();
+    this.onDispose();
+  }
+}
+
+function toResource(r: Binding): GPUBindingResource {
+  if (r instanceof Tensor) return { buffer: r.buffer, offset: 0, size: Math.max(4, r.byteLength) };
+  if (typeof GPUBuffer !== 'undefined' && r instanceof GPUBuffer) return { buffer: r };
+  return r as GPUBindingResource;
+}
+
+/** Splits a 1D workgroup count over x and y so neither exceeds the per-dimension limit. */
+export function grid(groups: number): [number, number, number] {
+  if (groups <= MAX_GROUPS) return [Math.max(1, groups), 1, 1];
+  const y = Math.ceil(groups / MAX_GROUPS);
+  return [Math.ceil(groups / y), y, 1];
+}

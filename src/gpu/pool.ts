@@ -1,0 +1,73 @@
+/**
+ * Reuses storage buffers by size class. Classes are powers of two and their 1.5× midpoints
+ * (at most 33% slack), from 256 bytes up. Every pooled buffer can be a storage binding and a copy
+ * source or destination.
+ */
+export class BufferPool {
+  private free = new Map<number, GPUBuffer[]>();
+  private sizeOf = new Map<GPUBuffer, number>();
+  private inUse = new Set<GPUBuffer>();
+  /** Bytes of all buffers the pool created and still holds (free or in use). */
+  bytesAllocated = 0;
+  buffersCreated = 0;
+
+  constructor(private readonly device: GPUDevice) {}
+
+  static sizeClass(bytes: number): number {
+    if (bytes <= 256) return 256;
+    const p = 2 ** Math.ceil(Math.log2(bytes));
+    const mid = (p / 4) * 3;
+    return bytes <= mid ? mid : p;
+  }
+
+  acquire(bytes: number): GPUBuffer {
+    const cls = BufferPool.sizeClass(bytes);
+    const list = this.free.get(cls);
+    let buf = list?.pop();
+    if (!buf) {
+      buf = this.device.createBuffer({
+        label: `pool ${cls}`,
+        size: cls,
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      });
+      this.sizeOf.set(buf, cls);
+      this.bytesAllocated += cls;
+      this.buffersCreated++;
+    }
+    this.inUse.add(buf);
+    return buf;
+  }
+
+  release(buf: GPUBuffer): void {
+    if (!this.inUse.delete(buf)) return; // not ours, or already released
+    const cls = this.sizeOf.get(buf)!;
+    let list = this.free.get(cls);
+    if (!list) this.free.set(cls, (list = []));
+    list.push(buf);
+  }
+
+  /** Snapshot for leak checks: equal snapshots mean no growth. */
+  stats(): { bytesAllocated: number; buffers: number; inUse: number } {
+    return { bytesAllocated: this.bytesAllocated, buffers: this.sizeOf.size, inUse: this.inUse.size };
+  }
+
+  /** Destroys free buffers (keeps the ones in use). */
+  trim(): void {
+    for (const list of this.free.values()) {
+      for (const b of list) {
+        this.bytesAllocated -= this.sizeOf.get(b)!;
+        this.sizeOf.delete(b);
+        b.destroy();
+      }
+    }
+    this.free.clear();
+  }
+
+  destroy(): void {
+    this.trim();
+    for (const b of this.inUse) b.destroy();
+    this.inUse.clear();
+    this.sizeOf.clear();
+    this.bytesAllocated = 0;
+  }
+}

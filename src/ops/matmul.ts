@@ -1,0 +1,175 @@
+import { Engine } from '../gpu/engine.js';
+import { Tensor, numel, shapeStr } from '../tensor.js';
+
+export type Activation = 'none' | 'gelu' | 'gelu_tanh';
+export type MatmulVariant = 'storage' | 'texture';
+
+export interface MatmulOptions {
+  /** A is stored [.., K, M] (use Aᵀ). */
+  transA?: boolean;
+  /** B is stored [.., N, K] (use Bᵀ). */
+  transB?: boolean;
+  /** [N], added to every row before the activation. */
+  bias?: Tensor;
+  act?: Activation;
+  /** C = act(alpha·A·B + bias) + beta·C. */
+  alpha?: number;
+  /** With `out`, accumulate: C = … + beta·C. */
+  beta?: number;
+  /** Write into this tensor instead of a new one. */
+  out?: Tensor;
+  /** Force a variant (default: chosen per device and shape). */
+  variant?: MatmulVariant;
+  /** Force a tile: rows per invocation and vec4 columns per invocation. */
+  tile?: { tm: number; tn4: number; wgx: number; wgy: number };
+}
+
+const ACT_CODE: Record<Activation, number> = { none: 0, gelu: 1, gelu_tanh: 2 };
+
+interface Dims {
+  batch: number;
+  M: number;
+  N: number;
+  K: number;
+  batchA: number;
+  batchB: number;
+}
+
+function dims(a: Tensor, b: Tensor, o: MatmulOptions): Dims {
+  if (a.shape.length < 2 || b.shape.length < 2) throw new Error(`matmul: operands need rank ≥ 2, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
+  const ar = a.shape.length;
+  const br = b.shape.length;
+  const [M, Ka] = o.transA ? [a.shape[ar - 1]!, a.shape[ar - 2]!] : [a.shape[ar - 2]!, a.shape[ar - 1]!];
+  const [Kb, N] = o.transB ? [b.shape[br - 1]!, b.shape[br - 2]!] : [b.shape[br - 2]!, b.shape[br - 1]!];
+  if (Ka !== Kb) throw new Error(`matmul: inner dimensions differ: ${shapeStr(a.shape)}${o.transA ? 'ᵀ' : ''} · ${shapeStr(b.shape)}${o.transB ? 'ᵀ' : ''}`);
+  const batchA = numel(a.shape.slice(0, -2));
+  const batchB = numel(b.shape.slice(0, -2));
+  if (batchA !== batchB && batchA !== 1 && batchB !== 1) throw new Error(`matmul: batch sizes ${batchA} and ${batchB} differ`);
+  return { batch: Math.max(batchA, batchB), M, N, K: Ka, batchA, batchB };
+}
+
+interface Operand {
+  resource: GPUBuffer | GPUTextureView | Tensor;
+  done: () => void;
+}
+
+/** Packed textures of constant tensors, per engine: tensor id + layout → texture at a version. */
+const textureCache = new WeakMap<Engine, Map<string, { version: number; texture: GPUTexture }>>();
+
+function packDispatch(engine: Engine, src: Tensor, rows: number, cols: number, rowsOut: number, trans: boolean, batches: number, target: GPUTextureView | Tensor): void {
+  const cols4 = Math.ceil(cols / 4);
+  const toBuffer = target instanceof Tensor;
+  engine.dispatch('pack', toBuffer ? 'to_buffer' : 'to_texture', toBuffer ? [src, null, target] : [src, target], { u: [rows, cols, rowsOut, cols4, trans ? 1 : 0, rows * cols, batches] }, [Math.ceil(cols4 / 8), Math.ceil((rowsOut * batches) / 8), 1]);
+}
+
+/**
+ * One operand in packed vec4 layout: [batches][rowsOut][ceil(cols/4)], logical [rows, cols]
+ * (stored transposed when trans). Binds the tensor itself when it already has that layout.
+ */
+function operand(engine: Engine, t: Tensor, rows: number, cols: number, rowsOut: number, trans: boolean, batches: number, variant: MatmulVariant): Operand {
+  const cols4 = Math.ceil(cols / 4);
+  if (variant === 'storage') {
+    if (!trans && cols % 4 === 0 && rowsOut === rows) return { resource: t, done: () => {} };
+    const packed = engine.empty([batches * rowsOut * cols4 * 4]);
+    packDispatch(engine, t, rows, cols, rowsOut, trans, batches, packed);
+    return { resource: packed, done: () => engine.release(packed) };
+  }
+  const key = `${t.id}:${trans ? 1 : 0}:${rowsOut}`;
+  let cache = textureCache.get(engine);
+  if (t.constant) {
+    if (!cache) textureCache.set(engine, (cache = new Map()));
+    const hit = cache.get(key);
+    if (hit && hit.version === t.version) return { resource: hit.texture.createView(), done: () => {} };
+    if (hit) engine.deferDestroy(hit.texture);
+  }
+  const texture = engine.device.createTexture({
+    label: 'matmul operand',
+    size: [cols4, rowsOut * batches],
+    format: 'rgba32float',
+    usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING,
+  });
+  packDispatch(engine, t, rows, cols, rowsOut, trans, batches, texture.createView());
+  if (t.constant) {
+    cache!.set(key, { version: t.version, texture });
+    return { resource: texture.createView(), done: () => {} };
+  }
+  return { resource: texture.createView(), done: () => engine.deferDestroy(texture) };
+}
+
+/** Whether the texture variant can hold these operands on this device. */
+function texturesFit(engine: Engine, d: Dims): boolean {
+  const max = engine.limits.maxTextureDimension2D;
+  const K4 = Math.ceil(d.K / 4);
+  return K4 <= max && Math.ceil(d.N / 4) <= max && d.M * d.batchA <= max && K4 * 4 * d.batchB <= max;
+}
+
+/** The variant for this device: textures on llvmpipe (about 2× faster loads there), else storage. */
+export function defaultMatmulVariant(engine: Engine, d?: Dims): MatmulVariant {
+  const wantTexture = engine.info.software && engine.info.backend === 'opengl';
+  return wantTexture && (!d || texturesFit(engine, d)) ? 'texture' : 'storage';
+}
+
+/** Tile and workgroup shape: 8×16 outputs per invocation; fewer rows per workgroup for skinny M. */
+export function matmulTile(d: { M: number; N: number }): { tm: number; tn4: number; wgx: number; wgy: number } {
+  const tm = d.M <= 4 ? Math.max(1, d.M) : 8;
+  const tn4 = 4;
+  const rowsOfInv = Math.ceil(d.M / tm);
+  const wgy = rowsOfInv >= 8 ? 8 : rowsOfInv >= 4 ? 4 : rowsOfInv >= 2 ? 2 : 1;
+  const wgx = Math.max(1, Math.min(64 / wgy, 16));
+  return { tm, tn4, wgx, wgy };
+}
+
+const dummyBias = new WeakMap<Engine, Tensor>();
+
+/**
+ * C = act(alpha · op(A) · op(B) + bias) (+ beta · C), batched over leading dimensions (a batch of 1
+ * broadcasts). A: [.., M, K] or [.., K, M] (transA); B: [.., K, N] or [.., N, K] (transB).
+ * Result: [batch.., M, N] (leading dims of the larger-batch operand).
+ */
+export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
+  const d = dims(a, b, o);
+  const { batch, M, N, K } = d;
+  const variant = o.variant ?? defaultMatmulVariant(engine, d);
+  if (variant === 'texture' && !texturesFit(engine, d)) throw new Error(`matmul: shape too large for the texture variant on this device`);
+  if (o.bias && o.bias.size !== N) throw new Error(`matmul: bias has ${o.bias.size} values, expected ${N}`);
+  const lead = (d.batchA >= d.batchB ? a.shape.slice(0, -2) : b.shape.slice(0, -2));
+  const outShape = [...lead, M, N];
+  if (o.out && o.out.size !== numel(outShape)) throw new Error(`matmul: out has shape ${shapeStr(o.out.shape)}, expected ${shapeStr(outShape)}`);
+  const accumulate = o.beta !== undefined && o.beta !== 0;
+  if (accumulate && !o.out) throw new Error('matmul: beta needs an out tensor to accumulate into');
+  const out = o.out ?? engine.empty(outShape);
+
+  const K4 = Math.ceil(K / 4);
+  const Kp = K4 * 4;
+  const opA = operand(engine, a, M, K, M, !!o.transA, d.batchA, variant);
+  const opB = operand(engine, b, K, N, Kp, !!o.transB, d.batchB, variant);
+  let bias = o.bias;
+  if (!bias) {
+    bias = dummyBias.get(engine);
+    if (!bias) {
+      bias = engine.upload(new Float32Array([0]), [1]);
+      bias.constant = true;
+      dummyBias.set(engine, bias);
+    }
+  }
+  const t = o.tile ?? matmulTile(d);
+  const N4 = Math.ceil(N / 4);
+  const gx = Math.ceil(N4 / (t.tn4 * t.wgx));
+  const gy = Math.ceil(M / (t.tm * t.wgy));
+  const kernel = variant === 'texture' ? 'matmul_tex' : 'matmul';
+  engine.dispatch(
+    kernel,
+    'main',
+    [opA.resource, opB.resource, bias, out],
+    {
+      u: [M, N, K4, N4, d.batchA === 1 ? 0 : M, d.batchB === 1 ? 0 : Kp, o.bias ? 1 : 0, accumulate ? 1 : 0],
+      f: [o.alpha ?? 1, o.beta ?? 0],
+    },
+    [gx, gy, batch],
+    { TM: t.tm, TN4: t.tn4, WGX: t.wgx, WGY: t.wgy, ACT: ACT_CODE[o.act ?? 'none'] },
+  );
+  opA.done();
+  opB.done();
+  out.touch();
+  return out;
+}

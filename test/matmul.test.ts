@@ -1,0 +1,143 @@
+import { expect } from 'chai';
+import { matmul, type MatmulVariant } from '../src/ops/matmul.js';
+import { describeBackends, expectClose, freshRng, randomF32 } from './helpers.js';
+import { matmulRef, selfTest } from './reference/matmul.js';
+
+const VARIANTS: MatmulVariant[] = ['storage', 'texture'];
+
+interface Case {
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+  batchA?: number;
+  batchB?: number;
+  bias?: boolean;
+  alpha?: number;
+}
+
+/** Inputs and float64 result of a case, built once and shared by both backends and variants. */
+const prepared = new Map<string, { a: Float32Array; b: Float32Array; bias?: Float32Array; want: Float64Array }>();
+function prepare(c: Case) {
+  const key = JSON.stringify(c);
+  let p = prepared.get(key);
+  if (!p) {
+    const r = freshRng();
+    const a = randomF32((c.batchA ?? 1) * c.M * c.K, r);
+    const b = randomF32((c.batchB ?? 1) * c.K * c.N, r);
+    const bias = c.bias ? randomF32(c.N, r) : undefined;
+    p = { a, b, bias, want: matmulRef(a, b, { ...c, bias }) };
+    prepared.set(key, p);
+  }
+  return p;
+}
+
+function label(c: Case): string {
+  const t = `${c.transA ? 'Aᵀ' : 'A'}·${c.transB ? 'Bᵀ' : 'B'}`;
+  const batch = c.batchA || c.batchB ? ` batch ${c.batchA ?? 1}/${c.batchB ?? 1}` : '';
+  return `${t} ${c.M}×${c.N}×${c.K}${batch}${c.bias ? ' +bias' : ''}${c.alpha ? ` α=${c.alpha}` : ''}`;
+}
+
+const ODD: Case[] = [];
+for (const [M, N, K] of [
+  [1, 1, 1],
+  [7, 5, 3],
+  [33, 17, 65],
+  [127, 129, 31],
+  [3, 130, 257],
+]) {
+  for (const transA of [false, true]) for (const transB of [false, true]) ODD.push({ M: M!, N: N!, K: K!, transA, transB, bias: transB });
+}
+ODD.push({ M: 9, N: 20, K: 12, batchA: 3, batchB: 3, bias: true, alpha: 0.5 });
+ODD.push({ M: 5, N: 7, K: 33, batchA: 4, batchB: 1, transB: true });
+ODD.push({ M: 65, N: 64, K: 64, batchA: 1, batchB: 2 });
+
+/** The reference model's shapes (M×N×K): patch embed, qkv, MLP up and down, and a square. */
+const REAL: Case[] = [
+  { M: 16, N: 1024, K: 12288, bias: true },
+  { M: 16, N: 3072, K: 1024, bias: true },
+  { M: 16, N: 4096, K: 1024, bias: true },
+  { M: 16, N: 1024, K: 4096, bias: true },
+  { M: 256, N: 1024, K: 1024, transB: true },
+  { M: 1024, N: 1024, K: 1024 },
+];
+
+describeBackends('matmul', (get) => {
+  for (const variant of VARIANTS) {
+    for (const c of ODD) {
+      it(`${variant} ${label(c)}`, async () => {
+        const e = get();
+        const p = prepare(c);
+        const aShape = c.transA ? [c.K, c.M] : [c.M, c.K];
+        const bShape = c.transB ? [c.N, c.K] : [c.K, c.N];
+        const ta = e.upload(p.a, (c.batchA ?? 1) > 1 ? [c.batchA!, ...aShape] : aShape);
+        const tb = e.upload(p.b, (c.batchB ?? 1) > 1 ? [c.batchB!, ...bShape] : bShape);
+        const tbias = p.bias ? e.upload(p.bias, [c.N]) : undefined;
+        const out = matmul(e, ta, tb, { transA: c.transA, transB: c.transB, bias: tbias, alpha: c.alpha, variant });
+        expectClose(await e.readF32(out), p.want, 1e-5, label(c));
+        e.release(ta, tb, tbias, out);
+      });
+    }
+    for (const c of REAL) {
+      it(`${variant} real size ${label(c)}`, async () => {
+        const e = get();
+        const p = prepare(c);
+        const ta = e.upload(p.a, [c.M, c.K]);
+        const tb = e.upload(p.b, c.transB ? [c.N, c.K] : [c.K, c.N]);
+        const tbias = p.bias ? e.upload(p.bias, [c.N]) : undefined;
+        const out = matmul(e, ta, tb, { transB: c.transB, bias: tbias, variant });
+        expectClose(await e.readF32(out), p.want, 1e-5, label(c));
+        e.release(ta, tb, tbias, out);
+      });
+    }
+
+    it(`${variant} accumulates C = α·A·B + β·C into an existing tensor`, async () => {
+      const e = get();
+      const r = freshRng();
+      const [M, N, K] = [19, 23, 29];
+      const a = randomF32(M * K, r);
+      const b = randomF32(K * N, r);
+      const c0 = randomF32(M * N, r);
+      const ab = matmulRef(a, b, { M, N, K, alpha: 2 });
+      const want = ab.map((v, i) => v + 0.75 * c0[i]!);
+      const ta = e.upload(a, [M, K]);
+      const tb = e.upload(b, [K, N]);
+      const tc = e.upload(c0, [M, N]);
+      const out = matmul(e, ta, tb, { alpha: 2, beta: 0.75, out: tc, variant });
+      expect(out).to.equal(tc);
+      expectClose(await e.readF32(tc), want, 1e-5, 'accumulate');
+      e.release(ta, tb, tc);
+    });
+
+    it(`${variant} sees a constant weight's new contents after it is rewritten`, async () => {
+      const e = get();
+      const r = freshRng();
+      const [M, N, K] = [6, 10, 14];
+      const a = randomF32(M * K, r);
+      const b1 = randomF32(K * N, r);
+      const b2 = randomF32(K * N, r);
+      const ta = e.upload(a, [M, K]);
+      const tb = e.upload(b1, [K, N]);
+      tb.constant = true;
+      const c1 = matmul(e, ta, tb, { variant });
+      expectClose(await e.readF32(c1), matmulRef(a, b1, { M, N, K }), 1e-5, 'first weights');
+      e.write(tb, b2);
+      const c2 = matmul(e, ta, tb, { variant });
+      expectClose(await e.readF32(c2), matmulRef(a, b2, { M, N, K }), 1e-5, 'rewritten weights');
+      e.release(ta, tb, c1, c2);
+    });
+  }
+
+  it('rejects mismatched inner dimensions with a clear message', () => {
+    const e = get();
+    const ta = e.empty([3, 4]);
+    const tb = e.empty([5, 6]);
+    expect(() => matmul(e, ta, tb)).to.throw(/inner dimensions differ/);
+    e.release(ta, tb);
+  });
+
+  it('self-test passes', async () => {
+    expect(await selfTest(get())).to.equal(null);
+  });
+});

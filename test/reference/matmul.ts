@@ -1,0 +1,71 @@
+import type { Engine } from '../../src/gpu/engine.js';
+import { matmul, type MatmulVariant } from '../../src/ops/matmul.js';
+import { freshRng, randomF32, relL2 } from '../helpers.js';
+
+export interface MatmulRefSpec {
+  M: number;
+  N: number;
+  K: number;
+  batchA?: number;
+  batchB?: number;
+  transA?: boolean;
+  transB?: boolean;
+  bias?: ArrayLike<number>;
+  alpha?: number;
+}
+
+/** float64 C[b] = alpha·op(A[b])·op(B[b]) + bias, with batch-1 operands broadcast. */
+export function matmulRef(a: ArrayLike<number>, b: ArrayLike<number>, s: MatmulRefSpec): Float64Array {
+  const { M, N, K } = s;
+  const batchA = s.batchA ?? 1;
+  const batchB = s.batchB ?? 1;
+  const batch = Math.max(batchA, batchB);
+  const alpha = s.alpha ?? 1;
+  const out = new Float64Array(batch * M * N);
+  const at = new Float64Array(K);
+  for (let bi = 0; bi < batch; bi++) {
+    const ao = (batchA === 1 ? 0 : bi) * M * K;
+    const bo = (batchB === 1 ? 0 : bi) * K * N;
+    for (let i = 0; i < M; i++) {
+      for (let k = 0; k < K; k++) at[k] = s.transA ? a[ao + k * M + i]! : a[ao + i * K + k]!;
+      for (let j = 0; j < N; j++) {
+        let acc = 0;
+        if (s.transB) {
+          const base = bo + j * K;
+          for (let k = 0; k < K; k++) acc += at[k]! * b[base + k]!;
+        } else {
+          for (let k = 0; k < K; k++) acc += at[k]! * b[bo + k * N + j]!;
+        }
+        out[(bi * M + i) * N + j] = alpha * acc + (s.bias ? s.bias[j]! : 0);
+      }
+    }
+  }
+  return out;
+}
+
+/** doctor: each matmul variant this device can run, on an odd shape with bias, against float64. */
+export async function selfTest(engine: Engine): Promise<string | null> {
+  const r = freshRng();
+  const M = 13;
+  const N = 22;
+  const K = 37;
+  const a = randomF32(M * K, r);
+  const b = randomF32(N * K, r);
+  const bias = randomF32(N, r);
+  const want = matmulRef(a, b, { M, N, K, transB: true, bias });
+  const ta = engine.upload(a, [M, K]);
+  const tb = engine.upload(b, [N, K]);
+  const tbias = engine.upload(bias, [N]);
+  try {
+    for (const variant of ['storage', 'texture'] as MatmulVariant[]) {
+      const c = matmul(engine, ta, tb, { transB: true, bias: tbias, variant });
+      const got = await engine.readF32(c);
+      engine.release(c);
+      const err = relL2(got, want);
+      if (!(err <= 1e-5)) return `${variant}: relative L2 error ${err.toExponential(2)}`;
+    }
+    return null;
+  } finally {
+    engine.release(ta, tb, tbias);
+  }
+}
