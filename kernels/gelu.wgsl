@@ -1,0 +1,50 @@
+// GELU forward (and erf itself, for testing the approximation), elementwise over a flat array.
+// Item i = gid.x + gid.y * stride (stride = groupsX * 256). main4 moves vec4 (element count a
+// multiple of 4), main1 scalars.
+//
+// FN (override): 1 GELU exact (x Phi(x) through erfc, activation.wgsl), 2 GELU tanh form,
+// 3 erf_approx(x). Error of erf_approx: max |error| <= 2.5e-7 over [-8, 8] (1.52e-7 measured on
+// llvmpipe and SwiftShader; see activation.wgsl and test/gelu.test.ts).
+//
+// Per element: one load, one store (8 bytes); FLOPs about 30 (erf form: 10-term polynomial, one
+// exp, one division) or 10 (tanh form), counted as 1 in the bench: memory-bound.
+// Measured on llvmpipe with `tok1d bench`, 4096 x 1024 (32 MiB moved), the 2-core machine shared
+// (copy probe of the same runs 5.0-5.2 GB/s; ~8 idle): erf form 2.7-3.4 GB/s (53-69% of that
+// copy: the erfc polynomial, exp and division cost about as much as the memory traffic there),
+// tanh form 3.8-6.6 GB/s (72-130%; noisy).
+
+//!include activation
+
+override FN: u32 = 1u;
+
+struct Params {
+  n: u32,       // items (vec4 count for main4)
+  stride: u32,  // items per row of the dispatch grid
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+
+fn apply(x: f32) -> f32 {
+  if (FN == 3u) { return erf_approx(x); }
+  return activate(x, FN);
+}
+
+@group(0) @binding(1) var<storage, read> x4: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> y4: array<vec4f>;
+@group(0) @binding(1) var<storage, read> x1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y1: array<f32>;
+
+@compute @workgroup_size(256)
+fn main4(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.stride;
+  if (i < p.n) {
+    let v = x4[i];
+    y4[i] = vec4f(apply(v.x), apply(v.y), apply(v.z), apply(v.w));
+  }
+}
+
+@compute @workgroup_size(256)
+fn main1(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.stride;
+  if (i < p.n) { y1[i] = apply(x1[i]); }
+}

@@ -1,0 +1,243 @@
+import { grid, MAX_GROUPS, type Engine } from '../gpu/engine.js';
+import { shapeStr, type Tensor } from '../tensor.js';
+
+/**
+ * Codebook search for a vector quantizer (kernels/codebook.wgsl): for each query row of z [N, D] the
+ * nearest code row of the codebook [K, D] in squared L2 distance, ties to the lowest index.
+ */
+
+const KERNEL = 'codebook';
+/** Invocations per workgroup of every entry point (the kernel's WG default). */
+const WG = 64;
+/** Queries and codes per register tile of pass 1 (the kernel's TILE). */
+const TILE = 16;
+/** Cosine mode: norms are clamped to at least this before dividing (zero rows stay zero). */
+const EPS = 1e-12;
+/** Most partial minima per query (pass 2 loops over them). */
+const MAX_CHUNKS = 8192;
+/** Most loop trips one pass-1 invocation may make; llvmpipe stops loops after 65535 in total. */
+const TRIP_BUDGET = 32768;
+
+/** 'texture': codes read through an rgba32float texture (faster on llvmpipe); 'storage': a storage buffer. */
+export type CodebookVariant = 'storage' | 'texture';
+
+export interface CodebookSearchOptions {
+  /** Compare l2-normalized queries and codes (inputs are not modified); distance = ‖ẑ − ê‖² = 2 − 2 cos. */
+  cosine?: boolean;
+  /** ‖e_k‖² from codebookNorms(); computed (and released) inside when absent. */
+  norms?: Tensor;
+  /** Force a kernel variant (tests, bench); default: picked per device. */
+  variant?: CodebookVariant;
+}
+
+export interface CodebookSearchResult {
+  /** [N] u32: index of the nearest code. */
+  indices: Tensor;
+  /** [N] f32: ‖z − e‖² of that code (cosine: ‖ẑ − ê‖²). */
+  distances: Tensor;
+}
+
+function dims(t: Tensor, what: string): [number, number] {
+  if (t.shape.length !== 2 || t.dtype !== 'f32') throw new Error(`${what}: expected a 2D f32 tensor, got ${t.dtype} ${shapeStr(t.shape)}`);
+  const [rows, cols] = t.shape as [number, number];
+  if (rows < 1 || cols < 1) throw new Error(`${what}: empty shape ${shapeStr(t.shape)}`);
+  return [rows, cols];
+}
+
+/** Uniform fields of kernels/codebook.wgsl Params, in order. */
+interface Params {
+  n: number;
+  k: number;
+  d: number;
+  tpi?: number;
+  nchunks?: number;
+  stride?: number;
+}
+
+function params(p: Params): { u: number[]; f: number[] } {
+  return { u: [p.n, p.k, p.d, Math.ceil(p.d / 4), p.tpi ?? 0, p.nchunks ?? 0, p.stride ?? 0], f: [EPS] };
+}
+
+/** A 1D grid over `count` invocations: the groups and the invocations per grid row. */
+function rows1d(count: number): { groups: [number, number, number]; stride: number } {
+  const groups = grid(Math.ceil(count / WG));
+  return { groups, stride: groups[0] * WG };
+}
+
+/** ‖e_k‖² for every row of the codebook [K, D] → [K] f32. */
+export function codebookNorms(engine: Engine, codebook: Tensor): Tensor {
+  const [k, d] = dims(codebook, 'codebookNorms codebook');
+  const out = engine.empty([k]);
+  const { groups, stride } = rows1d(k);
+  engine.dispatch(KERNEL, 'row_norms', [codebook, out], params({ n: k, k, d, stride }), groups);
+  return out;
+}
+
+/** Rows of src [rows, D] as zero-padded vec4 rows [rows, 4·ceil(D/4)], l2-normalized when asked. */
+function prepRows(engine: Engine, src: Tensor, normalize: boolean): Tensor {
+  const [rows, d] = dims(src, 'codebook prep');
+  const out = engine.empty([rows, 4 * Math.ceil(d / 4)]);
+  const { groups, stride } = rows1d(rows);
+  engine.dispatch(KERNEL, 'prep_rows', [src, out], params({ n: rows, k: 0, d, stride }), groups, { NORMALIZE: normalize ? 1 : 0 });
+  return out;
+}
+
+// ---------------------------------------------------------------- per-engine textures
+
+interface TextureState {
+  /** 1×1 texture bound where the storage variant leaves the texture binding unused. */
+  placeholder: GPUTexture;
+  /** The texture the texture variant packs codebooks into (reused; grown when too small). */
+  scratch: GPUTexture | null;
+  /** Which codebook contents the scratch holds: tensor id and version (see Tensor.version). */
+  packed: { id: number; version: number } | null;
+}
+
+const textures = new WeakMap<Engine, TextureState>();
+
+function textureState(engine: Engine): TextureState {
+  let s = textures.get(engine);
+  if (!s) {
+    s = {
+      placeholder: engine.device.createTexture({ label: 'codebook placeholder', size: [1, 1], format: 'rgba32float', usage: GPUTextureUsage.TEXTURE_BINDING }),
+      scratch: null,
+      packed: null,
+    };
+    textures.set(engine, s);
+  }
+  return s;
+}
+
+/**
+ * The scratch texture, at least w × h texels. An outgrown texture is dropped, not destroyed: work
+ * already recorded may still read it (Dawn frees it once unreferenced).
+ */
+function scratchTexture(engine: Engine, w: number, h: number): GPUTexture {
+  const s = textureState(engine);
+  if (!s.scratch || s.scratch.width < w || s.scratch.height < h) {
+    s.packed = null;
+    s.scratch = engine.device.createTexture({
+      label: 'codebook packed',
+      size: [Math.max(w, s.scratch?.width ?? 0), Math.max(h, s.scratch?.height ?? 0)],
+      format: 'rgba32float',
+      usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST,
+    });
+  }
+  return s.scratch;
+}
+
+/**
+ * The codebook packed into the scratch texture: texel (j, k) = e_k[4j .. 4j+3], zero-padded. For a
+ * `constant` tensor (a weight, changed only through writes that call touch()) the packing is
+ * skipped while the scratch still holds that tensor at that version; other tensors are packed on
+ * every call. Rows of a multiple of 64 floats are copied (copyBufferToTexture), others packed by
+ * the pack_tex kernel.
+ */
+function packedCodebook(engine: Engine, codebook: Tensor, k: number, d: number): GPUTexture {
+  const d4 = Math.ceil(d / 4);
+  const tex = scratchTexture(engine, d4, k);
+  const s = textureState(engine);
+  if (codebook.constant && s.packed && s.packed.id === codebook.id && s.packed.version === codebook.version) return tex;
+  if ((d * 4) % 256 === 0) {
+    engine.recordCommands((enc) => enc.copyBufferToTexture({ buffer: codebook.buffer, bytesPerRow: d * 4, rowsPerImage: k }, { texture: tex }, [d4, k]));
+  } else {
+    engine.dispatch(KERNEL, 'pack_tex', [codebook, tex.createView()], params({ n: 0, k, d }), [Math.ceil(d4 / WG), k, 1]);
+  }
+  s.packed = codebook.constant ? { id: codebook.id, version: codebook.version } : null;
+  return tex;
+}
+
+/** Drops the engine's codebook textures (they are rebuilt on the next texture-variant search). */
+export function codebookReleaseTextures(engine: Engine): void {
+  const s = textures.get(engine);
+  if (!s) return;
+  textures.delete(engine);
+  s.scratch?.destroy();
+  s.placeholder.destroy();
+}
+
+function textureFits(engine: Engine, k: number, d: number): boolean {
+  const max = engine.limits.maxTextureDimension2D;
+  return k <= max && Math.ceil(d / 4) <= max;
+}
+
+/**
+ * The variant for this device: textures on software adapters, where they measured faster (llvmpipe
+ * 20-30%, SwiftShader 5-40%; figures in kernels/codebook.wgsl), storage elsewhere (not measured on
+ * hardware).
+ */
+function pickVariant(engine: Engine, k: number, d: number): CodebookVariant {
+  return engine.info.software && textureFits(engine, k, d) ? 'texture' : 'storage';
+}
+
+// ---------------------------------------------------------------- search
+
+/**
+ * Nearest code per query. z [N, D], codebook [K, D] → indices [N] u32, distances [N] f32.
+ * Pass 1 (search_partial) computes 16 × 16 tiles of ‖e‖² − 2 z·e and keeps per query the minimum of
+ * each chunk of code tiles; pass 2 (search_reduce) takes the minimum of the chunk minima (lowest
+ * index on ties) and recomputes ‖z − e‖² of the winner directly. Temporaries (partials, padded or
+ * normalized query rows, norms when not given) are released before returning. The storage variant
+ * with D % 4 ≠ 0 copies the codebook into padded rows on every call.
+ */
+export function codebookSearch(engine: Engine, z: Tensor, codebook: Tensor, opts: CodebookSearchOptions = {}): CodebookSearchResult {
+  const [n, d] = dims(z, 'codebookSearch z');
+  const [k, dc] = dims(codebook, 'codebookSearch codebook');
+  if (dc !== d) throw new Error(`codebookSearch: z ${shapeStr(z.shape)} and codebook ${shapeStr(codebook.shape)} differ in D`);
+  if (opts.norms && (opts.norms.size !== k || opts.norms.dtype !== 'f32')) throw new Error(`codebookSearch: norms must be [${k}] f32, got ${shapeStr(opts.norms.shape)}`);
+  const cosine = opts.cosine ?? false;
+  const variant = opts.variant ?? pickVariant(engine, k, d);
+  if (variant === 'texture' && !textureFits(engine, k, d))
+    throw new Error(`codebookSearch: codebook ${shapeStr(codebook.shape)} exceeds the ${engine.limits.maxTextureDimension2D}-texel texture limit`);
+
+  const maxBinding = engine.limits.maxStorageBufferBindingSize;
+  for (const [t, what] of [
+    [z, 'z'],
+    [codebook, 'codebook'],
+  ] as const)
+    if (t.byteLength > maxBinding) throw new Error(`codebookSearch: ${what} ${shapeStr(t.shape)} exceeds the ${maxBinding}-byte storage binding limit`);
+
+  const d4 = Math.ceil(d / 4);
+  const queryTiles = Math.ceil(n / TILE);
+  if (queryTiles > MAX_GROUPS) throw new Error(`codebookSearch: ${n} queries exceed ${MAX_GROUPS * TILE} per call`);
+  const codeTiles = Math.ceil(k / TILE);
+  let tpi = Math.max(1, Math.ceil(codeTiles / MAX_CHUNKS), Math.ceil((codeTiles * n * 8) / maxBinding));
+  const nchunks = Math.ceil(codeTiles / tpi);
+  tpi = Math.ceil(codeTiles / nchunks);
+  if (tpi * (d4 + 1) > TRIP_BUDGET || nchunks + d4 > TRIP_BUDGET)
+    throw new Error(`codebookSearch: K=${k}, D=${d} exceed the per-invocation loop budget (${TRIP_BUDGET} trips)`);
+
+  const norms = opts.norms ?? codebookNorms(engine, codebook);
+  // Queries as padded vec4 rows (ẑ in cosine mode); z itself when it already is that.
+  const zq = cosine || d % 4 !== 0 ? prepRows(engine, z, cosine) : z;
+
+  let codes: Tensor;
+  let codeTex: GPUTextureView;
+  let ownCodes = false;
+  if (variant === 'texture') {
+    codeTex = packedCodebook(engine, codebook, k, d).createView();
+    codes = zq; // placeholder: the texture variant reads no code buffer
+  } else {
+    ownCodes = d % 4 !== 0;
+    codes = ownCodes ? prepRows(engine, codebook, false) : codebook;
+    codeTex = textureState(engine).placeholder.createView();
+  }
+  const overrides = { COSINE: cosine ? 1 : 0, USE_TEX: variant === 'texture' ? 1 : 0 };
+
+  const part = engine.empty([n * nchunks * 2], 'u32');
+  engine.dispatch(KERNEL, 'search_partial', [zq, codes, codeTex, norms, part], params({ n, k, d, tpi, nchunks }), [Math.ceil(nchunks / WG), queryTiles, 1], {
+    ...overrides,
+    MULTI_TILE: tpi > 1 ? 1 : 0,
+  });
+
+  const indices = engine.empty([n], 'u32');
+  const distances = engine.empty([n]);
+  const { groups, stride } = rows1d(n);
+  engine.dispatch(KERNEL, 'search_reduce', [part, zq, codes, codeTex, norms, indices, distances], params({ n, k, d, tpi, nchunks, stride }), groups, overrides);
+
+  engine.release(part);
+  if (zq !== z) engine.release(zq);
+  if (ownCodes) engine.release(codes);
+  if (!opts.norms) engine.release(norms);
+  return { indices, distances };
+}

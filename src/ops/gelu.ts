@@ -1,0 +1,28 @@
+import type { Engine } from '../gpu/engine.js';
+import type { Tensor } from '../tensor.js';
+import { checkBindable, linearLaunch } from './elementwise.js';
+
+const FN = { erf: 1, tanh: 2, erfOnly: 3 } as const;
+
+function unary(engine: Engine, x: Tensor, fn: number, what: string): Tensor {
+  checkBindable(engine, what, x);
+  const y = engine.empty(x.shape);
+  const vec = x.size % 4 === 0;
+  const items = vec ? x.size / 4 : x.size;
+  const { groups, stride } = linearLaunch(items);
+  engine.dispatch('gelu', vec ? 'main4' : 'main1', [x, y], { u: [items, stride] }, groups, { FN: fn });
+  return y;
+}
+
+/**
+ * GELU elementwise. 'erf' is the exact x·Φ(x) (erf approximated to ≤ 2.5e-7 absolute, see
+ * kernels/activation.wgsl); 'tanh' is the tanh approximation 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))).
+ */
+export function gelu(engine: Engine, x: Tensor, approx: 'erf' | 'tanh' = 'erf'): Tensor {
+  return unary(engine, x, approx === 'tanh' ? FN.tanh : FN.erf, 'gelu');
+}
+
+/** erf elementwise, the approximation GELU uses (max abs error ≤ 2.5e-7 over [-8, 8]). */
+export function erf(engine: Engine, x: Tensor): Tensor {
+  return unary(engine, x, FN.erfOnly, 'erf');
+}

@@ -1,0 +1,72 @@
+import { grid, type Engine } from '../gpu/engine.js';
+import { shapeStr, type Tensor } from '../tensor.js';
+import { checkBindable } from './elementwise.js';
+
+/**
+ * Row-wise kernel layouts shared by layernorm and softmax: 'row' runs one invocation per row
+ * (CPU executors), 'workgroup' one 256-invocation workgroup per row (GPUs, and long rows).
+ */
+export type RowLayout = 'row' | 'workgroup';
+
+export interface RowwiseOptions {
+  /** Force a layout (tests, benchmarks); default: 'row' on software devices, else 'workgroup'. */
+  layout?: RowLayout;
+}
+
+/** Invocations per workgroup of the row layout. */
+const ROW_WG = 64;
+/** Most loop trips one invocation of the row layout may run (llvmpipe stops loops at 65535). */
+const ROW_MAX_TRIPS = 48000;
+
+/**
+ * The row-wise launch both layernorm and softmax use: entry suffix and grid. `passes` is how
+ * many times the row layout loops over a row.
+ */
+export function rowwiseLaunch(
+  engine: Engine,
+  rows: number,
+  cols: number,
+  passes: number,
+  layout: RowLayout | undefined,
+): { entry: 'row4' | 'row1' | 'wg'; d: number; stride: number; groups: [number, number, number]; overrides: Record<string, number> } {
+  const vec = cols % 4 === 0;
+  const d = vec ? cols / 4 : cols;
+  const rowFits = passes * d <= ROW_MAX_TRIPS;
+  const chosen = layout ?? (engine.info.software && rowFits ? 'row' : 'workgroup');
+  if (chosen === 'row' && rowFits) {
+    const groups = grid(Math.ceil(rows / ROW_WG));
+    return { entry: vec ? 'row4' : 'row1', d, stride: groups[0] * ROW_WG, groups, overrides: { WG: ROW_WG } };
+  }
+  return { entry: 'wg', d: cols, stride: 0, groups: grid(rows), overrides: {} };
+}
+
+/** [rows, D] view of a tensor whose last axis is D. */
+export function rowsCols(what: string, x: Tensor): [number, number] {
+  if (x.shape.length < 1) throw new Error(`${what}: a scalar has no rows`);
+  const cols = x.shape[x.shape.length - 1]!;
+  if (cols === 0) throw new Error(`${what}: empty rows in ${shapeStr(x.shape)}`);
+  return [x.size / cols, cols];
+}
+
+/**
+ * LayerNorm over the last axis: y = (x − mean)·rstd·gamma + beta with rstd = 1/√(var + eps)
+ * (biased variance, two passes). Returns y (x's shape), mean [rows] and rstd [rows].
+ */
+export function layernorm(
+  engine: Engine,
+  x: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  eps = 1e-5,
+  options: RowwiseOptions = {},
+): { y: Tensor; mean: Tensor; rstd: Tensor } {
+  const [rows, D] = rowsCols('layernorm', x);
+  if (gamma.size !== D || beta.size !== D) throw new Error(`layernorm: gamma ${shapeStr(gamma.shape)} and beta ${shapeStr(beta.shape)} must have ${D} elements`);
+  checkBindable(engine, 'layernorm', x);
+  const y = engine.empty(x.shape);
+  const mean = engine.empty([rows]);
+  const rstd = engine.empty([rows]);
+  const l = rowwiseLaunch(engine, rows, D, 3, options.layout);
+  engine.dispatch('layernorm', l.entry, [x, gamma, beta, y, mean, rstd], { u: [rows, l.d, l.stride], f: [eps] }, l.groups, l.overrides);
+  return { y, mean, rstd };
+}
