@@ -196,3 +196,59 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = 
   out.touch();
   return out;
 }
+
+export interface MatmulGrads {
+  dA?: Tensor;
+  dB?: Tensor;
+}
+
+/**
+ * Gradients of C = alpha · op(A) · op(B) (no activation; bias gradients are column sums of dC).
+ * dA = alpha · dC · op(B)ᵀ and dB = alpha · op(A)ᵀ · dC, each written in the operand's stored layout
+ * through the transposed matmul forms, so no transpose kernel runs. A B broadcast over A's batch
+ * (a weight shared by every batch item) gets the sum over the batch: A's batch is folded into M.
+ */
+export function matmulBackward(
+  engine: Engine,
+  dC: Tensor,
+  a: Tensor,
+  b: Tensor,
+  o: { transA?: boolean; transB?: boolean; alpha?: number; needA?: boolean; needB?: boolean } = {},
+): MatmulGrads {
+  const d = dims(a, b, o);
+  const alpha = o.alpha ?? 1;
+  const tA = !!o.transA;
+  const tB = !!o.transB;
+  const grads: MatmulGrads = {};
+  if (o.needA ?? true) {
+    // dOpA [M, K] = dC · op(B)ᵀ; stored transposed (Aᵀ) it is op(B) · dCᵀ.
+    grads.dA = tA
+      ? matmul(engine, b, dC, { transA: tB, transB: true, alpha })
+      : matmul(engine, dC, b, { transB: !tB, alpha });
+    if (grads.dA.size !== a.size) throw new Error('matmulBackward: dA shape mismatch');
+  }
+  if (o.needB ?? true) {
+    let A = a;
+    let G = dC;
+    if (d.batchB === 1 && d.batchA > 1) {
+      if (tA) throw new Error('matmulBackward: a broadcast B with a transposed, batched A is not supported');
+      // Fold A's batch into M: the sum over the batch of op(A)ᵀ·dC is one matmul over all rows.
+      A = view(a, [d.batchA * d.M, d.K]);
+      G = view(dC, [d.batchA * d.M, d.N]);
+    }
+    // dOpB [K, N] = op(A)ᵀ · dC; stored transposed (Bᵀ) it is dCᵀ · op(A).
+    grads.dB = tB
+      ? matmul(engine, G, A, { transA: true, transB: tA, alpha })
+      : matmul(engine, A, G, { transA: !tA, alpha });
+    if (grads.dB.size !== b.size) throw new Error('matmulBackward: dB shape mismatch');
+  }
+  return grads;
+}
+
+/** The same buffer seen with another shape of equal size (not pooled: releasing it is a no-op). */
+export function view(t: Tensor, shape: readonly number[]): Tensor {
+  if (numel(shape) !== t.size) throw new Error(`view: ${shapeStr(t.shape)} cannot be seen as ${shapeStr(shape)}`);
+  const v = new Tensor(t.buffer, shape, t.dtype, false);
+  v.version = t.version;
+  return v;
+}

@@ -69,3 +69,32 @@ export async function selfTest(engine: Engine): Promise<string | null> {
     engine.release(ta, tb, tbias);
   }
 }
+
+/**
+ * float64 gradients of L = Σ C ⊙ G with C = alpha·op(A)·op(B) (G = dC), by the textbook formulas
+ * written as loops: dOpA = alpha·G·op(B)ᵀ, dOpB = alpha·op(A)ᵀ·G, each stored in its operand's layout;
+ * a batch-broadcast B sums over the batch.
+ */
+export function matmulBackwardRef(g: ArrayLike<number>, a: ArrayLike<number>, b: ArrayLike<number>, s: MatmulRefSpec): { dA: Float64Array; dB: Float64Array } {
+  const { M, N, K } = s;
+  const batchA = s.batchA ?? 1;
+  const batchB = s.batchB ?? 1;
+  const batch = Math.max(batchA, batchB);
+  const alpha = s.alpha ?? 1;
+  const dA = new Float64Array(batchA * M * K);
+  const dB = new Float64Array(batchB * K * N);
+  const aAt = (bi: number, i: number, k: number) => (batchA === 1 ? 0 : bi) * M * K + (s.transA ? k * M + i : i * K + k);
+  const bAt = (bi: number, k: number, j: number) => (batchB === 1 ? 0 : bi) * K * N + (s.transB ? j * K + k : k * N + j);
+  for (let bi = 0; bi < batch; bi++) {
+    for (let i = 0; i < M; i++) {
+      for (let j = 0; j < N; j++) {
+        const gij = alpha * g[(bi * M + i) * N + j]!;
+        for (let k = 0; k < K; k++) {
+          dA[aAt(bi, i, k)] += gij * b[bAt(bi, k, j)]!;
+          dB[bAt(bi, k, j)] += gij * a[aAt(bi, i, k)]!;
+        }
+      }
+    }
+  }
+  return { dA, dB };
+}
