@@ -1,0 +1,162 @@
+import type { Engine } from '../gpu/engine.js';
+import { add } from '../ops/elementwise.js';
+import type { Tensor } from '../tensor.js';
+
+/** Gradients for an op's inputs, aligned with `inputs` (null where none flows). */
+export type BackwardFn = (gradOutputs: (Tensor | null)[]) => (Tensor | null)[];
+
+interface OpRecord {
+  name: string;
+  inputs: Tensor[];
+  outputs: Tensor[];
+  /** Tensors the backward reads besides inputs/outputs (e.g. mean/rstd, lse, indices). */
+  saved: Tensor[];
+  backward: BackwardFn;
+}
+
+/**
+ * Autograd-lite. Ops run eagerly on the GPU; while recording, each differentiable op pushes a record
+ * (inputs, outputs, saved tensors, backward). `backward(loss)` walks the records in reverse (they
+ * are already in topological order: an op records after its inputs exist), sums gradients of a
+ * tensor used more than once, and returns the gradients of the leaves that require them.
+ *
+ * Memory: the tape owns every tensor an op produced while recording (activations, saved
+ * statistics). During backward each is released to the pool right after the last record that reads
+ * it has run; gradients are released once consumed. Tensors the caller keeps (e.g. to read the
+ * loss) are named in `keep` and survive.
+ */
+export class Tape {
+  private records: OpRecord[] = [];
+  private owned = new Set<Tensor>();
+  /** Watched leaves (parameters, inputs). */
+  private leaves = new Set<Tensor>();
+  /** Leaves and every recorded output that depends on one: gradients flow through these. */
+  private tracked = new Set<Tensor>();
+  private paused = 0;
+
+  constructor(readonly engine: Engine) {}
+
+  /** Whether ops should record (false inside noGrad). */
+  get recording(): boolean {
+    return this.paused === 0;
+  }
+
+  /** Marks leaves (parameters, inputs) whose gradient backward() should return. */
+  watch(...ts: Tensor[]): void {
+    for (const t of ts) {
+      this.leaves.add(t);
+      this.tracked.add(t);
+    }
+  }
+
+  requiresGrad(t: Tensor): boolean {
+    return this.tracked.has(t);
+  }
+
+  /** Runs fn without recording and without keeping saved tensors (inference). */
+  noGrad<T>(fn: () => T): T {
+    this.paused++;
+    try {
+      return fn();
+    } finally {
+      this.paused--;
+    }
+  }
+
+  /**
+   * Records an op; the tape then owns its outputs and saved tensors. Returns false (and records
+   * nothing) when no input requires a gradient or the tape is paused: the caller keeps ownership
+   * and releases the saved tensors itself.
+   */
+  record(name: string, inputs: Tensor[], outputs: Tensor[], saved: Tensor[], backward: BackwardFn): boolean {
+    if (!this.recording || !inputs.some((t) => this.tracked.has(t))) return false;
+    for (const o of outputs) {
+      this.tracked.add(o);
+      this.owned.add(o);
+    }
+    for (const s of saved) this.owned.add(s);
+    this.records.push({ name, inputs, outputs, saved, backward });
+    return true;
+  }
+
+  /** Number of records (for tests and profiles). */
+  get size(): number {
+    return this.records.length;
+  }
+
+  /**
+   * Back-propagates from `loss` (seeded with dLoss, default ones) and returns the gradients of the
+   * watched leaves. Afterwards the tape is empty and every tensor it owned, except `keep`, is back
+   * in the pool.
+   */
+  backward(loss: Tensor, dLoss: Tensor, keep: Tensor[] = []): Map<Tensor, Tensor> {
+    const e = this.engine;
+    const keepSet = new Set(keep);
+    const leaves = this.leaves;
+    const grads = new Map<Tensor, Tensor>();
+    grads.set(loss, dLoss);
+    // The earliest record that reads each owned tensor: it can go once that record has run.
+    const lastUse = new Map<Tensor, number>();
+    this.records.forEach((r, i) => {
+      for (const t of [...r.inputs, ...r.outputs, ...r.saved]) if (!lastUse.has(t)) lastUse.set(t, i);
+    });
+    const accumulate = (t: Tensor, g: Tensor) => {
+      const prev = grads.get(t);
+      if (!prev) {
+        grads.set(t, g);
+        return;
+      }
+      grads.set(t, add(e, prev, g));
+      if (prev !== dLoss) e.release(prev);
+      if (g !== dLoss) e.release(g);
+    };
+    for (let i = this.records.length - 1; i >= 0; i--) {
+      const r = this.records[i]!;
+      const gOut = r.outputs.map((o) => grads.get(o) ?? null);
+      if (gOut.some((g) => g !== null)) {
+        const gIn = r.backward(gOut);
+        r.inputs.forEach((t, j) => {
+          const g = gIn[j];
+          if (!g) return;
+          if (this.tracked.has(t)) accumulate(t, g);
+          else e.release(g);
+        });
+      }
+      // This record's output gradients are consumed.
+      for (const o of r.outputs) {
+        const g = grads.get(o);
+        if (g && !leaves.has(o)) {
+          grads.delete(o);
+          if (g !== dLoss) e.release(g);
+        }
+      }
+      for (const t of [...r.inputs, ...r.outputs, ...r.saved]) {
+        if (lastUse.get(t) === i && this.owned.has(t) && !keepSet.has(t) && !leaves.has(t)) {
+          e.release(t);
+          this.owned.delete(t);
+        }
+      }
+    }
+    const out = new Map<Tensor, Tensor>();
+    for (const t of leaves) {
+      const g = grads.get(t);
+      if (g) out.set(t, g);
+    }
+    this.reset(keepSet);
+    return out;
+  }
+
+  /** Drops all records and releases every owned tensor except `keep` (e.g. after an inference pass). */
+  reset(keep: Set<Tensor> = new Set()): void {
+    for (const t of this.owned) if (!keep.has(t)) this.engine.release(t);
+    this.owned.clear();
+    this.records = [];
+    this.tracked = new Set(this.leaves);
+  }
+
+  /** Forgets the watched leaves too. */
+  unwatchAll(): void {
+    this.leaves.clear();
+    this.tracked.clear();
+  }
+}
