@@ -1,7 +1,7 @@
 import type { BenchCase } from '../case.js';
 import { gelu } from '../../src/ops/gelu.js';
 import type { Tensor } from '../../src/tensor.js';
-import { randomNormal, relL2, rng } from '../../test/helpers.js';
+import { randomNormal, relL2, rng } from '../../test/reference/util.js';
 import { geluRef } from '../../test/reference/gelu.js';
 
 const ROWS = 4096;

@@ -1,7 +1,7 @@
 import type { BenchCase } from '../case.js';
 import { matmul, type MatmulVariant } from '../../src/ops/matmul.js';
 import type { Tensor } from '../../src/tensor.js';
-import { randomF32, relL2, rng } from '../../test/helpers.js';
+import { randomF32, relL2, rng } from '../../test/reference/util.js';
 import { matmulRef } from '../../test/reference/matmul.js';
 
 /** The reference model's matmuls (M×N×K): patch embed, qkv, MLP up, MLP down; and 1024³. */

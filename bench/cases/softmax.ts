@@ -2,7 +2,7 @@ import type { BenchCase } from '../case.js';
 import type { RowLayout } from '../../src/ops/layernorm.js';
 import { softmax } from '../../src/ops/softmax.js';
 import type { Tensor } from '../../src/tensor.js';
-import { randomNormal, relL2, rng } from '../../test/helpers.js';
+import { randomNormal, relL2, rng } from '../../test/reference/util.js';
 import { softmaxRef } from '../../test/reference/softmax.js';
 
 const ROWS = 4096;

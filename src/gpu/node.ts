@@ -110,7 +110,9 @@ export interface AcquiredDevice {
 function adapterInfo(adapter: GPUAdapter, attempt: Attempt): DeviceInfo {
   const i = adapter.info;
   const description = i.description || '';
-  const name = [i.vendor, i.architecture, i.device].filter(Boolean).join(' ') || description || 'unknown adapter';
+  // Dawn reports some device names as slugs ("llvmpipe-llvm-15-0-6-256-bits-"): keep them, trimmed.
+  const device = i.device.replace(/-+$/, '');
+  const name = [i.vendor, i.architecture, device].filter(Boolean).join(' ') || description || 'unknown adapter';
   return {
     backend: attempt.backend,
     featureLevel: attempt.featureLevel,

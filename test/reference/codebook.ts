@@ -1,6 +1,6 @@
 import type { Engine } from '../../src/gpu/engine.js';
 import { codebookSearch, type CodebookVariant } from '../../src/ops/codebook.js';
-import { randomF32, relL2, rng } from '../helpers.js';
+import { randomF32, relL2, rng } from './util.js';
 
 /**
  * Float64 references for the codebook search: plain loops over the rows, distances summed directly

@@ -1,6 +1,6 @@
 import type { Engine } from '../../src/gpu/engine.js';
-import { gelu } from '../../src/ops/gelu.js';
-import { freshRng, randomNormal, relL2 } from '../helpers.js';
+import { gelu, geluBackward } from '../../src/ops/gelu.js';
+import { freshRng, randomNormal, relL2 } from './util.js';
 
 const SQRT_PI = Math.sqrt(Math.PI);
 
@@ -52,10 +52,38 @@ export function geluRef(x: ArrayLike<number>, approx: 'erf' | 'tanh' = 'erf'): F
   return y;
 }
 
-/** Runs both GELU forms on a small odd-sized input against the float64 reference. */
+/**
+ * The derivative of GELU in float64: 'erf' Φ(x) + x·φ(x); 'tanh' d/dx of 0.5x(1 + tanh u),
+ * u = √(2/π)(x + 0.044715x³), written as s + 2x·u'·s(1 − s) with s = (1 + tanh u)/2 = 1/(1 + e^(−2u))
+ * and 1 − s = 1/(1 + e^(2u)) (each formed without cancellation).
+ */
+export function geluGrad64(x: number, approx: 'erf' | 'tanh' = 'erf'): number {
+  if (approx === 'tanh') {
+    const k = Math.sqrt(2 / Math.PI);
+    const u = k * (x + 0.044715 * x * x * x);
+    const du = k * (1 + 3 * 0.044715 * x * x);
+    const e = Math.exp(-2 * Math.abs(u));
+    const s = u >= 0 ? 1 / (1 + e) : e / (1 + e);
+    const oneMinusS = u >= 0 ? e / (1 + e) : 1 / (1 + e);
+    return s + 2 * x * du * s * oneMinusS;
+  }
+  return 0.5 * erfc64(-x / Math.SQRT2) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI);
+}
+
+/** GELU backward in float64: dx = dy·gelu'(x). */
+export function geluBackwardRef(dy: ArrayLike<number>, x: ArrayLike<number>, approx: 'erf' | 'tanh' = 'erf'): Float64Array {
+  const dx = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) dx[i] = dy[i]! * geluGrad64(x[i]!, approx);
+  return dx;
+}
+
+/** Runs both GELU forms and their backward on a small odd-sized input against the float64 references. */
 export async function selfTest(engine: Engine): Promise<string | null> {
-  const x = randomNormal(7 * 33, freshRng(), 2);
+  const r = freshRng();
+  const x = randomNormal(7 * 33, r, 2);
+  const dy = randomNormal(7 * 33, r);
   const t = engine.upload(x, [7, 33]);
+  const tdy = engine.upload(dy, [7, 33]);
   try {
     for (const approx of ['erf', 'tanh'] as const) {
       const y = gelu(engine, t, approx);
@@ -63,9 +91,14 @@ export async function selfTest(engine: Engine): Promise<string | null> {
       engine.release(y);
       const e = relL2(got, geluRef(x, approx));
       if (!(e <= 1e-5)) return `gelu ${approx}: relative L2 error ${e.toExponential(2)} > 1e-5`;
+      const dx = geluBackward(engine, tdy, t, approx);
+      const gotDx = await engine.readF32(dx);
+      engine.release(dx);
+      const eb = relL2(gotDx, geluBackwardRef(dy, x, approx));
+      if (!(eb <= 1e-4)) return `geluBackward ${approx}: relative L2 error ${eb.toExponential(2)} > 1e-4`;
     }
     return null;
   } finally {
-    engine.release(t);
+    engine.release(t, tdy);
   }
 }

@@ -1,6 +1,6 @@
 import type { Engine } from '../../src/gpu/engine.js';
 import { matmul, type MatmulVariant } from '../../src/ops/matmul.js';
-import { freshRng, randomF32, relL2 } from '../helpers.js';
+import { freshRng, randomF32, relL2 } from './util.js';
 
 export interface MatmulRefSpec {
   M: number;

@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// The `tok1d` command: a thin shim over the compiled CLI in dist/.
+let cli;
+try {
+  cli = await import('../dist/src/cli/main.js');
+} catch (err) {
+  if (err && err.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes('dist/src/cli/main.js')) {
+    process.stderr.write("tok1d: the package is not built (dist/ is missing); run 'npm run build' first\n");
+    process.exitCode = 1;
+  } else {
+    throw err;
+  }
+}
+if (cli) process.exitCode = await cli.main(process.argv.slice(2));

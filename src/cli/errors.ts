@@ -1,0 +1,11 @@
+/** A mistake on the command line: one line on stderr, exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** A failure the user can act on (no adapter, unwritable output file): one line, exit code 3. */
+export class UserError extends Error {
+  override name = 'UserError';
+}
+
+export const EXIT = { ok: 0, failure: 1, usage: 2, user: 3 } as const;

@@ -1,0 +1,157 @@
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FAMILIES } from '../src/cli/families.js';
+import { TEST_BACKENDS } from './helpers.js';
+
+/** The repository root, seen from dist/test/. */
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = join(ROOT, 'bin', 'tok1d.js');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node bin/tok1d.js ...args`; resolves when the process exits on its own. */
+function tok1d(args: string[], env: Record<string, string> = {}, timeoutMs = 240_000): Promise<Run> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  delete childEnv.TOK1D_DEBUG;
+  if (!('TOK1D_BACKEND' in env)) delete childEnv.TOK1D_BACKEND;
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env: childEnv, timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      const e = err as { code?: unknown; killed?: boolean } | null;
+      if (e?.killed) return reject(new Error(`tok1d ${args.join(' ')} did not exit within ${timeoutMs} ms`));
+      if (e && typeof e.code !== 'number') return reject(err);
+      resolve({ code: typeof e?.code === 'number' ? e.code : 0, stdout, stderr });
+    });
+  });
+}
+
+/** Dawn prints a few "Warning:" lines of its own on stderr; everything else is ours. */
+function ownLines(stderr: string): string[] {
+  return stderr.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('Warning:'));
+}
+
+function expectNoStack(r: Run): void {
+  expect(r.stderr + r.stdout).not.to.match(/^\s+at .+(:\d+:\d+\)?|<anonymous>)$/m);
+}
+
+/** Skips the test when the backend has no adapter here (exit 3, "no WebGPU adapter"). */
+function skipWithoutAdapter(ctx: Mocha.Context, r: Run, backend: string): void {
+  if (r.code === 3 && /no WebGPU adapter/.test(r.stderr)) {
+    console.log(`      skipped: ${backend} has no adapter here: ${ownLines(r.stderr)[0]}`);
+    ctx.skip();
+  }
+}
+
+describe('tok1d command line', function () {
+  this.timeout(300_000);
+
+  before(function () {
+    expect(existsSync(join(ROOT, 'dist', 'src', 'cli', 'main.js')), 'build first (npm run build)').to.equal(true);
+  });
+
+  it('--help lists the commands and exits 0', async () => {
+    const r = await tok1d(['--help']);
+    expect(r.code).to.equal(0);
+    expect(r.stdout).to.match(/^\s+doctor\s/m);
+    expect(r.stdout).to.match(/^\s+bench\s/m);
+    expect(r.stdout).to.include('--backend');
+  });
+
+  it('every command has --help', async () => {
+    for (const cmd of ['doctor', 'bench']) {
+      const r = await tok1d([cmd, '--help']);
+      expect(r.code, cmd).to.equal(0);
+      expect(r.stdout, cmd).to.include(`tok1d ${cmd}`);
+    }
+  });
+
+  it('an unknown command exits 2 with one line and no stack trace', async () => {
+    const r = await tok1d(['frobnicate']);
+    expect(r.code).to.equal(2);
+    const lines = ownLines(r.stderr);
+    expect(lines).to.have.length(1);
+    expect(lines[0]).to.include("unknown command 'frobnicate'");
+    expect(lines[0]).to.include('--help');
+    expectNoStack(r);
+  });
+
+  it('unknown flags and bad values are usage errors (exit 2)', async () => {
+    for (const args of [['doctor', '--bogus'], ['bench', '--runs', '0'], ['bench', '--suite', 'nope'], ['bench', 'extra']]) {
+      const r = await tok1d(args);
+      expect(r.code, args.join(' ')).to.equal(2);
+      expect(ownLines(r.stderr), args.join(' ')).to.have.length(1);
+      expectNoStack(r);
+    }
+  });
+
+  it('--backend nosuch gives a clear message and a non-zero exit without a stack trace', async () => {
+    for (const r of [await tok1d(['--backend', 'nosuch', 'doctor']), await tok1d(['doctor'], { TOK1D_BACKEND: 'nosuch' })]) {
+      expect(r.code).to.not.equal(0);
+      const lines = ownLines(r.stderr);
+      expect(lines).to.have.length(1);
+      expect(lines[0]).to.match(/unknown backend 'nosuch'.*opengl/);
+      expectNoStack(r);
+    }
+  });
+
+  for (const backend of ['opengl', 'swiftshader'] as const) {
+    it(`doctor passes every self-test on ${backend}`, async function () {
+      if (!TEST_BACKENDS.includes(backend)) this.skip();
+      const r = await tok1d(['doctor'], { TOK1D_BACKEND: backend });
+      skipWithoutAdapter(this, r, backend);
+      expectNoStack(r);
+      expect(r.stdout).to.match(new RegExp(`^backend\\s+${backend}$`, 'm'));
+      expect(r.stdout).to.match(/^\s+maxStorageBufferBindingSize\s+\d+/m);
+      for (const family of FAMILIES) expect(r.stdout, `${family}\n${r.stdout}`).to.match(new RegExp(`^\\s+PASS\\s+${family}\\s+\\d+ ms`, 'm'));
+      expect(r.code, r.stdout + r.stderr).to.equal(0);
+    });
+  }
+
+  it('bench --quick --kernel <family> --json writes the documented JSON', async function () {
+    const small = ['elementwise', 'gelu', 'softmax', 'layernorm'].find((f) => existsSync(join(ROOT, 'dist', 'bench', 'cases', `${f}.js`)));
+    if (!small) {
+      console.log('      skipped: no small family has bench cases yet');
+      this.skip();
+    }
+    const backend = TEST_BACKENDS.includes('opengl') ? 'opengl' : TEST_BACKENDS[0]!;
+    const dir = mkdtempSync(join(tmpdir(), 'tok1d-cli-'));
+    try {
+      const file = join(dir, 'bench.json');
+      const r = await tok1d(['bench', '--quick', '--kernel', small!, '--json', file], { TOK1D_BACKEND: backend });
+      skipWithoutAdapter(this, r, backend);
+      expectNoStack(r);
+      expect(r.code, r.stdout + r.stderr).to.equal(0);
+      expect(r.stdout).to.include('GFLOP/s');
+      const j = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+      expect(j).to.include.keys('adapter', 'timing', 'ceilings', 'results');
+      const adapter = j.adapter as Record<string, unknown>;
+      expect(adapter.backend).to.equal(backend);
+      expect(adapter).to.include.keys('adapter', 'featureLevel', 'software', 'limits', 'features');
+      expect(['timestamp', 'wallclock']).to.include(j.timing);
+      const ceilings = j.ceilings as Record<string, number>;
+      expect(ceilings.fmaGflops).to.be.greaterThan(0);
+      expect(ceilings.copyGBs).to.be.greaterThan(0);
+      const results = j.results as Record<string, unknown>[];
+      expect(results).to.be.an('array').that.is.not.empty;
+      for (const res of results) {
+        expect(res).to.include.keys('kernel', 'variant', 'shape', 'ms', 'msMin', 'msMax', 'gflops', 'gbps', 'pctOfCeiling', 'check');
+        expect(res.check, JSON.stringify(res)).to.equal('ok');
+        const [ms, lo, hi] = [res.ms, res.msMin, res.msMax] as number[];
+        expect(lo).to.be.greaterThan(0);
+        expect(lo).to.be.at.most(ms!);
+        expect(ms).to.be.at.most(hi!);
+        expect(res.pctOfCeiling).to.be.greaterThan(0);
+      }
+      expect(readFileSync(file, 'utf8').endsWith('\n')).to.equal(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
