@@ -33,6 +33,7 @@ export class Tape {
   /** Leaves and every recorded output that depends on one: gradients flow through these. */
   private tracked = new Set<Tensor>();
   private paused = 0;
+  private seeds = new Map<Tensor, number>();
 
   constructor(readonly engine: Engine) {}
 
@@ -84,50 +85,74 @@ export class Tape {
     return this.records.length;
   }
 
+  /** Numeric value of a seed gradient made by backward() (losses scale their gradient by it). */
+  seedValue(g: Tensor | null): number | undefined {
+    return g ? this.seeds.get(g) : undefined;
+  }
+
   /**
-   * Back-propagates from `loss` (seeded with dLoss, default ones) and returns the gradients of the
-   * watched leaves. Afterwards the tape is empty and every tensor it owned, except `keep`, is back
-   * in the pool.
+   * Back-propagates from scalar losses, each seeded with its weight (d total / d loss), and returns
+   * the gradients of the watched leaves (owned by the caller). Afterwards the tape is empty and
+   * every tensor it owned, except `keep`, is back in the pool.
    */
-  backward(loss: Tensor, dLoss: Tensor, keep: Tensor[] = []): Map<Tensor, Tensor> {
+  backward(losses: { loss: Tensor; weight?: number }[], keep: Tensor[] = []): Map<Tensor, Tensor> {
     const e = this.engine;
     const keepSet = new Set(keep);
     const leaves = this.leaves;
     const grads = new Map<Tensor, Tensor>();
-    grads.set(loss, dLoss);
+    // Gradient tensors may be shared (an op may pass its output gradient through to several inputs):
+    // each is released when its last holder lets go.
+    const refs = new Map<Tensor, number>();
+    const hold = (g: Tensor) => refs.set(g, (refs.get(g) ?? 0) + 1);
+    const drop = (g: Tensor) => {
+      const n = (refs.get(g) ?? 1) - 1;
+      if (n > 0) refs.set(g, n);
+      else {
+        refs.delete(g);
+        e.release(g);
+      }
+    };
+    const accumulate = (t: Tensor, g: Tensor) => {
+      const prev = grads.get(t);
+      if (!prev) {
+        grads.set(t, g);
+        hold(g);
+        return;
+      }
+      const sum = add(e, prev, g);
+      grads.set(t, sum);
+      hold(sum);
+      drop(prev);
+    };
+    for (const { loss, weight = 1 } of losses) {
+      const seed = e.upload(new Float32Array([weight]), [1]);
+      this.seeds.set(seed, weight);
+      hold(seed);
+      accumulate(loss, seed);
+      drop(seed);
+    }
     // The earliest record that reads each owned tensor: it can go once that record has run.
     const lastUse = new Map<Tensor, number>();
     this.records.forEach((r, i) => {
       for (const t of [...r.inputs, ...r.outputs, ...r.saved]) if (!lastUse.has(t)) lastUse.set(t, i);
     });
-    const accumulate = (t: Tensor, g: Tensor) => {
-      const prev = grads.get(t);
-      if (!prev) {
-        grads.set(t, g);
-        return;
-      }
-      grads.set(t, add(e, prev, g));
-      if (prev !== dLoss) e.release(prev);
-      if (g !== dLoss) e.release(g);
-    };
     for (let i = this.records.length - 1; i >= 0; i--) {
       const r = this.records[i]!;
       const gOut = r.outputs.map((o) => grads.get(o) ?? null);
       if (gOut.some((g) => g !== null)) {
-        const gIn = r.backward(gOut);
+        const gIn = r.backward(gOut).map((g) => g ?? null);
+        for (const g of gIn) if (g) hold(g);
         r.inputs.forEach((t, j) => {
           const g = gIn[j];
-          if (!g) return;
-          if (this.tracked.has(t)) accumulate(t, g);
-          else e.release(g);
+          if (g && this.tracked.has(t)) accumulate(t, g);
         });
+        for (const g of gIn) if (g) drop(g);
       }
-      // This record's output gradients are consumed.
       for (const o of r.outputs) {
         const g = grads.get(o);
         if (g && !leaves.has(o)) {
           grads.delete(o);
-          if (g !== dLoss) e.release(g);
+          drop(g);
         }
       }
       for (const t of [...r.inputs, ...r.outputs, ...r.saved]) {
@@ -138,10 +163,11 @@ export class Tape {
       }
     }
     const out = new Map<Tensor, Tensor>();
-    for (const t of leaves) {
-      const g = grads.get(t);
-      if (g) out.set(t, g);
+    for (const [t, g] of grads) {
+      if (leaves.has(t)) out.set(t, g);
+      else drop(g);
     }
+    this.seeds.clear();
     this.reset(keepSet);
     return out;
   }

@@ -1,0 +1,170 @@
+/**
+ * Fused multi-head attention (bidirectional, no mask), forward. The algorithm, its FLOPs and bytes
+ * are described at the top of kernels/attention.wgsl. The saved log-sum-exp lets a flash-style
+ * backward recompute P = exp(scale·QKᵀ − lse) tile by tile without storing it.
+ */
+import { MAX_GROUPS, grid, type Binding, type Engine } from '../gpu/engine.js';
+import type { Tensor } from '../tensor.js';
+
+export interface AttentionOptions {
+  batch: number;
+  seq: number;
+  heads: number;
+  /** Multiple of 4 in [32, 128]. */
+  headDim: number;
+  /** Score scale; default 1/sqrt(headDim). */
+  scale?: number;
+}
+
+export interface AttentionResult {
+  /** [batch, seq, heads·headDim], heads laid out like q. */
+  out: Tensor;
+  /** [batch, heads, seq]: ln Σ_j exp(scale·q_i·k_j), natural log. */
+  lse: Tensor;
+}
+
+/** How one forward pass is laid out. attention() picks it per device; tests and the bench may force parts. */
+export interface AttentionPlan {
+  /** Query rows per invocation, 1..8: each K/V load feeds this many rows. */
+  rows: number;
+  /** Keys per split (rounded up to a multiple of 8, capped by the loop budget); ≥ seq: one pass, no combine. */
+  chunk: number;
+  /** Head-dim loops to a compile-time bound (GPU compilers unroll them) instead of a uniform (llvmpipe). */
+  staticLoops: boolean;
+  /** Largest storage binding in bytes (default: the device's); batches are processed in groups below it. */
+  maxBindingBytes: number;
+}
+
+/** Invocations per workgroup. */
+const WG = 64;
+/** Keys per step of the key loop (KB in the kernel). */
+const KEYS_PER_STEP = 8;
+const MAX_ROWS = 8;
+/**
+ * llvmpipe silently stops looping after 65535 iterations per invocation, counted over all loops of the
+ * shader. Budget for the key range of one invocation, with margin (see the kernel header).
+ */
+const LOOP_BUDGET = 60000;
+const LOG2E = 1.4426950408889634;
+
+/** Longest key range (a multiple of 8) one invocation may scan within llvmpipe's loop budget. */
+export function maxAttentionChunk(headDim: number, rows = MAX_ROWS): number {
+  const hd4 = headDim / 4;
+  const steps = Math.floor((LOOP_BUDGET - hd4 - rows * (hd4 + 1) - 16) / (2 * hd4 + 1));
+  return steps * KEYS_PER_STEP;
+}
+
+function validate(qkv: Tensor, o: AttentionOptions): void {
+  const { batch, seq, heads, headDim } = o;
+  for (const [k, v] of Object.entries({ batch, seq, heads, headDim })) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`attention: ${k} must be a positive integer, got ${v}`);
+  }
+  if (headDim < 32 || headDim > 128 || headDim % 4 !== 0) {
+    throw new Error(`attention: headDim must be a multiple of 4 in [32, 128], got ${headDim}`);
+  }
+  if (o.scale !== undefined && !Number.isFinite(o.scale)) throw new Error(`attention: scale must be a finite number, got ${o.scale}`);
+  const D = heads * headDim;
+  if (qkv.size !== batch * seq * 3 * D) {
+    throw new Error(`attention: qkv has shape [${qkv.shape.join(', ')}], expected [${batch}, ${seq}, ${3 * D}] (${batch * seq * 3 * D} values)`);
+  }
+  if (qkv.dtype !== 'f32') throw new Error(`attention: qkv must be f32, got ${qkv.dtype}`);
+}
+
+/**
+ * The plan attention() uses on this engine. Software rasterizers (llvmpipe, SwiftShader) get 8 rows
+ * per invocation (their loads are the bottleneck) and uniform loop bounds (llvmpipe takes up to
+ * 100 s to compile the unrolled constant-bound loops); GPUs get 2 rows (registers) and constant
+ * bounds. Keys are split over invocations (then combined) while there are too few workgroups to
+ * fill the device: 8 on software (2-16 cores), 1024 on GPUs (measured on an H200: splitting
+ * 16 heads × 1024 keys 8 ways took it from 3.6 to 5.5 TFLOP/s).
+ */
+export function planAttention(engine: Engine, o: AttentionOptions): AttentionPlan {
+  const software = engine.info.software;
+  const rows = software ? 8 : 2;
+  const groups = Math.ceil((o.batch * o.heads * Math.ceil(o.seq / rows)) / WG);
+  const target = software ? 8 : 1024;
+  const minChunk = software ? 128 : 64;
+  const splits = groups >= target ? 1 : Math.max(1, Math.min(Math.ceil(target / groups), Math.floor(o.seq / minChunk)));
+  return { rows, chunk: Math.ceil(o.seq / splits), staticLoops: !software, maxBindingBytes: engine.limits.maxStorageBufferBindingSize };
+}
+
+/** Attention forward: out [batch, seq, D] and lse [batch, heads, seq] from the fused qkv [batch, seq, 3D]. */
+export function attention(engine: Engine, qkv: Tensor, opts: AttentionOptions): AttentionResult {
+  return attentionWithPlan(engine, qkv, opts, {});
+}
+
+/**
+ * Binds bytes [offset, offset + size) of a tensor: the whole tensor when that is the range, else from
+ * the aligned offset at or below `offset`. Returns the binding and the range's first element (of
+ * `elem` bytes) within it.
+ */
+function window(t: Tensor, offset: number, size: number, align: number, elem: number): [Binding, number] {
+  if (offset === 0 && size === t.byteLength) return [t, 0];
+  const start = Math.floor(offset / align) * align;
+  return [{ buffer: t.buffer, offset: start, size: offset + size - start }, (offset - start) / elem];
+}
+
+/** attention() with parts of the plan forced (tests, bench); the rest comes from planAttention(). */
+export function attentionWithPlan(engine: Engine, qkv: Tensor, opts: AttentionOptions, force: Partial<AttentionPlan>): AttentionResult {
+  validate(qkv, opts);
+  const plan = { ...planAttention(engine, opts), ...force };
+  const { batch, seq, heads, headDim } = opts;
+  const { rows, staticLoops } = plan;
+  if (!Number.isInteger(rows) || rows < 1 || rows > MAX_ROWS) throw new Error(`attention: rows must be an integer in [1, ${MAX_ROWS}], got ${rows}`);
+  const D = heads * headDim;
+  const hd4 = headDim / 4;
+  const scale = (opts.scale ?? 1 / Math.sqrt(headDim)) * LOG2E;
+  // Key range per invocation: a multiple of 8 within the loop budget of attn_partial, and few enough
+  // splits for the budget of attn_combine (splits·(hd4 + 1) + 3·hd4 trips per row).
+  const maxChunk = maxAttentionChunk(headDim, rows);
+  const maxSplits = Math.min(MAX_GROUPS, Math.floor((LOOP_BUDGET - 3 * hd4 - 8) / (hd4 + 1)));
+  const roundUp = (n: number): number => Math.ceil(n / KEYS_PER_STEP) * KEYS_PER_STEP;
+  const chunk = Math.min(maxChunk, roundUp(Math.max(1, plan.chunk, seq / maxSplits)));
+  const splits = Math.ceil(seq / chunk);
+  if (splits > maxSplits) throw new Error(`attention: seq ${seq} needs ${splits} key splits, more than ${maxSplits}`);
+
+  // Batches per dispatch: each binding (plus up to one alignment unit in front) within the limit.
+  const bytes = {
+    qkv: seq * 3 * D * 4,
+    out: seq * D * 4,
+    lse: heads * seq * 4,
+    part: splits > 1 ? heads * splits * seq * headDim * 4 : 0,
+  };
+  const align = engine.limits.minStorageBufferOffsetAlignment;
+  const room = plan.maxBindingBytes - align;
+  const perGroup = Math.min(batch, Math.floor(room / Math.max(bytes.qkv, bytes.out, bytes.lse, bytes.part)));
+  if (perGroup < 1) {
+    throw new Error(`attention: one batch of [${seq}, ${3 * D}] does not fit a storage binding of ${plan.maxBindingBytes} bytes`);
+  }
+
+  const overrides = { HD4: hd4, WG, ROWS: rows, STATIC_D: staticLoops ? 1 : 0 };
+  const out = engine.empty([batch, seq, D]);
+  const lse = engine.empty([batch, heads, seq]);
+  const partAcc = splits > 1 ? engine.empty([perGroup * heads, splits, seq, headDim]) : null;
+  const partMl = splits > 1 ? engine.empty([perGroup * heads, splits, seq, 2]) : null;
+  for (let b0 = 0; b0 < batch; b0 += perGroup) {
+    const nb = Math.min(perGroup, batch - b0);
+    const bh = nb * heads;
+    // Bind from the aligned offset at or below the group's start; the kernel adds the remainder.
+    const [src, qbase] = window(qkv, b0 * bytes.qkv, nb * bytes.qkv, align, 16);
+    const [dstOut, obase] = window(out, b0 * bytes.out, nb * bytes.out, align, 16);
+    const [dstLse, lbase] = window(lse, b0 * bytes.lse, nb * bytes.lse, align, 4);
+    const [gx, gz] = grid(Math.ceil((bh * Math.ceil(seq / rows)) / WG));
+    const u = [seq, D / 4, heads, bh, chunk, splits, hd4, gx, qbase, obase, lbase];
+    if (!partAcc || !partMl) {
+      engine.dispatch('attention', 'attn_fwd', [src, dstOut, dstLse], { u, f: [scale] }, [gx, 1, gz], overrides);
+    } else {
+      const pa = window(partAcc, 0, bh * splits * seq * headDim * 4, align, 16)[0];
+      const pm = window(partMl, 0, bh * splits * seq * 8, align, 8)[0];
+      engine.dispatch('attention', 'attn_partial', [src, pa, pm], { u, f: [scale] }, [gx, splits, gz], overrides);
+      const nrows = bh * seq;
+      const g = grid(Math.ceil(nrows / WG));
+      const cu = [seq, D / 4, heads, nrows, splits, g[0] * WG, obase, lbase];
+      engine.dispatch('attention', 'attn_combine', [pa, pm, dstOut, dstLse], { u: cu }, g, { HD4: hd4, WG });
+    }
+  }
+  engine.release(partAcc, partMl);
+  out.touch();
+  lse.touch();
+  return { out, lse };
+}
