@@ -1,7 +1,7 @@
 import type { BenchCase, BenchInstance } from '../case.js';
 import type { Engine } from '../../src/gpu/engine.js';
 import { AdamW, decayFor, gradNorm, type AdamWParam } from '../../src/train/optim.js';
-import { randomF32, randomNormal, relL2, rng } from '../../test/helpers.js';
+import { randomF32, randomNormal, relL2, rng } from '../../test/reference/util.js';
 import { adamwRef, clipFactorRef, globalNormRef } from '../../test/reference/optim.js';
 
 /** The parameters of one transformer block of the reference model (D = 1024, MLP 4096): 12,596,224. */

@@ -1,7 +1,7 @@
 import type { Engine } from '../../src/gpu/engine.js';
 import type { Tensor } from '../../src/tensor.js';
 import { AdamW, Ema, clipGradNorm, gradNorm } from '../../src/train/optim.js';
-import { freshRng, randomF32, randomNormal, relL2 } from '../helpers.js';
+import { freshRng, randomF32, randomNormal, relL2 } from './util.js';
 
 export interface AdamWRefOptions {
   /** Learning rate of each step (the array's length is the number of steps). */
