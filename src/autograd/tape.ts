@@ -80,6 +80,11 @@ export class Tape {
     return true;
   }
 
+  /** Hands the tape tensors made outside recorded ops that records read (e.g. patchified inputs). */
+  adopt(...ts: Tensor[]): void {
+    for (const t of ts) this.owned.add(t);
+  }
+
   /** Number of records (for tests and profiles). */
   get size(): number {
     return this.records.length;

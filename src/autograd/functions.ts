@@ -1,0 +1,160 @@
+/**
+ * Differentiable ops: each runs its forward kernel eagerly and, while the tape records, leaves a
+ * record whose backward calls the op's backward kernels. Without a recording tape (inference) the
+ * saved tensors are released at once and the caller owns the outputs.
+ */
+import type { Engine } from '../gpu/engine.js';
+import { attention as attentionOp, attentionBackward, type AttentionOptions } from '../ops/attention.js';
+import { codebookSearch } from '../ops/codebook.js';
+import {
+  add as addOp,
+  addRows as addRowsOp,
+  columnSum,
+  columnSumRows,
+  gatherRows,
+  gatherRowsBackward,
+  mse as mseOp,
+  mseBackward,
+  unpatchifyBackward,
+  unpatchify as unpatchifyOp,
+} from '../ops/elementwise.js';
+import { gelu as geluOp, geluBackward } from '../ops/gelu.js';
+import { layernorm as layernormOp, layernormBackward } from '../ops/layernorm.js';
+import { matmul, matmulBackward, view } from '../ops/matmul.js';
+import type { Tensor } from '../tensor.js';
+import type { Tape } from './tape.js';
+
+/** The engine and, when training, the tape ops record on. */
+export interface Ctx {
+  engine: Engine;
+  tape: Tape | null;
+}
+
+function recordOrRelease(ctx: Ctx, name: string, inputs: Tensor[], outputs: Tensor[], saved: Tensor[], backward: (g: (Tensor | null)[]) => (Tensor | null)[]): void {
+  const recorded = ctx.tape?.record(name, inputs, outputs, saved, backward) ?? false;
+  if (!recorded) ctx.engine.release(...saved);
+}
+
+/** y = x·W + b for x [rows, in], W [in, out], b [out]. */
+export function linear(ctx: Ctx, x: Tensor, w: Tensor, b: Tensor): Tensor {
+  const e = ctx.engine;
+  const y = matmul(e, x, w, { bias: b });
+  recordOrRelease(ctx, 'linear', [x, w, b], [y], [], ([dy]) => {
+    const need = (t: Tensor) => ctx.tape!.requiresGrad(t);
+    // Gradients match their tensor in size; the matmul needs y's shape (a transient view).
+    const g = view(dy!, y.shape);
+    const { dA, dB } = matmulBackward(e, g, x, w, { needA: need(x), needB: need(w) });
+    return [dA ?? null, dB ?? null, need(b) ? columnSum(e, g) : null];
+  });
+  return y;
+}
+
+/** a + b (same shape). */
+export function add(ctx: Ctx, a: Tensor, b: Tensor): Tensor {
+  const y = addOp(ctx.engine, a, b);
+  recordOrRelease(ctx, 'add', [a, b], [y], [], ([dy]) => [dy!, dy!]);
+  return y;
+}
+
+/** x + r with r repeated over x (x.size a multiple of r.size): position embeddings over a batch. */
+export function addRows(ctx: Ctx, x: Tensor, r: Tensor): Tensor {
+  const e = ctx.engine;
+  const y = addRowsOp(e, x, r);
+  recordOrRelease(ctx, 'addRows', [x, r], [y], [], ([dy]) => {
+    const dr = ctx.tape!.requiresGrad(r) ? columnSumRows(e, dy!, x.size / r.size, r.size) : null;
+    return [dy!, dr];
+  });
+  return y;
+}
+
+export function layerNorm(ctx: Ctx, x: Tensor, g: Tensor, b: Tensor, eps: number): Tensor {
+  const e = ctx.engine;
+  const { y, mean, rstd } = layernormOp(e, x, g, b, eps);
+  recordOrRelease(ctx, 'layernorm', [x, g, b], [y], [mean, rstd], ([dy]) => {
+    const r = layernormBackward(e, dy!, x, g, mean, rstd);
+    return [r.dx, r.dgamma, r.dbeta];
+  });
+  return y;
+}
+
+export function gelu(ctx: Ctx, x: Tensor): Tensor {
+  const e = ctx.engine;
+  const y = geluOp(e, x, 'erf');
+  recordOrRelease(ctx, 'gelu', [x], [y], [], ([dy]) => [geluBackward(e, dy!, x, 'erf')]);
+  return y;
+}
+
+/** Fused multi-head attention over qkv [batch, seq, 3D] → [batch, seq, D]. */
+export function attention(ctx: Ctx, qkv: Tensor, opts: AttentionOptions): Tensor {
+  const e = ctx.engine;
+  const { out, lse } = attentionOp(e, qkv, opts);
+  recordOrRelease(ctx, 'attention', [qkv], [out], [lse], ([dOut]) => [attentionBackward(e, dOut!, qkv, out, lse, opts)]);
+  return out;
+}
+
+/** Patches [B·(H/P)·(W/P), P·P·3] → images [B, H, W, 3]. */
+export function unpatchify(ctx: Ctx, patches: Tensor, geom: { batch: number; height: number; width: number; patch: number }): Tensor {
+  const e = ctx.engine;
+  const y = unpatchifyOp(e, patches, geom);
+  recordOrRelease(ctx, 'unpatchify', [patches], [y], [], ([dy]) => [unpatchifyBackward(e, dy!, geom)]);
+  return y;
+}
+
+/** mean((a − b)²) as a [1] tensor; the target b gets no gradient. */
+export function mseLoss(ctx: Ctx, a: Tensor, b: Tensor): Tensor {
+  const e = ctx.engine;
+  const loss = mseOp(e, a, b);
+  recordOrRelease(ctx, 'mse', [a, b], [loss], [], ([dl]) => [mseBackward(e, a, b, seed(ctx, dl))]);
+  return loss;
+}
+
+function seed(ctx: Ctx, g: Tensor | null): number {
+  const w = ctx.tape!.seedValue(g);
+  if (w === undefined) throw new Error('a loss must be a root of backward() (its gradient is the loss weight)');
+  return w;
+}
+
+export interface Quantized {
+  /** Straight-through decoder input: its value is the chosen codes, its gradient flows to z. */
+  zq: Tensor;
+  indices: Tensor;
+  /** mean((sg(z) − e)²): trains the codebook. */
+  codebookLoss: Tensor;
+  /** mean((z − sg(e))²): weighted by β, trains the encoder. */
+  commitmentLoss: Tensor;
+}
+
+/**
+ * Vector quantizer with the straight-through estimator. Forward: nearest code per row of z, zq = e.
+ * Backward: dz = dzq + w_commit · 2(z − e)/n; dCodebook = scatter-add of w_cb · 2(e − z)/n over the
+ * tokens that chose each code (deterministic). Both losses have the same value; they are separate
+ * outputs so each gets its own weight.
+ */
+export function quantize(ctx: Ctx, z: Tensor, codebook: Tensor, opts: { cosine?: boolean; norms?: Tensor } = {}): Quantized {
+  const e = ctx.engine;
+  const { indices, distances } = codebookSearch(e, z, codebook, opts);
+  e.release(distances);
+  const zq = gatherRows(e, codebook, indices);
+  const codebookLoss = mseOp(e, z, zq);
+  const commitmentLoss = mseOp(e, z, zq);
+  const K = codebook.shape[0]!;
+  const recorded =
+    ctx.tape?.record('quantize', [z, codebook], [zq, codebookLoss, commitmentLoss], [indices], ([dzq, dcb, dcommit]) => {
+      let dz: Tensor | null = dzq;
+      if (dcommit) {
+        const g = mseBackward(e, z, zq, seed(ctx, dcommit));
+        dz = dz ? addOp(e, dz, g) : g;
+        if (dz !== g) e.release(g);
+      }
+      let dCodebook: Tensor | null = null;
+      if (dcb && ctx.tape!.requiresGrad(codebook)) {
+        const g = mseBackward(e, zq, z, seed(ctx, dcb));
+        dCodebook = gatherRowsBackward(e, g, indices, K);
+        e.release(g);
+      }
+      return [dz, dCodebook];
+    }) ?? false;
+  // Without a tape the caller owns all outputs, indices included (nothing to release here).
+  void recorded;
+  return { zq, indices, codebookLoss, commitmentLoss };
+}

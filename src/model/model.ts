@@ -1,0 +1,156 @@
+import * as F from '../autograd/functions.js';
+import type { Ctx } from '../autograd/functions.js';
+import type { Engine } from '../gpu/engine.js';
+import { patchify } from '../ops/elementwise.js';
+import type { Tensor } from '../tensor.js';
+import { ones, seedFor, truncNormal, zeros } from '../train/init.js';
+import { paramSpecs, tokensPerImage, type ModelConfig } from './config.js';
+
+export interface ForwardResult {
+  /** [B, H, W, 3] in [-1, 1] (not clamped). */
+  reconstruction: Tensor;
+  /** [B·T] u32 token ids. */
+  indices: Tensor;
+  recon: Tensor;
+  codebookLoss: Tensor;
+  commitmentLoss: Tensor;
+}
+
+/**
+ * The tokenizer network on the engine's kernels: encoder (patch embedding, position embeddings,
+ * pre-norm transformer blocks, final LayerNorm, optional projection to the code dimension), vector
+ * quantizer, and the mirrored decoder. Every method takes a Ctx: with a tape it records for
+ * training, without one it runs inference and the caller owns what it returns.
+ */
+export class TokenizerModel {
+  readonly tokens: number;
+
+  constructor(
+    readonly engine: Engine,
+    readonly config: ModelConfig,
+    /** Parameters by name (paramSpecs order), all marked constant (in-place writers touch them). */
+    readonly params: Map<string, Tensor>,
+  ) {
+    this.tokens = tokensPerImage(config);
+    for (const s of paramSpecs(config)) {
+      const t = params.get(s.name);
+      if (!t) throw new Error(`missing parameter ${s.name}`);
+      if (t.size !== s.shape.reduce((a, b) => a * b, 1)) throw new Error(`parameter ${s.name} has ${t.size} values, expected [${s.shape.join(', ')}]`);
+      t.constant = true;
+    }
+  }
+
+  /** Reproducible initialization: truncated normal (std 0.02) weights, ones/zeros for norms and biases. */
+  static random(engine: Engine, config: ModelConfig, seed: number): TokenizerModel {
+    const params = new Map<string, Tensor>();
+    for (const s of paramSpecs(config)) {
+      const n = s.shape.reduce((a, b) => a * b, 1);
+      const data = s.init === 'normal' ? truncNormal(n, 0.02, seedFor(seed, s.name)) : s.init === 'ones' ? ones(n) : zeros(n);
+      params.set(s.name, engine.upload(data, s.shape));
+    }
+    return new TokenizerModel(engine, config, params);
+  }
+
+  p(name: string): Tensor {
+    const t = this.params.get(name);
+    if (!t) throw new Error(`no parameter ${name}`);
+    return t;
+  }
+
+  private release(ctx: Ctx, ...ts: Tensor[]): void {
+    // Intermediates recorded on a tape belong to it; in inference they go back to the pool now.
+    if (!ctx.tape) ctx.engine.release(...ts);
+  }
+
+  private block(ctx: Ctx, prefix: string, x: Tensor, batch: number): Tensor {
+    const c = this.config;
+    const D = c.width;
+    const T = this.tokens;
+    const h = F.layerNorm(ctx, x, this.p(`${prefix}.ln1.g`), this.p(`${prefix}.ln1.b`), c.eps);
+    const qkv = F.linear(ctx, h, this.p(`${prefix}.attn.qkv.w`), this.p(`${prefix}.attn.qkv.b`));
+    this.release(ctx, h);
+    // qkv [B·T, 3D] is read as [B, T, 3D]; att [B, T, D] feeds the projection as B batches of T rows.
+    const att = F.attention(ctx, qkv, { batch, seq: T, heads: c.heads, headDim: D / c.heads });
+    this.release(ctx, qkv);
+    const proj = F.linear(ctx, att, this.p(`${prefix}.attn.proj.w`), this.p(`${prefix}.attn.proj.b`));
+    this.release(ctx, att);
+    const x1 = F.add(ctx, x, proj);
+    this.release(ctx, proj);
+    const h2 = F.layerNorm(ctx, x1, this.p(`${prefix}.ln2.g`), this.p(`${prefix}.ln2.b`), c.eps);
+    const f1 = F.linear(ctx, h2, this.p(`${prefix}.mlp.fc1.w`), this.p(`${prefix}.mlp.fc1.b`));
+    this.release(ctx, h2);
+    const g = F.gelu(ctx, f1);
+    this.release(ctx, f1);
+    const f2 = F.linear(ctx, g, this.p(`${prefix}.mlp.fc2.w`), this.p(`${prefix}.mlp.fc2.b`));
+    this.release(ctx, g);
+    const x2 = F.add(ctx, x1, f2);
+    this.release(ctx, x1, f2);
+    return x2;
+  }
+
+  /** images [B, H, W, 3] → z [B·T, codeDim] (pre-quantization encoder output). */
+  encode(ctx: Ctx, images: Tensor): Tensor {
+    const c = this.config;
+    const B = images.shape[0]!;
+    const patches = patchify(ctx.engine, images, c.patch);
+    const emb = F.linear(ctx, patches, this.p('enc.patch.w'), this.p('enc.patch.b'));
+    // The patch embedding's weight gradient reads the patches: on a tape they live until then.
+    if (ctx.tape) ctx.tape.adopt(patches);
+    else ctx.engine.release(patches);
+    let x = F.addRows(ctx, emb, this.p('enc.pos'));
+    this.release(ctx, emb);
+    for (let i = 0; i < c.encoderDepth; i++) {
+      const nx = this.block(ctx, `enc.blocks.${i}`, x, B);
+      this.release(ctx, x);
+      x = nx;
+    }
+    let z = F.layerNorm(ctx, x, this.p('enc.ln.g'), this.p('enc.ln.b'), c.eps);
+    this.release(ctx, x);
+    if (c.codeDim !== c.width) {
+      const zp = F.linear(ctx, z, this.p('enc.proj.w'), this.p('enc.proj.b'));
+      this.release(ctx, z);
+      z = zp;
+    }
+    return z;
+  }
+
+  /** Code vectors [B·T, codeDim] → images [B, H, W, 3]. */
+  decode(ctx: Ctx, codes: Tensor, batch: number): Tensor {
+    const c = this.config;
+    const e = F.linear(ctx, codes, this.p('dec.embed.w'), this.p('dec.embed.b'));
+    let x = F.addRows(ctx, e, this.p('dec.pos'));
+    this.release(ctx, e);
+    for (let i = 0; i < c.decoderDepth; i++) {
+      const nx = this.block(ctx, `dec.blocks.${i}`, x, batch);
+      this.release(ctx, x);
+      x = nx;
+    }
+    const h = F.layerNorm(ctx, x, this.p('dec.ln.g'), this.p('dec.ln.b'), c.eps);
+    this.release(ctx, x);
+    const out = F.linear(ctx, h, this.p('dec.out.w'), this.p('dec.out.b'));
+    this.release(ctx, h);
+    const img = F.unpatchify(ctx, out, { batch, height: c.imageSize, width: c.imageSize, patch: c.patch });
+    this.release(ctx, out);
+    return img;
+  }
+
+  /** Full pass with losses (training and reconstruction). */
+  forward(ctx: Ctx, images: Tensor): ForwardResult {
+    const B = images.shape[0]!;
+    const z = this.encode(ctx, images);
+    const q = F.quantize(ctx, z, this.p('vq.codebook'), { cosine: this.config.cosine });
+    const reconstruction = this.decode(ctx, q.zq, B);
+    const recon = F.mseLoss(ctx, reconstruction, images);
+    if (!ctx.tape) ctx.engine.release(z, q.zq);
+    return { reconstruction, indices: q.indices, recon, codebookLoss: q.codebookLoss, commitmentLoss: q.commitmentLoss };
+  }
+
+  /** The losses to back-propagate, with their weights (recon + codebook + β·commitment). */
+  lossTerms(r: ForwardResult): { loss: Tensor; weight: number }[] {
+    return [
+      { loss: r.recon, weight: 1 },
+      { loss: r.codebookLoss, weight: 1 },
+      { loss: r.commitmentLoss, weight: this.config.beta },
+    ];
+  }
+}
