@@ -2,7 +2,7 @@ import { accessSync, constants, existsSync, renameSync, statSync, unlinkSync, wr
 import { basename, dirname, join } from 'node:path';
 import type { BackendName } from '../gpu/node.js';
 import type { BenchReport } from '../../bench/run.js';
-import { openEngine } from './engine.js';
+import { describeEngine, openEngine } from './engine.js';
 import { EXIT, UsageError, UserError } from './errors.js';
 
 export interface BenchCommandOptions {
@@ -46,7 +46,8 @@ function checkWritable(path: string): void {
 
 /** `tok1d bench`: times every kernel case and prints a table (and JSON with --json FILE). */
 export async function bench(o: BenchCommandOptions): Promise<number> {
-  if (o.suite !== 'kernels') throw new UsageError(`unknown suite '${o.suite}'; the only suite is 'kernels'`);
+  if (o.suite === 'train') return benchTrainSuite(o);
+  if (o.suite !== 'kernels') throw new UsageError(`unknown suite '${o.suite}'; suites: kernels, train`);
   if (o.json) checkWritable(o.json);
   // Loaded on demand: the rest of the CLI works without the bench harness installed.
   const { formatReport, runBench, UnknownKernelError } = await import('../../bench/run.js');
@@ -72,4 +73,23 @@ export async function bench(o: BenchCommandOptions): Promise<number> {
   const failed = report.results.filter((r) => r.check !== 'ok').length + report.unavailable.length;
   if (failed) process.stderr.write(`${failed} case(s) or families failed or were unavailable\n`);
   return failed ? EXIT.failure : EXIT.ok;
+}
+
+/** `tok1d bench --suite train`: step time and images/s per preset, kernel-family shares. */
+async function benchTrainSuite(o: BenchCommandOptions): Promise<number> {
+  if (o.json) checkWritable(o.json);
+  const { benchTrain, formatTrain } = await import('../../bench/train.js');
+  const presets = o.kernels?.length ? o.kernels : ['tiny', 'small'];
+  const engine = await openEngine(o.backend, false);
+  try {
+    const results = await benchTrain(engine, { presets, batch: 8, runs: o.runs, log: (line) => process.stderr.write(`${line}\n`) });
+    process.stdout.write(`${formatTrain(results, `${engine.info.adapter} — ${engine.info.backend}`, o.runs)}\n`);
+    if (o.json) writeFileAtomic(o.json, `${JSON.stringify({ adapter: describeEngine(engine), timing: 'wallclock', results }, null, 2)}\n`);
+    return EXIT.ok;
+  } catch (e) {
+    if (e instanceof Error && e.message.startsWith('unknown preset')) throw new UsageError(e.message);
+    throw e;
+  } finally {
+    engine.dispose();
+  }
 }

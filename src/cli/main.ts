@@ -46,7 +46,7 @@ Options:
   },
   bench: {
     summary: 'time the kernels against the device\'s measured FMA and copy ceilings',
-    usage: `Usage: tok1d bench [--suite kernels] [--kernel NAME] [--quick] [--runs N] [--peers] [--json FILE]
+    usage: `Usage: tok1d bench [--suite kernels|train] [--kernel NAME] [--quick] [--runs N] [--peers] [--json FILE]
 
 Measures the device's FMA (GFLOP/s) and copy (GB/s) ceilings with two probe kernels, then for
 every bench case: checks it against the float64 reference (a failing case is reported and not
@@ -55,7 +55,7 @@ at least 50 ms. Uses GPU timestamps where the device has 'timestamp-query', else
 Table on stdout, progress on stderr. Exit code 1 when a case fails or a family is unavailable.
 
 Options:
-  --suite NAME     the suite to run: kernels (default)
+  --suite NAME     kernels (default), or train: ms per training step and images/s for the\n                   tiny and small presets at batch 8 (--kernel PRESET picks presets), and\n                   the share of step time per kernel family
   --kernel NAME    only this family or kernel (repeat or comma-separate for several)
   --quick          3 runs and only the smallest shape of each variant
   --runs N         timed runs per case (default 10; 3 with --quick)

@@ -57,6 +57,12 @@ export class Engine {
   private afterSubmit: (() => void)[] = [];
   private errors: string[] = [];
   private disposed = false;
+  /**
+   * Profiling mode (bench): when set, every dispatch is submitted on its own and the wall time of
+   * its submit is added under "kernel:entry". Accurate on executors that run the work inside
+   * submit (llvmpipe); elsewhere it measures submission only.
+   */
+  profile: Map<string, { ms: number; count: number }> | null = null;
   /** Counts for tests and the bench: dispatches and submits since creation. */
   readonly counters = { dispatches: 0, submits: 0, pipelinesCompiled: 0 };
 
@@ -299,6 +305,15 @@ export class Engine {
     if (x > 0 && y > 0 && z > 0) this.pass.dispatchWorkgroups(x, y, z);
     this.counters.dispatches++;
     this.warmed.add(this.key(kernel, entry, overrides));
+    if (this.profile) {
+      const t0 = performance.now();
+      this.flush();
+      const name = `${kernel}:${entry}`;
+      const cur = this.profile.get(name) ?? { ms: 0, count: 0 };
+      cur.ms += performance.now() - t0;
+      cur.count++;
+      this.profile.set(name, cur);
+    }
   }
 
   /** Submits everything recorded so far as one command buffer. */
