@@ -11,8 +11,15 @@
 // gather4 / gather1   | y[r, :] = table[idx[r], :] (zeros past K)   | 8 N D + 4 N
 // patchify4 / 1       | NHWC image -> [B gh gw, P P 3] patch rows   | 8 B H W 3
 // unpatchify4 / 1     | its inverse (same index map, other way)     | 8 B H W 3
-// sq_diff_partial4/1  | per-workgroup sums of (a - b)^2             | 8n, 3n FLOPs
+// loss_partial4/1     | per-workgroup sums of (a - b)^2 or |a - b|  | 8n, 3n FLOPs
 // sum_final           | one workgroup sums the partials, times alpha| 4 groups
+// loss_grad4/1        | y = alpha (a - b) or alpha sign(a - b)      | 12n, 2n FLOPs
+// colsum4 / colsum1   | per-chunk column sums of x [rows, cols]     | 4 rows cols + 4 chunks cols
+// rank_keys           | sort keys min(idx, K), padded to 4          | 8 N
+// rank_partial        | per-chunk counts of tokens sorting before t | N^2 / 16 vec4 reads, N^2 compares
+// rank_scatter        | sorted token order from the counts          | 4 N chunks + 16 N
+// segment_starts      | first sorted position of each code          | 4 (K + 1) log2 N
+// scatter_rows4 / 1   | dTable[k, :] = sum of dOut rows choosing k  | 4 (K D + N D + K + N), N D FLOPs
 //
 // Measured on llvmpipe with `tok1d bench` while the 2-core machine was shared (load 2-5; the
 // copy probe of the same run gave 5.0-5.2 GB/s instead of the ~8 GB/s of an idle machine), bytes
@@ -22,7 +29,7 @@
 // 4096 x 1024) 3.3 GB/s (~65%: each workgroup's tree reduction costs microseconds on llvmpipe,
 // hence few workgroups with 16 vec4 per invocation).
 
-// mse is deterministic: each invocation sums a fixed strided set of elements in a fixed order, a
+// mse and l1 are deterministic: each invocation sums a fixed strided set of elements in a fixed order, a
 // workgroup tree-reduces in workgroup memory, and sum_final (one workgroup) sums the per-workgroup
 // partials the same way: no atomics, the same bits every run. Loop trips per invocation stay far
 // below llvmpipe's 65535 cap (the op bounds them; see src/ops/elementwise.ts).
@@ -32,10 +39,13 @@ struct Params {
                 // sum_final: partial count
   stride: u32,  // items per row of the dispatch grid (groupsX * 256)
   bits: u32,    // fill: the 32-bit pattern; others: unused
-  d: u32,       // gather: row width (vec4 in gather4); patchify: patch size P
-  k: u32,       // gather: table rows K; patchify: image height H; sq_diff_partial: items per invocation
-  w: u32,       // patchify: image width W
-  alpha: f32,   // add / scale: y = alpha a (+ beta b); sum_final: factor (1 / count for a mean)
+  d: u32,       // gather: row width (vec4 in gather4); patchify: patch size P; colsum: columns
+                // (vec4 in colsum4); rank_*, segment_starts: tokens N; scatter_rows: row width
+  k: u32,       // gather: table rows K; patchify: image height H; loss_partial: items per invocation;
+                // colsum: rows; rank_*, segment_starts, scatter_rows: table rows K
+  w: u32,       // patchify: image width W; colsum: rows per chunk; rank_*: tokens per chunk
+  alpha: f32,   // add / scale: y = alpha a (+ beta b); sum_final: factor (1 / count for a mean);
+                // loss_grad: factor
   beta: f32,
 }
 
@@ -71,6 +81,19 @@ fn add4(@builtin(global_invocation_id) gid: vec3u) {
 fn add1(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i < p.n) { y1[i] = p.alpha * a1[i] + p.beta * b1[i]; }
+}
+
+// add_rows: b repeats over a (p.d items per repeat): position embeddings added to every image.
+@compute @workgroup_size(256)
+fn add_rows4(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.stride;
+  if (i < p.n) { y4[i] = p.alpha * a4[i] + p.beta * b4[i % p.d]; }
+}
+
+@compute @workgroup_size(256)
+fn add_rows1(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.stride;
+  if (i < p.n) { y1[i] = p.alpha * a1[i] + p.beta * b1[i % p.d]; }
 }
 
 @compute @workgroup_size(256)
@@ -175,9 +198,11 @@ fn unpatchify1(@builtin(global_invocation_id) gid: vec3u) {
   for (var j = 0u; j < len; j++) { ys1[dst + j] = a1[src + j]; }
 }
 
-// ---- mse: pass 1 writes one partial sum of (a - b)^2 per workgroup; pass 2 (sum_final) sums them.
+// ---- mse and l1: pass 1 writes one partial sum of (a - b)^2 (LOSS 0) or |a - b| (LOSS 1) per
+// workgroup; pass 2 (sum_final) sums them.
 // Workgroup w, invocation t reads items (w * k + j) * 256 + t for j < k (k = p.k items per
 // invocation), so a workgroup covers 256 k consecutive items. Bindings: 1 a, 2 b, 3 partials.
+override LOSS: u32 = 0u;  // 0 squared difference (mse), 1 absolute difference (l1)
 const RED_WG: u32 = 256u;
 var<workgroup> red: array<f32, RED_WG>;
 @group(0) @binding(3) var<storage, read_write> partial_out: array<f32>;
@@ -193,7 +218,7 @@ fn reduce_red(t: u32) -> f32 {
 }
 
 @compute @workgroup_size(256)
-fn sq_diff_partial4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+fn loss_partial4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                     @builtin(local_invocation_index) t: u32) {
   let w = wid.x + wid.y * nwg.x;
   var acc = vec4f(0.0);
@@ -202,7 +227,7 @@ fn sq_diff_partial4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) 
     let i = base + j * RED_WG;
     if (i < p.n) {
       let d = a4[i] - b4[i];
-      acc = fma(d, d, acc);
+      if (LOSS == 1u) { acc += abs(d); } else { acc = fma(d, d, acc); }
     }
   }
   red[t] = (acc.x + acc.y) + (acc.z + acc.w);
@@ -211,7 +236,7 @@ fn sq_diff_partial4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) 
 }
 
 @compute @workgroup_size(256)
-fn sq_diff_partial1(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+fn loss_partial1(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                     @builtin(local_invocation_index) t: u32) {
   let w = wid.x + wid.y * nwg.x;
   var acc = 0.0;
@@ -220,7 +245,7 @@ fn sq_diff_partial1(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) 
     let i = base + j * RED_WG;
     if (i < p.n) {
       let d = a1[i] - b1[i];
-      acc = fma(d, d, acc);
+      if (LOSS == 1u) { acc += abs(d); } else { acc = fma(d, d, acc); }
     }
   }
   red[t] = acc;
@@ -236,4 +261,173 @@ fn sum_final(@builtin(local_invocation_index) t: u32) {
   red[t] = acc;
   let s = reduce_red(t);
   if (t == 0u) { ys1[0] = p.alpha * s; }
+}
+
+// ---- loss gradients: y = alpha (a - b) (LOSS 0: mse, alpha = 2 dLoss / n) or alpha sign(a - b)
+// (LOSS 1: l1, alpha = dLoss / n; sign(0) = 0). a - b is formed first, so a close to b keeps its
+// digits (alpha a - alpha b would cancel). Bindings: 1 a, 2 b, 3 y.
+@compute @workgroup_size(256)
+fn loss_grad4(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.stride;
+  if (i < p.n) {
+    let d = a4[i] - b4[i];
+    y4[i] = p.alpha * select(d, sign(d), LOSS == 1u);
+  }
+}
+
+@compute @workgroup_size(256)
+fn loss_grad1(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.stride;
+  if (i < p.n) {
+    let d = a1[i] - b1[i];
+    y1[i] = p.alpha * select(d, sign(d), LOSS == 1u);
+  }
+}
+
+// ---- colsum: one pass of a deterministic column reduction of x [rows, cols] (cols = p.d, in
+// vec4 for colsum4). Item i = chunk * cols + c sums rows [chunk w, min(rows, chunk w + w)) of
+// column c in ascending row order and writes out[chunk, c]; the op repeats the pass on the
+// [chunks, cols] result until one row is left (a tree of short sums: w is 32 on CPU executors,
+// 16 on GPUs, at most 2 w in the last pass), so the summation order depends only on the shape
+// and device kind. Adjacent invocations read adjacent columns (coalesced on GPUs).
+// Bindings: 1 x, 2 out. n = chunks * cols items.
+@compute @workgroup_size(256)
+fn colsum4(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.stride;
+  if (i >= p.n) { return; }
+  let chunk = i / p.d;
+  let c = i - chunk * p.d;
+  let r0 = chunk * p.w;
+  let r1 = min(p.k, r0 + p.w);
+  var acc = vec4f(0.0);
+  for (var r = r0; r < r1; r++) { acc += a4[r * p.d + c]; }
+  ys4[i] = acc;
+}
+
+@compute @workgroup_size(256)
+fn colsum1(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.stride;
+  if (i >= p.n) { return; }
+  let chunk = i / p.d;
+  let c = i - chunk * p.d;
+  let r0 = chunk * p.w;
+  let r1 = min(p.k, r0 + p.w);
+  var acc = 0.0;
+  for (var r = r0; r < r1; r++) { acc += a1[r * p.d + c]; }
+  ys1[i] = acc;
+}
+
+// ---- gatherRows backward: dTable[k, :] = sum over tokens t with idx[t] = k of dOut[t, :], summed
+// in ascending t; rows nobody chose are 0; indices >= K (zero rows in the forward) are dropped.
+// Deterministic without atomics, in five dispatches:
+//  rank_keys      keys[t] = min(idx[t], K) for t < N, padded with 0xffffffff to a multiple of 4
+//                 (a padded key sorts after every real one, so it never counts).
+//  rank_partial   item (chunk, q): for the four tokens t = 4q .. 4q + 3, how many tokens j of the
+//                 chunk [chunk w, chunk w + w) (w in quads) sort before t by (key, token). One
+//                 vec4 load of keys serves 16 comparisons; w = 256 quads (1024 tokens) keeps each
+//                 invocation's loop short (llvmpipe's 65535-trip cap) and spreads the O(N^2) work.
+//  rank_scatter   t: rank = sum of its chunk counts (a permutation of 0..N-1); sorted[rank] = t and
+//                 sorted_key[rank] = keys[t] (each slot written by exactly one invocation).
+//  segment_starts k in 0..K: first[k] = first sorted position whose key >= k (binary search).
+//  scatter_rows   (k, c): sum of dOut[sorted[r], c] for r in [first[k], first[k + 1]): the tokens
+//                 that chose k, in ascending token order (ties in the sort go by token index).
+// Loop trips per invocation: w, chunks, log2 N + 1, and the number of tokens that chose k (the op
+// bounds N). Cost: N^2 / 16 vec4 loads and N^2 comparisons for the ranks; then memory-bound.
+@group(0) @binding(1) var<storage, read> ux1: array<u32>;
+@group(0) @binding(1) var<storage, read> uq1: array<vec4u>;
+@group(0) @binding(2) var<storage, read_write> uy2: array<u32>;
+@group(0) @binding(2) var<storage, read_write> uq2: array<vec4u>;
+@group(0) @binding(3) var<storage, read_write> uy3: array<u32>;
+@group(0) @binding(4) var<storage, read_write> uy4: array<u32>;
+@group(0) @binding(3) var<storage, read> ux3: array<u32>;
+@group(0) @binding(4) var<storage, read_write> dt4: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> dt1: array<f32>;
+
+// Bindings: 1 indices [N], 2 keys [4 ceil(N / 4)]. n = 4 ceil(N / 4), d = N, k = K.
+@compute @workgroup_size(256)
+fn rank_keys(@builtin(global_invocation_id) gid: vec3u) {
+  let t = gid.x + gid.y * p.stride;
+  if (t >= p.n) { return; }
+  var key = 0xffffffffu;
+  if (t < p.d) { key = min(ux1[t], p.k); }
+  uy2[t] = key;
+}
+
+// 1 where token j (key kj) sorts before each of the four tokens t (keys kt).
+fn before(kj: u32, j: u32, kt: vec4u, t: vec4u) -> vec4u {
+  let k = vec4u(kj);
+  return select(vec4u(0u), vec4u(1u), (k < kt) | ((k == kt) & (vec4u(j) < t)));
+}
+
+// Bindings: 1 keys as vec4 [T], 2 counts as vec4 [chunks, T] (T = ceil(N / 4) quads).
+// n = chunks * T items, d = T, w = chunk (quads).
+@compute @workgroup_size(256)
+fn rank_partial(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.stride;
+  if (i >= p.n) { return; }
+  let chunk = i / p.d;
+  let q = i - chunk * p.d;
+  let kt = uq1[q];
+  let t = vec4u(4u * q) + vec4u(0u, 1u, 2u, 3u);
+  let j0 = chunk * p.w;
+  let j1 = min(p.d, j0 + p.w);
+  var count = vec4u(0u);
+  for (var jq = j0; jq < j1; jq++) {
+    let kj = uq1[jq];
+    let j = 4u * jq;
+    count += (before(kj.x, j, kt, t) + before(kj.y, j + 1u, kt, t)) + (before(kj.z, j + 2u, kt, t) + before(kj.w, j + 3u, kt, t));
+  }
+  uq2[i] = count;
+}
+
+// Bindings: 1 keys, 2 counts (read, [chunks, 4T]), 3 sorted tokens [N], 4 sorted keys [N].
+// n = N, d = 4T (a row of counts), k = chunks.
+@compute @workgroup_size(256)
+fn rank_scatter(@builtin(global_invocation_id) gid: vec3u) {
+  let t = gid.x + gid.y * p.stride;
+  if (t >= p.n) { return; }
+  var rank = 0u;
+  for (var c = 0u; c < p.k; c++) { rank += gidx[c * p.d + t]; }
+  uy3[rank] = t;
+  uy4[rank] = ux1[t];
+}
+
+// Bindings: 1 sorted keys [N], 2 first [K + 1]. n = K + 1, d = N.
+@compute @workgroup_size(256)
+fn segment_starts(@builtin(global_invocation_id) gid: vec3u) {
+  let k = gid.x + gid.y * p.stride;
+  if (k >= p.n) { return; }
+  var lo = 0u;
+  var hi = p.d;
+  while (lo < hi) {
+    let mid = (lo + hi) / 2u;
+    if (ux1[mid] < k) { lo = mid + 1u; } else { hi = mid; }
+  }
+  uy2[k] = lo;
+}
+
+// Bindings: 1 dOut [N, D], 2 sorted tokens, 3 first [K + 1], 4 dTable [K, D]. n = K d items,
+// d = row width (vec4 in scatter_rows4).
+@compute @workgroup_size(256)
+fn scatter_rows4(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.stride;
+  if (i >= p.n) { return; }
+  let k = i / p.d;
+  let c = i - k * p.d;
+  var acc = vec4f(0.0);
+  let r1 = ux3[k + 1u];
+  for (var r = ux3[k]; r < r1; r++) { acc += a4[gidx[r] * p.d + c]; }
+  dt4[i] = acc;
+}
+
+@compute @workgroup_size(256)
+fn scatter_rows1(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.stride;
+  if (i >= p.n) { return; }
+  let k = i / p.d;
+  let c = i - k * p.d;
+  var acc = 0.0;
+  let r1 = ux3[k + 1u];
+  for (var r = ux3[k]; r < r1; r++) { acc += a1[gidx[r] * p.d + c]; }
+  dt1[i] = acc;
 }

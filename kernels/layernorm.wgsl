@@ -1,4 +1,4 @@
-// LayerNorm forward over the last axis: x [rows, D] -> y = (x - mean) * rstd * gamma + beta, with
+// LayerNorm forward and backward over the last axis: x [rows, D] -> y = (x - mean) * rstd * gamma + beta, with
 // mean [rows] and rstd [rows] = 1 / sqrt(var + eps) (biased variance) saved for the backward pass.
 // Never E[x^2] - E[x]^2: either two passes (mean, then the sum of squared deviations) or a
 // pairwise (Chan et al.) merge of exact chunk statistics, then a pass that writes y. All sums are
@@ -25,8 +25,10 @@ override WG: u32 = 64u;  // invocations per workgroup of the row layout
 
 struct Params {
   rows: u32,
-  d: u32,       // row length (in vec4 for row4)
-  stride: u32,  // row layout: rows per row of the dispatch grid (groupsX * WG)
+  d: u32,       // row length (in vec4 for row4, bwd_row4, dgb_partial4)
+  stride: u32,  // row layout: rows per row of the dispatch grid (groupsX * WG); dgb_partial: items
+                // per row of the grid (groupsX * 256)
+  chunk: u32,   // dgb_partial: rows per chunk; forward: unused
   eps: f32,
 }
 
@@ -168,4 +170,153 @@ fn wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     mean_out[row] = x0 + m;
     rstd_out[row] = rstd;
   }
+}
+
+// ---- backward
+// Given dy, x, gamma and the saved mean and rstd of each row, with xhat = (x - mean) rstd and
+// g = dy gamma:
+//   dx = rstd (g - mean_j(g) - xhat mean_j(g xhat)),
+//   dgamma = sum over rows of dy xhat,   dbeta = sum over rows of dy.
+// dx is row-wise, in the same three layouts as the forward (bwd_row4 / bwd_row1 / bwd_wg): one
+// pass for the two row sums, one that writes (loop trips 2 D, or 2 D / 4 for bwd_row4).
+// FLOPs about 11 D per row; bytes 4 (3 rows D + D + 2 rows): dy and x read, dx written.
+// dgamma and dbeta are column reductions over the rows, deterministic without atomics:
+// dgb_partial4 / dgb_partial1 write per-chunk partial sums [chunks, D] (item = chunk * d + c sums
+// rows [chunk * p.chunk, ...) of column c in ascending order; p.chunk is 16 rows on CPU
+// executors, 8 on GPUs, or all rows when at most twice that), then the op sums the chunks with
+// elementwise.wgsl's colsum passes. FLOPs 4 rows D; bytes 4 (2 rows D + 2 rows + 2 chunks D).
+// Bindings: 1 dy, 2 x, 3 gamma, 4 mean, 5 rstd, 6 dx (bwd_*); 1 dy, 2 x, 4 mean, 5 rstd,
+// 6 dgamma partials, 7 dbeta partials (dgb_partial*).
+@group(0) @binding(1) var<storage, read> dy4: array<vec4f>;
+@group(0) @binding(2) var<storage, read> bx4: array<vec4f>;
+@group(0) @binding(3) var<storage, read> bg4: array<vec4f>;
+@group(0) @binding(6) var<storage, read_write> dx4: array<vec4f>;
+@group(0) @binding(7) var<storage, read_write> db4: array<vec4f>;
+@group(0) @binding(1) var<storage, read> dy1: array<f32>;
+@group(0) @binding(2) var<storage, read> bx1: array<f32>;
+@group(0) @binding(3) var<storage, read> bg1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dx1: array<f32>;
+@group(0) @binding(7) var<storage, read_write> db1: array<f32>;
+@group(0) @binding(4) var<storage, read> smean: array<f32>;
+@group(0) @binding(5) var<storage, read> srstd: array<f32>;
+
+@compute @workgroup_size(WG)
+fn bwd_row4(@builtin(global_invocation_id) gid: vec3u) {
+  let row = gid.x + gid.y * p.stride;
+  if (row >= p.rows) { return; }
+  let n = p.d;
+  let base = row * n;
+  let m = smean[row];
+  let rs = srstd[row];
+  var s1 = vec4f(0.0);
+  var s2 = vec4f(0.0);
+  for (var j = 0u; j < n; j++) {
+    let g = dy4[base + j] * bg4[j];
+    s1 += g;
+    s2 = fma(g, (bx4[base + j] - m) * rs, s2);
+  }
+  let inv = 1.0 / f32(4u * n);
+  let a = ((s1.x + s1.y) + (s1.z + s1.w)) * inv;
+  let b = ((s2.x + s2.y) + (s2.z + s2.w)) * inv;
+  for (var j = 0u; j < n; j++) {
+    let g = dy4[base + j] * bg4[j];
+    let xh = (bx4[base + j] - m) * rs;
+    dx4[base + j] = rs * ((g - a) - xh * b);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn bwd_row1(@builtin(global_invocation_id) gid: vec3u) {
+  let row = gid.x + gid.y * p.stride;
+  if (row >= p.rows) { return; }
+  let n = p.d;
+  let base = row * n;
+  let m = smean[row];
+  let rs = srstd[row];
+  var s1 = 0.0;
+  var s2 = 0.0;
+  for (var j = 0u; j < n; j++) {
+    let g = dy1[base + j] * bg1[j];
+    s1 += g;
+    s2 = fma(g, (bx1[base + j] - m) * rs, s2);
+  }
+  let inv = 1.0 / f32(n);
+  let a = s1 * inv;
+  let b = s2 * inv;
+  for (var j = 0u; j < n; j++) {
+    let g = dy1[base + j] * bg1[j];
+    let xh = (bx1[base + j] - m) * rs;
+    dx1[base + j] = rs * ((g - a) - xh * b);
+  }
+}
+
+@compute @workgroup_size(256)
+fn bwd_wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+          @builtin(local_invocation_index) t: u32) {
+  let row = wid.x + wid.y * nwg.x;
+  let live = row < p.rows;  // the grid may overshoot; guard work, not barriers
+  let n = select(0u, p.d, live);
+  let base = row * p.d;
+  let rr = min(row, p.rows - 1u);
+  let m = smean[rr];
+  let rs = srstd[rr];
+  var s1 = 0.0;
+  var s2 = 0.0;
+  for (var j = t; j < n; j += RW) {
+    let g = dy1[base + j] * bg1[j];
+    s1 += g;
+    s2 = fma(g, (bx1[base + j] - m) * rs, s2);
+  }
+  red_s[t] = s1;
+  red_q[t] = s2;
+  let inv = 1.0 / f32(p.d);
+  let a = sum_s(t) * inv;
+  let b = sum_q(t) * inv;
+  for (var j = t; j < n; j += RW) {
+    let g = dy1[base + j] * bg1[j];
+    let xh = (bx1[base + j] - m) * rs;
+    dx1[base + j] = rs * ((g - a) - xh * b);
+  }
+}
+
+@compute @workgroup_size(256)
+fn dgb_partial4(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.stride;
+  let chunks = (p.rows + p.chunk - 1u) / p.chunk;
+  if (i >= chunks * p.d) { return; }
+  let chunk = i / p.d;
+  let c = i - chunk * p.d;
+  let r0 = chunk * p.chunk;
+  let r1 = min(p.rows, r0 + p.chunk);
+  var sg = vec4f(0.0);
+  var sb = vec4f(0.0);
+  for (var r = r0; r < r1; r++) {
+    let o = r * p.d + c;
+    let dy = dy4[o];
+    sg = fma(dy, (bx4[o] - smean[r]) * srstd[r], sg);
+    sb += dy;
+  }
+  dx4[i] = sg;
+  db4[i] = sb;
+}
+
+@compute @workgroup_size(256)
+fn dgb_partial1(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.stride;
+  let chunks = (p.rows + p.chunk - 1u) / p.chunk;
+  if (i >= chunks * p.d) { return; }
+  let chunk = i / p.d;
+  let c = i - chunk * p.d;
+  let r0 = chunk * p.chunk;
+  let r1 = min(p.rows, r0 + p.chunk);
+  var sg = 0.0;
+  var sb = 0.0;
+  for (var r = r0; r < r1; r++) {
+    let o = r * p.d + c;
+    let dy = dy1[o];
+    sg = fma(dy, (bx1[o] - smean[r]) * srstd[r], sg);
+    sb += dy;
+  }
+  dx1[i] = sg;
+  db1[i] = sb;
 }

@@ -1,4 +1,4 @@
-// Softmax over the last axis: x [rows, cols] -> y[r, j] = exp(x[r, j] - m_r) / sum_j exp(x[r, j] - m_r),
+// Softmax forward and backward over the last axis. Forward: x [rows, cols] -> y[r, j] = exp(x[r, j] - m_r) / sum_j exp(x[r, j] - m_r),
 // m_r the row maximum (so inputs such as 1e4 cannot overflow). -inf entries give 0; a row of all
 // -inf gives a row of zeros, not NaN (every exp is guarded, so nothing relies on exp(-inf) = 0 or
 // meets -inf - -inf). FLOPs about 5 cols per row (2 to 2.25 exp per element, each counted as 1);
@@ -140,4 +140,50 @@ fn wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   red_s[t] = s;
   let inv = select(1.0 / sum_s(t), 0.0, dead);
   for (var j = t; j < n; j += RW) { y1[base + j] = exp_below1(x1[base + j], mm) * inv; }
+}
+
+// ---- backward: dx = y (dy - sum_j dy_j y_j) per row, from the forward's output y. Row layouts
+// as the forward (bwd_row4 / bwd_row1 / bwd_wg): one pass for the row's dot product, one that
+// writes (loop trips 2 cols, or 2 cols / 4 for bwd_row4). A row of zeros in y (all -inf in x)
+// gives zeros. FLOPs 4 cols per row; bytes 12 rows cols (dy and y read, dx written).
+// Bindings: 1 dy, 2 y, 3 dx.
+@group(0) @binding(2) var<storage, read> sy4: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> dx4: array<vec4f>;
+@group(0) @binding(2) var<storage, read> sy1: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dx1: array<f32>;
+
+@compute @workgroup_size(WG)
+fn bwd_row4(@builtin(global_invocation_id) gid: vec3u) {
+  let row = gid.x + gid.y * p.stride;
+  if (row >= p.rows) { return; }
+  let n = p.d;
+  let base = row * n;
+  var s = vec4f(0.0);
+  for (var j = 0u; j < n; j++) { s = fma(x4[base + j], sy4[base + j], s); }
+  let dot = (s.x + s.y) + (s.z + s.w);
+  for (var j = 0u; j < n; j++) { dx4[base + j] = sy4[base + j] * (x4[base + j] - dot); }
+}
+
+@compute @workgroup_size(WG)
+fn bwd_row1(@builtin(global_invocation_id) gid: vec3u) {
+  let row = gid.x + gid.y * p.stride;
+  if (row >= p.rows) { return; }
+  let n = p.d;
+  let base = row * n;
+  var s = 0.0;
+  for (var j = 0u; j < n; j++) { s = fma(x1[base + j], sy1[base + j], s); }
+  for (var j = 0u; j < n; j++) { dx1[base + j] = sy1[base + j] * (x1[base + j] - s); }
+}
+
+@compute @workgroup_size(256)
+fn bwd_wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+          @builtin(local_invocation_index) t: u32) {
+  let row = wid.x + wid.y * nwg.x;
+  let n = select(0u, p.d, row < p.rows);  // the grid may overshoot; guard work, not barriers
+  let base = row * p.d;
+  var s = 0.0;
+  for (var j = t; j < n; j += RW) { s = fma(x1[base + j], sy1[base + j], s); }
+  red_s[t] = s;
+  let dot = sum_s(t);
+  for (var j = t; j < n; j += RW) { dx1[base + j] = sy1[base + j] * (x1[base + j] - dot); }
 }

@@ -1,9 +1,9 @@
 import type { BenchCase } from '../case.js';
 import type { RowLayout } from '../../src/ops/layernorm.js';
-import { softmax } from '../../src/ops/softmax.js';
+import { softmax, softmaxBackward } from '../../src/ops/softmax.js';
 import type { Tensor } from '../../src/tensor.js';
 import { randomNormal, relL2, rng } from '../../test/reference/util.js';
-import { softmaxRef } from '../../test/reference/softmax.js';
+import { softmaxBackwardRef, softmaxRef } from '../../test/reference/softmax.js';
 
 const ROWS = 4096;
 const COLS = 1024;
@@ -39,4 +39,38 @@ function softmaxCase(layout: RowLayout): BenchCase {
   };
 }
 
-export const cases: BenchCase[] = [softmaxCase('row'), softmaxCase('workgroup')];
+function softmaxBackwardCase(layout: RowLayout): BenchCase {
+  return {
+    kernel: 'softmax',
+    variant: `backward-${layout}`,
+    shape: [ROWS, COLS],
+    // Memory-bound: 4 FLOPs per element not counted.
+    flops: 0,
+    // dy and y read once, dx written once.
+    bytes: 12 * ROWS * COLS,
+    async setup(engine, seed) {
+      const r = rng(seed);
+      const y = Float32Array.from(softmaxRef(randomNormal(ROWS * COLS, r, 3), ROWS, COLS));
+      const dy = randomNormal(ROWS * COLS, r);
+      const ty = engine.upload(y, [ROWS, COLS]);
+      const tdy = engine.upload(dy, [ROWS, COLS]);
+      let last: Tensor | null = null;
+      return {
+        run() {
+          engine.release(last);
+          last = softmaxBackward(engine, tdy, ty, { layout });
+        },
+        async check() {
+          if (!last) return 'no run recorded';
+          const e = relL2(await engine.readF32(last), softmaxBackwardRef(dy, y, ROWS, COLS));
+          return e <= 1e-4 ? null : `relative L2 error ${e.toExponential(2)} > 1e-4`;
+        },
+        dispose() {
+          engine.release(last, ty, tdy);
+        },
+      };
+    },
+  };
+}
+
+export const cases: BenchCase[] = [softmaxCase('row'), softmaxCase('workgroup'), softmaxBackwardCase('row'), softmaxBackwardCase('workgroup')];

@@ -1,5 +1,5 @@
 import type { Engine } from '../gpu/engine.js';
-import type { Tensor } from '../tensor.js';
+import { shapeStr, type Tensor } from '../tensor.js';
 import { checkBindable, linearLaunch } from './elementwise.js';
 
 const FN = { erf: 1, tanh: 2, erfOnly: 3 } as const;
@@ -25,4 +25,19 @@ export function gelu(engine: Engine, x: Tensor, approx: 'erf' | 'tanh' = 'erf'):
 /** erf elementwise, the approximation GELU uses (max abs error ≤ 2.5e-7 over [-8, 8]). */
 export function erf(engine: Engine, x: Tensor): Tensor {
   return unary(engine, x, FN.erfOnly, 'erf');
+}
+
+/**
+ * GELU backward: dx = dy·gelu'(x), the exact derivative of the chosen form ('erf':
+ * Φ(x) + x·φ(x); 'tanh': the derivative of 0.5x(1 + tanh(√(2/π)(x + 0.044715x³)))).
+ */
+export function geluBackward(engine: Engine, dy: Tensor, x: Tensor, approx: 'erf' | 'tanh' = 'erf'): Tensor {
+  if (dy.size !== x.size) throw new Error(`geluBackward: dy ${shapeStr(dy.shape)} and x ${shapeStr(x.shape)} differ in size`);
+  checkBindable(engine, 'geluBackward', x, dy);
+  const dx = engine.empty(x.shape);
+  const vec = x.size % 4 === 0;
+  const items = vec ? x.size / 4 : x.size;
+  const { groups, stride } = linearLaunch(items);
+  engine.dispatch('gelu', vec ? 'bwd4' : 'bwd1', [x, dy, dx], { u: [items, stride] }, groups, { FN: approx === 'tanh' ? FN.tanh : FN.erf });
+  return dx;
 }

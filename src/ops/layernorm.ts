@@ -1,6 +1,6 @@
 import { grid, type Engine } from '../gpu/engine.js';
 import { shapeStr, type Tensor } from '../tensor.js';
-import { checkBindable } from './elementwise.js';
+import { checkBindable, columnChunk, columnSumRows, linearLaunch, passChunkRows } from './elementwise.js';
 
 /**
  * Row-wise kernel layouts shared by layernorm and softmax: 'row' runs one invocation per row
@@ -67,6 +67,54 @@ export function layernorm(
   const mean = engine.empty([rows]);
   const rstd = engine.empty([rows]);
   const l = rowwiseLaunch(engine, rows, D, 3, options.layout);
-  engine.dispatch('layernorm', l.entry, [x, gamma, beta, y, mean, rstd], { u: [rows, l.d, l.stride], f: [eps] }, l.groups, l.overrides);
+  engine.dispatch('layernorm', l.entry, [x, gamma, beta, y, mean, rstd], { u: [rows, l.d, l.stride, 0], f: [eps] }, l.groups, l.overrides);
   return { y, mean, rstd };
+}
+
+export interface LayernormBackwardOptions extends RowwiseOptions {
+  /** Rows per chunk of the dgamma/dbeta reductions (tests, benchmarks); default columnChunk(engine, 2), then columnSum's. */
+  chunk?: number;
+}
+
+/**
+ * LayerNorm backward from the forward's saved mean and rstd [rows]: with x̂ = (x − mean)·rstd,
+ * dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) where g = dy·gamma (row means over D),
+ * dgamma = Σ_rows dy·x̂ and dbeta = Σ_rows dy ([D]). dx uses the forward's row layouts; dgamma and
+ * dbeta are deterministic column reductions (per-chunk partials in ascending row order, then
+ * columnSum's tree of chunk sums over them), the same bits on every run.
+ */
+export function layernormBackward(
+  engine: Engine,
+  dy: Tensor,
+  x: Tensor,
+  gamma: Tensor,
+  mean: Tensor,
+  rstd: Tensor,
+  options: LayernormBackwardOptions = {},
+): { dx: Tensor; dgamma: Tensor; dbeta: Tensor } {
+  const [rows, D] = rowsCols('layernormBackward', x);
+  if (dy.size !== x.size) throw new Error(`layernormBackward: dy ${shapeStr(dy.shape)} and x ${shapeStr(x.shape)} differ in size`);
+  if (gamma.size !== D) throw new Error(`layernormBackward: gamma ${shapeStr(gamma.shape)} must have ${D} elements`);
+  if (mean.size !== rows || rstd.size !== rows) throw new Error(`layernormBackward: mean and rstd must have ${rows} elements`);
+  checkBindable(engine, 'layernormBackward', x, dy);
+  const dx = engine.empty(x.shape);
+  const l = rowwiseLaunch(engine, rows, D, 2, options.layout);
+  engine.dispatch('layernorm', 'bwd_' + l.entry, [dy, x, gamma, mean, rstd, dx], { u: [rows, l.d, l.stride, 0], f: [0] }, l.groups, l.overrides);
+
+  const vec = D % 4 === 0;
+  const d = vec ? D / 4 : D;
+  const base = options.chunk ?? columnChunk(engine, 2); // walks dy and x together
+  if (!(Number.isInteger(base) && base >= 2 && base <= 4096)) throw new Error(`layernormBackward: chunk ${base} is not an integer from 2 to 4096`);
+  const chunk = passChunkRows(rows, base);
+  const chunks = Math.ceil(rows / chunk);
+  const shape = chunks === 1 ? [D] : [chunks, D];
+  const pg = engine.empty(shape);
+  const pb = engine.empty(shape);
+  const { groups, stride } = linearLaunch(chunks * d);
+  engine.dispatch('layernorm', vec ? 'dgb_partial4' : 'dgb_partial1', [dy, x, null, mean, rstd, pg, pb], { u: [rows, d, stride, chunk], f: [0] }, groups);
+  if (chunks === 1) return { dx, dgamma: pg, dbeta: pb };
+  const dgamma = columnSumRows(engine, pg, chunks, D, options.chunk);
+  const dbeta = columnSumRows(engine, pb, chunks, D, options.chunk);
+  engine.release(pg, pb);
+  return { dx, dgamma, dbeta };
 }
