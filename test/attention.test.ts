@@ -87,6 +87,13 @@ describeBackends('attention', (get, backend) => {
     await check(get(), makeCase({ batch: 1, seq: 21, heads: 1, headDim: 100 }), { rows: 8, chunk: 8 }, 'd100 split');
   });
 
+  it('small heads: headDim 4, 8, 16 (the tiny preset: 4 heads × 16, seq 16)', async () => {
+    for (const [batch, seq, heads, headDim] of [[2, 7, 3, 4], [1, 33, 2, 8], [3, 16, 4, 16], [1, 127, 1, 16]] as const) {
+      await check(get(), makeCase({ batch, seq, heads, headDim }), null, `b${batch} s${seq} h${heads} d${headDim}`);
+    }
+    await check(get(), makeCase({ batch: 2, seq: 45, heads: 3, headDim: 16 }), { chunk: 16, rows: 3 }, 'd16 split');
+  });
+
   it('explicit scale', async () => {
     await check(get(), makeCase({ batch: 1, seq: 19, heads: 2, headDim: 32, scale: 0.37 }), null, 'scale 0.37');
   });
@@ -154,7 +161,7 @@ describeBackends('attention', (get, backend) => {
     const t = e.upload(new Float32Array(2 * 3 * 96), [1, 2, 3 * 96]);
     try {
       expect(() => attention(e, t, { batch: 1, seq: 2, heads: 1, headDim: 64 })).to.throw(/qkv has shape/);
-      expect(() => attention(e, t, { batch: 1, seq: 2, heads: 3, headDim: 30 })).to.throw(/headDim must be a multiple of 4 in \[32, 128\]/);
+      expect(() => attention(e, t, { batch: 1, seq: 2, heads: 3, headDim: 30 })).to.throw(/headDim must be a multiple of 4 in \[4, 128\]/);
       expect(() => attention(e, t, { batch: 1, seq: 2, heads: 2, headDim: 48, scale: Number.NaN })).to.throw(/scale/);
       expect(() => attention(e, t, { batch: 1, seq: 0, heads: 2, headDim: 48 })).to.throw(/seq must be a positive integer/);
       expect(() => attentionWithPlan(e, t, { batch: 1, seq: 2, heads: 2, headDim: 48 }, { rows: 9 })).to.throw(/rows/);

@@ -10,7 +10,7 @@ export interface AttentionOptions {
   batch: number;
   seq: number;
   heads: number;
-  /** Multiple of 4 in [32, 128]. */
+  /** Multiple of 4 in [4, 128] (the reference model uses 64; the tiny test model 16). */
   headDim: number;
   /** Score scale; default 1/sqrt(headDim). */
   scale?: number;
@@ -47,11 +47,24 @@ const MAX_ROWS = 8;
 const LOOP_BUDGET = 60000;
 const LOG2E = 1.4426950408889634;
 
-/** Longest key range (a multiple of 8) one invocation may scan within llvmpipe's loop budget. */
-export function maxAttentionChunk(headDim: number, rows = MAX_ROWS): number {
+/**
+ * Longest range (a multiple of 8) one invocation may scan within llvmpipe's loop budget, for a kernel
+ * that runs `loopsPerStep` head-dim loops per step of 8 keys or queries.
+ */
+function chunkWithinBudget(headDim: number, rows: number, loopsPerStep: number): number {
   const hd4 = headDim / 4;
-  const steps = Math.floor((LOOP_BUDGET - hd4 - rows * (hd4 + 1) - 16) / (2 * hd4 + 1));
+  const steps = Math.floor((LOOP_BUDGET - hd4 - rows * (hd4 + 1) - 16) / (loopsPerStep * hd4 + 1));
   return steps * KEYS_PER_STEP;
+}
+
+/** Longest key range one invocation of the forward (or of attn_bwd_q) may scan: 2 head-dim loops per step. */
+export function maxAttentionChunk(headDim: number, rows = MAX_ROWS): number {
+  return chunkWithinBudget(headDim, rows, 2);
+}
+
+/** Longest query range one invocation of attn_bwd_kv may scan: 3 head-dim loops per step. */
+export function maxAttentionKvChunk(headDim: number, rows = MAX_ROWS): number {
+  return chunkWithinBudget(headDim, rows, 3);
 }
 
 function validate(qkv: Tensor, o: AttentionOptions): void {
@@ -59,8 +72,8 @@ function validate(qkv: Tensor, o: AttentionOptions): void {
   for (const [k, v] of Object.entries({ batch, seq, heads, headDim })) {
     if (!Number.isInteger(v) || v < 1) throw new Error(`attention: ${k} must be a positive integer, got ${v}`);
   }
-  if (headDim < 32 || headDim > 128 || headDim % 4 !== 0) {
-    throw new Error(`attention: headDim must be a multiple of 4 in [32, 128], got ${headDim}`);
+  if (headDim < 4 || headDim > 128 || headDim % 4 !== 0) {
+    throw new Error(`attention: headDim must be a multiple of 4 in [4, 128], got ${headDim}`);
   }
   if (o.scale !== undefined && !Number.isFinite(o.scale)) throw new Error(`attention: scale must be a finite number, got ${o.scale}`);
   const D = heads * headDim;
@@ -167,4 +180,124 @@ export function attentionWithPlan(engine: Engine, qkv: Tensor, opts: AttentionOp
   out.touch();
   lse.touch();
   return { out, lse };
+}
+
+// ------------------------------------------------------------------------------------------ backward
+
+/**
+ * Backward of attention() (FlashAttention-2 style; kernels described at the backward section of
+ * kernels/attention.wgsl): dqkv [batch, seq, 3D] in the layout of qkv, from the upstream gradient
+ * dOut [batch, seq, D] and what the forward saved: its input qkv, its out and its lse. P is recomputed
+ * from q, k and lse tile by tile; no seq×seq matrix is stored. Deterministic (no atomics; every
+ * output element is summed by one invocation in a fixed order).
+ */
+export function attentionBackward(engine: Engine, dOut: Tensor, qkv: Tensor, out: Tensor, lse: Tensor, opts: AttentionOptions): Tensor {
+  return attentionBackwardWithPlan(engine, dOut, qkv, out, lse, opts, {});
+}
+
+/**
+ * The plan attentionBackward() uses: that of the forward (rows per invocation, key or query splits
+ * while there are too few workgroups to fill the device, loop bounds). attentionBackwardWithPlan()
+ * then caps the key range of attn_bwd_q at maxAttentionChunk and the query range of attn_bwd_kv at
+ * maxAttentionKvChunk (llvmpipe's loop cap).
+ */
+export function planAttentionBackward(engine: Engine, o: AttentionOptions): AttentionPlan {
+  return planAttention(engine, o);
+}
+
+/** attentionBackward() with parts of the plan forced (tests, bench); the rest from planAttentionBackward(). */
+export function attentionBackwardWithPlan(
+  engine: Engine,
+  dOut: Tensor,
+  qkv: Tensor,
+  out: Tensor,
+  lse: Tensor,
+  opts: AttentionOptions,
+  force: Partial<AttentionPlan>,
+): Tensor {
+  validate(qkv, opts);
+  const { batch, seq, heads, headDim } = opts;
+  const D = heads * headDim;
+  for (const [name, t, n] of [['dOut', dOut, batch * seq * D], ['out', out, batch * seq * D], ['lse', lse, batch * heads * seq]] as const) {
+    if (t.size !== n || t.dtype !== 'f32') {
+      throw new Error(`attentionBackward: ${name} is ${t.dtype} [${t.shape.join(', ')}], expected ${n} f32 values for batch ${batch}, seq ${seq}, ${heads} heads × ${headDim}`);
+    }
+  }
+  const plan = { ...planAttentionBackward(engine, opts), ...force };
+  const { rows, staticLoops } = plan;
+  if (!Number.isInteger(rows) || rows < 1 || rows > MAX_ROWS) throw new Error(`attentionBackward: rows must be an integer in [1, ${MAX_ROWS}], got ${rows}`);
+  const hd4 = headDim / 4;
+  const d4 = D / 4;
+  const scale = opts.scale ?? 1 / Math.sqrt(headDim);
+  // Range per invocation within the loop budget of attn_bwd_q (keys) and attn_bwd_kv (queries), and
+  // few enough splits for that of attn_bwd_sum (2·hd4·(splits + 1) + 3 trips per row).
+  const maxSplits = Math.min(MAX_GROUPS, Math.floor((LOOP_BUDGET - 8) / (2 * hd4)) - 1);
+  const roundUp = (n: number): number => Math.ceil(n / KEYS_PER_STEP) * KEYS_PER_STEP;
+  const wanted = roundUp(Math.max(1, plan.chunk, seq / maxSplits));
+  const chunkQ = Math.min(maxAttentionChunk(headDim, rows), wanted);
+  const chunkKV = Math.min(maxAttentionKvChunk(headDim, rows), wanted);
+  const splitsQ = Math.ceil(seq / chunkQ);
+  const splitsKV = Math.ceil(seq / chunkKV);
+  if (splitsKV > maxSplits) throw new Error(`attentionBackward: seq ${seq} needs ${splitsKV} splits, more than ${maxSplits}`);
+
+  const bytes = {
+    qkv: seq * 3 * D * 4, // also dqkv
+    out: seq * D * 4, // also dOut
+    lse: heads * seq * 4,
+    stats: heads * seq * 8,
+    part: Math.max(splitsQ > 1 ? heads * splitsQ * seq * headDim * 4 : 0, splitsKV > 1 ? heads * splitsKV * seq * 2 * headDim * 4 : 0),
+  };
+  const align = engine.limits.minStorageBufferOffsetAlignment;
+  const room = plan.maxBindingBytes - align;
+  const perGroup = Math.min(batch, Math.floor(room / Math.max(...Object.values(bytes))));
+  if (perGroup < 1) {
+    const what = bytes.part > bytes.qkv ? `the split partials of one batch (${bytes.part} bytes)` : `one batch of [${seq}, ${3 * D}]`;
+    throw new Error(`attentionBackward: ${what} does not fit a storage binding of ${plan.maxBindingBytes} bytes`);
+  }
+
+  const overrides = { HD4: hd4, WG, ROWS: rows, STATIC_D: staticLoops ? 1 : 0 };
+  const dqkv = engine.empty([batch, seq, 3 * D]);
+  const stats = engine.empty([perGroup * heads, seq, 2]);
+  const part = bytes.part > 0 ? engine.empty([perGroup * bytes.part / 4]) : null;
+  const f = [scale * LOG2E, scale];
+  for (let b0 = 0; b0 < batch; b0 += perGroup) {
+    const nb = Math.min(perGroup, batch - b0);
+    const bh = nb * heads;
+    const nrows = bh * seq;
+    const [src, qbase] = window(qkv, b0 * bytes.qkv, nb * bytes.qkv, align, 16);
+    const [dst, dbase] = window(dqkv, b0 * bytes.qkv, nb * bytes.qkv, align, 16);
+    const [dO, gbase] = window(dOut, b0 * bytes.out, nb * bytes.out, align, 16);
+    const [o, obase] = window(out, b0 * bytes.out, nb * bytes.out, align, 16);
+    const [l, lbase] = window(lse, b0 * bytes.lse, nb * bytes.lse, align, 4);
+    const st = window(stats, 0, nrows * 8, align, 8)[0];
+    const rowGrid = grid(Math.ceil(nrows / WG));
+    const prepU = [seq, d4, heads, nrows, rowGrid[0] * WG, hd4, gbase, obase, lbase];
+    engine.dispatch('attention', 'attn_bwd_prep', [o, dO, l, st], { u: prepU }, rowGrid, { WG });
+
+    const [gx, gz] = grid(Math.ceil((bh * Math.ceil(seq / rows)) / WG));
+    // One gradient pass: dQ (np = 1 block of hd4 per row, columns [0, D)) or dK, dV (np = 2, columns
+    // [D, 3D)). Unsplit, the kernel writes dqkv itself (strides of (batch, head, split, row): [seq·3·d4,
+    // hd4, 0, 3·d4]); split, it writes partials [bh][split][seq][np·hd4] that attn_bwd_sum adds up.
+    const pass = (entry: string, chunk: number, splits: number, np: number): void => {
+      const col = (np - 1) * d4;
+      const common = [seq, d4, heads, bh, chunk, hd4, gx, qbase, gbase];
+      if (splits === 1) {
+        const u = [...common, dbase + col, seq * 3 * d4, hd4, 0, 3 * d4, d4];
+        engine.dispatch('attention', entry, [src, dO, st, dst], { u, f }, [gx, 1, gz], overrides);
+        return;
+      }
+      if (!part) throw new Error('attentionBackward: split partials were not allocated');
+      const w = np * hd4;
+      const pb = window(part, 0, bh * splits * seq * w * 16, align, 16)[0];
+      const u = [...common, 0, heads * splits * seq * w, splits * seq * w, seq * w, w, hd4];
+      engine.dispatch('attention', entry, [src, dO, st, pb], { u, f }, [gx, splits, gz], overrides);
+      const su = [seq, d4, heads, nrows, splits, rowGrid[0] * WG, np, hd4, dbase + col];
+      engine.dispatch('attention', 'attn_bwd_sum', [pb, dst], { u: su }, rowGrid, { WG });
+    };
+    pass('attn_bwd_q', chunkQ, splitsQ, 1);
+    pass('attn_bwd_kv', chunkKV, splitsKV, 2);
+  }
+  engine.release(stats, part);
+  dqkv.touch();
+  return dqkv;
 }

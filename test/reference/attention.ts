@@ -1,6 +1,7 @@
 import type { Engine } from '../../src/gpu/engine.js';
-import { attention, attentionWithPlan, type AttentionOptions } from '../../src/ops/attention.js';
-import { freshRng, randomF32, relL2 } from './util.js';
+import type { Tensor } from '../../src/tensor.js';
+import { attention, attentionBackwardWithPlan, attentionWithPlan, type AttentionOptions } from '../../src/ops/attention.js';
+import { freshRng, randomF32, randomNormal, relL2 } from './util.js';
 
 export interface AttentionRef {
   /** [batch, seq, heads·headDim]; rows not asked for stay NaN. */
@@ -53,13 +54,75 @@ export function attentionRef(qkv: ArrayLike<number>, o: AttentionOptions, querie
   return { out, lse };
 }
 
-/** doctor: attention on odd shapes (one pass and split key ranges) against float64. */
+/**
+ * float64 attention backward: dqkv [batch, seq, 3D] (layout of qkv) of L = Σ out ⊙ dOut. Per batch and
+ * head it materializes S = scale·QKᵀ and P = softmax(S) (seq × seq), then dV = Pᵀ·dO, dP = dO·Vᵀ,
+ * dS = P ⊙ (dP − rowsum(P ⊙ dP)), dQ = scale·dS·K, dK = scale·dSᵀ·Q.
+ */
+export function attentionBackwardRef(qkv: ArrayLike<number>, dOut: ArrayLike<number>, o: AttentionOptions): Float64Array {
+  const { batch, seq: S, heads, headDim: hd } = o;
+  const D = heads * hd;
+  const scale = o.scale ?? 1 / Math.sqrt(hd);
+  const dqkv = new Float64Array(batch * S * 3 * D);
+  const P = new Float64Array(S * S);
+  const dS = new Float64Array(S * S);
+  // Element d of token t's q (part 0), k (1) or v (2) for head h, and of dOut.
+  const at = (b: number, t: number, part: number, h: number): number => ((b * S + t) * 3 + part) * D + h * hd;
+  const go = (b: number, t: number, h: number): number => (b * S + t) * D + h * hd;
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < heads; h++) {
+      for (let i = 0; i < S; i++) {
+        let m = -Infinity;
+        for (let j = 0; j < S; j++) {
+          let dot = 0;
+          for (let d = 0; d < hd; d++) dot += qkv[at(b, i, 0, h) + d]! * qkv[at(b, j, 1, h) + d]!;
+          P[i * S + j] = scale * dot;
+          m = Math.max(m, scale * dot);
+        }
+        let sum = 0;
+        for (let j = 0; j < S; j++) sum += P[i * S + j] = Math.exp(P[i * S + j]! - m);
+        let rowDot = 0;
+        for (let j = 0; j < S; j++) {
+          P[i * S + j] /= sum;
+          let dp = 0;
+          for (let d = 0; d < hd; d++) dp += dOut[go(b, i, h) + d]! * qkv[at(b, j, 2, h) + d]!;
+          dS[i * S + j] = dp;
+          rowDot += P[i * S + j]! * dp;
+        }
+        for (let j = 0; j < S; j++) dS[i * S + j] = P[i * S + j]! * (dS[i * S + j]! - rowDot);
+      }
+      for (let i = 0; i < S; i++) {
+        for (let j = 0; j < S; j++) {
+          const p = P[i * S + j]!;
+          const ds = scale * dS[i * S + j]!;
+          const qi = at(b, i, 0, h);
+          const kj = at(b, j, 1, h);
+          const vj = at(b, j, 2, h);
+          const gi = go(b, i, h);
+          for (let d = 0; d < hd; d++) {
+            dqkv[qi + d] += ds * qkv[kj + d]!;
+            dqkv[kj + d] += ds * qkv[qi + d]!;
+            dqkv[vj + d] += p * dOut[gi + d]!;
+          }
+        }
+      }
+    }
+  }
+  return dqkv;
+}
+
+/** doctor: attention forward and backward on odd shapes (one pass and split ranges) against float64. */
 export async function selfTest(engine: Engine): Promise<string | null> {
   const r = freshRng();
   const o: AttentionOptions = { batch: 2, seq: 37, heads: 3, headDim: 36 };
-  const data = randomF32(o.batch * o.seq * 3 * o.heads * o.headDim, r);
+  const D = o.heads * o.headDim;
+  const data = randomF32(o.batch * o.seq * 3 * D, r);
+  const g = randomNormal(o.batch * o.seq * D, r);
   const want = attentionRef(data, o);
-  const qkv = engine.upload(data, [o.batch, o.seq, 3 * o.heads * o.headDim]);
+  const wantGrad = attentionBackwardRef(data, g, o);
+  const qkv = engine.upload(data, [o.batch, o.seq, 3 * D]);
+  const dOut = engine.upload(g, [o.batch, o.seq, D]);
+  const saved: Tensor[] = [];
   try {
     for (const [name, run] of [
       ['one pass', () => attention(engine, qkv, o)],
@@ -74,8 +137,20 @@ export async function selfTest(engine: Engine): Promise<string | null> {
       if (!(eo <= 1e-5)) return `${name}: out relative L2 error ${eo.toExponential(2)}`;
       if (!(el <= 1e-5)) return `${name}: lse relative L2 error ${el.toExponential(2)}`;
     }
+    const fwd = attention(engine, qkv, o);
+    saved.push(fwd.out, fwd.lse);
+    for (const [name, plan] of [
+      ['backward, one pass', {}],
+      ['backward, split ranges', { chunk: 16, rows: 3 }],
+    ] as const) {
+      const dqkv = attentionBackwardWithPlan(engine, dOut, qkv, fwd.out, fwd.lse, o, plan);
+      const got = await engine.readF32(dqkv);
+      engine.release(dqkv);
+      const e = relL2(got, wantGrad);
+      if (!(e <= 1e-4)) return `${name}: dqkv relative L2 error ${e.toExponential(2)}`;
+    }
     return null;
   } finally {
-    engine.release(qkv);
+    engine.release(qkv, dOut, ...saved);
   }
 }
