@@ -1,4 +1,4 @@
-import type { BenchCase } from '../case.js';
+import { benchCase, type BenchCase } from '../case.js';
 import { codebookNorms, codebookSearch, type CodebookVariant } from '../../src/ops/codebook.js';
 import { randomF32, rng } from '../../test/reference/util.js';
 import { checkSearch, firstQueries, searchReference, type SearchReference } from '../../test/reference/codebook.js';
@@ -31,8 +31,8 @@ function reference(seed: number, n: number, k: number, d: number): SearchReferen
   return firstQueries(v.ref, n);
 }
 
-function codebookCase(variant: CodebookVariant, [n, k, d]: [number, number, number]): BenchCase {
-  return {
+const codebookCase = (variant: CodebookVariant, [n, k, d]: [number, number, number]): BenchCase =>
+  benchCase({
     kernel: 'codebook',
     variant,
     shape: [n, k, d],
@@ -41,32 +41,22 @@ function codebookCase(variant: CodebookVariant, [n, k, d]: [number, number, numb
     // given (as in inference): the texture variant packs it once, not per run.
     flops: 2 * n * k * d,
     bytes: 4 * (n * d + k * d + k) + 8 * n,
-    async setup(engine, seed) {
-      const { z, codebook } = data(seed, k, d);
+    inputs: (_, seed) => ({ seed, ...data(seed, k, d) }),
+    tensors: (engine, { z, codebook }) => {
       const zt = engine.upload(z.subarray(0, n * d), [n, d]);
       const ct = engine.upload(codebook, [k, d]);
       ct.constant = true;
-      const norms = codebookNorms(engine, ct);
-      return {
-        run() {
-          const { indices, distances } = codebookSearch(engine, zt, ct, { norms, variant });
-          engine.release(indices, distances);
-        },
-        async check() {
-          const { indices, distances } = codebookSearch(engine, zt, ct, { norms, variant });
-          const idx = await engine.readU32(indices);
-          const dist = await engine.readF32(distances);
-          engine.release(indices, distances);
-          const res = checkSearch(reference(seed, n, k, d), idx, dist);
-          if (res.error) return res.error;
-          return res.nearTies > Math.max(2, Math.ceil(0.02 * n)) ? `${res.nearTies} near ties in ${n} queries` : null;
-        },
-        dispose() {
-          engine.release(zt, ct, norms);
-        },
-      };
+      return [zt, ct, codebookNorms(engine, ct)];
     },
-  };
-}
+    run: (engine, [zt, ct, norms]) => {
+      const { indices, distances } = codebookSearch(engine, zt, ct, { norms, variant });
+      return [indices, distances];
+    },
+    check: ([idx, dist], { seed }) => {
+      const res = checkSearch(reference(seed, n, k, d), new Uint32Array(idx.buffer), dist as Float32Array);
+      if (res.error) return res.error;
+      return res.nearTies > Math.max(2, Math.ceil(0.02 * n)) ? `${res.nearTies} near ties in ${n} queries` : null;
+    },
+  });
 
 export const cases: BenchCase[] = (['texture', 'storage'] as CodebookVariant[]).flatMap((v) => CODEBOOK_SHAPES.map((s) => codebookCase(v, s)));

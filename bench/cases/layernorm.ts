@@ -1,14 +1,23 @@
-import type { BenchCase } from '../case.js';
+import { benchCase, type BenchCase } from '../case.js';
+import type { Engine } from '../../src/gpu/engine.js';
 import { layernorm, layernormBackward, type RowLayout } from '../../src/ops/layernorm.js';
-import type { Tensor } from '../../src/tensor.js';
-import { randomF32, randomNormal, relL2, rng } from '../../test/reference/util.js';
+import { randomF32, randomNormal, relL2 } from '../../test/reference/util.js';
 import { layernormBackwardRef, layernormRef } from '../../test/reference/layernorm.js';
 
 const ROWS = 4096;
 const D = 1024;
 
-function layernormCase(layout: RowLayout): BenchCase {
-  return {
+/** x, gamma and beta, drawn in this order. */
+function inputs(r: () => number) {
+  return { x: randomNormal(ROWS * D, r, 2), g: randomF32(D, r, 0.5, 1.5), b: randomF32(D, r, -0.5, 0.5) };
+}
+
+function upload(engine: Engine, { x, g, b }: ReturnType<typeof inputs>) {
+  return [engine.upload(x, [ROWS, D]), engine.upload(g, [D]), engine.upload(b, [D])] as const;
+}
+
+const layernormCase = (layout: RowLayout): BenchCase =>
+  benchCase({
     kernel: 'layernorm',
     variant: layout,
     shape: [ROWS, D],
@@ -16,46 +25,24 @@ function layernormCase(layout: RowLayout): BenchCase {
     flops: 0,
     // x read once, y written once, gamma and beta read, mean and rstd written.
     bytes: 4 * (2 * ROWS * D + 2 * D + 2 * ROWS),
-    async setup(engine, seed) {
-      const r = rng(seed);
-      const x = randomNormal(ROWS * D, r, 2);
-      const g = randomF32(D, r, 0.5, 1.5);
-      const b = randomF32(D, r, -0.5, 0.5);
-      const tx = engine.upload(x, [ROWS, D]);
-      const tg = engine.upload(g, [D]);
-      const tb = engine.upload(b, [D]);
-      let last: { y: Tensor; mean: Tensor; rstd: Tensor } | null = null;
-      const drop = () => {
-        if (last) engine.release(last.y, last.mean, last.rstd);
-      };
-      return {
-        run() {
-          drop();
-          last = layernorm(engine, tx, tg, tb, 1e-5, { layout });
-        },
-        async check() {
-          if (!last) return 'no run recorded';
-          const ref = layernormRef(x, g, b, ROWS, D);
-          const y = await engine.readF32(last.y);
-          const mean = await engine.readF32(last.mean);
-          const rstd = await engine.readF32(last.rstd);
-          // The mean is compared in units of each row's standard deviation (means are near 0).
-          let meanErr = 0;
-          for (let i = 0; i < ROWS; i++) meanErr = Math.max(meanErr, Math.abs(mean[i]! - ref.mean[i]!) * ref.rstd[i]!);
-          const e = Math.max(relL2(y, ref.y), relL2(rstd, ref.rstd), meanErr);
-          return e <= 1e-5 ? null : `error ${e.toExponential(2)} > 1e-5`;
-        },
-        dispose() {
-          drop();
-          engine.release(tx, tg, tb);
-        },
-      };
+    inputs,
+    tensors: (engine, data) => [...upload(engine, data)],
+    run: (engine, [tx, tg, tb]) => {
+      const { y, mean, rstd } = layernorm(engine, tx, tg, tb, 1e-5, { layout });
+      return [y, mean, rstd];
     },
-  };
-}
+    check: ([y, mean, rstd], { x, g, b }) => {
+      const ref = layernormRef(x, g, b, ROWS, D);
+      // The mean is compared in units of each row's standard deviation (means are near 0).
+      let meanErr = 0;
+      for (let i = 0; i < ROWS; i++) meanErr = Math.max(meanErr, Math.abs(mean[i]! - ref.mean[i]!) * ref.rstd[i]!);
+      const e = Math.max(relL2(y, ref.y), relL2(rstd, ref.rstd), meanErr);
+      return e <= 1e-5 ? null : `error ${e.toExponential(2)} > 1e-5`;
+    },
+  });
 
-function layernormBackwardCase(layout: RowLayout): BenchCase {
-  return {
+const layernormBackwardCase = (layout: RowLayout): BenchCase =>
+  benchCase({
     kernel: 'layernorm',
     variant: `backward-${layout}`,
     shape: [ROWS, D],
@@ -64,45 +51,25 @@ function layernormBackwardCase(layout: RowLayout): BenchCase {
     // dy and x read, dx written (rows·D each); gamma read, dgamma and dbeta written (D each);
     // mean and rstd read (rows each). The run reads dy and x twice (dx pass, column pass).
     bytes: 4 * (3 * ROWS * D + 3 * D + 2 * ROWS),
-    async setup(engine, seed) {
-      const r = rng(seed);
-      const x = randomNormal(ROWS * D, r, 2);
-      const g = randomF32(D, r, 0.5, 1.5);
-      const b = randomF32(D, r, -0.5, 0.5);
-      const dy = randomNormal(ROWS * D, r);
-      const tx = engine.upload(x, [ROWS, D]);
-      const tg = engine.upload(g, [D]);
-      const tb = engine.upload(b, [D]);
-      const tdy = engine.upload(dy, [ROWS, D]);
+    inputs: (r) => ({ ...inputs(r), dy: randomNormal(ROWS * D, r) }),
+    tensors: (engine, data) => {
+      const [tx, tg, tb] = upload(engine, data);
+      const tdy = engine.upload(data.dy, [ROWS, D]);
       const fwd = layernorm(engine, tx, tg, tb, 1e-5, { layout });
       engine.release(fwd.y);
-      let last: { dx: Tensor; dgamma: Tensor; dbeta: Tensor } | null = null;
-      const drop = () => {
-        if (last) engine.release(last.dx, last.dgamma, last.dbeta);
-      };
-      return {
-        run() {
-          drop();
-          last = layernormBackward(engine, tdy, tx, tg, fwd.mean, fwd.rstd, { layout });
-        },
-        async check() {
-          if (!last) return 'no run recorded';
-          const ref = layernormBackwardRef(dy, x, g, ROWS, D);
-          const e = Math.max(
-            relL2(await engine.readF32(last.dx), ref.dx),
-            relL2(await engine.readF32(last.dgamma), ref.dgamma),
-            relL2(await engine.readF32(last.dbeta), ref.dbeta),
-          );
-          return e <= 1e-4 ? null : `error ${e.toExponential(2)} > 1e-4`;
-        },
-        dispose() {
-          drop();
-          engine.release(tx, tg, tb, tdy, fwd.mean, fwd.rstd);
-        },
-      };
+      return [tx, tg, tb, tdy, fwd.mean, fwd.rstd];
     },
-  };
-}
+    run: (engine, [tx, tg, , tdy, mean, rstd]) => {
+      const { dx, dgamma, dbeta } = layernormBackward(engine, tdy, tx, tg, mean, rstd, { layout });
+      return [dx, dgamma, dbeta];
+    },
+    reference: ({ dy, x, g }) => {
+      const ref = layernormBackwardRef(dy, x, g, ROWS, D);
+      return [ref.dx, ref.dgamma, ref.dbeta];
+    },
+    tol: 1e-4,
+    names: ['dx', 'dgamma', 'dbeta'],
+  });
 
 export const cases: BenchCase[] = [
   layernormCase('row'),

@@ -1,76 +1,43 @@
-import type { BenchCase } from '../case.js';
+import { benchCase, type BenchCase } from '../case.js';
 import type { RowLayout } from '../../src/ops/layernorm.js';
 import { softmax, softmaxBackward } from '../../src/ops/softmax.js';
-import type { Tensor } from '../../src/tensor.js';
-import { randomNormal, relL2, rng } from '../../test/reference/util.js';
+import { randomNormal } from '../../test/reference/util.js';
 import { softmaxBackwardRef, softmaxRef } from '../../test/reference/softmax.js';
 
 const ROWS = 4096;
 const COLS = 1024;
+const SHAPE = [ROWS, COLS];
 
-function softmaxCase(layout: RowLayout): BenchCase {
-  return {
+const softmaxCase = (layout: RowLayout): BenchCase =>
+  benchCase({
     kernel: 'softmax',
     variant: layout,
-    shape: [ROWS, COLS],
+    shape: SHAPE,
     // Memory-bound: GB/s is the measure (two exp and about 3 more FLOPs per element not counted).
     flops: 0,
     // x read once, y written once.
     bytes: 8 * ROWS * COLS,
-    async setup(engine, seed) {
-      const x = randomNormal(ROWS * COLS, rng(seed), 3);
-      const tx = engine.upload(x, [ROWS, COLS]);
-      let last: Tensor | null = null;
-      return {
-        run() {
-          engine.release(last);
-          last = softmax(engine, tx, { layout });
-        },
-        async check() {
-          if (!last) return 'no run recorded';
-          const e = relL2(await engine.readF32(last), softmaxRef(x, ROWS, COLS));
-          return e <= 1e-5 ? null : `relative L2 error ${e.toExponential(2)} > 1e-5`;
-        },
-        dispose() {
-          engine.release(last, tx);
-        },
-      };
-    },
-  };
-}
+    inputs: (r) => randomNormal(ROWS * COLS, r, 3),
+    tensors: (engine, x) => [engine.upload(x, SHAPE)],
+    run: (engine, [tx]) => softmax(engine, tx, { layout }),
+    reference: (x) => softmaxRef(x, ROWS, COLS),
+    tol: 1e-5,
+  });
 
-function softmaxBackwardCase(layout: RowLayout): BenchCase {
-  return {
+const softmaxBackwardCase = (layout: RowLayout): BenchCase =>
+  benchCase({
     kernel: 'softmax',
     variant: `backward-${layout}`,
-    shape: [ROWS, COLS],
+    shape: SHAPE,
     // Memory-bound: 4 FLOPs per element not counted.
     flops: 0,
     // dy and y read once, dx written once.
     bytes: 12 * ROWS * COLS,
-    async setup(engine, seed) {
-      const r = rng(seed);
-      const y = Float32Array.from(softmaxRef(randomNormal(ROWS * COLS, r, 3), ROWS, COLS));
-      const dy = randomNormal(ROWS * COLS, r);
-      const ty = engine.upload(y, [ROWS, COLS]);
-      const tdy = engine.upload(dy, [ROWS, COLS]);
-      let last: Tensor | null = null;
-      return {
-        run() {
-          engine.release(last);
-          last = softmaxBackward(engine, tdy, ty, { layout });
-        },
-        async check() {
-          if (!last) return 'no run recorded';
-          const e = relL2(await engine.readF32(last), softmaxBackwardRef(dy, y, ROWS, COLS));
-          return e <= 1e-4 ? null : `relative L2 error ${e.toExponential(2)} > 1e-4`;
-        },
-        dispose() {
-          engine.release(last, ty, tdy);
-        },
-      };
-    },
-  };
-}
+    inputs: (r) => ({ y: Float32Array.from(softmaxRef(randomNormal(ROWS * COLS, r, 3), ROWS, COLS)), dy: randomNormal(ROWS * COLS, r) }),
+    tensors: (engine, { y, dy }) => [engine.upload(y, SHAPE), engine.upload(dy, SHAPE)],
+    run: (engine, [ty, tdy]) => softmaxBackward(engine, tdy, ty, { layout }),
+    reference: ({ y, dy }) => softmaxBackwardRef(dy, y, ROWS, COLS),
+    tol: 1e-4,
+  });
 
 export const cases: BenchCase[] = [softmaxCase('row'), softmaxCase('workgroup'), softmaxBackwardCase('row'), softmaxBackwardCase('workgroup')];
