@@ -10,3 +10,35 @@ export { Tape } from './autograd/tape.js';
 export { Trainer, type TrainerOptions, type StepLosses } from './train/trainer.js';
 export { AdamW, Ema, gradNorm, clipGradNorm, decayFor } from './train/optim.js';
 export { lrAt } from './train/schedule.js';
+export { Tokenizer, DEFAULT_BATCH, type TokenizerOptions } from './model/tokenizer.js';
+export {
+  CheckpointError,
+  saveCheckpoint,
+  loadCheckpoint,
+  serializeCheckpoint,
+  parseCheckpoint,
+  writeFileAtomic,
+  f32ToF16,
+  f16ToF32,
+  canonicalConfigJson,
+  type CheckpointDType,
+  type SaveCheckpointOptions,
+  type ParsedCheckpoint,
+} from './model/checkpoint.js';
+export {
+  TokenFileError,
+  configHash,
+  formatJsonlLine,
+  parseJsonl,
+  readJsonl,
+  writeJsonl,
+  tokHeaderFor,
+  serializeTok,
+  parseTok,
+  readTokFile,
+  writeTokFile,
+  appendTokFile,
+  type TokenRecord,
+  type TokHeader,
+  type ReadTokOptions,
+} from './io/tokens.js';
