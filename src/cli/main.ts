@@ -6,6 +6,9 @@ import { doctor } from './doctor.js';
 import { resolveBackend } from './engine.js';
 import { EXIT, UsageError, UserError } from './errors.js';
 import { FAMILIES } from './families.js';
+import { collectImages, parseShard, positiveInt } from './inputs.js';
+import type { ModelChoice } from './tokenize.js';
+import { PRESETS } from '../model/config.js';
 
 type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
 
@@ -13,6 +16,8 @@ interface Command {
   summary: string;
   usage: string;
   options: OptionSpec;
+  /** Takes positional arguments (given to run() as `_`). */
+  positionals?: boolean;
   run(values: Record<string, string | boolean | string[] | undefined>): Promise<number>;
 }
 
@@ -29,7 +34,125 @@ const GLOBAL_HELP = `Global options:
 
 Environment: TOK1D_BACKEND (as --backend), TOK1D_DEBUG=1 (stack traces on errors).`;
 
+
+const MODEL_OPTIONS: OptionSpec = {
+  checkpoint: { type: 'string' },
+  preset: { type: 'string' },
+  'random-init': { type: 'boolean' },
+  seed: { type: 'string' },
+};
+
+const MODEL_HELP = `Model (default: the bundled checkpoint):
+  --checkpoint FILE   a safetensors checkpoint
+  --preset NAME --random-init [--seed S]
+                      a randomly initialized model (${Object.keys(PRESETS).join(', ')}), for benchmarks and tests`;
+
+const IMAGE_OPTIONS: OptionSpec = {
+  'no-resize': { type: 'boolean' },
+  'max-pixels': { type: 'string' },
+  batch: { type: 'string' },
+};
+
+const IMAGE_HELP = `Images: PNG of any colour type and bit depth; alpha is composited on white. By default each is
+resized (antialiased) so its shorter side matches the model, then centre-cropped.
+  --no-resize         refuse images that are not exactly the model's size instead
+  --max-pixels N      refuse images whose header declares more pixels (default 67108864)
+  --batch B           images per GPU batch (default 16)`;
+
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+function modelChoice(v: Values): ModelChoice {
+  return {
+    checkpoint: v.checkpoint as string | undefined,
+    preset: v.preset as string | undefined,
+    randomInit: v['random-init'] === true,
+    seed: v.seed as string | undefined,
+    backend: resolveBackend(v.backend as string | undefined),
+  };
+}
+
+function imageChoice(v: Values): { batch: number; resize: boolean; maxPixels: number } {
+  return { batch: positiveInt('--batch', v.batch as string | undefined, 16), resize: v['no-resize'] !== true, maxPixels: positiveInt('--max-pixels', v['max-pixels'] as string | undefined, 64 * 1024 * 1024) };
+}
+
 const COMMANDS: Record<string, Command> = {
+  tokenize: {
+    summary: 'turn images into token ids (JSONL or the binary .tok format)',
+    usage: `Usage: tok1d tokenize <images|folders...> [-o FILE] [--format jsonl|tok] [--shard i/n] [model] [images]
+
+Folders are scanned recursively for .png files. Without -o, JSONL goes to stdout. With -o the
+output is appended batch by batch and files already in it are skipped, so an interrupted or
+sharded job is resumed by running it again. Progress (images/s, ETA) on stderr on a terminal, a
+summary line otherwise. Exit code 1 when some inputs could not be read (the rest are done).
+
+Options:
+  -o, --out FILE      output file (.tok selects the binary format)
+  --format F          jsonl: one {"file": ..., "tokens": [...]} per line; tok: magic, version,
+                      config hash, count, then uint16/uint32 ids per image
+  --shard i/n         take every n-th input starting at the i-th (0-based), to split a dataset
+                      over processes or machines
+
+${MODEL_HELP}
+
+${IMAGE_HELP}`,
+    options: { ...MODEL_OPTIONS, ...IMAGE_OPTIONS, out: { type: 'string', short: 'o' }, format: { type: 'string' }, shard: { type: 'string' } },
+    positionals: true,
+    run: async (v) => {
+      const { tokenize } = await import('./tokenize.js');
+      return tokenize({ ...modelChoice(v), ...imageChoice(v), inputs: collectImages(v._ as string[]), out: v.out as string | undefined, format: v.format as string | undefined, shard: parseShard(v.shard as string | undefined) });
+    },
+  },
+  detokenize: {
+    summary: 'turn a token file back into PNG images',
+    usage: `Usage: tok1d detokenize <tokens.jsonl|tokens.tok> -o DIR [model] [--batch B]
+
+Writes DIR/<name>.png (8-bit RGB) for every record; the model must be the one that made the
+tokens (a .tok file's config hash is checked).
+
+${MODEL_HELP}`,
+    options: { ...MODEL_OPTIONS, out: { type: 'string', short: 'o' }, batch: { type: 'string' } },
+    positionals: true,
+    run: async (v) => {
+      const files = v._ as string[];
+      if (files.length !== 1) throw new UsageError('give exactly one token file');
+      const { detokenize, checkOutDir } = await import('./tokenize.js');
+      return detokenize({ ...modelChoice(v), file: files[0]!, out: checkOutDir(v.out as string | undefined), batch: positiveInt('--batch', v.batch as string | undefined, 16) });
+    },
+  },
+  reconstruct: {
+    summary: 'image → tokens → image, with PSNR per image',
+    usage: `Usage: tok1d reconstruct <images|folders...> -o DIR [--compare] [model] [images]
+
+Prints the PSNR of each reconstruction against the model-size input and the mean, and writes
+DIR/<name>.png (with --compare: input | reconstruction side by side).
+
+Options:
+  -o, --out DIR       output folder
+  --compare           write side-by-side PNGs
+
+${MODEL_HELP}
+
+${IMAGE_HELP}`,
+    options: { ...MODEL_OPTIONS, ...IMAGE_OPTIONS, out: { type: 'string', short: 'o' }, compare: { type: 'boolean' } },
+    positionals: true,
+    run: async (v) => {
+      const { reconstruct, checkOutDir } = await import('./tokenize.js');
+      return reconstruct({ ...modelChoice(v), ...imageChoice(v), inputs: collectImages(v._ as string[]), out: checkOutDir(v.out as string | undefined), compare: v.compare === true });
+    },
+  },
+  info: {
+    summary: 'parameters, FLOPs, tokens and bits per image of a preset or checkpoint',
+    usage: `Usage: tok1d info [--preset NAME | --checkpoint FILE] [--json]
+
+Parameter count per part, FLOPs per image (encode, codebook search, decode), tokens and bits per
+image (tokens · log2 codebook size) and the compression ratio against raw 8-bit RGB.
+Presets: ${Object.keys(PRESETS).join(', ')} (default seed).`,
+    options: { preset: { type: 'string' }, checkpoint: { type: 'string' }, json: { type: 'boolean' } },
+    run: async (v) => {
+      const { info } = await import('./info.js');
+      return info({ preset: v.preset as string | undefined, checkpoint: v.checkpoint as string | undefined, json: v.json === true });
+    },
+  },
   doctor: {
     summary: 'describe the WebGPU device and run every kernel family\'s self-test',
     usage: `Usage: tok1d doctor [--json] [--backend NAME]
@@ -126,10 +249,10 @@ function findCommand(argv: readonly string[]): number {
   return -1;
 }
 
-function parse(args: string[], options: OptionSpec, command: string): Record<string, string | boolean | string[] | undefined> {
+function parse(args: string[], options: OptionSpec, command: string, allowPositionals = false): Record<string, string | boolean | string[] | undefined> {
   try {
-    const { values } = parseArgs({ args, options: { ...GLOBAL_OPTIONS, ...options }, strict: true, allowPositionals: false });
-    return values as Record<string, string | boolean | string[] | undefined>;
+    const { values, positionals } = parseArgs({ args, options: { ...GLOBAL_OPTIONS, ...options }, strict: true, allowPositionals });
+    return { ...(values as Record<string, string | boolean | string[] | undefined>), _: positionals };
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     const opt = /'([^']+)'/.exec(err.message)?.[1];
@@ -189,7 +312,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       command = undefined;
       throw new UsageError(`unknown command '${c}'`);
     }
-    const values = parse(rest, cmd.options, command);
+    const values = parse(rest, cmd.options, command, cmd.positionals);
     if (values.help) {
       process.stdout.write(`${cmd.usage}\n\n${GLOBAL_HELP}\n`);
       return EXIT.ok;

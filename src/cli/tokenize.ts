@@ -1,0 +1,224 @@
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BackendName } from '../gpu/node.js';
+import { decodeImage, encodePng, fromModelOutput, ImageError, psnr, sideBySide, toModelInput, type RgbImage } from '../io/image.js';
+import { Tokenizer } from '../model/tokenizer.js';
+import { CheckpointError, writeFileAtomic } from '../model/checkpoint.js';
+import { appendTokFile, formatJsonlLine, parseJsonl, parseTok, readJsonl, readTokFile, TOK_MAGIC, TokenFileError, tokHeaderFor, type TokenRecord } from '../io/tokens.js';
+import { EXIT, UsageError, UserError } from './errors.js';
+import { Progress } from './progress.js';
+
+/** Where the bundled default checkpoint lives in the package. */
+export function bundledCheckpoint(): string {
+  return resolve(dirname(fileURLToPath(import.meta.url)), '../../../models/default.safetensors');
+}
+
+export interface ModelChoice {
+  checkpoint?: string;
+  preset?: string;
+  randomInit: boolean;
+  seed?: string;
+  backend?: BackendName;
+}
+
+/** The tokenizer a command runs: --checkpoint, --preset P --random-init, or the bundled default. */
+export async function openTokenizer(o: ModelChoice): Promise<Tokenizer> {
+  if (o.checkpoint && (o.preset || o.randomInit)) throw new UsageError('give --checkpoint, or --preset with --random-init, not both');
+  if (o.randomInit || o.preset) {
+    if (!o.randomInit) throw new UsageError('--preset needs --random-init (weights come from --checkpoint otherwise)');
+    const seed = o.seed === undefined ? 0 : Number(o.seed);
+    if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, not '${o.seed}'`);
+    try {
+      return await Tokenizer.random(o.preset ?? 'tiny', seed, { backend: o.backend });
+    } catch (e) {
+      if (e instanceof Error && /unknown preset/.test(e.message)) throw new UsageError(e.message);
+      throw e;
+    }
+  }
+  const path = o.checkpoint ?? bundledCheckpoint();
+  if (!existsSync(path)) {
+    if (o.checkpoint) throw new UserError(`${path}: no such checkpoint`);
+    throw new UserError('no bundled checkpoint in this build yet: pass --checkpoint FILE, or --preset NAME --random-init [--seed S] for a randomly initialized model');
+  }
+  try {
+    return await Tokenizer.load(path, { backend: o.backend });
+  } catch (e) {
+    if (e instanceof CheckpointError) throw new UserError(`${path}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** Reads and prepares one image; a bad file gives an ImageError naming it. */
+export function loadInput(path: string, size: number, resize: boolean, maxPixels: number): { image: RgbImage; input: Float32Array } {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new ImageError(`cannot read: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  const image = decodeImage(bytes, { maxPixels });
+  return { image, input: toModelInput(image, size, { resize }) };
+}
+
+export interface ReconstructOptions extends ModelChoice {
+  inputs: string[];
+  out: string;
+  compare: boolean;
+  batch: number;
+  resize: boolean;
+  maxPixels: number;
+}
+
+/** `tok1d reconstruct`: image → tokens → image, PSNR per image and the mean. */
+export async function reconstruct(o: ReconstructOptions): Promise<number> {
+  const tok = await openTokenizer(o);
+  try {
+    mkdirSync(o.out, { recursive: true });
+    const S = tok.config.imageSize;
+    const progress = new Progress(o.inputs.length);
+    let failed = 0;
+    const psnrs: number[] = [];
+    for (let i = 0; i < o.inputs.length; i += o.batch) {
+      const ok: { path: string; image: RgbImage; input: Float32Array }[] = [];
+      for (const path of o.inputs.slice(i, i + o.batch)) {
+        try {
+          ok.push({ path, ...loadInput(path, S, o.resize, o.maxPixels) });
+        } catch (e) {
+          if (!(e instanceof ImageError)) throw e;
+          failed++;
+          process.stderr.write(`tok1d: skipping ${path}: ${e.message}\n`);
+        }
+      }
+      if (!ok.length) continue;
+      const tokens = await tok.encode(ok.map((x) => x.input));
+      const recon = await tok.decode(tokens);
+      for (const [j, x] of ok.entries()) {
+        const ref = fromModelOutput(x.input, S);
+        const out = fromModelOutput(recon[j]!, S);
+        const p = psnr(ref.rgb, out.rgb);
+        psnrs.push(p);
+        const name = `${basename(x.path, extname(x.path))}.png`;
+        await writeFileAtomic(join(o.out, name), encodePng(o.compare ? sideBySide(ref, out) : out));
+        process.stdout.write(`${x.path}\t${p.toFixed(2)} dB\n`);
+      }
+      progress.tick(ok.length);
+    }
+    const mean = psnrs.length ? psnrs.reduce((a, b) => a + b, 0) / psnrs.length : NaN;
+    process.stdout.write(`mean PSNR ${mean.toFixed(2)} dB over ${psnrs.length} images; ${tok.tokensPerImage} tokens, ${tok.bitsPerImage.toFixed(0)} bits per image; outputs in ${o.out}\n`);
+    progress.done(`reconstructed ${psnrs.length} images${failed ? `, ${failed} failed` : ''}`);
+    return failed ? EXIT.failure : EXIT.ok;
+  } finally {
+    tok.dispose();
+  }
+}
+
+export function checkOutDir(out: string | undefined): string {
+  if (!out) throw new UsageError('-o DIR is required');
+  return out;
+}
+
+export interface TokenizeOptions extends ModelChoice {
+  inputs: string[];
+  out?: string;
+  format?: string;
+  batch: number;
+  shard: { index: number; count: number };
+  resize: boolean;
+  maxPixels: number;
+}
+
+/**
+ * `tok1d tokenize`: tokens for many images, batched on the GPU. With -o the output is appended
+ * batch by batch (.tok appends are crash-safe; JSONL lines are written whole) and files already in
+ * it are skipped, so an interrupted or sharded job can simply be run again.
+ */
+export async function tokenize(o: TokenizeOptions): Promise<number> {
+  const format = o.format ?? (o.out && extname(o.out).toLowerCase() === '.tok' ? 'tok' : 'jsonl');
+  if (format !== 'jsonl' && format !== 'tok') throw new UsageError(`--format must be jsonl or tok, not '${format}'`);
+  if (format === 'tok' && !o.out) throw new UsageError('--format tok needs -o FILE (binary output)');
+  const all = o.inputs.filter((_, i) => i % o.shard.count === o.shard.index);
+  const tok = await openTokenizer(o);
+  try {
+    const header = tokHeaderFor(tok.config);
+    const done = new Set<string>();
+    if (o.out && existsSync(o.out)) {
+      try {
+        const records = format === 'tok' ? (await readTokFile(o.out, { config: tok.config, recover: true })).records : await readJsonl(o.out, { tokensPerImage: tok.tokensPerImage, codebookSize: tok.config.codebookSize });
+        for (const r of records) done.add(r.file);
+      } catch (e) {
+        if (e instanceof TokenFileError) throw new UserError(`${o.out}: ${e.message} (it is not this model's token file; choose another -o)`);
+        throw e;
+      }
+    }
+    const todo = all.filter((f) => !done.has(f));
+    if (done.size) process.stderr.write(`tok1d: ${all.length - todo.length} of ${all.length} images already in ${o.out}; tokenizing the other ${todo.length}\n`);
+    const progress = new Progress(todo.length);
+    let failed = 0;
+    let written = 0;
+    for (let i = 0; i < todo.length; i += o.batch) {
+      const ok: { path: string; input: Float32Array }[] = [];
+      for (const path of todo.slice(i, i + o.batch)) {
+        try {
+          ok.push({ path, input: loadInput(path, tok.config.imageSize, o.resize, o.maxPixels).input });
+        } catch (e) {
+          if (!(e instanceof ImageError)) throw e;
+          failed++;
+          process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}tok1d: skipping ${path}: ${e.message}\n`);
+        }
+      }
+      if (ok.length) {
+        const ids = await tok.encode(ok.map((x) => x.input), o.batch);
+        const records = ok.map((x, j) => ({ file: x.path, tokens: ids[j]! }));
+        if (format === 'tok') await appendTokFile(o.out!, header, records);
+        else {
+          const text = records.map((r) => `${formatJsonlLine(r)}\n`).join('');
+          if (o.out) appendFileSync(o.out, text);
+          else process.stdout.write(text);
+        }
+        written += ok.length;
+      }
+      progress.tick(Math.min(o.batch, todo.length - i));
+    }
+    progress.done(`tokenized ${written} images (${tok.tokensPerImage} tokens, ${tok.bitsPerImage.toFixed(0)} bits each)${failed ? `, ${failed} failed` : ''}${o.out ? ` into ${o.out}` : ''}`);
+    return failed ? EXIT.failure : EXIT.ok;
+  } finally {
+    tok.dispose();
+  }
+}
+
+/** `tok1d detokenize`: PNGs from a .tok or JSONL token file. */
+export async function detokenize(o: ModelChoice & { file: string; out: string; batch: number }): Promise<number> {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(o.file);
+  } catch (e) {
+    throw new UserError(`cannot read ${o.file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  const tok = await openTokenizer(o);
+  try {
+    const isTok = bytes.length >= TOK_MAGIC.length && TOK_MAGIC.every((b, i) => bytes[i] === b);
+    let records: TokenRecord[];
+    try {
+      records = isTok ? parseTok(bytes, { config: tok.config }).records : parseJsonl(new TextDecoder().decode(bytes), { tokensPerImage: tok.tokensPerImage, codebookSize: tok.config.codebookSize });
+    } catch (e) {
+      if (e instanceof TokenFileError) throw new UserError(`${o.file}: ${e.message}`);
+      throw e;
+    }
+    mkdirSync(o.out, { recursive: true });
+    const progress = new Progress(records.length);
+    const S = tok.config.imageSize;
+    for (let i = 0; i < records.length; i += o.batch) {
+      const chunk = records.slice(i, i + o.batch);
+      const images = await tok.decode(chunk.map((r) => r.tokens), o.batch);
+      for (const [j, r] of chunk.entries()) {
+        await writeFileAtomic(join(o.out, `${basename(r.file, extname(r.file))}.png`), encodePng(fromModelOutput(images[j]!, S)));
+      }
+      progress.tick(chunk.length);
+    }
+    progress.done(`decoded ${records.length} images into ${o.out}`);
+    return EXIT.ok;
+  } finally {
+    tok.dispose();
+  }
+}
