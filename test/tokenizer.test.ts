@@ -18,6 +18,7 @@ import {
 } from '../src/io/tokens.js';
 import { CheckpointError, serializeCheckpoint } from '../src/model/checkpoint.js';
 import { PRESETS } from '../src/model/config.js';
+import { fromModelOutput, toModelInput } from '../src/io/image.js';
 import { TokenizerModel } from '../src/model/model.js';
 import { Tokenizer } from '../src/model/tokenizer.js';
 import { describeBackends, freshRng, randomF32, RUN_SEED } from './helpers.js';
@@ -71,6 +72,38 @@ describeBackends('Tokenizer (tiny)', (get, backend) => {
       const want = await e.readU32(r.indices);
       e.release(x, r.reconstruction, r.indices, r.recon, r.codebookLoss, r.commitmentLoss);
       expect(Array.from(want)).to.deep.equal(a.flatMap((ids) => Array.from(ids)));
+    } finally {
+      tok.dispose();
+    }
+  });
+
+  it('encodePixels / decodePixels: RGB and RGBA bytes in and out, consistent with encode/decode', async () => {
+    const tok = await Tokenizer.random('tiny', RUN_SEED, { engine: get() });
+    try {
+      // A 48×40 RGBA image (opaque) and the same as RGB: the same ids after resize + crop.
+      const W = 48;
+      const H = 40;
+      const rgba = new Uint8ClampedArray(W * H * 4);
+      const rgb = new Uint8Array(W * H * 3);
+      for (let p = 0; p < W * H; p++) {
+        for (let c = 0; c < 3; c++) rgb[3 * p + c] = rgba[4 * p + c] = (p * (c + 3) * 7) % 256;
+        rgba[4 * p + 3] = 255;
+      }
+      const [a] = await tok.encodePixels([{ width: W, height: H, data: rgba }]);
+      const [b] = await tok.encodePixels([{ width: W, height: H, data: rgb }]);
+      expect(Array.from(a!)).to.deep.equal(Array.from(b!));
+      const [c] = await tok.encode([toModelInput({ width: W, height: H, rgb }, S)]);
+      expect(Array.from(a!)).to.deep.equal(Array.from(c!));
+      const [out4] = await tok.decodePixels([a!], { channels: 4 });
+      const [out3] = await tok.decodePixels([a!]);
+      const [f] = await tok.decode([a!]);
+      expect([out4!.width, out4!.height, out4!.data.length]).to.deep.equal([S, S, S * S * 4]);
+      expect(Buffer.from(out3!.data).equals(Buffer.from(fromModelOutput(f!, S).rgb))).to.equal(true);
+      for (let p = 0; p < S * S; p++) {
+        expect(out4!.data[4 * p + 3]).to.equal(255);
+        expect(out4!.data[4 * p]).to.equal(out3!.data[3 * p]);
+      }
+      await rejects(tok.encodePixels([{ width: W, height: H, data: rgb.subarray(1) }]), Error, /bytes for 48×40/);
     } finally {
       tok.dispose();
     }

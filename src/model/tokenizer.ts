@@ -16,6 +16,7 @@ import type { Tensor } from '../tensor.js';
 import { loadCheckpoint, parseCheckpoint, saveCheckpoint, type CheckpointDType, type ParsedCheckpoint } from './checkpoint.js';
 import { PRESETS, paramSpecs, tokensPerImage, type ModelConfig } from './config.js';
 import { TokenizerModel } from './model.js';
+import { fromModelOutput, toModelInput, type RgbImage } from '../io/image.js';
 
 export interface TokenizerOptions {
   /** Run on this engine (it stays the caller's: dispose() leaves it alone). */
@@ -26,6 +27,29 @@ export interface TokenizerOptions {
   backend?: BackendName;
   /** load(): the configuration the checkpoint must have (a mismatch is a CheckpointError). */
   config?: ModelConfig;
+}
+
+/** 8-bit pixels, row-major, RGB (channels 3) or RGBA (channels 4, e.g. ImageData.data). */
+export interface PixelImage {
+  width: number;
+  height: number;
+  data: Uint8Array | Uint8ClampedArray;
+  /** Default: 4 when data has width·height·4 bytes, else 3. */
+  channels?: 3 | 4;
+}
+
+/** RGB from RGB or RGBA pixels; alpha composited on white (as PNG input is). */
+function toRgb(img: PixelImage, what: string): RgbImage {
+  const n = img.width * img.height;
+  const channels = img.channels ?? (img.data.length === n * 4 ? 4 : 3);
+  if (!(Number.isInteger(n) && n > 0) || img.data.length !== n * channels) throw new Error(`${what}: ${img.data.length} bytes for ${img.width}×${img.height}×${channels}`);
+  if (channels === 3) return { width: img.width, height: img.height, rgb: Uint8Array.from(img.data) };
+  const rgb = new Uint8Array(n * 3);
+  for (let p = 0; p < n; p++) {
+    const a = img.data[4 * p + 3]! / 255;
+    for (let c = 0; c < 3; c++) rgb[3 * p + c] = Math.round(a * img.data[4 * p + c]! + (1 - a) * 255);
+  }
+  return { width: img.width, height: img.height, rgb };
 }
 
 /** Images per GPU batch when encode/decode are not told. */
@@ -171,6 +195,33 @@ export class Tokenizer {
       for (let k = 0; k < chunk.length; k++) out.push(pixels.slice(k * n, (k + 1) * n));
     }
     return out;
+  }
+
+  /**
+   * Token ids from 8-bit pixels (RGB or RGBA rows, e.g. ImageData; alpha composited on white),
+   * resized (antialiased) and centre-cropped to the model size unless `resize` is false.
+   */
+  async encodePixels(images: readonly PixelImage[], opts: { resize?: boolean; batch?: number } = {}): Promise<Uint32Array[]> {
+    const S = this.config.imageSize;
+    return this.encode(images.map((img, i) => toModelInput(toRgb(img, `encodePixels: image ${i}`), S, { resize: opts.resize })), opts.batch);
+  }
+
+  /** 8-bit images from token ids: RGB rows, or RGBA (alpha 255) with channels 4, e.g. for ImageData. */
+  async decodePixels(tokens: readonly Uint32Array[], opts: { channels?: 3 | 4; batch?: number } = {}): Promise<PixelImage[]> {
+    const S = this.config.imageSize;
+    const channels = opts.channels ?? 3;
+    return (await this.decode(tokens, opts.batch)).map((x) => {
+      const rgb = fromModelOutput(x, S);
+      if (channels === 3) return { width: S, height: S, channels, data: rgb.rgb };
+      const data = new Uint8Array(S * S * 4);
+      for (let p = 0; p < S * S; p++) {
+        data[4 * p] = rgb.rgb[3 * p]!;
+        data[4 * p + 1] = rgb.rgb[3 * p + 1]!;
+        data[4 * p + 2] = rgb.rgb[3 * p + 2]!;
+        data[4 * p + 3] = 255;
+      }
+      return { width: S, height: S, channels, data };
+    });
   }
 
   /** decode(encode(images)). */
