@@ -104,22 +104,11 @@ fn adamw1(@builtin(global_invocation_id) gid: vec3u) {
 
 // ---- sumsq_partial: workgroup w, invocation t sums items (w k + j) 256 + t for j < k, so a
 // workgroup covers 256 k consecutive items, and writes its sum to partials[offset + w].
-// Bindings: 1 gradient, 2 partials (rw).
-const RED_WG: u32 = 256u;
-var<workgroup> red: array<f32, RED_WG>;
+// Bindings: 1 gradient, 2 partials (rw). The workgroup sum is reduce.wgsl's reduce_red (red[]).
+//!include reduce
 @group(0) @binding(1) var<storage, read> sq4: array<vec4f>;
 @group(0) @binding(1) var<storage, read> sq1: array<f32>;
 @group(0) @binding(2) var<storage, read_write> partials: array<f32>;
-
-// Tree reduction of red[] over the workgroup; every invocation must call it (barriers inside).
-fn reduce_red(t: u32) -> f32 {
-  for (var s = RED_WG / 2u; s > 0u; s = s / 2u) {
-    workgroupBarrier();
-    if (t < s) { red[t] = red[t] + red[t + s]; }
-  }
-  workgroupBarrier();
-  return red[0];
-}
 
 @compute @workgroup_size(256)
 fn sumsq_partial4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,

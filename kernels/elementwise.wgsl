@@ -203,19 +203,9 @@ fn unpatchify1(@builtin(global_invocation_id) gid: vec3u) {
 // Workgroup w, invocation t reads items (w * k + j) * 256 + t for j < k (k = p.k items per
 // invocation), so a workgroup covers 256 k consecutive items. Bindings: 1 a, 2 b, 3 partials.
 override LOSS: u32 = 0u;  // 0 squared difference (mse), 1 absolute difference (l1)
-const RED_WG: u32 = 256u;
-var<workgroup> red: array<f32, RED_WG>;
+// The workgroup sum is reduce.wgsl's reduce_red over red[] (RED_WG = 256).
+//!include reduce
 @group(0) @binding(3) var<storage, read_write> partial_out: array<f32>;
-
-// Tree reduction of red[] over the workgroup; every invocation must call it (barriers inside).
-fn reduce_red(t: u32) -> f32 {
-  for (var s = RED_WG / 2u; s > 0u; s = s / 2u) {
-    workgroupBarrier();
-    if (t < s) { red[t] = red[t] + red[t + s]; }
-  }
-  workgroupBarrier();
-  return red[0];
-}
 
 @compute @workgroup_size(256)
 fn loss_partial4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,

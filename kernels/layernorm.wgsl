@@ -121,22 +121,13 @@ fn row1(@builtin(global_invocation_id) gid: vec3u) {
 // Each reduction has its own workgroup array: on llvmpipe, reusing one array for the second
 // reduction raced with the reads of the first one's result even with a barrier in between
 // (measured: wrong variance whenever a row is shorter than the workgroup and longer than 8).
-const RW: u32 = 256u;
-var<workgroup> red_s: array<f32, RW>;
-var<workgroup> red_q: array<f32, RW>;
+// The first sum is reduce.wgsl's reduce_red over red[] (RED_WG = 256); the second has red_q[].
+//!include reduce
+var<workgroup> red_q: array<f32, RED_WG>;
 
-// Sums of red_s[] / red_q[] over the workgroup; every invocation calls them (barriers inside).
-fn sum_s(t: u32) -> f32 {
-  for (var s = RW / 2u; s > 0u; s = s / 2u) {
-    workgroupBarrier();
-    if (t < s) { red_s[t] = red_s[t] + red_s[t + s]; }
-  }
-  workgroupBarrier();
-  return red_s[0];
-}
-
+// Sum of red_q[] over the workgroup (as reduce_red); every invocation calls it (barriers inside).
 fn sum_q(t: u32) -> f32 {
-  for (var s = RW / 2u; s > 0u; s = s / 2u) {
+  for (var s = RED_WG / 2u; s > 0u; s = s / 2u) {
     workgroupBarrier();
     if (t < s) { red_q[t] = red_q[t] + red_q[t + s]; }
   }
@@ -153,17 +144,17 @@ fn wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let base = row * p.d;
   let x0 = x1[base];
   var s = 0.0;
-  for (var j = t; j < n; j += RW) { s += x1[base + j] - x0; }
-  red_s[t] = s;
-  let m = sum_s(t) / f32(p.d);  // mean - x0
+  for (var j = t; j < n; j += RED_WG) { s += x1[base + j] - x0; }
+  red[t] = s;
+  let m = reduce_red(t) / f32(p.d);  // mean - x0
   var q = 0.0;
-  for (var j = t; j < n; j += RW) {
+  for (var j = t; j < n; j += RED_WG) {
     let c = (x1[base + j] - x0) - m;
     q = fma(c, c, q);
   }
   red_q[t] = q;
   let rstd = 1.0 / sqrt(sum_q(t) / f32(p.d) + p.eps);
-  for (var j = t; j < n; j += RW) {
+  for (var j = t; j < n; j += RED_WG) {
     y1[base + j] = fma(((x1[base + j] - x0) - m) * rstd, g1[j], b1[j]);
   }
   if (live && t == 0u) {
@@ -262,17 +253,17 @@ fn bwd_wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   let rs = srstd[rr];
   var s1 = 0.0;
   var s2 = 0.0;
-  for (var j = t; j < n; j += RW) {
+  for (var j = t; j < n; j += RED_WG) {
     let g = dy1[base + j] * bg1[j];
     s1 += g;
     s2 = fma(g, (bx1[base + j] - m) * rs, s2);
   }
-  red_s[t] = s1;
+  red[t] = s1;
   red_q[t] = s2;
   let inv = 1.0 / f32(p.d);
-  let a = sum_s(t) * inv;
+  let a = reduce_red(t) * inv;
   let b = sum_q(t) * inv;
-  for (var j = t; j < n; j += RW) {
+  for (var j = t; j < n; j += RED_WG) {
     let g = dy1[base + j] * bg1[j];
     let xh = (bx1[base + j] - m) * rs;
     dx1[base + j] = rs * ((g - a) - xh * b);

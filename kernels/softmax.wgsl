@@ -97,28 +97,19 @@ fn row1(@builtin(global_invocation_id) gid: vec3u) {
 
 // ---- one workgroup per row
 // Each reduction has its own workgroup array (see layernorm.wgsl: on llvmpipe a second reduction
-// in the same array raced with the reads of the first one's result).
-const RW: u32 = 256u;
-var<workgroup> red_m: array<f32, RW>;
-var<workgroup> red_s: array<f32, RW>;
+// in the same array raced with the reads of the first one's result). The sum is reduce.wgsl's
+// reduce_red over red[] (RED_WG = 256); the maximum has red_m[].
+//!include reduce
+var<workgroup> red_m: array<f32, RED_WG>;
 
-// Maximum of red_m[] / sum of red_s[] over the workgroup; every invocation calls them.
+// Maximum of red_m[] over the workgroup; every invocation calls it (barriers inside).
 fn max_m(t: u32) -> f32 {
-  for (var s = RW / 2u; s > 0u; s = s / 2u) {
+  for (var s = RED_WG / 2u; s > 0u; s = s / 2u) {
     workgroupBarrier();
     if (t < s) { red_m[t] = max(red_m[t], red_m[t + s]); }
   }
   workgroupBarrier();
   return red_m[0];
-}
-
-fn sum_s(t: u32) -> f32 {
-  for (var s = RW / 2u; s > 0u; s = s / 2u) {
-    workgroupBarrier();
-    if (t < s) { red_s[t] = red_s[t] + red_s[t + s]; }
-  }
-  workgroupBarrier();
-  return red_s[0];
 }
 
 @compute @workgroup_size(256)
@@ -130,16 +121,16 @@ fn wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   // Start from an element of the row (invocations past the row's end hold its last element), so
   // the maximum is exact and -inf only when the whole row is.
   var m = x1[base + min(t, p.d - 1u)];
-  for (var j = t; j < n; j += RW) { m = max(m, x1[base + j]); }
+  for (var j = t; j < n; j += RED_WG) { m = max(m, x1[base + j]); }
   red_m[t] = m;
   let rm = max_m(t);
   let dead = rm < NEG_MAX;
   let mm = select(rm, 0.0, dead);
   var s = 0.0;
-  for (var j = t; j < n; j += RW) { s += exp_below1(x1[base + j], mm); }
-  red_s[t] = s;
-  let inv = select(1.0 / sum_s(t), 0.0, dead);
-  for (var j = t; j < n; j += RW) { y1[base + j] = exp_below1(x1[base + j], mm) * inv; }
+  for (var j = t; j < n; j += RED_WG) { s += exp_below1(x1[base + j], mm); }
+  red[t] = s;
+  let inv = select(1.0 / reduce_red(t), 0.0, dead);
+  for (var j = t; j < n; j += RED_WG) { y1[base + j] = exp_below1(x1[base + j], mm) * inv; }
 }
 
 // ---- backward: dx = y (dy - sum_j dy_j y_j) per row, from the forward's output y. Row layouts
@@ -182,8 +173,8 @@ fn bwd_wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   let n = select(0u, p.d, row < p.rows);  // the grid may overshoot; guard work, not barriers
   let base = row * p.d;
   var s = 0.0;
-  for (var j = t; j < n; j += RW) { s = fma(x1[base + j], sy1[base + j], s); }
-  red_s[t] = s;
-  let dot = sum_s(t);
-  for (var j = t; j < n; j += RW) { dx1[base + j] = sy1[base + j] * (x1[base + j] - dot); }
+  for (var j = t; j < n; j += RED_WG) { s = fma(x1[base + j], sy1[base + j], s); }
+  red[t] = s;
+  let dot = reduce_red(t);
+  for (var j = t; j < n; j += RED_WG) { dx1[base + j] = sy1[base + j] * (x1[base + j] - dot); }
 }
