@@ -136,25 +136,25 @@ export function quantize(ctx: Ctx, z: Tensor, codebook: Tensor, opts: { cosine?:
   e.release(distances);
   const zq = gatherRows(e, codebook, indices);
   const codebookLoss = mseOp(e, z, zq);
-  const commitmentLoss = mseOp(e, z, zq);
+  // The same value; a separate tensor so each loss gets its own weight on the tape.
+  const commitmentLoss = e.empty([1]);
+  e.copy(codebookLoss, commitmentLoss);
   const K = codebook.shape[0]!;
-  const recorded =
-    ctx.tape?.record('quantize', [z, codebook], [zq, codebookLoss, commitmentLoss], [indices], ([dzq, dcb, dcommit]) => {
-      let dz: Tensor | null = dzq;
-      if (dcommit) {
-        const g = mseBackward(e, z, zq, seed(ctx, dcommit));
-        dz = dz ? addOp(e, dz, g) : g;
-        if (dz !== g) e.release(g);
-      }
-      let dCodebook: Tensor | null = null;
-      if (dcb && ctx.tape!.requiresGrad(codebook)) {
-        const g = mseBackward(e, zq, z, seed(ctx, dcb));
-        dCodebook = gatherRowsBackward(e, g, indices, K);
-        e.release(g);
-      }
-      return [dz, dCodebook];
-    }) ?? false;
-  // Without a tape the caller owns all outputs, indices included (nothing to release here).
-  void recorded;
+  // Without a recording tape the caller owns every output, the indices included.
+  ctx.tape?.record('quantize', [z, codebook], [zq, codebookLoss, commitmentLoss], [indices], ([dzq, dcb, dcommit]) => {
+    let dz: Tensor | null = dzq;
+    if (dcommit) {
+      const g = mseBackward(e, z, zq, seed(ctx, dcommit));
+      dz = dz ? addOp(e, dz, g) : g;
+      if (dz !== g) e.release(g);
+    }
+    let dCodebook: Tensor | null = null;
+    if (dcb && ctx.tape!.requiresGrad(codebook)) {
+      const g = mseBackward(e, zq, z, seed(ctx, dcb));
+      dCodebook = gatherRowsBackward(e, g, indices, K);
+      e.release(g);
+    }
+    return [dz, dCodebook];
+  });
   return { zq, indices, codebookLoss, commitmentLoss };
 }
