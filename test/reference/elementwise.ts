@@ -40,31 +40,33 @@ export function gatherRowsRef(table: ArrayLike<number>, K: number, D: number, in
 }
 
 /**
- * NHWC images [B, H, W, 3] to patches [B·(H/P)·(W/P), P·P·3], written as the nested loops over
- * (b, py, px) rows and (y, x, channel) columns.
+ * Patchify's order, independent of the kernel: calls fn(o, i) for each patch element o (rows
+ * (b, py, px), columns (y, x, channel)) with i the NHWC index of the pixel value it holds.
  */
-export function patchifyRef(img: ArrayLike<number>, B: number, H: number, W: number, P: number): Float64Array {
-  const out = new Float64Array(B * H * W * 3);
+export function forEachPatchElement(B: number, H: number, W: number, P: number, fn: (o: number, i: number) => void): void {
   let o = 0;
   for (let b = 0; b < B; b++)
     for (let py = 0; py < H / P; py++)
       for (let px = 0; px < W / P; px++)
         for (let y = 0; y < P; y++)
           for (let x = 0; x < P; x++)
-            for (let c = 0; c < 3; c++) out[o++] = img[((b * H + py * P + y) * W + px * P + x) * 3 + c]!;
+            for (let c = 0; c < 3; c++) fn(o++, ((b * H + py * P + y) * W + px * P + x) * 3 + c);
+}
+
+/**
+ * NHWC images [B, H, W, 3] to patches [B·(H/P)·(W/P), P·P·3], written as the nested loops over
+ * (b, py, px) rows and (y, x, channel) columns.
+ */
+export function patchifyRef(img: ArrayLike<number>, B: number, H: number, W: number, P: number): Float64Array {
+  const out = new Float64Array(B * H * W * 3);
+  forEachPatchElement(B, H, W, P, (o, i) => (out[o] = img[i]!));
   return out;
 }
 
 /** The inverse of patchifyRef, by the same loops with source and destination swapped. */
 export function unpatchifyRef(patches: ArrayLike<number>, B: number, H: number, W: number, P: number): Float64Array {
   const out = new Float64Array(B * H * W * 3);
-  let o = 0;
-  for (let b = 0; b < B; b++)
-    for (let py = 0; py < H / P; py++)
-      for (let px = 0; px < W / P; px++)
-        for (let y = 0; y < P; y++)
-          for (let x = 0; x < P; x++)
-            for (let c = 0; c < 3; c++) out[((b * H + py * P + y) * W + px * P + x) * 3 + c] = patches[o++]!;
+  forEachPatchElement(B, H, W, P, (o, i) => (out[i] = patches[o]!));
   return out;
 }
 
@@ -103,13 +105,7 @@ export function l1BackwardRef(a: ArrayLike<number>, b: ArrayLike<number>, dLoss 
  */
 export function patchifyBackwardRef(dPatches: ArrayLike<number>, B: number, H: number, W: number, P: number): Float64Array {
   const out = new Float64Array(B * H * W * 3);
-  let o = 0;
-  for (let b = 0; b < B; b++)
-    for (let py = 0; py < H / P; py++)
-      for (let px = 0; px < W / P; px++)
-        for (let y = 0; y < P; y++)
-          for (let x = 0; x < P; x++)
-            for (let c = 0; c < 3; c++) out[((b * H + py * P + y) * W + px * P + x) * 3 + c] += dPatches[o++]!;
+  forEachPatchElement(B, H, W, P, (o, i) => (out[i] += dPatches[o]!));
   return out;
 }
 
@@ -119,13 +115,7 @@ export function patchifyBackwardRef(dPatches: ArrayLike<number>, B: number, H: n
  */
 export function unpatchifyBackwardRef(dImages: ArrayLike<number>, B: number, H: number, W: number, P: number): Float64Array {
   const out = new Float64Array(B * H * W * 3);
-  let o = 0;
-  for (let b = 0; b < B; b++)
-    for (let py = 0; py < H / P; py++)
-      for (let px = 0; px < W / P; px++)
-        for (let y = 0; y < P; y++)
-          for (let x = 0; x < P; x++)
-            for (let c = 0; c < 3; c++) out[o++] += dImages[((b * H + py * P + y) * W + px * P + x) * 3 + c]!;
+  forEachPatchElement(B, H, W, P, (o, i) => (out[o] += dImages[i]!));
   return out;
 }
 

@@ -8,6 +8,16 @@ export interface LayernormRef {
   rstd: Float64Array;
 }
 
+/** Mean and 1/sqrt(biased variance + eps) of x[o .. o+D) in float64, two passes. */
+function rowStats(x: ArrayLike<number>, o: number, D: number, eps: number): [number, number] {
+  let s = 0;
+  for (let j = 0; j < D; j++) s += x[o + j]!;
+  const m = s / D;
+  let q = 0;
+  for (let j = 0; j < D; j++) q += (x[o + j]! - m) ** 2;
+  return [m, 1 / Math.sqrt(q / D + eps)];
+}
+
 /** LayerNorm of each row of x [rows, D] in float64 (two-pass mean and biased variance). */
 export function layernormRef(x: ArrayLike<number>, gamma: ArrayLike<number>, beta: ArrayLike<number>, rows: number, D: number, eps = 1e-5): LayernormRef {
   const y = new Float64Array(rows * D);
@@ -15,12 +25,7 @@ export function layernormRef(x: ArrayLike<number>, gamma: ArrayLike<number>, bet
   const rstd = new Float64Array(rows);
   for (let r = 0; r < rows; r++) {
     const o = r * D;
-    let s = 0;
-    for (let j = 0; j < D; j++) s += x[o + j]!;
-    const m = s / D;
-    let q = 0;
-    for (let j = 0; j < D; j++) q += (x[o + j]! - m) ** 2;
-    const rs = 1 / Math.sqrt(q / D + eps);
+    const [m, rs] = rowStats(x, o, D, eps);
     for (let j = 0; j < D; j++) y[o + j] = (x[o + j]! - m) * rs * gamma[j]! + beta[j]!;
     mean[r] = m;
     rstd[r] = rs;
@@ -52,12 +57,7 @@ export function layernormBackwardRef(
   const xh = new Float64Array(D);
   for (let r = 0; r < rows; r++) {
     const o = r * D;
-    let s = 0;
-    for (let j = 0; j < D; j++) s += x[o + j]!;
-    const m = s / D;
-    let q = 0;
-    for (let j = 0; j < D; j++) q += (x[o + j]! - m) ** 2;
-    const rs = 1 / Math.sqrt(q / D + eps);
+    const [m, rs] = rowStats(x, o, D, eps);
     let sg = 0;
     let sgx = 0;
     for (let j = 0; j < D; j++) {
