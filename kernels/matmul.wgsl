@@ -26,6 +26,8 @@ struct Params {
   bBatchRows: u32, // rows of packed B per batch (4*K4), or 0 to broadcast
   hasBias: u32,    // 1: add bias[col]
   accumulate: u32, // 1: add beta * C (C's previous contents)
+  splits: u32,     // K chunks (1: no split)
+  kChunk4: u32,    // vec4 steps per chunk
   alpha: f32,      // C = act(alpha * A.B + bias) (+ beta * C)
   beta: f32,
 }
@@ -49,7 +51,9 @@ fn loadB(b: u32, k: u32, n4: u32) -> vec4f {
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let n40 = gid.x * TN4;
   let row0 = gid.y * TM;
-  let b = gid.z;
+  let b = gid.z / p.splits;
+  let kBegin = (gid.z % p.splits) * p.kChunk4;
+  let kEnd = min(p.K4, kBegin + p.kChunk4);
   if (row0 >= p.M || n40 >= p.N4) { return; }
   let lastRow = p.M - 1u;
   let lastN4 = p.N4 - 1u;
@@ -57,7 +61,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   var acc: array<vec4f, 64>;
   for (var t = 0u; t < TM * TN4; t++) { acc[t] = vec4f(0.0); }
 
-  for (var k4 = 0u; k4 < p.K4; k4++) {
+  for (var k4 = kBegin; k4 < kEnd; k4++) {
     let k = k4 * 4u;
     var b0: array<vec4f, 4>;
     var b1: array<vec4f, 4>;
@@ -85,6 +89,13 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     for (var j = 0u; j < TN4; j++) {
       let n4 = n40 + j;
       if (n4 >= p.N4) { break; }
+      if (p.splits > 1u) {
+        for (var e = 0u; e < 4u; e++) {
+          let col = n4 * 4u + e;
+          if (col < p.N) { C[(gid.z * p.M + row) * p.N + col] = acc[i * TN4 + j][e]; }
+        }
+        continue;
+      }
       let v = acc[i * TN4 + j] * p.alpha;
       for (var e = 0u; e < 4u; e++) {
         let col = n4 * 4u + e;

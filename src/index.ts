@@ -10,7 +10,8 @@ export { Tape } from './autograd/tape.js';
 export { Trainer, type TrainerOptions, type StepLosses } from './train/trainer.js';
 export { AdamW, Ema, gradNorm, clipGradNorm, decayFor } from './train/optim.js';
 export { lrAt } from './train/schedule.js';
-export { Tokenizer, DEFAULT_BATCH, type TokenizerOptions } from './model/tokenizer.js';
+export * from './model/tokenizer.js';
+export { runTraining, readRunState, type RunSettings, type RunHooks, type TrainMetrics, type ValMetrics } from './train/run.js';
 export {
   CheckpointError,
   saveCheckpoint,

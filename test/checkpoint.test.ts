@@ -13,6 +13,7 @@ import {
   serializeCheckpoint,
 } from '../src/model/checkpoint.js';
 import { PRESETS, paramSpecs, type ModelConfig } from '../src/model/config.js';
+import { expectNoStack, ownLines, tok1d } from './cli-run.js';
 import { freshRng, randomNormal } from './helpers.js';
 
 const tiny = PRESETS.tiny!;
@@ -395,5 +396,216 @@ describe('checkpoint: atomic save', () => {
     const v = back.params.get('enc.patch.w')![0]!;
     expect(v).to.be.at.least(1);
     for (const [name, data] of back.params) expect(data.every((x) => x === v), `${name} is all ${v}`).to.equal(true);
+  });
+});
+
+/**
+ * A safetensors file laid out the way PyTorch's `safetensors.torch.save_file(tensors, path,
+ * metadata={"format": "pt"})` writes it, built here byte by byte (independently of the module under
+ * test): compact JSON header with `__metadata__` first, then one entry per tensor; the data sorted by
+ * dtype (wider first: F32 before F16), then by name; the header padded with spaces so the data starts
+ * at a multiple of 8; no tok1d_config. `headerOrder` / `dataOrder` override the two orders (names).
+ */
+interface TorchTensor {
+  name: string;
+  dtype: 'F32' | 'F16';
+  shape: number[];
+  /** Raw little-endian bytes of the values. */
+  raw: Uint8Array;
+}
+
+function torchFile(tensors: TorchTensor[], opts: { metadata?: Record<string, string> | null; headerOrder?: string[]; dataOrder?: string[] } = {}): Uint8Array {
+  const width = (d: string) => (d === 'F32' ? 4 : 2);
+  const byName = new Map(tensors.map((t) => [t.name, t]));
+  const dataOrder = opts.dataOrder ?? [...tensors].sort((a, b) => width(b.dtype) - width(a.dtype) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((t) => t.name);
+  const offsets = new Map<string, [number, number]>();
+  let off = 0;
+  for (const n of dataOrder) {
+    const t = byName.get(n)!;
+    offsets.set(n, [off, off + t.raw.length]);
+    off += t.raw.length;
+  }
+  const header: Record<string, unknown> = {};
+  if (opts.metadata !== null) header.__metadata__ = opts.metadata ?? { format: 'pt' };
+  for (const n of opts.headerOrder ?? dataOrder) {
+    const t = byName.get(n)!;
+    header[n] = { dtype: t.dtype, shape: t.shape, data_offsets: offsets.get(n) };
+  }
+  let json = Buffer.from(JSON.stringify(header), 'utf8');
+  const extra = (8 - (json.length % 8)) % 8;
+  json = Buffer.concat([json, Buffer.alloc(extra, 0x20)]);
+  const out = new Uint8Array(8 + json.length + off);
+  new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
+  out.set(json, 8);
+  for (const n of dataOrder) out.set(byName.get(n)!.raw, 8 + json.length + offsets.get(n)![0]);
+  return out;
+}
+
+/** Random F32 values (raw bytes and the numbers), or random finite F16 bit patterns decoded by the formula. */
+function torchTensor(name: string, shape: number[], dtype: 'F32' | 'F16', r: () => number): { t: TorchTensor; values: Float32Array } {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (dtype === 'F32') {
+    const values = randomNormal(n, r, 0.5);
+    const raw = new Uint8Array(4 * n);
+    const dv = new DataView(raw.buffer);
+    values.forEach((v, i) => dv.setFloat32(4 * i, v, true));
+    return { t: { name, dtype, shape, raw }, values };
+  }
+  const raw = new Uint8Array(2 * n);
+  const dv = new DataView(raw.buffer);
+  const values = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const sign = r() < 0.5 ? 1 : 0;
+    const exp = 1 + Math.floor(r() * 20); // normal halves from 2^-14 to 2^5
+    const mant = Math.floor(r() * 1024);
+    dv.setUint16(2 * i, (sign << 15) | (exp << 10) | mant, true);
+    values[i] = (sign ? -1 : 1) * 2 ** (exp - 15) * (1 + mant / 1024);
+  }
+  return { t: { name, dtype, shape, raw }, values };
+}
+
+function torchModel(config: ModelConfig, f16?: (name: string) => boolean): { tensors: TorchTensor[]; values: Map<string, Float32Array> } {
+  const r = freshRng();
+  const tensors: TorchTensor[] = [];
+  const values = new Map<string, Float32Array>();
+  for (const s of paramSpecs(config)) {
+    const { t, values: v } = torchTensor(s.name, s.shape, f16?.(s.name) ? 'F16' : 'F32', r);
+    tensors.push(t);
+    values.set(s.name, v);
+  }
+  return { tensors, values };
+}
+
+function expectValues(got: ReadonlyMap<string, Float32Array>, want: ReadonlyMap<string, Float32Array>): void {
+  expect([...got.keys()]).to.deep.equal(paramSpecs(tiny).map((s) => s.name));
+  for (const [name, v] of want) expect(Array.from(got.get(name)!), name).to.deep.equal(Array.from(v));
+}
+
+/** A permutation of xs from the generator. */
+function shuffled<T>(xs: readonly T[], r: () => number): T[] {
+  const a = [...xs];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
+describe('checkpoint: files written by PyTorch (safetensors.torch.save_file layout)', () => {
+  it('the fixture has the layout of the format: header a multiple of 8, data in name order, no gaps', () => {
+    const { tensors } = torchModel(tiny);
+    const bytes = torchFile(tensors);
+    const { header, data } = split(bytes);
+    expect((bytes.length - data.length) % 8).to.equal(0);
+    expect(Object.keys(header)[0]).to.equal('__metadata__');
+    const names = Object.keys(header).slice(1);
+    expect(names).to.deep.equal([...names].sort());
+    expect(names).to.not.deep.equal(paramSpecs(tiny).map((s) => s.name)); // not tok1d's own order
+    let off = 0;
+    for (const n of names) {
+      const e = header[n] as { data_offsets: [number, number] };
+      expect(e.data_offsets[0]).to.equal(off);
+      off = e.data_offsets[1];
+    }
+    expect(off).to.equal(data.length);
+  });
+
+  it('without tok1d_config: refused without a configuration, loads bit-exact with one', () => {
+    const { tensors, values } = torchModel(tiny);
+    const bytes = torchFile(tensors);
+    expect(() => parseCheckpoint(bytes)).to.throw(CheckpointError, /no __metadata__\.tok1d_config/);
+    const back = parseCheckpoint(bytes, tiny);
+    expect(back.config).to.deep.equal(tiny);
+    expect(back.metadata).to.deep.equal({ format: 'pt' });
+    expectValues(back.params, values);
+    // No __metadata__ at all is valid safetensors too.
+    expectValues(parseCheckpoint(torchFile(tensors, { metadata: null }), tiny).params, values);
+  });
+
+  it('tensors in any header order and any data order, F32 and F16 mixed', () => {
+    const r = freshRng();
+    const { tensors, values } = torchModel(tiny, (name) => name.startsWith('dec.') || name === 'vq.codebook');
+    const names = tensors.map((t) => t.name);
+    for (let i = 0; i < 3; i++) {
+      const bytes = torchFile(tensors, { headerOrder: shuffled(names, r), dataOrder: shuffled(names, r) });
+      const back = parseCheckpoint(bytes, tiny);
+      expectValues(back.params, values);
+      expect(back.dtypes.get('vq.codebook')).to.equal('F16');
+      expect(back.dtypes.get('enc.pos')).to.equal('F32');
+    }
+    // The save_file order itself: every F32 tensor's data before every F16 one.
+    expectValues(parseCheckpoint(torchFile(tensors), tiny).params, values);
+  });
+
+  it('a configuration in the file must agree with the one given', () => {
+    const { tensors } = torchModel(tiny);
+    const withConfig = torchFile(tensors, { metadata: { format: 'pt', tok1d_config: JSON.stringify(tiny) } });
+    expect(parseCheckpoint(withConfig).config).to.deep.equal(tiny);
+    expect(() => parseCheckpoint(withConfig, { ...tiny, beta: 0.5 })).to.throw(CheckpointError, /beta: 0\.5 vs 0\.25/);
+    // Shapes are still checked against the configuration given.
+    expect(() => parseCheckpoint(torchFile(tensors), PRESETS.small)).to.throw(CheckpointError, /shape mismatch|unknown tensor|missing tensor/);
+  });
+
+  it('loadCheckpoint reads such a file from disk with the configuration given', async () => {
+    const dir = tempDir();
+    try {
+      const { tensors, values } = torchModel(tiny);
+      const path = join(dir, 'torch.safetensors');
+      writeFileSync(path, torchFile(tensors));
+      expectValues((await loadCheckpoint(path, tiny)).params, values);
+      let err: unknown;
+      await loadCheckpoint(path).catch((e: unknown) => (err = e));
+      expect((err as Error).message).to.match(/torch\.safetensors: .*tok1d_config/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('tok1d --checkpoint FILE --preset NAME (a file without tok1d_config)', function () {
+  this.timeout(300_000);
+  let dir: string;
+  before(() => {
+    dir = tempDir();
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const IMAGES = ['test/fixtures/horse.png', 'test/fixtures/chessboard_RGB.png'];
+
+  it('tokenizes with the preset named; the same tokens as tok1d\'s own file of the same weights', async () => {
+    const { tensors, values } = torchModel(tiny, (name) => name.startsWith('dec.'));
+    const torchPath = join(dir, 'torch.safetensors');
+    const oursPath = join(dir, 'ours.safetensors');
+    writeFileSync(torchPath, torchFile(tensors));
+    await saveCheckpoint(oursPath, tiny, values);
+    const a = await tok1d(['tokenize', ...IMAGES, '--checkpoint', torchPath, '--preset', 'tiny', '--backend', 'opengl']);
+    expectNoStack(a);
+    expect(a.code, a.stderr).to.equal(0);
+    const b = await tok1d(['tokenize', ...IMAGES, '--checkpoint', oursPath, '--backend', 'opengl']);
+    expect(b.code, b.stderr).to.equal(0);
+    expect(a.stdout.trim().split('\n')).to.have.length(2);
+    expect(a.stdout).to.equal(b.stdout);
+  });
+
+  it('without --preset, with the wrong preset, or with --random-init: one clear line, no stack', async () => {
+    const torchPath = join(dir, 'torch2.safetensors');
+    const oursPath = join(dir, 'ours2.safetensors');
+    const { tensors, values } = torchModel(tiny);
+    writeFileSync(torchPath, torchFile(tensors));
+    await saveCheckpoint(oursPath, tiny, values);
+    const none = await tok1d(['tokenize', IMAGES[0]!, '--checkpoint', torchPath, '--backend', 'opengl']);
+    expectNoStack(none);
+    expect(none.code).to.equal(3); // a user error (EXIT.user)
+    expect(ownLines(none.stderr).join('\n')).to.match(/torch2\.safetensors: the file stores no tok1d model configuration .*--preset NAME/);
+    const wrong = await tok1d(['tokenize', IMAGES[0]!, '--checkpoint', torchPath, '--preset', 'small', '--backend', 'opengl']);
+    expect(wrong.code).to.equal(3);
+    expect(ownLines(wrong.stderr).join('\n')).to.match(/torch2\.safetensors: .*(shape mismatch|missing tensor|unknown tensor)/);
+    const disagree = await tok1d(['tokenize', IMAGES[0]!, '--checkpoint', oursPath, '--preset', 'small', '--backend', 'opengl']);
+    expect(disagree.code).to.equal(3);
+    expect(ownLines(disagree.stderr).join('\n')).to.match(/ours2\.safetensors: checkpoint is for another model configuration/);
+    expect(ownLines(disagree.stderr).join('\n')).to.not.match(/ours2\.safetensors: .*ours2\.safetensors/);
+    const unknown = await tok1d(['tokenize', IMAGES[0]!, '--checkpoint', torchPath, '--preset', 'huge', '--backend', 'opengl']);
+    expect(unknown.code).to.equal(2);
+    const both = await tok1d(['tokenize', IMAGES[0]!, '--checkpoint', torchPath, '--preset', 'tiny', '--random-init', '--backend', 'opengl']);
+    expect(both.code).to.equal(2);
   });
 });

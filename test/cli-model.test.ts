@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeImage } from '../src/io/image.js';
-import { expectNoStack, ownLines, tok1d } from './cli-run.js';
+import { expectNoStack, ownLines, ROOT, tok1d } from './cli-run.js';
 
 /** tokenize / detokenize / reconstruct / info on llvmpipe with a seeded random tiny model. */
 describe('tok1d tokenize, detokenize, reconstruct, info', function () {
@@ -79,15 +79,25 @@ describe('tok1d tokenize, detokenize, reconstruct, info', function () {
     expect(img.width).to.be.greaterThan(64);
   });
 
-  it('clear errors: no model, --no-resize on a mismatched image, a missing file', async () => {
-    const none = await tok1d(['tokenize', GOOD[0]!]);
-    expect(none.code).to.equal(3);
-    expect(ownLines(none.stderr)[0]).to.match(/no bundled checkpoint/);
+  it('without a model option the bundled checkpoint is used (or, in a build without one, one clear line)', async () => {
+    const r = await tok1d(['tokenize', GOOD[0]!]);
+    expectNoStack(r);
+    if (existsSync(join(ROOT, 'models', 'default.safetensors'))) {
+      expect(r.code, r.stderr).to.equal(0);
+      const line = JSON.parse(r.stdout.trim()) as { tokens: number[] };
+      expect(line.tokens).to.have.length(64);
+    } else {
+      expect(r.code).to.equal(3);
+      expect(ownLines(r.stderr)[0]).to.match(/no bundled checkpoint/);
+    }
+  });
+
+  it('clear errors: --no-resize on a mismatched image, a missing file', async () => {
     const strict = await tok1d(['tokenize', GOOD[0]!, ...MODEL, '--no-resize']);
     expect(strict.code).to.equal(1);
     expect(strict.stderr).to.match(/the model takes 32×32/);
     const missing = await tok1d(['tokenize', 'nope.png', ...MODEL]);
     expect(missing.code).to.equal(3);
-    for (const r of [none, strict, missing]) expectNoStack(r);
+    for (const r of [strict, missing]) expectNoStack(r);
   });
 });

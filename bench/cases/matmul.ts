@@ -1,5 +1,5 @@
 import { benchCase, type BenchCase } from '../case.js';
-import { matmul, type MatmulVariant } from '../../src/ops/matmul.js';
+import { matmul, parsePlan } from '../../src/ops/matmul.js';
 import { randomF32 } from '../../test/reference/util.js';
 import { matmulRef } from '../../test/reference/matmul.js';
 
@@ -12,14 +12,21 @@ export const MATMUL_SHAPES: [number, number, number][] = [
   [1024, 1024, 1024],
 ];
 
-const matmulCase = (variant: MatmulVariant, [M, N, K]: [number, number, number]): BenchCase =>
-  benchCase({
+/**
+ * One plan (src/ops/matmul.ts: "texture", "storage", "texture.n32", "texture.split4", …) on one
+ * shape. The variant name is the plan name.
+ */
+const matmulCase = (plan: string, [M, N, K]: [number, number, number]): BenchCase => {
+  const splits = parsePlan(plan)?.splits ?? 1;
+  return benchCase({
     kernel: 'matmul',
-    variant,
+    variant: plan,
     shape: [M, N, K],
     // 2·M·N·K; B is a constant weight (packed once, as in inference), A is packed every run.
     flops: 2 * M * N * K,
-    bytes: 4 * (M * K + K * N + M * N),
+    // Inputs read and the output written once; a split-K plan also writes and reads its
+    // splits·M·N partial sums.
+    bytes: 4 * (M * K + K * N + M * N) + (splits > 1 ? 8 * splits * M * N : 0),
     inputs: (r) => ({ a: randomF32(M * K, r), b: randomF32(K * N, r) }),
     tensors: (engine, { a, b }) => {
       const ta = engine.upload(a, [M, K]);
@@ -28,9 +35,16 @@ const matmulCase = (variant: MatmulVariant, [M, N, K]: [number, number, number])
       return [ta, tb, engine.empty([M, N])];
     },
     // Writes into the case's own `out` (kept between runs).
-    run: (engine, [ta, tb, out]) => matmul(engine, ta, tb, { out, variant }),
+    run: (engine, [ta, tb, out]) => matmul(engine, ta, tb, { out, plan }),
     reference: ({ a, b }) => matmulRef(a, b, { M, N, K }),
     tol: 1e-5,
   });
+};
 
-export const cases: BenchCase[] = (['texture', 'storage'] as MatmulVariant[]).flatMap((v) => MATMUL_SHAPES.map((s) => matmulCase(v, s)));
+const skinny = MATMUL_SHAPES.filter(([M]) => M <= 16);
+
+export const cases: BenchCase[] = [
+  ...['texture', 'storage', 'texture.n32'].flatMap((v) => MATMUL_SHAPES.map((s) => matmulCase(v, s))),
+  // Split-K: the skinny (batch-1) shapes with a long K.
+  ...['texture.split4', 'texture.n32.split4', 'storage.split16'].flatMap((v) => skinny.map((s) => matmulCase(v, s))),
+];

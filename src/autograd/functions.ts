@@ -13,6 +13,8 @@ import {
   columnSumRows,
   gatherRows,
   gatherRowsBackward,
+  l1 as l1Op,
+  l1Backward,
   mse as mseOp,
   mseBackward,
   unpatchifyBackward,
@@ -21,6 +23,7 @@ import {
 import { gelu as geluOp, geluBackward } from '../ops/gelu.js';
 import { layernorm as layernormOp, layernormBackward } from '../ops/layernorm.js';
 import { matmul, matmulBackward, view } from '../ops/matmul.js';
+import { l2normalize as l2normalizeOp, l2normalizeBackward } from '../ops/normalize.js';
 import type { Tensor } from '../tensor.js';
 import type { Tape } from './tape.js';
 
@@ -108,10 +111,26 @@ export function mseLoss(ctx: Ctx, a: Tensor, b: Tensor): Tensor {
   return loss;
 }
 
+/** mean(|a − b|) as a [1] tensor; the target b gets no gradient. */
+export function l1Loss(ctx: Ctx, a: Tensor, b: Tensor): Tensor {
+  const e = ctx.engine;
+  const loss = l1Op(e, a, b);
+  recordOrRelease(ctx, 'l1', [a, b], [loss], [], ([dl]) => [l1Backward(e, a, b, seed(ctx, dl))]);
+  return loss;
+}
+
 function seed(ctx: Ctx, g: Tensor | null): number {
   const w = ctx.tape!.seedValue(g);
   if (w === undefined) throw new Error('a loss must be a root of backward() (its gradient is the loss weight)');
   return w;
+}
+
+/** Rows of x divided by max(‖row‖, L2_EPS) (the l2-normalized codebook's normalization). */
+export function l2normalize(ctx: Ctx, x: Tensor): Tensor {
+  const e = ctx.engine;
+  const { y, norm } = l2normalizeOp(e, x);
+  recordOrRelease(ctx, 'l2normalize', [x], [y], [norm], ([dy]) => [l2normalizeBackward(e, dy!, y, norm)]);
+  return y;
 }
 
 export interface Quantized {
@@ -129,8 +148,16 @@ export interface Quantized {
  * Backward: dz = dzq + w_commit · 2(z − e)/n; dCodebook = scatter-add of w_cb · 2(e − z)/n over the
  * tokens that chose each code (deterministic). Both losses have the same value; they are separate
  * outputs so each gets its own weight.
+ *
+ * cosine: the l2-normalized codebook (ViT-VQGAN, TiTok): ẑ = z/max(‖z‖, ε) per row, ê = the chosen
+ * code row normalized the same way, the nearest code by cosine similarity (the same search
+ * Tokenizer.encode runs), zq = ê, and both losses on ẑ and ê. Backward: dẑ = dzq + w_commit·2(ẑ − ê)/n,
+ * dz = the l2-normalization backward of dẑ; dê = w_cb·2(ê − ẑ)/n through the normalization of the
+ * chosen rows, scattered into dCodebook. Only the N chosen rows are normalized (row-wise, so the same
+ * as normalizing the codebook and then gathering).
  */
 export function quantize(ctx: Ctx, z: Tensor, codebook: Tensor, opts: { cosine?: boolean; norms?: Tensor } = {}): Quantized {
+  if (opts.cosine) return quantizeCosine(ctx, z, codebook, opts.norms);
   const e = ctx.engine;
   const { indices, distances } = codebookSearch(e, z, codebook, opts);
   e.release(distances);
@@ -156,5 +183,42 @@ export function quantize(ctx: Ctx, z: Tensor, codebook: Tensor, opts: { cosine?:
     }
     return [dz, dCodebook];
   });
+  return { zq, indices, codebookLoss, commitmentLoss };
+}
+
+function quantizeCosine(ctx: Ctx, z: Tensor, codebook: Tensor, norms: Tensor | undefined): Quantized {
+  const e = ctx.engine;
+  const { indices, distances } = codebookSearch(e, z, codebook, { cosine: true, norms });
+  e.release(distances);
+  const { y: zn, norm: zNorm } = l2normalizeOp(e, z);
+  const chosen = gatherRows(e, codebook, indices);
+  const { y: zq, norm: eNorm } = l2normalizeOp(e, chosen);
+  e.release(chosen);
+  const codebookLoss = mseOp(e, zn, zq);
+  const commitmentLoss = e.empty([1]);
+  e.copy(codebookLoss, commitmentLoss);
+  const K = codebook.shape[0]!;
+  const saved = [zn, zNorm, eNorm];
+  // The indices stay the caller's without a recording tape (as in the plain quantizer).
+  const recorded =
+    ctx.tape?.record('quantize', [z, codebook], [zq, codebookLoss, commitmentLoss], [indices, ...saved], ([dzq, dcb, dcommit]) => {
+      let dzn: Tensor | null = dzq;
+      if (dcommit) {
+        const g = mseBackward(e, zn, zq, seed(ctx, dcommit));
+        dzn = dzn ? addOp(e, dzn, g) : g;
+        if (dzn !== g) e.release(g);
+      }
+      const dz = dzn ? l2normalizeBackward(e, dzn, zn, zNorm) : null;
+      if (dzn && dzn !== dzq) e.release(dzn);
+      let dCodebook: Tensor | null = null;
+      if (dcb && ctx.tape!.requiresGrad(codebook)) {
+        const g = mseBackward(e, zq, zn, seed(ctx, dcb));
+        const dChosen = l2normalizeBackward(e, g, zq, eNorm);
+        dCodebook = gatherRowsBackward(e, dChosen, indices, K);
+        e.release(g, dChosen);
+      }
+      return [dz, dCodebook];
+    }) ?? false;
+  if (!recorded) e.release(...saved);
   return { zq, indices, codebookLoss, commitmentLoss };
 }

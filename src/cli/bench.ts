@@ -13,6 +13,12 @@ export interface BenchCommandOptions {
   runs: number;
   peers: boolean;
   json?: string;
+  /** Presets for the train and model suites (train also takes them from `kernels`). */
+  presets?: string[];
+  /** Batch sizes for the model suite (and --tune). */
+  batches?: number[];
+  /** Tune the presets' matmul shapes on this device, store the choices, print them (no suite runs). */
+  tune?: boolean;
 }
 
 /** Writes a file whole or not at all: a temporary file beside it, then a rename. */
@@ -46,8 +52,10 @@ function checkWritable(path: string): void {
 
 /** `tok1d bench`: times every kernel case and prints a table (and JSON with --json FILE). */
 export async function bench(o: BenchCommandOptions): Promise<number> {
+  if (o.tune) return benchTune(o);
   if (o.suite === 'train') return benchTrainSuite(o);
-  if (o.suite !== 'kernels') throw new UsageError(`unknown suite '${o.suite}'; suites: kernels, train`);
+  if (o.suite === 'model') return benchModelSuite(o);
+  if (o.suite !== 'kernels') throw new UsageError(`unknown suite '${o.suite}'; suites: kernels, train, model`);
   if (o.json) checkWritable(o.json);
   // Loaded on demand: the rest of the CLI works without the bench harness installed.
   const { formatReport, runBench, UnknownKernelError } = await import('../../bench/run.js');
@@ -79,7 +87,7 @@ export async function bench(o: BenchCommandOptions): Promise<number> {
 async function benchTrainSuite(o: BenchCommandOptions): Promise<number> {
   if (o.json) checkWritable(o.json);
   const { benchTrain, formatTrain } = await import('../../bench/train.js');
-  const presets = o.kernels?.length ? o.kernels : ['tiny', 'small'];
+  const presets = o.presets?.length ? o.presets : o.kernels?.length ? o.kernels : ['tiny', 'small'];
   const engine = await openEngine(o.backend, false);
   try {
     const results = await benchTrain(engine, { presets, batch: 8, runs: o.runs, log: (line) => process.stderr.write(`${line}\n`) });
@@ -92,4 +100,119 @@ async function benchTrainSuite(o: BenchCommandOptions): Promise<number> {
   } finally {
     engine.dispose();
   }
+}
+
+/**
+ * `tok1d bench --suite model`: encode and decode images/s, GFLOP/s, kernel-family shares and the
+ * throughput budget per preset and batch (default seed and small at batch 1 and 16; --quick: tiny
+ * and small).
+ */
+async function benchModelSuite(o: BenchCommandOptions): Promise<number> {
+  if (o.json) checkWritable(o.json);
+  if (o.kernels?.length) throw new UsageError('--suite model takes --preset NAME, not --kernel');
+  const { benchModel, formatModel } = await import('../../bench/model.js');
+  const presets = o.presets?.length ? o.presets : o.quick ? ['tiny', 'small'] : ['seed', 'small'];
+  const batches = o.batches?.length ? o.batches : [1, 16];
+  const engine = await openEngine(o.backend, false);
+  try {
+    // Kernel choices from the on-disk cache (`tok1d bench --tune` fills it; missing classes are tuned now).
+    const { FileTuneStore } = await import('../gpu/autotune-node.js');
+    await engine.tuner.useStore(new FileTuneStore());
+    const report = await benchModel(engine, { presets, batches, runs: o.runs, log: (line) => process.stderr.write(`${line}\n`) });
+    const text = formatModel(report);
+    process.stdout.write(`${text}\n`);
+    if (o.json) {
+      const { kernelChoice, ceilings, runs, profileMethod, budgetMethod, results } = report;
+      const json = { adapter: describeEngine(engine), timing: 'wallclock', kernelChoice, ceilings, runs, profileMethod, budgetMethod, results, table: text };
+      writeFileAtomic(o.json, `${JSON.stringify(json, null, 2)}\n`);
+    }
+    return EXIT.ok;
+  } catch (e) {
+    if (e instanceof Error && e.message.startsWith('unknown preset')) throw new UsageError(e.message);
+    throw e;
+  } finally {
+    engine.dispose();
+  }
+}
+
+/**
+ * `tok1d bench --tune`: measures every matmul candidate on each shape class of the presets (default
+ * small and seed at batch 16 and 1; with --suite train, a training step's shapes at batch 8 for
+ * small), stores the winners in the device's section of cacheDir()/autotune.json, and prints the
+ * choices with the time of each candidate.
+ */
+async function benchTune(o: BenchCommandOptions): Promise<number> {
+  if (o.json) checkWritable(o.json);
+  if (o.kernels?.length) throw new UsageError('--tune takes --preset NAME and --batch LIST, not --kernel');
+  if (o.suite !== 'kernels' && o.suite !== 'model' && o.suite !== 'train') throw new UsageError(`unknown suite '${o.suite}'; suites: kernels, train, model`);
+  const training = o.suite === 'train';
+  const { PRESETS } = await import('../model/config.js');
+  const { tuneModel } = await import('../model/tune.js');
+  const { FileTuneStore } = await import('../gpu/autotune-node.js');
+  const presets = o.presets?.length ? o.presets : training ? ['small'] : ['small', 'seed'];
+  for (const p of presets) if (!PRESETS[p]) throw new UsageError(`unknown preset '${p}'; presets: ${Object.keys(PRESETS).join(', ')}`);
+  const batches = o.batches?.length ? o.batches : training ? [8] : [16, 1];
+  const engine = await openEngine(o.backend, false);
+  try {
+    const store = new FileTuneStore();
+    await engine.tuner.useStore(store);
+    const log = (line: string) => process.stderr.write(`${line}\n`);
+    const rows: TuneRow[] = [];
+    const t0 = performance.now();
+    for (const preset of presets) {
+      for (const batch of batches) {
+        log(`tune ${preset} batch ${batch}${training ? ' (training step)' : ''}`);
+        for (const r of await tuneModel(engine, PRESETS[preset]!, batch, { training, force: true, log })) {
+          rows.push({ preset, batch, what: r.what, shape: r.entry.shape ?? '', shapeClass: r.shapeClass, choice: r.entry.choice, ms: r.entry.ms, dropped: r.entry.dropped ?? {}, rule: r.rule });
+        }
+      }
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const disabled = [...engine.tuner.disabled.entries()];
+    process.stdout.write(`${formatTune(`${engine.info.adapter} — ${engine.info.backend}`, engine.tuner.deviceKey, store.where, rows, disabled, seconds)}\n`);
+    if (o.json) writeFileAtomic(o.json, `${JSON.stringify({ adapter: describeEngine(engine), deviceKey: engine.tuner.deviceKey, cache: store.where, seconds, disabled: Object.fromEntries(disabled), results: rows }, null, 2)}\n`);
+    return EXIT.ok;
+  } finally {
+    engine.dispose();
+  }
+}
+
+interface TuneRow {
+  preset: string;
+  batch: number;
+  what: string;
+  shape: string;
+  shapeClass: string;
+  choice: string;
+  /** The fixed rule's plan (what runs without tuning). */
+  rule: string;
+  ms: Record<string, number>;
+  dropped: Record<string, string>;
+}
+
+/** The choices as a table, then each class's candidates fastest first. */
+function formatTune(adapter: string, key: string, where: string, rows: TuneRow[], disabled: [string, string][], seconds: number): string {
+  const lines = [`adapter   ${adapter}`, `device    ${key}`, `cache     ${where}`, `timing    wall clock per run (runs repeated in one submit to last ≥ 30 ms), median of 3 interleaved rounds; candidates over 3× the best after one round are dropped and show that round's time`, `tuned in  ${seconds.toFixed(1)} s`];
+  if (disabled.length) for (const [family, why] of disabled) lines.push(`disabled  ${family}: ${why}`);
+  lines.push('');
+  const head = ['preset', 'batch', 'layer', 'shape', 'class', 'rule', 'rule ms', 'choice', 'ms', 'speed-up'];
+  const table: string[][] = [head];
+  for (const r of rows) {
+    const best = r.ms[r.choice];
+    const rule = r.ms[r.rule];
+    table.push([r.preset, String(r.batch), r.what, r.shape, r.shapeClass, r.rule, rule === undefined ? '-' : rule.toFixed(2), r.choice, best === undefined ? '-' : best.toFixed(2), rule && best ? `${(rule / best).toFixed(2)}x` : '-']);
+  }
+  const widths = head.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+  for (const row of table) lines.push(row.map((v, i) => (i === 1 || i >= 6 ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join('  ').trimEnd());
+  lines.push('', 'Candidates per class (ms per run, fastest first; * chosen, d dropped):');
+  for (const r of rows) {
+    const list = Object.entries(r.ms)
+      .sort((a, b) => a[1] - b[1])
+      .map(([name, ms]) => `${name === r.choice ? '*' : r.dropped[name] ? 'd' : ' '}${name} ${ms.toFixed(2)}`);
+    const failed = Object.entries(r.dropped)
+      .filter(([name]) => r.ms[name] === undefined)
+      .map(([name, why]) => `${name}: ${why}`);
+    lines.push(`  ${r.preset} b${r.batch} ${r.what} (${r.shapeClass}): ${list.join(', ')}${failed.length ? `; left out ${failed.join('; ')}` : ''}`);
+  }
+  return lines.join('\n');
 }

@@ -3,7 +3,7 @@
  * `selfTest(engine)` in test/reference/<family>.ts (run by `tok1d doctor`) and bench cases
  * `cases: BenchCase[]` in bench/cases/<family>.ts (run by `tok1d bench`).
  */
-export const FAMILIES = ['matmul', 'attention', 'codebook', 'layernorm', 'gelu', 'softmax', 'elementwise', 'optim'] as const;
+export const FAMILIES = ['matmul', 'attention', 'codebook', 'layernorm', 'gelu', 'softmax', 'elementwise', 'normalize', 'optim'] as const;
 export type Family = (typeof FAMILIES)[number];
 
 /**

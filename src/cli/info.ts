@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { relative } from 'node:path';
 import { PRESETS, type ModelConfig } from '../model/config.js';
 import { modelCosts } from '../model/costs.js';
 import { EXIT, UsageError } from './errors.js';
@@ -18,10 +20,12 @@ export async function info(o: { preset?: string; checkpoint?: string; json: bool
   if (o.preset && o.checkpoint) throw new UsageError('give --preset or --checkpoint, not both');
   let config: ModelConfig;
   let source: string;
-  if (o.checkpoint) {
+  const { bundledCheckpoint } = await import('./tokenize.js');
+  const path = o.checkpoint ?? (o.preset === undefined && existsSync(bundledCheckpoint()) ? bundledCheckpoint() : undefined);
+  if (path) {
     const { loadCheckpointConfig } = await import('./checkpoint-config.js');
-    config = await loadCheckpointConfig(o.checkpoint);
-    source = o.checkpoint;
+    config = await loadCheckpointConfig(path);
+    source = o.checkpoint ? path : `bundled checkpoint (${relative(process.cwd(), path) || path})`;
   } else {
     const name = o.preset ?? 'seed';
     const p = PRESETS[name];

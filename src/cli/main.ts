@@ -9,6 +9,7 @@ import { FAMILIES } from './families.js';
 import { collectImages, parseShard, positiveInt } from './inputs.js';
 import type { ModelChoice } from './tokenize.js';
 import { PRESETS } from '../model/config.js';
+import { TRAIN_OPTIONS, TRAIN_USAGE } from './train-options.js';
 
 type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
 
@@ -43,7 +44,8 @@ const MODEL_OPTIONS: OptionSpec = {
 };
 
 const MODEL_HELP = `Model (default: the bundled checkpoint):
-  --checkpoint FILE   a safetensors checkpoint
+  --checkpoint FILE   a safetensors checkpoint (from tok1d train, or with --preset NAME for a
+                      file that stores no tok1d configuration, e.g. one saved from PyTorch)
   --preset NAME --random-init [--seed S]
                       a randomly initialized model (${Object.keys(PRESETS).join(', ')}), for benchmarks and tests`;
 
@@ -146,11 +148,21 @@ ${IMAGE_HELP}`,
 
 Parameter count per part, FLOPs per image (encode, codebook search, decode), tokens and bits per
 image (tokens · log2 codebook size) and the compression ratio against raw 8-bit RGB.
-Presets: ${Object.keys(PRESETS).join(', ')} (default seed).`,
+Default: the bundled checkpoint (the seed preset when there is none). Presets: ${Object.keys(PRESETS).join(', ')}.`,
     options: { preset: { type: 'string' }, checkpoint: { type: 'string' }, json: { type: 'boolean' } },
     run: async (v) => {
       const { info } = await import('./info.js');
       return info({ preset: v.preset as string | undefined, checkpoint: v.checkpoint as string | undefined, json: v.json === true });
+    },
+  },
+  train: {
+    summary: 'train a tokenizer on a folder of PNGs (resumable, with codebook re-seeding)',
+    usage: TRAIN_USAGE,
+    options: TRAIN_OPTIONS as OptionSpec,
+    positionals: true,
+    run: async (v) => {
+      const { train } = await import('./train.js');
+      return train(v, resolveBackend(v.backend as string | undefined));
     },
   },
   doctor: {
@@ -169,7 +181,8 @@ Options:
   },
   bench: {
     summary: 'time the kernels against the device\'s measured FMA and copy ceilings',
-    usage: `Usage: tok1d bench [--suite kernels|train] [--kernel NAME] [--quick] [--runs N] [--peers] [--json FILE]
+    usage: `Usage: tok1d bench [--suite kernels|train|model] [--kernel NAME] [--preset NAME] [--batch LIST] [--quick] [--runs N] [--peers] [--json FILE]
+       tok1d bench --tune [--suite train] [--preset NAME] [--batch LIST] [--json FILE]
 
 Measures the device's FMA (GFLOP/s) and copy (GB/s) ceilings with two probe kernels, then for
 every bench case: checks it against the float64 reference (a failing case is reported and not
@@ -178,26 +191,43 @@ at least 50 ms. Uses GPU timestamps where the device has 'timestamp-query', else
 Table on stdout, progress on stderr. Exit code 1 when a case fails or a family is unavailable.
 
 Options:
-  --suite NAME     kernels (default), or train: ms per training step and images/s for the\n                   tiny and small presets at batch 8 (--kernel PRESET picks presets), and\n                   the share of step time per kernel family
+  --suite NAME     kernels (default), or train: ms per training step and images/s for the\n                   tiny and small presets at batch 8 (--kernel PRESET picks presets), and\n                   the share of step time per kernel family;
+                   or model: encode and decode images/s and GFLOP/s through the Tokenizer for
+                   random-init seed and small (--quick: tiny and small) at batch 1 and 16, the
+                   share of kernel time per family, and the time against the sum of the ideal
+                   times of the model's ops (FLOPs / FMA ceiling or bytes / copy ceiling)
+  --preset NAME    train and model suites: these presets (repeat or comma-separate)
+  --batch LIST     model suite: batch sizes, comma-separated (default 1,16)
   --kernel NAME    only this family or kernel (repeat or comma-separate for several)
   --quick          3 runs and only the smallest shape of each variant
-  --runs N         timed runs per case (default 10; 3 with --quick)
+  --runs N         timed runs per case (default 10; 3 with --quick or --suite model)
   --peers          also time tfjs-backend-webgpu's matmul on the same device and shapes
-  --json FILE      also write the results as JSON to FILE (written atomically)`,
+  --json FILE      also write the results as JSON to FILE (written atomically)
+  --tune           instead of timing suites: time every matmul variant (texture and storage
+                   tiles, split-K) on each shape class of the presets (default small and seed
+                   at --batch 16,1; with --suite train a training step's shapes, small at batch
+                   8), store the fastest per class for this adapter and driver in the cache
+                   (cacheDir()/autotune.json, where the library's tuneModel() reads it) and
+                   print the choices with every candidate's time`,
     options: {
+      tune: { type: 'boolean' },
       suite: { type: 'string' },
       kernel: { type: 'string', multiple: true },
       quick: { type: 'boolean' },
       runs: { type: 'string' },
       peers: { type: 'boolean' },
       json: { type: 'string' },
+      preset: { type: 'string', multiple: true },
+      batch: { type: 'string' },
     },
     run: (v) => {
       const quick = v.quick === true;
-      const runs = v.runs === undefined ? (quick ? 3 : 10) : Number(v.runs);
+      const runs = v.runs === undefined ? (quick || v.suite === 'model' ? 3 : 10) : Number(v.runs);
       if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new UsageError(`--runs must be an integer from 1 to 1000, not '${v.runs}'`);
       const kernels = (v.kernel as string[] | undefined)?.flatMap((k) => k.split(',')).filter(Boolean);
       if (v.json === '') throw new UsageError('--json needs a file name');
+      const presets = (v.preset as string[] | undefined)?.flatMap((k) => k.split(',')).filter(Boolean);
+      const batches = (v.batch as string | undefined)?.split(',').map((b) => positiveInt('--batch', b, 1));
       return bench({
         backend: resolveBackend(v.backend as string | undefined),
         suite: (v.suite as string | undefined) ?? 'kernels',
@@ -206,6 +236,9 @@ Options:
         runs,
         peers: v.peers === true,
         json: v.json as string | undefined,
+        presets: presets?.length ? presets : undefined,
+        batches,
+        tune: v.tune === true,
       });
     },
   },

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { BackendName } from '../gpu/node.js';
 import { decodeImage, encodePng, fromModelOutput, ImageError, psnr, sideBySide, toModelInput, type RgbImage } from '../io/image.js';
 import { Tokenizer } from '../model/tokenizer.js';
+import { PRESETS, type ModelConfig } from '../model/config.js';
 import { CheckpointError, writeFileAtomic } from '../model/checkpoint.js';
 import { appendTokFile, formatJsonlLine, parseJsonl, parseTok, readJsonl, readTokFile, TOK_MAGIC, TokenFileError, tokHeaderFor, type TokenRecord } from '../io/tokens.js';
 import { EXIT, UsageError, UserError } from './errors.js';
@@ -22,11 +23,15 @@ export interface ModelChoice {
   backend?: BackendName;
 }
 
-/** The tokenizer a command runs: --checkpoint, --preset P --random-init, or the bundled default. */
+/**
+ * The tokenizer a command runs: --checkpoint, --preset P --random-init, or the bundled default.
+ * --checkpoint F --preset P loads F as model P: a file without a stored configuration (e.g. saved
+ * from PyTorch with safetensors.torch.save_file) needs it; a stored one must agree with P.
+ */
 export async function openTokenizer(o: ModelChoice): Promise<Tokenizer> {
-  if (o.checkpoint && (o.preset || o.randomInit)) throw new UsageError('give --checkpoint, or --preset with --random-init, not both');
-  if (o.randomInit || o.preset) {
-    if (!o.randomInit) throw new UsageError('--preset needs --random-init (weights come from --checkpoint otherwise)');
+  if (o.checkpoint && o.randomInit) throw new UsageError('give --checkpoint, or --preset with --random-init, not both');
+  if (o.randomInit || (o.preset && !o.checkpoint)) {
+    if (!o.randomInit) throw new UsageError('--preset needs --random-init, or --checkpoint FILE for the weights');
     const seed = o.seed === undefined ? 0 : Number(o.seed);
     if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, not '${o.seed}'`);
     try {
@@ -41,10 +46,20 @@ export async function openTokenizer(o: ModelChoice): Promise<Tokenizer> {
     if (o.checkpoint) throw new UserError(`${path}: no such checkpoint`);
     throw new UserError('no bundled checkpoint in this build yet: pass --checkpoint FILE, or --preset NAME --random-init [--seed S] for a randomly initialized model');
   }
+  let config: ModelConfig | undefined;
+  if (o.preset) {
+    config = PRESETS[o.preset];
+    if (!config) throw new UsageError(`unknown preset "${o.preset}" (known: ${Object.keys(PRESETS).join(', ')})`);
+  }
   try {
-    return await Tokenizer.load(path, { backend: o.backend });
+    return await Tokenizer.load(path, { backend: o.backend, config });
   } catch (e) {
-    if (e instanceof CheckpointError) throw new UserError(`${path}: ${e.message}`);
+    if (e instanceof CheckpointError) {
+      if (!config && /no __metadata__\.tok1d_config/.test(e.message))
+        throw new UserError(`${path}: the file stores no tok1d model configuration (e.g. saved from PyTorch): name the model with --preset NAME (${Object.keys(PRESETS).join(', ')})`);
+      // loadCheckpoint's messages already start with the path.
+      throw new UserError(e.message.startsWith(`${path}: `) ? e.message : `${path}: ${e.message}`);
+    }
     throw e;
   }
 }

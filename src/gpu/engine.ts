@@ -1,4 +1,5 @@
 import { Tensor, numel, type DType } from '../tensor.js';
+import { Tuner, type TuneStore } from './autotune.js';
 import { KernelSources } from './kernels.js';
 import { BufferPool } from './pool.js';
 
@@ -21,6 +22,8 @@ export interface EngineOptions {
   poison?: boolean;
   /** Called on device errors; default collects them and throws at the next read-back. */
   onError?: (message: string) => void;
+  /** Where kernel choices (autotune) persist; default in memory. */
+  tuneStore?: TuneStore;
 }
 
 export type Binding = Tensor | GPUBuffer | GPUTextureView | GPUSampler | GPUBufferBinding;
@@ -34,6 +37,8 @@ export interface DispatchParams {
 
 const UNIFORM_SLOT = 256;
 const UNIFORM_SLOTS = 512;
+/** Most uniform arenas one submit uses (dispatches per submit: UNIFORM_SLOTS × MAX_ARENAS). */
+const MAX_ARENAS = 32;
 /** Largest workgroup count per dimension the spec guarantees. */
 export const MAX_GROUPS = 65535;
 
@@ -46,13 +51,18 @@ export class Engine {
   readonly limits: GPUSupportedLimits;
   readonly features: ReadonlySet<string>;
   readonly pool: BufferPool;
+  /** Per-device kernel choices (src/gpu/autotune.ts): ops consult it, tuning fills it. */
+  readonly tuner: Tuner;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly pending = new Map<string, Promise<GPUComputePipeline>>();
   private readonly warmed = new Set<string>();
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
-  private uniformData = new ArrayBuffer(UNIFORM_SLOT * UNIFORM_SLOTS);
-  private uniformBuffer: GPUBuffer;
+  /**
+   * Uniform arenas: each holds UNIFORM_SLOTS per-dispatch parameter blocks; a submit uses as many as
+   * it needs (written once, at flush), so a whole training step fits one submit.
+   */
+  private readonly arenas: { buffer: GPUBuffer; data: ArrayBuffer }[] = [];
   private uniformUsed = 0;
   private afterSubmit: (() => void)[] = [];
   private errors: string[] = [];
@@ -77,17 +87,15 @@ export class Engine {
     this.limits = device.limits;
     this.features = device.features as ReadonlySet<string>;
     this.pool = new BufferPool(device);
-    this.uniformBuffer = device.createBuffer({
-      label: 'tok1d uniforms',
-      size: UNIFORM_SLOT * UNIFORM_SLOTS,
-      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-    });
-    device.addEventListener('uncapturederror', (ev) => {
-      const msg = (ev as GPUUncapturedErrorEvent).error.message;
-      if (this.options.onError) this.options.onError(msg);
-      else this.errors.push(msg);
-    });
+    this.tuner = new Tuner(this, options.tuneStore);
+    device.addEventListener('uncapturederror', this.onUncaptured);
   }
+
+  private readonly onUncaptured = (ev: Event): void => {
+    const msg = (ev as GPUUncapturedErrorEvent).error.message;
+    if (this.options.onError) this.options.onError(msg);
+    else this.errors.push(msg);
+  };
 
   // ---------------------------------------------------------------- pipelines
 
@@ -222,6 +230,33 @@ export class Engine {
     return t.dtype === 'i32' ? new Int32Array(copy) : new Uint32Array(copy);
   }
 
+  /**
+   * Flushes pending work and reads several tensors back with one copy pass, one submit and one
+   * map (a training step's losses and token ids, for instance). Results follow the input order.
+   */
+  async readMany(ts: readonly Tensor[]): Promise<(Float32Array | Uint32Array | Int32Array)[]> {
+    const offsets: number[] = [];
+    let total = 0;
+    for (const t of ts) {
+      offsets.push(total);
+      total += Math.ceil(t.byteLength / 4) * 4;
+    }
+    const staging = this.device.createBuffer({ size: Math.max(4, total), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.endPass();
+    const enc = this.commandEncoder();
+    ts.forEach((t, i) => enc.copyBufferToBuffer(t.buffer, 0, staging, offsets[i]!, t.byteLength));
+    this.flush();
+    await staging.mapAsync(GPUMapMode.READ);
+    const all = staging.getMappedRange().slice(0);
+    staging.unmap();
+    staging.destroy();
+    this.throwErrors();
+    return ts.map((t, i) => {
+      const part = all.slice(offsets[i]!, offsets[i]! + t.byteLength);
+      return t.dtype === 'f32' ? new Float32Array(part) : t.dtype === 'i32' ? new Int32Array(part) : new Uint32Array(part);
+    });
+  }
+
   async readF32(t: Tensor): Promise<Float32Array> {
     const r = await this.read(t);
     if (!(r instanceof Float32Array)) throw new Error('readF32 on a non-f32 tensor');
@@ -278,10 +313,12 @@ export class Engine {
     const entries: GPUBindGroupEntry[] = [];
     let b = 0;
     if (params) {
-      if (this.uniformUsed >= UNIFORM_SLOTS) this.flush();
-      const slot = this.uniformUsed++;
-      const dv = new DataView(this.uniformData, slot * UNIFORM_SLOT, UNIFORM_SLOT);
-      new Uint8Array(this.uniformData, slot * UNIFORM_SLOT, UNIFORM_SLOT).fill(0);
+      if (this.uniformUsed >= UNIFORM_SLOTS * MAX_ARENAS) this.flush();
+      const index = this.uniformUsed++;
+      const arena = this.arena(Math.floor(index / UNIFORM_SLOTS));
+      const slot = index % UNIFORM_SLOTS;
+      const dv = new DataView(arena.data, slot * UNIFORM_SLOT, UNIFORM_SLOT);
+      new Uint8Array(arena.data, slot * UNIFORM_SLOT, UNIFORM_SLOT).fill(0);
       let off = 0;
       for (const v of params.u ?? []) {
         dv.setUint32(off, v >>> 0, true);
@@ -291,7 +328,7 @@ export class Engine {
         dv.setFloat32(off, v, true);
         off += 4;
       }
-      entries.push({ binding: b++, resource: { buffer: this.uniformBuffer, offset: slot * UNIFORM_SLOT, size: UNIFORM_SLOT } });
+      entries.push({ binding: b++, resource: { buffer: arena.buffer, offset: slot * UNIFORM_SLOT, size: UNIFORM_SLOT } });
     }
     for (const r of bindings) {
       if (r !== null) entries.push({ binding: b, resource: toResource(r) });
@@ -316,11 +353,22 @@ export class Engine {
     }
   }
 
+  private arena(i: number): { buffer: GPUBuffer; data: ArrayBuffer } {
+    while (this.arenas.length <= i) {
+      const buffer = this.device.createBuffer({ label: `tok1d uniforms ${this.arenas.length}`, size: UNIFORM_SLOT * UNIFORM_SLOTS, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      this.arenas.push({ buffer, data: new ArrayBuffer(UNIFORM_SLOT * UNIFORM_SLOTS) });
+    }
+    return this.arenas[i]!;
+  }
+
   /** Submits everything recorded so far as one command buffer. */
   flush(): void {
     if (!this.encoder) return;
     this.endPass();
-    if (this.uniformUsed > 0) this.device.queue.writeBuffer(this.uniformBuffer, 0, this.uniformData, 0, this.uniformUsed * UNIFORM_SLOT);
+    for (let a = 0; a * UNIFORM_SLOTS < this.uniformUsed; a++) {
+      const used = Math.min(UNIFORM_SLOTS, this.uniformUsed - a * UNIFORM_SLOTS);
+      this.device.queue.writeBuffer(this.arenas[a]!.buffer, 0, this.arenas[a]!.data, 0, used * UNIFORM_SLOT);
+    }
     this.device.queue.submit([this.encoder.finish()]);
     this.encoder = null;
     this.uniformUsed = 0;
@@ -345,8 +393,9 @@ export class Engine {
       /* the device may already be lost */
     }
     this.disposed = true;
+    this.device.removeEventListener('uncapturederror', this.onUncaptured);
     this.pool.destroy();
-    this.uniformBuffer.destroy();
+    for (const a of this.arenas) a.buffer.destroy();
     this.pipelines.clear();
     this.onDispose();
   }

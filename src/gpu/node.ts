@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DeviceInfo } from './engine.js';
+import { deviceDescriptor } from './device-request.js';
 
 export const BACKENDS = ['auto', 'vulkan', 'opengl', 'swiftshader', 'metal', 'd3d12'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -43,9 +44,25 @@ export function swiftshaderIcd(): string | undefined {
   return SWIFTSHADER_ICDS.find((p) => existsSync(p));
 }
 
+/** tok1d's cache folder: TOK1D_CACHE_DIR, else $XDG_CACHE_HOME/tok1d, else ~/.cache/tok1d. */
+export function cacheDir(): string {
+  return process.env.TOK1D_CACHE_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'tok1d');
+}
+
 /** Sets the environment the software paths need, without overriding the user's own settings. */
 function prepareEnvironment(): void {
   process.env.EGL_PLATFORM ??= 'surfaceless';
+  // llvmpipe's compiled shaders persist in tok1d's own cache folder, so a second process skips
+  // compilation (and other programs' shaders cannot evict ours).
+  if (!process.env.MESA_SHADER_CACHE_DIR) {
+    const dir = join(cacheDir(), 'mesa');
+    try {
+      mkdirSync(dir, { recursive: true });
+      process.env.MESA_SHADER_CACHE_DIR = dir;
+    } catch {
+      /* an unwritable home: Mesa falls back to its default */
+    }
+  }
   if (!process.env.XDG_RUNTIME_DIR) {
     const dir = join(tmpdir(), `tok1d-runtime-${process.getuid?.() ?? 'user'}`);
     try {
@@ -64,7 +81,21 @@ function hardwareAttempts(): Attempt[] {
       { backend: 'd3d12', dawn: 'd3d12', featureLevel: 'core', hardwareOnly: true },
       { backend: 'vulkan', dawn: 'vulkan', featureLevel: 'core', hardwareOnly: true },
     ];
+  // Linux: a GPU shows up as a device node; without one, asking Vulkan only makes Dawn print
+  // adapter-initialization errors before the software fallbacks.
+  if (process.platform === 'linux' && !hasGpuDeviceNode()) return [];
   return [{ backend: 'vulkan', dawn: 'vulkan', featureLevel: 'core', hardwareOnly: true }];
+}
+
+function hasGpuDeviceNode(): boolean {
+  const listed = (dir: string, re: RegExp) => {
+    try {
+      return readdirSync(dir).some((f) => re.test(f));
+    } catch {
+      return false;
+    }
+  };
+  return listed('/dev/dri', /^(renderD|card)\d+/) || listed('/dev', /^nvidia\d+$/) || listed('/dev', /^dxg$/);
 }
 
 function attemptsFor(backend: BackendName): Attempt[] {
@@ -82,24 +113,7 @@ function attemptsFor(backend: BackendName): Attempt[] {
   }
 }
 
-const WANTED_LIMITS = [
-  'maxStorageBufferBindingSize',
-  'maxBufferSize',
-  'maxComputeWorkgroupStorageSize',
-  'maxComputeInvocationsPerWorkgroup',
-  'maxComputeWorkgroupSizeX',
-  'maxComputeWorkgroupSizeY',
-  'maxComputeWorkgroupSizeZ',
-  'maxComputeWorkgroupsPerDimension',
-  'maxStorageBuffersPerShaderStage',
-  'maxStorageTexturesPerShaderStage',
-  'maxSampledTexturesPerShaderStage',
-  'maxTextureDimension2D',
-  'maxTextureArrayLayers',
-  'maxUniformBufferBindingSize',
-] as const;
 
-const WANTED_FEATURES = ['timestamp-query', 'shader-f16', 'subgroups'] as const;
 
 export interface AcquiredDevice {
   device: GPUDevice;
@@ -156,15 +170,9 @@ export async function acquireNodeDevice(requested?: BackendName): Promise<Acquir
       tried.push(`${attempt.backend} (only a software adapter: ${info.adapter})`);
       continue;
     }
-    const requiredLimits: Record<string, number> = {};
-    for (const k of WANTED_LIMITS) {
-      const v = (adapter.limits as unknown as Record<string, number>)[k];
-      if (typeof v === 'number') requiredLimits[k] = v;
-    }
-    const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
     let device: GPUDevice;
     try {
-      device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'tok1d' });
+      device = await adapter.requestDevice(deviceDescriptor(adapter));
     } catch (e) {
       tried.push(`${attempt.backend} (requestDevice failed: ${(e as Error).message})`);
       continue;

@@ -1,5 +1,5 @@
 /**
- * PNG in/out and the pixel conversions between files and the model.
+ * PNG in/out (the pixel conversions between images and the model are in pixels.ts, re-exported here).
  *
  *   file bytes ──readImageHeader──▶ size check ──decodeImage──▶ 8-bit RGB ──toModelInput──▶ f32 [S,S,3] in [-1,1]
  *   f32 [S,S,3] ──fromModelOutput──▶ 8-bit RGB ──encodePng──▶ file bytes
@@ -11,18 +11,9 @@
  */
 import { PNG } from 'pngjs';
 import * as zlib from 'node:zlib';
+import { checkImage, ImageError, type RgbImage } from './pixels.js';
 
-/** A problem with an input image (not a PNG, truncated, corrupt, too large, wrong size for the model). */
-export class ImageError extends Error {
-  override name = 'ImageError';
-}
-
-/** An 8-bit sRGB image, pixels row-major, 3 bytes (R, G, B) per pixel. */
-export interface RgbImage {
-  width: number;
-  height: number;
-  rgb: Uint8Array;
-}
+export * from './pixels.js';
 
 export interface PngHeader {
   width: number;
@@ -222,126 +213,6 @@ export function decodeImage(bytes: Uint8Array, opts: DecodeOptions = {}): RgbIma
   return { width, height, rgb };
 }
 
-export interface ModelInputOptions {
-  /** Resize the shorter side to `size` and centre-crop (default true); false: the image must be size×size. */
-  resize?: boolean;
-}
-
-/** One output coordinate of a 1-D resampling: the first source index and the normalized tap weights. */
-interface Taps {
-  start: number;
-  weights: Float64Array;
-}
-
-/**
- * Filter taps for `outLen` samples at positions `offset .. offset+outLen-1` of a resampling of `inLen`
- * samples to `scaledLen`. Triangle (tent) filter whose support is scaled by the downscale factor, so it
- * averages over every source sample an output covers (antialiased); for upscaling it is plain bilinear
- * interpolation. Taps outside the source are dropped and the rest renormalized (edge = clamp-like).
- * Output sample i's centre maps to source coordinate (i + offset + 0.5)·inLen/scaledLen − 0.5.
- */
-function taps(inLen: number, scaledLen: number, offset: number, outLen: number): Taps[] {
-  const scale = inLen / scaledLen; // source pixels per output pixel
-  const support = Math.max(1, scale);
-  const out: Taps[] = [];
-  for (let i = 0; i < outLen; i++) {
-    const centre = (i + offset + 0.5) * scale - 0.5;
-    const lo = Math.max(0, Math.ceil(centre - support));
-    const hi = Math.min(inLen - 1, Math.floor(centre + support));
-    const w = new Float64Array(Math.max(0, hi - lo + 1));
-    let sum = 0;
-    for (let j = lo; j <= hi; j++) {
-      const t = Math.max(0, 1 - Math.abs(j - centre) / support);
-      w[j - lo] = t;
-      sum += t;
-    }
-    if (sum > 0) for (let k = 0; k < w.length; k++) w[k] /= sum;
-    else {
-      // Cannot happen for support ≥ 1 with lo ≤ hi, but keep the sample defined: nearest source pixel.
-      out.push({ start: Math.min(inLen - 1, Math.max(0, Math.round(centre))), weights: Float64Array.of(1) });
-      continue;
-    }
-    out.push({ start: lo, weights: w });
-  }
-  return out;
-}
-
-/**
- * Converts an image to the model's input: [size, size, 3] (NHWC, one image) floats in [-1, 1] (v/127.5 − 1).
- * Default: scale so the shorter side equals `size` (longer side round(L·size/short)), with the antialiased
- * triangle filter of `taps`, then take the centre size×size crop (offset floor((L' − size)/2)). Only the
- * cropped region is computed. With `resize: false` the image must already be size×size.
- */
-export function toModelInput(img: RgbImage, size: number, opts: ModelInputOptions = {}): Float32Array {
-  const { width: W, height: H, rgb } = img;
-  if (!(Number.isInteger(size) && size > 0)) throw new ImageError(`model input size must be a positive integer, got ${size}`);
-  if (opts.resize === false) {
-    if (W !== size || H !== size) {
-      throw new ImageError(`image is ${W}×${H}; the model takes ${size}×${size} (drop --no-resize to resize and crop)`);
-    }
-    const out = new Float32Array(size * size * 3);
-    for (let i = 0; i < out.length; i++) out[i] = rgb[i] / 127.5 - 1;
-    return out;
-  }
-  const short = Math.min(W, H);
-  const sw = W === short ? size : Math.max(size, Math.round((W * size) / short));
-  const sh = H === short ? size : Math.max(size, Math.round((H * size) / short));
-  const tx = taps(W, sw, Math.floor((sw - size) / 2), size);
-  const ty = taps(H, sh, Math.floor((sh - size) / 2), size);
-  const y0 = ty[0].start;
-  const y1 = ty[size - 1].start + ty[size - 1].weights.length; // rows the vertical pass reads: [y0, y1)
-  // Horizontal pass over the needed rows: tmp[(y - y0), x, c].
-  const tmp = new Float64Array((y1 - y0) * size * 3);
-  for (let y = y0; y < y1; y++) {
-    const rowIn = y * W * 3;
-    const rowOut = (y - y0) * size * 3;
-    for (let x = 0; x < size; x++) {
-      const { start, weights } = tx[x];
-      let r = 0, g = 0, b = 0;
-      for (let k = 0; k < weights.length; k++) {
-        const p = rowIn + (start + k) * 3;
-        const w = weights[k];
-        r += w * rgb[p];
-        g += w * rgb[p + 1];
-        b += w * rgb[p + 2];
-      }
-      tmp[rowOut + x * 3] = r;
-      tmp[rowOut + x * 3 + 1] = g;
-      tmp[rowOut + x * 3 + 2] = b;
-    }
-  }
-  // Vertical pass, then map 0..255 → [-1, 1].
-  const out = new Float32Array(size * size * 3);
-  for (let y = 0; y < size; y++) {
-    const { start, weights } = ty[y];
-    for (let i = 0; i < size * 3; i++) {
-      let s = 0;
-      for (let k = 0; k < weights.length; k++) s += weights[k] * tmp[(start - y0 + k) * size * 3 + i];
-      out[y * size * 3 + i] = s / 127.5 - 1;
-    }
-  }
-  return out;
-}
-
-/** Converts the model's output [size, size, 3] in [-1, 1] to 8-bit RGB: round((clamp(x, −1, 1) + 1)·127.5). */
-export function fromModelOutput(x: Float32Array, size: number): RgbImage {
-  if (x.length !== size * size * 3) {
-    throw new ImageError(`model output has ${x.length} values; expected ${size}×${size}×3 = ${size * size * 3}`);
-  }
-  const rgb = new Uint8Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const v = Math.min(1, Math.max(-1, x[i]));
-    rgb[i] = Math.round((v + 1) * 127.5); // NaN → 0
-  }
-  return { width: size, height: size, rgb };
-}
-
-function checkImage(img: RgbImage, what: string): void {
-  if (!(img.width > 0 && img.height > 0) || img.rgb.length !== img.width * img.height * 3) {
-    throw new ImageError(`${what}: ${img.width}×${img.height} image needs ${img.width * img.height * 3} bytes of RGB, got ${img.rgb.length}`);
-  }
-}
-
 /** Encodes 8-bit RGB as an 8-bit RGB (colour type 2) PNG. */
 export function encodePng(img: RgbImage): Uint8Array {
   checkImage(img, 'encodePng');
@@ -353,32 +224,3 @@ export function encodePng(img: RgbImage): Uint8Array {
   return new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
 }
 
-/**
- * Puts `a` and `b` next to each other (a left, b right, top-aligned) with a `gap`-pixel white column
- * between them; the area below the shorter image is white too. Used for input | reconstruction views.
- */
-export function sideBySide(a: RgbImage, b: RgbImage, gap = 4): RgbImage {
-  checkImage(a, 'sideBySide');
-  checkImage(b, 'sideBySide');
-  if (!(Number.isInteger(gap) && gap >= 0)) throw new ImageError(`sideBySide: gap must be a non-negative integer, got ${gap}`);
-  const width = a.width + gap + b.width;
-  const height = Math.max(a.height, b.height);
-  const rgb = new Uint8Array(width * height * 3).fill(255);
-  for (let y = 0; y < a.height; y++) rgb.set(a.rgb.subarray(y * a.width * 3, (y + 1) * a.width * 3), y * width * 3);
-  const bx = (a.width + gap) * 3;
-  for (let y = 0; y < b.height; y++) rgb.set(b.rgb.subarray(y * b.width * 3, (y + 1) * b.width * 3), y * width * 3 + bx);
-  return { width, height, rgb };
-}
-
-/** 8-bit PSNR in dB: 10·log10(255² / MSE), MSE over all samples; Infinity when the arrays are equal. */
-export function psnr(a: Uint8Array, b: Uint8Array): number {
-  if (a.length !== b.length) throw new ImageError(`psnr: arrays differ in length (${a.length} vs ${b.length})`);
-  if (a.length === 0) throw new ImageError('psnr: empty arrays');
-  let se = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = a[i] - b[i];
-    se += d * d;
-  }
-  if (se === 0) return Infinity;
-  return 10 * Math.log10((255 * 255 * a.length) / se);
-}

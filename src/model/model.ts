@@ -14,6 +14,8 @@ export interface ForwardResult {
   recon: Tensor;
   codebookLoss: Tensor;
   commitmentLoss: Tensor;
+  /** The encoder output [B·T, codeDim] before quantization: owned by the tape when recording, null in inference. */
+  z: Tensor | null;
 }
 
 /**
@@ -142,7 +144,7 @@ export class TokenizerModel {
     const reconstruction = this.decode(ctx, q.zq, B);
     const recon = F.mseLoss(ctx, reconstruction, images);
     if (!ctx.tape) ctx.engine.release(z, q.zq);
-    return { reconstruction, indices: q.indices, recon, codebookLoss: q.codebookLoss, commitmentLoss: q.commitmentLoss };
+    return { reconstruction, indices: q.indices, recon, codebookLoss: q.codebookLoss, commitmentLoss: q.commitmentLoss, z: ctx.tape ? z : null };
   }
 
   /** The losses to back-propagate, with their weights (recon + codebook + β·commitment). */

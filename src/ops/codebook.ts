@@ -1,5 +1,7 @@
 import { grid, MAX_GROUPS, type Engine } from '../gpu/engine.js';
 import { shapeStr, type Tensor } from '../tensor.js';
+import { gatherRows } from './elementwise.js';
+import { L2_EPS, l2normalize } from './normalize.js';
 
 /**
  * Codebook search for a vector quantizer (kernels/codebook.wgsl): for each query row of z [N, D] the
@@ -12,7 +14,7 @@ const WG = 64;
 /** Queries and codes per register tile of pass 1 (the kernel's TILE). */
 const TILE = 16;
 /** Cosine mode: norms are clamped to at least this before dividing (zero rows stay zero). */
-const EPS = 1e-12;
+const EPS = L2_EPS;
 /** Most partial minima per query (pass 2 loops over them). */
 const MAX_CHUNKS = 8192;
 /** Most loop trips one pass-1 invocation may make; llvmpipe stops loops after 65535 in total. */
@@ -240,4 +242,17 @@ export function codebookSearch(engine: Engine, z: Tensor, codebook: Tensor, opts
   if (ownCodes) engine.release(codes);
   if (!opts.norms) engine.release(norms);
   return { indices, distances };
+}
+
+/**
+ * The code vectors of token ids, as the decoder sees them: rows of the codebook [K, D] picked by
+ * indices [N] (u32) → [N, D], each l2-normalized (l2normalize) when `cosine`, which is what the
+ * cosine quantizer hands the decoder. An index ≥ K gives a row of zeros.
+ */
+export function codebookLookup(engine: Engine, codebook: Tensor, indices: Tensor, opts: { cosine?: boolean } = {}): Tensor {
+  const rows = gatherRows(engine, codebook, indices);
+  if (!opts.cosine) return rows;
+  const { y, norm } = l2normalize(engine, rows);
+  engine.release(rows, norm);
+  return y;
 }

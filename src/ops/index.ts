@@ -6,3 +6,5 @@ export * from './gelu.js';
 export * from './softmax.js';
 export * from './attention.js';
 export * from './codebook.js';
+export * from './normalize.js';
+export * from './pixels.js';

@@ -1,4 +1,5 @@
-import { Engine } from '../gpu/engine.js';
+import { relativeL2, tuneInput, type TuneCandidate, type TuneEntry } from '../gpu/autotune.js';
+import { Engine, grid } from '../gpu/engine.js';
 import { Tensor, numel, shapeStr } from '../tensor.js';
 
 export type Activation = 'none' | 'gelu' | 'gelu_tanh';
@@ -18,15 +19,45 @@ export interface MatmulOptions {
   beta?: number;
   /** Write into this tensor instead of a new one. */
   out?: Tensor;
-  /** Force a variant (default: chosen per device and shape). */
+  /** Force a variant (default: the tuned plan for this device and shape class, else the rule). */
   variant?: MatmulVariant;
   /** Force the storage variant's tile: rows and vec4 columns per invocation, workgroup shape. */
-  tile?: { tm: number; tn4: number; wgx: number; wgy: number };
+  tile?: StorageTile;
+  /** Force a whole plan (or its name, as the tuner stores it); overrides variant and tile. */
+  plan?: MatmulPlan | string;
+}
+
+export interface StorageTile {
+  tm: number;
+  tn4: number;
+  wgx: number;
+  wgy: number;
+}
+
+/**
+ * One way to run a matmul: the variant, its tile or workgroup, and a K split. The tuner stores
+ * plans by name: "texture", "texture.wg16", "texture.split4", "storage", "storage.t4x4",
+ * "storage.split16", …
+ */
+export interface MatmulPlan {
+  variant: MatmulVariant;
+  /** texture: invocations per workgroup along N (default: textureWorkgroup's rule). */
+  wg?: number;
+  /** texture: columns of C per invocation, 16 (default) or 32 (main_wide). */
+  cols?: 16 | 32;
+  /** storage: rows and vec4 columns of C per invocation (default: matmulTile's rule). */
+  tm?: number;
+  tn4?: number;
+  /**
+   * K in this many chunks summed by a second, deterministic pass (matmul_splitk.wgsl): more
+   * parallel work for skinny outputs with a long K. 1 or absent: one pass.
+   */
+  splits?: number;
 }
 
 const ACT_CODE: Record<Activation, number> = { none: 0, gelu: 1, gelu_tanh: 2 };
 
-interface Dims {
+export interface Dims {
   batch: number;
   M: number;
   N: number;
@@ -46,6 +77,68 @@ function dims(a: Tensor, b: Tensor, o: MatmulOptions): Dims {
   const batchB = numel(b.shape.slice(0, -2));
   if (batchA !== batchB && batchA !== 1 && batchB !== 1) throw new Error(`matmul: batch sizes ${batchA} and ${batchB} differ`);
   return { batch: Math.max(batchA, batchB), M, N, K: Ka, batchA, batchB };
+}
+
+/**
+ * A batched A over a shared B (a weight applied to every batch item) is one matmul over all rows:
+ * [batch, M, K] · [K, N] = [batch·M, K] · [K, N], same memory layout in and out.
+ */
+function fold(d: Dims, transA: boolean): Dims {
+  if (d.batchB !== 1 || d.batchA === 1 || transA) return d;
+  return { batch: 1, M: d.batchA * d.M, N: d.N, K: d.K, batchA: 1, batchB: 1 };
+}
+
+export function planName(p: MatmulPlan): string {
+  const parts: string[] = [p.variant];
+  if (p.variant === 'texture' && p.cols === 32) parts.push('n32');
+  if (p.variant === 'texture' && p.wg) parts.push(`wg${p.wg}`);
+  if (p.variant === 'storage' && (p.tm || p.tn4)) parts.push(`t${p.tm ?? 8}x${p.tn4 ?? 4}`);
+  if (p.splits && p.splits > 1) parts.push(`split${p.splits}`);
+  return parts.join('.');
+}
+
+/** The plan a name stands for, or null when the name is not one (a cache from another version). */
+export function parsePlan(name: string): MatmulPlan | null {
+  const [variant, ...rest] = name.split('.');
+  if (variant !== 'texture' && variant !== 'storage') return null;
+  const p: MatmulPlan = { variant };
+  for (const part of rest) {
+    let m: RegExpExecArray | null;
+    if (variant === 'texture' && (m = /^wg(8|16|32|64)$/.exec(part))) p.wg = Number(m[1]);
+    else if (variant === 'texture' && part === 'n32') p.cols = 32;
+    else if (variant === 'storage' && (m = /^t([1-9]|1[0-6])x([1-4])$/.exec(part))) {
+      p.tm = Number(m[1]);
+      p.tn4 = Number(m[2]);
+    } else if ((m = /^split([2-9]|[1-5][0-9]|6[0-4])$/.exec(part))) p.splits = Number(m[1]);
+    else return null;
+  }
+  return p;
+}
+
+/** The family a plan belongs to for start-up parity checks ("texture", "storage.split", …). */
+function planFamily(p: MatmulPlan): string {
+  return `${p.variant}${p.cols === 32 ? '.n32' : ''}${p.splits && p.splits > 1 ? '.split' : ''}`;
+}
+
+/** Elements of the split-K partial buffer: splits per output element. */
+function partialElements(d: Dims, splits: number): number {
+  return splits * d.batch * d.M * d.N;
+}
+
+/** Largest split-K partial buffer (bytes): within the binding limit and modest in memory. */
+function maxPartialBytes(engine: Engine): number {
+  return Math.min(engine.limits.maxStorageBufferBindingSize, 64 * 1024 * 1024);
+}
+
+/** Whether a plan can run this shape on this device (and was not switched off at start-up). */
+function planFits(engine: Engine, d: Dims, p: MatmulPlan): boolean {
+  if (p.variant === 'texture' && !texturesFit(engine, d)) return false;
+  if (p.splits && p.splits > 1) {
+    if (p.splits > Math.ceil(d.K / 4)) return false;
+    if (partialElements(d, p.splits) * 4 > maxPartialBytes(engine)) return false;
+    if (d.batch * p.splits > 65535) return false;
+  }
+  return !engine.tuner.disabled.has(`matmul:${planFamily(p)}`);
 }
 
 interface Operand {
@@ -81,19 +174,45 @@ function operand(engine: Engine, t: Tensor, rows: number, cols: number, rowsOut:
     const hit = cache.get(key);
     if (hit && hit.version === t.version) return { resource: hit.texture.createView(), done: () => {} };
     if (hit) engine.deferDestroy(hit.texture);
+    const texture = engine.device.createTexture({
+      label: 'matmul weight',
+      size: [cols4, rowsOut * batches],
+      format: 'rgba32float',
+      usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING,
+    });
+    packDispatch(engine, t, rows, cols, rowsOut, trans, batches, texture.createView());
+    cache.set(key, { version: t.version, texture });
+    return { resource: texture.createView(), done: () => {} };
   }
-  const texture = engine.device.createTexture({
+  // Activations: a pooled texture, back in the pool as soon as the matmul is recorded (later
+  // dispatches that reuse it run after this one, as with pooled buffers).
+  const texture = acquireTexture(engine, cols4, rowsOut * batches);
+  packDispatch(engine, t, rows, cols, rowsOut, trans, batches, texture.createView());
+  return { resource: texture.createView(), done: () => releaseTexture(engine, texture) };
+}
+
+/** Operand textures of activations by size, per engine: creating one per call cost up to 10% of a small matmul. */
+const texturePool = new WeakMap<Engine, Map<string, GPUTexture[]>>();
+
+function acquireTexture(engine: Engine, width: number, height: number): GPUTexture {
+  const free = texturePool.get(engine)?.get(`${width}x${height}`);
+  const hit = free?.pop();
+  if (hit) return hit;
+  return engine.device.createTexture({
     label: 'matmul operand',
-    size: [cols4, rowsOut * batches],
+    size: [width, height],
     format: 'rgba32float',
     usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING,
   });
-  packDispatch(engine, t, rows, cols, rowsOut, trans, batches, texture.createView());
-  if (t.constant) {
-    cache!.set(key, { version: t.version, texture });
-    return { resource: texture.createView(), done: () => {} };
-  }
-  return { resource: texture.createView(), done: () => engine.deferDestroy(texture) };
+}
+
+function releaseTexture(engine: Engine, texture: GPUTexture): void {
+  let pool = texturePool.get(engine);
+  if (!pool) texturePool.set(engine, (pool = new Map()));
+  const key = `${texture.width}x${texture.height}`;
+  let free = pool.get(key);
+  if (!free) pool.set(key, (free = []));
+  free.push(texture);
 }
 
 /** Whether the texture variant can hold these operands on this device (both K-major). */
@@ -111,39 +230,103 @@ export function defaultMatmulVariant(engine: Engine, d?: Dims): MatmulVariant {
   return wantTexture && (!d || texturesFit(engine, d)) ? 'texture' : 'storage';
 }
 
-/** Storage variant tile: 8×16 outputs per invocation; fewer rows per workgroup for skinny M. */
-export function matmulTile(d: { M: number; N: number }): { tm: number; tn4: number; wgx: number; wgy: number } {
-  const tm = d.M <= 4 ? Math.max(1, d.M) : 8;
-  const tn4 = 4;
+/**
+ * Storage variant tile: 8×16 outputs per invocation (or the given rows × vec4 columns); fewer rows
+ * per workgroup for skinny M.
+ */
+export function matmulTile(d: { M: number; N: number }, want: { tm?: number; tn4?: number } = {}): StorageTile {
+  const tm = Math.min(want.tm ?? 8, Math.max(1, d.M));
+  const tn4 = want.tn4 ?? 4;
   const rowsOfInv = Math.ceil(d.M / tm);
   const wgy = rowsOfInv >= 8 ? 8 : rowsOfInv >= 4 ? 4 : rowsOfInv >= 2 ? 2 : 1;
   const wgx = Math.max(1, Math.min(64 / wgy, 16));
   return { tm, tn4, wgx, wgy };
 }
 
-/** Texture variant workgroup width: the widest that still gives at least 8 workgroups. */
-function textureWorkgroup(d: Dims): number {
-  const colTiles = Math.ceil(d.N / 16);
+/**
+ * Texture variant workgroup width: the widest that still gives at least 8 workgroups, and no
+ * wider than the row of column tiles (idle invocations of a half-empty workgroup measured up to
+ * 2× the time on narrow outputs).
+ */
+function textureWorkgroup(d: Dims, cols = 16): number {
+  const colTiles = Math.ceil(d.N / cols);
   const others = Math.ceil(d.M / 16) * d.batch;
-  for (const wg of [64, 32, 16]) if (Math.ceil(colTiles / wg) * others >= 8) return wg;
+  for (const wg of [64, 32, 16]) if (wg <= Math.max(8, colTiles) && Math.ceil(colTiles / wg) * others >= 8) return wg;
   return 8;
 }
 
 const dummyBias = new WeakMap<Engine, Tensor>();
 
+/** The plan the fixed rule gives (before any tuning): defaultMatmulVariant with its default tile. */
+export function defaultPlan(engine: Engine, d: Dims): MatmulPlan {
+  return { variant: defaultMatmulVariant(engine, d) };
+}
+
+/** What the shape class keeps of a call besides its dims. */
+interface ClassFlags {
+  transA?: boolean;
+  transB?: boolean;
+  bias: boolean;
+  act?: Activation;
+  accumulate: boolean;
+}
+
+function classFlags(o: MatmulOptions): ClassFlags {
+  return { transA: o.transA, transB: o.transB, bias: !!o.bias, act: o.act, accumulate: o.beta !== undefined && o.beta !== 0 };
+}
+
+const pow2 = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
+
+/**
+ * The tuner's shape class: M, N, K and the batch rounded up to powers of two, the transposes,
+ * which operand is broadcast over the batch, and the epilogue. Shapes of one class share a choice.
+ * (Call with the folded dims: a batched A over a shared B counts as one matmul over all rows.)
+ */
+function shapeClassOf(d: Dims, f: ClassFlags): string {
+  const bcast = d.batch === 1 ? '' : d.batchA === 1 ? 'B' : d.batchB === 1 ? 'A' : 'AB';
+  // Epilogue code: bit 0 bias, bits 1-2 activation, bit 3 accumulate.
+  const epi = (f.bias ? 1 : 0) | (ACT_CODE[f.act ?? 'none'] << 1) | (f.accumulate ? 8 : 0);
+  return `M${pow2(d.M)}.N${pow2(d.N)}.K${pow2(d.K)}.${f.transA ? 't' : 'n'}${f.transB ? 't' : 'n'}.b${pow2(d.batch)}${bcast}.e${epi}`;
+}
+
+/** The shape class of matmul(a, b, o), as the tuner keys it. */
+export function matmulShapeClass(a: Tensor, b: Tensor, o: MatmulOptions = {}): string {
+  return shapeClassOf(fold(dims(a, b, o), !!o.transA), classFlags(o));
+}
+
+/** The plan matmul() will use: forced, else the tuned choice for the class, else the rule. */
+function choosePlan(engine: Engine, d: Dims, o: MatmulOptions): MatmulPlan {
+  if (o.plan) {
+    const p = typeof o.plan === 'string' ? parsePlan(o.plan) : o.plan;
+    if (!p) throw new Error(`matmul: unknown plan '${String(o.plan)}'`);
+    return p;
+  }
+  if (o.variant) return { variant: o.variant };
+  const name = engine.tuner.choice('matmul', shapeClassOf(d, classFlags(o)));
+  if (name) {
+    const p = parsePlan(name);
+    if (p && planFits(engine, d, p)) return p;
+  }
+  return defaultPlan(engine, d);
+}
+
 /**
  * C = act(alpha · op(A) · op(B) + bias) (+ beta · C), batched over leading dimensions (a batch of 1
  * broadcasts). A: [.., M, K] or [.., K, M] (transA); B: [.., K, N] or [.., N, K] (transB).
- * Result: [batch.., M, N] (leading dims of the larger-batch operand).
+ * Result: [batch.., M, N] (leading dims of the larger-batch operand). The kernel and its tile come
+ * from the engine's tuner when this shape class was tuned on the device (src/gpu/autotune.ts),
+ * else from the fixed rule (defaultMatmulVariant); `variant`, `tile` or `plan` force one.
  */
 export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
-  const d = dims(a, b, o);
+  const d0 = dims(a, b, o);
+  const d = fold(d0, !!o.transA);
   const { batch, M, N, K } = d;
-  const variant = o.variant ?? defaultMatmulVariant(engine, d);
+  const plan = choosePlan(engine, d, o);
+  const variant = plan.variant;
   if (variant === 'texture' && !texturesFit(engine, d)) throw new Error(`matmul: shape too large for the texture variant on this device`);
   if (o.bias && o.bias.size !== N) throw new Error(`matmul: bias has ${o.bias.size} values, expected ${N}`);
-  const lead = (d.batchA >= d.batchB ? a.shape.slice(0, -2) : b.shape.slice(0, -2));
-  const outShape = [...lead, M, N];
+  const lead = (d0.batchA >= d0.batchB ? a.shape.slice(0, -2) : b.shape.slice(0, -2));
+  const outShape = [...lead, d0.M, N];
   if (o.out && o.out.size !== numel(outShape)) throw new Error(`matmul: out has shape ${shapeStr(o.out.shape)}, expected ${shapeStr(outShape)}`);
   const accumulate = o.beta !== undefined && o.beta !== 0;
   if (accumulate && !o.out) throw new Error('matmul: beta needs an out tensor to accumulate into');
@@ -161,40 +344,228 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = 
   }
   const act = ACT_CODE[o.act ?? 'none'];
   const f = [o.alpha ?? 1, o.beta ?? 0];
+  // Split-K: each of `splits` chunks of K writes raw partial sums; a second pass adds them.
+  let splits = Math.max(1, Math.min(plan.splits ?? 1, K4));
+  const kChunk4 = Math.ceil(K4 / splits);
+  splits = Math.ceil(K4 / kChunk4);
+  if (splits > 1 && partialElements(d, splits) * 4 > maxPartialBytes(engine)) throw new Error('matmul: split-K partial sums exceed the binding limit');
+  const partial = splits > 1 ? engine.empty([partialElements(d, splits)]) : null;
+  const target = partial ?? out;
   let opA: Operand;
   let opB: Operand;
   if (variant === 'texture') {
     // Both operands K-major: A as [M, K], B as Bᵀ [N, K].
     opA = operand(engine, a, M, K, M, !!o.transA, d.batchA, variant);
     opB = operand(engine, b, N, K, N, !o.transB, d.batchB, variant);
-    const wg = textureWorkgroup(d);
+    const cols = plan.cols ?? 16;
+    const wg = plan.wg ?? textureWorkgroup(d, cols);
     engine.dispatch(
       'matmul_tex',
-      'main',
-      [opA.resource, opB.resource, bias, out],
-      { u: [M, N, K4, d.batchA === 1 ? 0 : M, d.batchB === 1 ? 0 : N, o.bias ? 1 : 0, accumulate ? 1 : 0], f },
-      [Math.ceil(Math.ceil(N / 16) / wg), Math.ceil(M / 16), batch],
+      cols === 32 ? 'main_wide' : 'main',
+      [opA.resource, opB.resource, bias, target],
+      { u: [M, N, K4, d.batchA === 1 ? 0 : M, d.batchB === 1 ? 0 : N, o.bias ? 1 : 0, accumulate ? 1 : 0, splits, kChunk4], f },
+      [Math.ceil(Math.ceil(N / cols) / wg), Math.ceil(M / 16), batch * splits],
       { WG: wg, ACT: act },
     );
   } else {
     const Kp = K4 * 4;
     opA = operand(engine, a, M, K, M, !!o.transA, d.batchA, variant);
     opB = operand(engine, b, K, N, Kp, !!o.transB, d.batchB, variant);
-    const t = o.tile ?? matmulTile(d);
+    const t = o.tile ?? matmulTile(d, plan);
     const N4 = Math.ceil(N / 4);
     engine.dispatch(
       'matmul',
       'main',
-      [opA.resource, opB.resource, bias, out],
-      { u: [M, N, K4, N4, d.batchA === 1 ? 0 : M, d.batchB === 1 ? 0 : Kp, o.bias ? 1 : 0, accumulate ? 1 : 0], f },
-      [Math.ceil(N4 / (t.tn4 * t.wgx)), Math.ceil(M / (t.tm * t.wgy)), batch],
+      [opA.resource, opB.resource, bias, target],
+      { u: [M, N, K4, N4, d.batchA === 1 ? 0 : M, d.batchB === 1 ? 0 : Kp, o.bias ? 1 : 0, accumulate ? 1 : 0, splits, kChunk4], f },
+      [Math.ceil(N4 / (t.tn4 * t.wgx)), Math.ceil(M / (t.tm * t.wgy)), batch * splits],
       { TM: t.tm, TN4: t.tn4, WGX: t.wgx, WGY: t.wgy, ACT: act },
     );
+  }
+  if (partial) {
+    const total = batch * M * N;
+    const g = grid(Math.ceil(total / 256));
+    engine.dispatch('matmul_splitk', 'reduce', [partial, bias, out], { u: [M, N, total, g[0] * 256, splits, o.bias ? 1 : 0, accumulate ? 1 : 0], f }, g, { ACT: act });
+    engine.release(partial);
   }
   opA.done();
   opB.done();
   out.touch();
   return out;
+}
+
+// ------------------------------------------------------------------ tuning
+
+/** A matmul to tune: the shape and options of a real call (operand data is random). */
+export interface MatmulShape {
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+  batchA?: number;
+  batchB?: number;
+  bias?: boolean;
+  act?: Activation;
+  /** B is a weight whose packed form is reused between calls (inference); default true. */
+  constB?: boolean;
+}
+
+function shapeDims(s: MatmulShape): Dims {
+  const batchA = s.batchA ?? 1;
+  const batchB = s.batchB ?? 1;
+  return fold({ batch: Math.max(batchA, batchB), M: s.M, N: s.N, K: s.K, batchA, batchB }, !!s.transA);
+}
+
+/** The shape class of a MatmulShape (as matmul() computes it for such a call). */
+export function shapeClass(s: MatmulShape): string {
+  return shapeClassOf(shapeDims(s), { transA: s.transA, transB: s.transB, act: s.act, bias: !!s.bias, accumulate: false });
+}
+
+export function describeShape(s: MatmulShape): string {
+  const batch = (s.batchA ?? 1) > 1 || (s.batchB ?? 1) > 1 ? ` batch ${s.batchA ?? 1}/${s.batchB ?? 1}` : '';
+  return `${s.transA ? 'Aᵀ' : 'A'}·${s.transB ? 'Bᵀ' : 'B'} ${s.M}×${s.N}×${s.K}${batch}${s.bias ? ' +bias' : ''}${s.act && s.act !== 'none' ? ` ${s.act}` : ''}`;
+}
+
+/**
+ * The plans worth timing for a shape on this device, the rule's plan first: the texture tile
+ * (16 and 32 columns per invocation), the storage tile (8×16 outputs per invocation; on GPUs also
+ * 4×16 and 8×8), and split-K for skinny outputs (M·N·batch ≤ 2^18) with a long K (≥ 256 per
+ * chunk). On CPU executors the storage variant measured about 3× slower than the texture variant
+ * on every model shape, so only its rule tile and one split are timed there (the first round drops
+ * them quickly).
+ */
+export function matmulCandidates(engine: Engine, d: Dims): MatmulPlan[] {
+  const list: MatmulPlan[] = [];
+  const add = (p: MatmulPlan) => {
+    if (planFits(engine, d, p) && !list.some((q) => planName(q) === planName(p))) list.push(p);
+  };
+  const gpu = !engine.info.software;
+  add(defaultPlan(engine, d));
+  add({ variant: 'texture' });
+  if (d.N > 16) add({ variant: 'texture', cols: 32 });
+  add({ variant: 'storage' });
+  if (gpu && d.M > 4) add({ variant: 'storage', tm: 4, tn4: 4 });
+  if (gpu) add({ variant: 'storage', tm: 8, tn4: 2 });
+  if (d.batch * d.M * d.N <= 1 << 18) {
+    for (const s of [2, 4]) if (d.K / s >= 256) add({ variant: 'texture', splits: s });
+    if (d.N > 16 && d.K / 4 >= 256) add({ variant: 'texture', cols: 32, splits: 4 });
+    for (const s of gpu ? [4, 16] : [4]) if (d.K / s >= 256) add({ variant: 'storage', splits: s });
+  }
+  return list;
+}
+
+/** Largest relative L2 distance between a candidate and the plain path that still counts as agreement. */
+export const PARITY_TOL = 1e-4;
+
+export interface TuneMatmulOptions {
+  /** Measure again even when the class has a stored choice. */
+  force?: boolean;
+  rounds?: number;
+  log?: (line: string) => void;
+}
+
+export interface TunedMatmul {
+  shape: MatmulShape;
+  shapeClass: string;
+  entry: TuneEntry;
+  /** The plan the fixed rule gives (what runs without tuning). */
+  rule: string;
+  /** False when the stored choice was reused without measuring. */
+  measured: boolean;
+}
+
+/**
+ * Times every candidate plan on this shape (random operands; B constant unless constB is false)
+ * and records the fastest one that agrees with the rule's plan (relative L2 ≤ PARITY_TOL on the
+ * same inputs) under the shape's class. Runs the start-up parity checks first. The caller saves
+ * the tuner (engine.tuner.save()) when done.
+ */
+export async function tuneMatmul(engine: Engine, s: MatmulShape, o: TuneMatmulOptions = {}): Promise<TunedMatmul> {
+  const tuner = engine.tuner;
+  await tuner.load();
+  await checkMatmulFastPaths(engine);
+  const cls = shapeClass(s);
+  const d = shapeDims(s);
+  const rule = planName(defaultPlan(engine, d));
+  const stored = tuner.entry('matmul', cls);
+  if (stored && !o.force) return { shape: s, shapeClass: cls, entry: stored, rule, measured: false };
+  const batchA = s.batchA ?? 1;
+  const batchB = s.batchB ?? 1;
+  const aShape = s.transA ? [s.K, s.M] : [s.M, s.K];
+  const bShape = s.transB ? [s.N, s.K] : [s.K, s.N];
+  const a = engine.upload(tuneInput(batchA * s.M * s.K, 1), batchA > 1 ? [batchA, ...aShape] : aShape);
+  const b = engine.upload(tuneInput(batchB * s.K * s.N, 2), batchB > 1 ? [batchB, ...bShape] : bShape);
+  b.constant = s.constB ?? true;
+  const bias = s.bias ? engine.upload(tuneInput(s.N, 3), [s.N]) : undefined;
+  const out = engine.empty([d.batch * d.M, s.N]);
+  const opts: MatmulOptions = { transA: s.transA, transB: s.transB, bias, act: s.act, out };
+  try {
+    const plans = matmulCandidates(engine, d);
+    const candidates: TuneCandidate[] = plans.map((plan) => ({ name: planName(plan), run: () => void matmul(engine, a, b, { ...opts, plan }) }));
+    candidates[0]!.run();
+    const plain = await engine.readF32(out);
+    o.log?.(`matmul ${describeShape(s)} [${cls}]: ${candidates.length} candidates`);
+    const entry = await tuner.tune('matmul', cls, candidates, {
+      rounds: o.rounds,
+      shape: describeShape(s),
+      log: o.log,
+      verify: async (c) => {
+        engine.fill(out, Number.NaN);
+        c.run();
+        const err = relativeL2(await engine.readF32(out), plain);
+        return err <= PARITY_TOL ? null : `disagrees with ${candidates[0]!.name}: relative L2 ${err.toExponential(2)}`;
+      },
+    });
+    return { shape: s, shapeClass: cls, entry, rule, measured: true };
+  } finally {
+    engine.release(a, b, bias, out);
+  }
+}
+
+/**
+ * Start-up parity check (once per engine): every plan family other than the rule's (texture,
+ * its 32-column tile, storage, their split-K forms) runs a small odd problem against the rule's plan; a family that
+ * disagrees beyond PARITY_TOL, or fails, is switched off on this engine (matmul() and the tuner
+ * then never use it) and the reason kept in engine.tuner.disabled.
+ */
+export async function checkMatmulFastPaths(engine: Engine): Promise<void> {
+  const tuner = engine.tuner;
+  if (tuner.checked.has('matmul')) return;
+  tuner.checked.add('matmul');
+  const d: Dims = { batch: 1, M: 19, N: 45, K: 1031, batchA: 1, batchB: 1 };
+  const a = engine.upload(tuneInput(d.M * d.K, 11), [d.M, d.K]);
+  const b = engine.upload(tuneInput(d.K * d.N, 12), [d.K, d.N]);
+  const bias = engine.upload(tuneInput(d.N, 13), [d.N]);
+  try {
+    const plain = defaultPlan(engine, d);
+    const want = await engine.readF32(matmul(engine, a, b, { bias, plan: plain }));
+    const families = new Map<string, MatmulPlan>();
+    const probes: MatmulPlan[] = [
+      { variant: 'texture' },
+      { variant: 'texture', cols: 32 },
+      { variant: 'storage' },
+      { variant: 'texture', splits: 3 },
+      { variant: 'storage', splits: 3 },
+    ];
+    for (const p of probes) {
+      if (planFamily(p) !== planFamily(plain) && planFits(engine, d, p)) families.set(planFamily(p), p);
+    }
+    for (const [family, p] of families) {
+      let why: string | null = null;
+      try {
+        const c = matmul(engine, a, b, { bias, plan: p });
+        const err = relativeL2(await engine.readF32(c), want);
+        engine.release(c);
+        if (!(err <= PARITY_TOL)) why = `disagrees with ${planName(plain)} on ${d.M}×${d.N}×${d.K}: relative L2 ${err.toExponential(2)}`;
+      } catch (e) {
+        why = `failed: ${(e as Error).message}`;
+      }
+      if (why) tuner.disabled.set(`matmul:${family}`, why);
+    }
+  } finally {
+    engine.release(a, b, bias);
+  }
 }
 
 export interface MatmulGrads {

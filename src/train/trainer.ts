@@ -1,3 +1,4 @@
+import * as F from '../autograd/functions.js';
 import { Tape } from '../autograd/tape.js';
 import type { ForwardResult, TokenizerModel } from '../model/model.js';
 import { paramSpecs } from '../model/config.js';
@@ -17,6 +18,13 @@ export interface TrainerOptions {
   beta2?: number;
   /** Global gradient-norm clip (0: off). */
   clip?: number;
+  /** Loss weights: MSE reconstruction (default 1), L1 reconstruction (default 0: not computed), codebook (default 1); the commitment weight is the model's β. */
+  weights?: { mse?: number; l1?: number; codebook?: number };
+}
+
+export interface StepOptions {
+  /** Also return a copy of the encoder output z (for re-seeding dead codes). */
+  keepZ?: boolean;
 }
 
 /** Loss values of one step, as [1] tensors still on the GPU (read them only when needed). */
@@ -24,8 +32,12 @@ export interface StepLosses {
   recon: Tensor;
   codebook: Tensor;
   commitment: Tensor;
+  /** mean |x − x̂| when the L1 weight is non-zero. */
+  l1: Tensor | null;
   gradNorm: Tensor | null;
   indices: Tensor;
+  /** The encoder output [B·T, codeDim] when asked for (StepOptions.keepZ). */
+  z: Tensor | null;
 }
 
 /**
@@ -57,21 +69,35 @@ export class Trainer {
     return this.optimizer.stepCount;
   }
 
-  step(images: Tensor): StepLosses {
+  step(images: Tensor, so: StepOptions = {}): StepLosses {
     const e = this.model.engine;
     const o = this.options;
-    const r: ForwardResult = this.model.forward({ engine: e, tape: this.tape }, images);
-    const keep = [r.recon, r.codebookLoss, r.commitmentLoss, r.indices];
-    const grads = this.tape.backward(this.model.lossTerms(r), keep);
+    const ctx = { engine: e, tape: this.tape };
+    const r: ForwardResult = this.model.forward(ctx, images);
+    const w = o.weights ?? {};
+    const l1 = w.l1 ? F.l1Loss(ctx, r.reconstruction, images) : null;
+    let z: Tensor | null = null;
+    if (so.keepZ && r.z) {
+      z = e.empty(r.z.shape);
+      e.copy(r.z, z);
+    }
+    const keep = [r.recon, r.codebookLoss, r.commitmentLoss, r.indices, ...(l1 ? [l1] : [])];
+    const terms = [
+      { loss: r.recon, weight: w.mse ?? 1 },
+      { loss: r.codebookLoss, weight: w.codebook ?? 1 },
+      { loss: r.commitmentLoss, weight: this.model.config.beta },
+      ...(l1 ? [{ loss: l1, weight: w.l1! }] : []),
+    ];
+    const grads = this.tape.backward(terms, keep);
     const lr = lrAt(this.optimizer.stepCount + 1, { base: o.lr, warmup: o.warmup, total: o.totalSteps, minLr: o.minLr ?? 0 });
     let norm: Tensor | null = null;
     if (o.clip && o.clip > 0) norm = gradNorm(e, [...grads.values()]);
     this.optimizer.step(grads, lr, norm ? { norm, maxNorm: o.clip! } : undefined);
     for (const g of grads.values()) e.release(g);
-    return { recon: r.recon, codebook: r.codebookLoss, commitment: r.commitmentLoss, gradNorm: norm, indices: r.indices };
+    return { recon: r.recon, codebook: r.codebookLoss, commitment: r.commitmentLoss, l1, gradNorm: norm, indices: r.indices, z };
   }
 
   releaseLosses(l: StepLosses): void {
-    this.model.engine.release(l.recon, l.codebook, l.commitment, l.gradNorm, l.indices);
+    this.model.engine.release(l.recon, l.codebook, l.commitment, l.l1, l.gradNorm, l.indices, l.z);
   }
 }

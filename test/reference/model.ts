@@ -12,16 +12,21 @@
  *   y = zq·dec.embed.w + dec.embed.b + dec.pos[t] → decoderDepth blocks → dec.ln → ·dec.out.w + dec.out.b
  *   reconstruction = unpatchify(y)        [B, H, W, 3]
  *   total = mean((rec − images)²) + mean((sg(z) − e)²) + β·mean((z − sg(e))²)
+ * Cosine mode (config.cosine, the l2-normalized codebook): the quantizer works on ẑ = z/max(‖z‖, ε)
+ * and ê = e_k/max(‖e_k‖, ε) per row (ε = 1e-12): idx = argmin_k ‖ẑ − ê_k‖² (= argmax cosine), zq =
+ * ẑ + sg(ê − ẑ) (value ê), and both losses use ẑ and ê in place of z and e; gradients reach z and the
+ * codebook through the normalizations.
  * Attention: qkv [T, 3D] per image, q/k/v = columns [0, D), [D, 2D), [2D, 3D), head h = columns
  * h·Dh..(h+1)·Dh of each; softmax(q·kᵀ/√Dh)·v, bidirectional, heads written back in q's layout.
- * LayerNorm uses the biased variance. Cosine codebook search is not modelled (forwardModel throws).
+ * LayerNorm uses the biased variance.
  *
  * Gradients by finite differences: the loss is piecewise smooth in θ (the argmin jumps), and the
  * gradient the model trains with is not the derivative of the loss anyway but the straight-through
  * one. Both are handled by a frozen surrogate: with Frozen = {indices, z0, e0} taken at the base
  * point θ0 (z0 = z(θ0), e0 = e_idx(θ0)),
  *   zq(θ) = z(θ) + (e0 − z0),  codebook(θ) = mean((z0 − e_idx(θ))²),  commitment(θ) = mean((z(θ) − e0)²),
- * with idx held fixed. At θ0 every value equals the normal forward (zq = e0, the same expressions on
+ * with idx held fixed (cosine mode: z0 = ẑ(θ0), e0 = ê_idx(θ0), and ẑ(θ), ê_idx(θ) in place of z(θ),
+ * e_idx(θ)). At θ0 every value equals the normal forward (zq = e0, the same expressions on
  * the same numbers, so the equality is exact), and its derivative there is exactly the
  * straight-through gradient: zq moves with z (∂zq/∂z = I, the stop-gradient term being constant),
  * the codebook term differentiates only through e (z0 constant), the commitment term only through
@@ -34,11 +39,15 @@ import { addRef, finiteDifferences, gatherRowsRef, mseRef, patchifyRef, unpatchi
 import { geluRef } from './gelu.js';
 import { layernormRef } from './layernorm.js';
 import { matmulRef } from './matmul.js';
+import { l2normalizeRef } from './normalize.js';
 import { randomNormal, rng } from './util.js';
 
 export type Params = Map<string, Float64Array>;
 
-/** The unperturbed code indices and the stop-gradient values z0 = z(θ0), e0 = e_idx(θ0) ([B·T, C] each). */
+/**
+ * The unperturbed code indices and the stop-gradient values z0 = z(θ0), e0 = e_idx(θ0) ([B·T, C]
+ * each); in cosine mode the normalized ones, ẑ(θ0) and ê_idx(θ0).
+ */
 export interface Frozen {
   indices: Uint32Array;
   z0: Float64Array;
@@ -52,7 +61,7 @@ export interface ModelForward {
   commitment: number;
   /** [B·T] code per token (the frozen ones when a Frozen was given). */
   indices: Uint32Array;
-  /** Encoder output [B·T, C]. */
+  /** Encoder output [B·T, C] (before any normalization). */
   z: Float64Array;
   /** [B, H, W, 3]. */
   reconstruction: Float64Array;
@@ -150,17 +159,21 @@ export function decodeRef(c: ModelConfig, p: Params, zq: ArrayLike<number>, B: n
  * surrogate described at the top of this file (indices from frozen, stop-gradient terms at its values).
  */
 export function forwardModel(c: ModelConfig, params: Params, images: ArrayLike<number>, B: number, frozen?: Frozen): ModelForward {
-  if (c.cosine) throw new Error('model reference: the cosine codebook search is not modelled');
   checkParams(c, params);
   const N = B * tokensPerImage(c);
   const C = c.codeDim;
   if (images.length !== B * c.imageSize * c.imageSize * 3) throw new Error(`model reference: ${images.length} image values for B = ${B}`);
   if (frozen && (frozen.indices.length !== N || frozen.z0.length !== N * C || frozen.e0.length !== N * C))
     throw new Error('model reference: frozen values do not match the batch');
-  const codebook = get(params, 'vq.codebook');
-  const z = encodeRef(c, params, images, B);
-  const indices = frozen ? frozen.indices : nearestCodes(z, codebook, N, c.codebookSize, C);
-  const e = gatherRowsRef(codebook, c.codebookSize, C, indices);
+  const K = c.codebookSize;
+  const raw = get(params, 'vq.codebook');
+  const encoded = encodeRef(c, params, images, B);
+  // Cosine mode: the quantizer sees normalized rows (the whole codebook is normalized for the
+  // search; row-wise, so gathering the normalized rows equals normalizing the gathered ones).
+  const z = c.cosine ? l2normalizeRef(encoded, N, C).y : encoded;
+  const codebook = c.cosine ? l2normalizeRef(raw, K, C).y : raw;
+  const indices = frozen ? frozen.indices : nearestCodes(z, codebook, N, K, C);
+  const e = gatherRowsRef(codebook, K, C, indices);
   const z0 = frozen ? frozen.z0 : z;
   const e0 = frozen ? frozen.e0 : e;
   const zq = new Float64Array(N * C);
@@ -175,7 +188,7 @@ export function forwardModel(c: ModelConfig, params: Params, images: ArrayLike<n
     codebook: codebookLoss,
     commitment,
     indices,
-    z,
+    z: encoded,
     reconstruction,
     frozen: frozen ?? { indices, z0: z, e0: e },
   };

@@ -1,0 +1,349 @@
+/**
+ * `tok1d bench --suite model`: end-to-end encode (images → token ids) and decode (token ids →
+ * images) through the library's Tokenizer, per preset and batch size: images/s and GFLOP/s
+ * (median of N timed batches after one warm-up batch, each batch one upload and one read-back),
+ * the share of kernel time per family (one profiled batch, as `--suite train`), and a throughput
+ * budget: the measured time against the sum of ideal times of the work the model does.
+ *
+ * Ideal times: the bench lists the ops one batch runs (a model of the model: shapes from the
+ * configuration, FLOPs as src/model/costs.ts counts them, bytes each op must at least read and
+ * write), and gives each op max(FLOPs / FMA ceiling, bytes / copy ceiling), the ceilings measured
+ * in the same run with the probes of bench/probes.ts. The engine's profile has no FLOPs per
+ * dispatch, so the per-op figures come from this list, not from the dispatches; its FLOP total is
+ * checked against costs.ts (they must agree exactly).
+ */
+import type { Engine } from '../src/gpu/engine.js';
+import { GpuTimer } from '../src/gpu/timing.js';
+import { PRESETS, tokensPerImage, type ModelConfig } from '../src/model/config.js';
+import { modelCosts } from '../src/model/costs.js';
+import { Tokenizer } from '../src/model/tokenizer.js';
+import { tuneModel } from '../src/model/tune.js';
+import { randomF32, rng } from '../test/reference/util.js';
+import { copyProbe, fmaProbe } from './probes.js';
+import { measure } from './run.js';
+
+export type Phase = 'encode' | 'decode';
+
+/** One op of the model's work: its kernel family (kernel file), FLOPs and least bytes moved. */
+export interface ModelOp {
+  family: string;
+  what: string;
+  flops: number;
+  bytes: number;
+}
+
+/**
+ * The ops one batch of `batch` images runs, in order. FLOPs count multiply-adds as 2 (linear layers
+ * 2·rows·in·out, attention 4·T²·D per image, codebook search 2·N·K·C) and nothing else, as costs.ts
+ * does; bytes are 4 × (inputs read once + outputs written once). Families name the kernel files
+ * (matmul here covers matmul.wgsl, matmul_tex.wgsl and pack.wgsl, see familyOf).
+ */
+export function modelOps(c: ModelConfig, batch: number, phase: Phase): ModelOp[] {
+  const T = tokensPerImage(c);
+  const N = batch * T;
+  const D = c.width;
+  const C = c.codeDim;
+  const K = c.codebookSize;
+  const H = D * c.mlpRatio;
+  const PP3 = c.patch * c.patch * 3;
+  const ops: ModelOp[] = [];
+  const linear = (what: string, rows: number, i: number, o: number) =>
+    ops.push({ family: 'matmul', what, flops: 2 * rows * i * o, bytes: 4 * (rows * i + i * o + o + rows * o) });
+  const layernorm = (what: string) => ops.push({ family: 'layernorm', what, flops: 0, bytes: 4 * (2 * N * D + 2 * D + 2 * N) });
+  const block = (p: string) => {
+    layernorm(`${p}.ln1`);
+    linear(`${p}.attn.qkv`, N, D, 3 * D);
+    ops.push({ family: 'attention', what: `${p}.attn`, flops: 4 * batch * T * T * D, bytes: 4 * (3 * N * D + N * D + batch * c.heads * T) });
+    linear(`${p}.attn.proj`, N, D, D);
+    ops.push({ family: 'elementwise', what: `${p}.add1`, flops: 0, bytes: 12 * N * D });
+    layernorm(`${p}.ln2`);
+    linear(`${p}.mlp.fc1`, N, D, H);
+    ops.push({ family: 'gelu', what: `${p}.gelu`, flops: 0, bytes: 8 * N * H });
+    linear(`${p}.mlp.fc2`, N, H, D);
+    ops.push({ family: 'elementwise', what: `${p}.add2`, flops: 0, bytes: 12 * N * D });
+  };
+  const positions = (what: string) => ops.push({ family: 'elementwise', what, flops: 0, bytes: 4 * (2 * N * D + T * D) });
+  if (phase === 'encode') {
+    ops.push({ family: 'elementwise', what: 'patchify', flops: 0, bytes: 8 * N * PP3 });
+    linear('enc.patch', N, PP3, D);
+    positions('enc.pos');
+    for (let i = 0; i < c.encoderDepth; i++) block(`enc.blocks.${i}`);
+    layernorm('enc.ln');
+    if (C !== D) linear('enc.proj', N, D, C);
+    // The Tokenizer passes no precomputed norms: ‖e‖² is computed on every search.
+    ops.push({ family: 'codebook', what: 'codebook norms', flops: 0, bytes: 4 * (K * C + K) });
+    if (c.cosine) ops.push({ family: 'codebook', what: 'normalize queries', flops: 0, bytes: 8 * N * C });
+    ops.push({ family: 'codebook', what: 'codebook search', flops: 2 * N * K * C, bytes: 4 * (N * C + K * C + K) + 8 * N });
+  } else {
+    ops.push({ family: 'elementwise', what: 'gather codes', flops: 0, bytes: 8 * N * C });
+    if (c.cosine) ops.push({ family: 'normalize', what: 'normalize codes', flops: 0, bytes: 4 * (2 * N * C + N) });
+    linear('dec.embed', N, C, D);
+    positions('dec.pos');
+    for (let i = 0; i < c.decoderDepth; i++) block(`dec.blocks.${i}`);
+    layernorm('dec.ln');
+    linear('dec.out', N, D, PP3);
+    ops.push({ family: 'elementwise', what: 'unpatchify', flops: 0, bytes: 8 * N * PP3 });
+  }
+  const counted = ops.reduce((a, o) => a + o.flops, 0);
+  const costs = modelCosts(c).flops;
+  const want = batch * (phase === 'encode' ? costs.encode + costs.quantize : costs.decode);
+  if (counted !== want) throw new Error(`model bench: the op list counts ${counted} FLOPs for ${phase}, costs.ts ${want}`);
+  return ops;
+}
+
+/** The budget family of a kernel file: the matmul kernels and their operand packing are one. */
+export function familyOf(kernel: string): string {
+  return kernel === 'matmul' || kernel === 'matmul_tex' || kernel === 'pack' ? 'matmul' : kernel;
+}
+
+export interface FamilyRow {
+  family: string;
+  /** Kernel time of the family in the profiled batch. */
+  ms: number;
+  share: number;
+  dispatches: number;
+  /** Sum of the family's ideal op times (0 for families the op list has no ops of). */
+  idealMs: number;
+}
+
+export interface PhaseResult {
+  phase: Phase;
+  /** Median, min and max wall-clock milliseconds per batch (upload to read-back). */
+  ms: number;
+  msMin: number;
+  msMax: number;
+  imagesPerSec: number;
+  /** FLOPs per image (costs.ts: encode + codebook search, or decode). */
+  flopsPerImage: number;
+  /** End-to-end GFLOP/s: batch · flopsPerImage / median time. */
+  gflops: number;
+  /** Kernel time per family from one profiled batch, largest first. */
+  families: FamilyRow[];
+  /** Sum of the ideal times of every op of the batch (see the module comment). */
+  idealMs: number;
+  /** idealMs / ms: the fraction of the device's ceilings the whole batch achieved. */
+  efficiency: number;
+  /** Sum of the profiled kernel times (each dispatch submitted alone). */
+  profiledMs: number;
+}
+
+export interface ModelBenchResult {
+  preset: string;
+  batch: number;
+  config: ModelConfig;
+  encode: PhaseResult;
+  decode: PhaseResult;
+}
+
+export interface ModelBenchReport {
+  adapter: string;
+  /** Where the matmul kernel choices came from: 'tuned (store)' or 'fixed rule'. */
+  kernelChoice: string;
+  ceilings: { fmaGflops: number; copyGBs: number; timing: 'timestamp' | 'wallclock' };
+  runs: number;
+  profileMethod: string;
+  budgetMethod: string;
+  results: ModelBenchResult[];
+}
+
+export const BUDGET_METHOD =
+  'ideal time per op = max(FLOPs / FMA ceiling, bytes / copy ceiling) over an op list of the model built from its configuration ' +
+  '(FLOPs as costs.ts counts them, bytes read + written once); per-dispatch FLOPs are not recorded by the engine';
+
+/** The FMA and copy ceilings, measured with the bench's probes (fastest of `runs` timed runs). */
+export async function measureCeilings(engine: Engine, runs: number): Promise<ModelBenchReport['ceilings']> {
+  const timer = GpuTimer.supported(engine) ? new GpuTimer(engine) : null;
+  try {
+    const out: number[] = [];
+    for (const c of [fmaProbe(engine), copyProbe(engine)]) {
+      const inst = await c.setup(engine, 1);
+      try {
+        inst.run();
+        const bad = await inst.check();
+        if (bad) throw new Error(`ceiling probe ${c.variant}: ${bad}`);
+        const m = await measure(engine, timer, () => inst.run(), Math.max(3, runs), 50);
+        out.push((c.flops > 0 ? c.flops : c.bytes) / (m.msMin * 1e6));
+      } finally {
+        inst.dispose();
+      }
+    }
+    return { fmaGflops: out[0]!, copyGBs: out[1]!, timing: timer ? 'timestamp' : 'wallclock' };
+  } finally {
+    timer?.dispose();
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function timePhase(
+  engine: Engine,
+  once: () => Promise<unknown>,
+  runs: number,
+  batch: number,
+  flopsPerImage: number,
+  ops: ModelOp[],
+  ceilings: ModelBenchReport['ceilings'],
+  phase: Phase,
+): Promise<PhaseResult> {
+  await once(); // warm-up: pipelines compiled, weights packed
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await once();
+    times.push(performance.now() - t0);
+  }
+  const profile = new Map<string, { ms: number; count: number }>();
+  engine.profile = profile;
+  try {
+    await once();
+  } finally {
+    engine.profile = null;
+  }
+  const ideal = (o: ModelOp) => Math.max(o.flops / (ceilings.fmaGflops * 1e6), o.bytes / (ceilings.copyGBs * 1e6));
+  const idealBy = new Map<string, number>();
+  for (const o of ops) idealBy.set(o.family, (idealBy.get(o.family) ?? 0) + ideal(o));
+  const byFamily = new Map<string, { ms: number; dispatches: number }>();
+  for (const [k, v] of profile) {
+    const fam = familyOf(k.split(':')[0]!);
+    const cur = byFamily.get(fam) ?? { ms: 0, dispatches: 0 };
+    cur.ms += v.ms;
+    cur.dispatches += v.count;
+    byFamily.set(fam, cur);
+  }
+  for (const fam of idealBy.keys()) if (!byFamily.has(fam)) byFamily.set(fam, { ms: 0, dispatches: 0 });
+  const profiledMs = [...byFamily.values()].reduce((a, b) => a + b.ms, 0);
+  const families = [...byFamily.entries()]
+    .map(([family, v]) => ({ family, ms: v.ms, share: profiledMs > 0 ? v.ms / profiledMs : 0, dispatches: v.dispatches, idealMs: idealBy.get(family) ?? 0 }))
+    .sort((a, b) => b.ms - a.ms);
+  const ms = median(times);
+  const idealMs = [...idealBy.values()].reduce((a, b) => a + b, 0);
+  return {
+    phase,
+    ms,
+    msMin: Math.min(...times),
+    msMax: Math.max(...times),
+    imagesPerSec: (batch * 1000) / ms,
+    flopsPerImage,
+    gflops: (batch * flopsPerImage) / (ms * 1e6),
+    families,
+    idealMs,
+    efficiency: idealMs / ms,
+    profiledMs,
+  };
+}
+
+export interface ModelBenchOptions {
+  presets: string[];
+  batches: number[];
+  runs: number;
+  log: (line: string) => void;
+  /**
+   * Pick matmul kernels per shape class with the engine's tuner before timing (stored choices
+   * are reused, missing classes measured: src/model/tune.ts). Default true; false times the
+   * fixed rule.
+   */
+  tune?: boolean;
+}
+
+export async function benchModel(engine: Engine, o: ModelBenchOptions): Promise<ModelBenchReport> {
+  for (const p of o.presets) if (!PRESETS[p]) throw new Error(`unknown preset '${p}'; presets: ${Object.keys(PRESETS).join(', ')}`);
+  o.log('ceilings: timing the FMA and copy probes');
+  const ceilings = await measureCeilings(engine, o.runs);
+  o.log(`ceilings: FMA ${ceilings.fmaGflops.toFixed(1)} GFLOP/s, copy ${ceilings.copyGBs.toFixed(2)} GB/s`);
+  const results: ModelBenchResult[] = [];
+  for (const preset of o.presets) {
+    const config = PRESETS[preset]!;
+    o.log(`model ${preset}: random weights`);
+    const tok = await Tokenizer.random(config, 1, { engine });
+    try {
+      const S = config.imageSize;
+      const T = tokensPerImage(config);
+      const costs = modelCosts(config).flops;
+      for (const batch of o.batches) {
+        const r = rng(1000 + batch);
+        const images = Array.from({ length: batch }, () => randomF32(S * S * 3, r));
+        const tokens = Array.from({ length: batch }, () => Uint32Array.from({ length: T }, () => Math.floor(r() * config.codebookSize)));
+        if (o.tune ?? true) {
+          const tuned = await tuneModel(engine, config, batch, { log: o.log });
+          o.log(`model ${preset}: batch ${batch}, matmul choices ${tuned.map((t) => `${t.what} ${t.entry.choice}`).join(', ')}`);
+        }
+        o.log(`model ${preset}: batch ${batch}, encode`);
+        const encode = await timePhase(engine, () => tok.encode(images, batch), o.runs, batch, costs.encode + costs.quantize, modelOps(config, batch, 'encode'), ceilings, 'encode');
+        o.log(`  ${encode.imagesPerSec.toFixed(2)} images/s, ${encode.gflops.toFixed(1)} GFLOP/s`);
+        o.log(`model ${preset}: batch ${batch}, decode`);
+        const decode = await timePhase(engine, () => tok.decode(tokens, batch), o.runs, batch, costs.decode, modelOps(config, batch, 'decode'), ceilings, 'decode');
+        o.log(`  ${decode.imagesPerSec.toFixed(2)} images/s, ${decode.gflops.toFixed(1)} GFLOP/s`);
+        results.push({ preset, batch, config, encode, decode });
+      }
+    } finally {
+      tok.dispose();
+    }
+  }
+  return {
+    adapter: `${engine.info.adapter} — ${engine.info.backend}`,
+    kernelChoice: (o.tune ?? true) ? `tuned per shape class (store: ${engine.tuner.store.where})` : 'fixed rule (no tuning)',
+    ceilings,
+    runs: o.runs,
+    profileMethod:
+      engine.info.software && engine.info.backend === 'opengl'
+        ? 'wall clock per dispatch (llvmpipe runs work inside submit)'
+        : 'wall clock per submit (submission cost only on this executor)',
+    budgetMethod: BUDGET_METHOD,
+    results,
+  };
+}
+
+function pad(s: string, n: number, right = true): string {
+  return right ? s.padStart(n) : s.padEnd(n);
+}
+
+/** The report as text: one summary table, then per run the family shares and the budget. */
+export function formatModel(report: ModelBenchReport): string {
+  const c = report.ceilings;
+  const lines = [
+    `adapter   ${report.adapter}`,
+    `matmul    ${report.kernelChoice}`,
+    `timing    wall clock per batch (upload, encode or decode, one read-back), median of ${report.runs} after one warm-up batch`,
+    `ceilings  FMA ${c.fmaGflops.toFixed(1)} GFLOP/s, copy ${c.copyGBs.toFixed(2)} GB/s (${c.timing}; fastest probe runs)`,
+    `budget    ${report.budgetMethod}`,
+    '',
+  ];
+  const head = ['preset', 'batch', 'phase', 'ms/batch', 'min', 'max', 'images/s', 'GFLOP/image', 'GFLOP/s', 'ideal ms', '% of ideal'];
+  const rows: string[][] = [head];
+  for (const r of report.results)
+    for (const p of [r.encode, r.decode])
+      rows.push([
+        r.preset,
+        String(r.batch),
+        p.phase,
+        p.ms.toFixed(1),
+        p.msMin.toFixed(1),
+        p.msMax.toFixed(1),
+        p.imagesPerSec.toFixed(2),
+        (p.flopsPerImage / 1e9).toFixed(3),
+        p.gflops.toFixed(2),
+        p.idealMs.toFixed(2),
+        (100 * p.efficiency).toFixed(1),
+      ]);
+  const widths = head.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  for (const row of rows) lines.push(row.map((v, i) => pad(v, widths[i]!, i > 2)).join('  '));
+  lines.push('', `Kernel time by family (one profiled batch; ${report.profileMethod}) against the family's ideal time:`);
+  for (const r of report.results) {
+    for (const p of [r.encode, r.decode]) {
+      const cfg = r.config;
+      lines.push(
+        `${r.preset} (${cfg.imageSize}×${cfg.imageSize}, width ${cfg.width}, depth ${cfg.encoderDepth}+${cfg.decoderDepth}, ${cfg.codebookSize}×${cfg.codeDim} codes) batch ${r.batch} ${p.phase}: ` +
+          `${p.ms.toFixed(1)} ms end to end, ${p.profiledMs.toFixed(1)} ms profiled kernels, ideal ${p.idealMs.toFixed(2)} ms (${(100 * p.efficiency).toFixed(1)}% of ideal)`,
+      );
+      for (const f of p.families)
+        lines.push(
+          `    ${f.family.padEnd(12)} ${(100 * f.share).toFixed(1).padStart(5)}%  ${f.ms.toFixed(1).padStart(9)} ms  ${String(f.dispatches).padStart(5)} dispatches  ideal ${f.idealMs.toFixed(2).padStart(8)} ms` +
+            (f.idealMs > 0 && f.ms > 0 ? `  (${((100 * f.idealMs) / f.ms).toFixed(1)}%)` : ''),
+        );
+    }
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,665 @@
+/**
+ * The library API shared by the Node and browser entries: images → token ids → images on the GPU.
+ * Only engine acquisition and file I/O differ between the two; each entry installs a TokenizerHost
+ * (src/model/tokenizer.ts for Node, src/browser.ts for pages) and re-exports Tokenizer.
+ *
+ *   const tok = await Tokenizer.load(source);   // Node: a path; browser: a URL; both: bytes
+ *   const ids = await tok.encode([image]);      // Float32Array [S, S, 3] in [-1, 1], 8-bit pixels,
+ *                                               // a GPUTexture, a GPUBuffer of pixels, an ImageBitmap
+ *   const [back] = await tok.decode(ids);
+ *   tok.dispose();
+ *
+ * Embedding (an application's own device): encodeToBuffer() leaves the ids in a GPUBuffer the app
+ * binds in its own pipelines, decode()/decodeTo() read ids from such a buffer and decodeTo() writes
+ * images into the app's textures or buffers, all without a round trip through the CPU. Every call
+ * runs inside its own validation / out-of-memory / internal error scopes, which it always pops, so
+ * its GPU errors reject that call and never reach the app's uncapturederror handler; calls on one
+ * tokenizer run one at a time.
+ */
+import type { Ctx } from '../autograd/functions.js';
+import type { Engine } from '../gpu/engine.js';
+import type { BackendName } from '../gpu/node.js';
+import { codebookLookup, codebookSearch } from '../ops/codebook.js';
+import { checkPixelSource, checkRgbaTarget, checkTextureTarget, modelOutputToRgba, modelOutputToTexture, pixelsToModelInput } from '../ops/pixels.js';
+import { Tensor } from '../tensor.js';
+import { parseCheckpoint, serializeCheckpoint, type CheckpointDType, type ParsedCheckpoint, type SaveCheckpointOptions } from './checkpoint-format.js';
+import { PRESETS, paramSpecs, tokensPerImage, type ModelConfig } from './config.js';
+import { TokenizerModel } from './model.js';
+import { fromModelOutput, toModelInput, type RgbImage } from '../io/pixels.js';
+
+export interface TokenizerOptions {
+  /** Run on this engine (it stays the caller's: dispose() leaves it alone). */
+  engine?: Engine;
+  /** Otherwise create an engine on this device (the device stays the caller's)… */
+  device?: GPUDevice;
+  /** …or (Node) acquire one on this backend (default: TOK1D_BACKEND, else automatic). */
+  backend?: BackendName;
+  /** load(): the configuration the checkpoint must have (a mismatch is a CheckpointError). */
+  config?: ModelConfig;
+}
+
+/** What differs between Node and the browser. */
+export interface TokenizerHost {
+  /** An engine the tokenizer will own (on `device` when given: the device stays the caller's). */
+  createEngine(opts: { device?: GPUDevice; backend?: BackendName }): Promise<Engine>;
+  /** Checkpoint from a file path (Node) or URL (browser). */
+  readCheckpoint(source: string | URL, expected?: ModelConfig): Promise<ParsedCheckpoint>;
+  /** Saves a checkpoint file (atomically); absent where there is no file system. */
+  saveCheckpoint?(path: string, config: ModelConfig, params: ReadonlyMap<string, Float32Array>, opts: SaveCheckpointOptions): Promise<void>;
+}
+
+let host: TokenizerHost | null = null;
+
+/** Installs the platform's host (done by the Node and browser entries when they load). */
+export function setTokenizerHost(h: TokenizerHost): void {
+  host = h;
+}
+
+function currentHost(): TokenizerHost {
+  if (!host) throw new Error('tok1d: no platform host installed; import Tokenizer from "tok1d" (Node) or "tok1d/browser"');
+  return host;
+}
+
+/** 8-bit pixels, row-major, RGB (channels 3) or RGBA (channels 4, e.g. ImageData). */
+export interface PixelImage {
+  width: number;
+  height: number;
+  data: Uint8Array | Uint8ClampedArray;
+  /** Default: 4 when data has width·height·4 bytes, else 3. */
+  channels?: 3 | 4;
+}
+
+/**
+ * Pixels in a GPUBuffer. 'rgba8unorm' (default): packed RGBA, 4 bytes per pixel, R first (the bytes
+ * of an ImageData or of copyTextureToBuffer), any size; as an encode input the buffer needs STORAGE
+ * or COPY_SRC usage, as a decodeTo target STORAGE. 'model-f32': the model's own layout, f32 [S, S, 3]
+ * NHWC in [-1, 1] (width = height = S; no resizing), copied with COPY_SRC / COPY_DST usage.
+ */
+export interface GpuPixels {
+  buffer: GPUBuffer;
+  width: number;
+  height: number;
+  format?: 'rgba8unorm' | 'model-f32';
+  /** Byte offset of the first pixel (multiple of 4; default 0). */
+  offset?: number;
+  /** rgba8unorm: bytes from one row to the next (default 4 · width). */
+  bytesPerRow?: number;
+}
+
+/** Browser image sources copied to the GPU with copyExternalImageToTexture (ImageBitmap, canvas, img, video, VideoFrame). */
+export type ExternalImage = Exclude<GPUCopyExternalImageSource, ImageData>;
+
+/**
+ * One image to encode: the model input itself (Float32Array [S, S, 3] in [-1, 1]), 8-bit pixels
+ * (PixelImage, which an ImageData is), a GPUTexture (float-sampleable format, TEXTURE_BINDING or
+ * COPY_SRC usage), a GpuPixels buffer, or (browser) an ExternalImage. Everything but the model input
+ * is resized (antialiased) and centre-cropped to S × S unless `resize` is false, with alpha
+ * composited on white. Float32Array and PixelImage inputs are prepared on the CPU (toModelInput);
+ * GPU inputs on the GPU (kernels/pixels.wgsl), which matches the CPU path to about 1e-6.
+ */
+export type ImageInput = Float32Array | PixelImage | GPUTexture | GpuPixels | ExternalImage;
+
+/** Token ids in a GPUBuffer: `images` lists of tokensPerImage u32 ids each, from byte `offset`. */
+export interface TokenBuffer {
+  buffer: GPUBuffer;
+  images: number;
+  /** Byte offset of the first id (multiple of 4; default 0). */
+  offset?: number;
+}
+
+/** Where decodeTo writes one image: an rgba8unorm texture (STORAGE_BINDING, at least S × S; top-left S × S written) or a buffer. */
+export type DecodeTarget = GPUTexture | Omit<GpuPixels, 'width' | 'height'>;
+
+export interface EncodeOptions {
+  /** Images per GPU batch (default DEFAULT_BATCH). */
+  batch?: number;
+  /** Resize and centre-crop pixel inputs to the model size (default true); false: they must be S × S. */
+  resize?: boolean;
+}
+
+export interface EncodeToBufferOptions extends EncodeOptions {
+  /** Write into this buffer (COPY_DST usage) at byte `offset`; default: a new buffer the caller owns. */
+  into?: GPUBuffer;
+  offset?: number;
+}
+
+/** Images per GPU batch when encode/decode are not told. */
+export const DEFAULT_BATCH = 16;
+
+/**
+ * The model input for 8-bit pixels, as encode() prepares them on the CPU: RGB (alpha composited on
+ * white), resized and centre-cropped to size × size unless `resize` is false; [size, size, 3] in [-1, 1].
+ */
+export function prepareImage(img: PixelImage, size: number, opts: { resize?: boolean } = {}): Float32Array {
+  return toModelInput(toRgb(img, 'prepareImage'), size, opts);
+}
+
+/** RGB from RGB or RGBA pixels; alpha composited on white (as PNG input is). */
+function toRgb(img: PixelImage, what: string): RgbImage {
+  const n = img.width * img.height;
+  const channels = img.channels ?? (img.data.length === n * 4 ? 4 : 3);
+  if (!(Number.isInteger(n) && n > 0) || img.data.length !== n * channels) throw new Error(`${what}: ${img.data.length} bytes for ${img.width}×${img.height}×${channels}`);
+  if (channels === 3) return { width: img.width, height: img.height, rgb: Uint8Array.from(img.data) };
+  const rgb = new Uint8Array(n * 3);
+  for (let p = 0; p < n; p++) {
+    const a = img.data[4 * p + 3]! / 255;
+    for (let c = 0; c < 3; c++) rgb[3 * p + c] = Math.round(a * img.data[4 * p + c]! + (1 - a) * 255);
+  }
+  return { width: img.width, height: img.height, rgb };
+}
+
+function isTexture(x: unknown): x is GPUTexture {
+  return typeof x === 'object' && x !== null && typeof (x as GPUTexture).createView === 'function' && typeof (x as GPUTexture).format === 'string';
+}
+
+function isGpuBuffer(x: unknown): x is GPUBuffer {
+  return typeof x === 'object' && x !== null && typeof (x as GPUBuffer).mapAsync === 'function' && typeof (x as GPUBuffer).usage === 'number';
+}
+
+function isGpuPixels(x: unknown): x is GpuPixels {
+  return typeof x === 'object' && x !== null && isGpuBuffer((x as GpuPixels).buffer);
+}
+
+function isPixelImage(x: unknown): x is PixelImage {
+  if (typeof x !== 'object' || x === null) return false;
+  const d = (x as PixelImage).data;
+  return d instanceof Uint8Array || d instanceof Uint8ClampedArray;
+}
+
+/** Displayed size of a browser image source. */
+function externalSize(src: ExternalImage): { width: number; height: number } {
+  const s = src as unknown as Record<string, number | undefined>;
+  const width = s.displayWidth ?? s.videoWidth ?? s.naturalWidth ?? s.width ?? 0;
+  const height = s.displayHeight ?? s.videoHeight ?? s.naturalHeight ?? s.height ?? 0;
+  return { width, height };
+}
+
+function byteOffset(offset: number | undefined, what: string): number {
+  const o = offset ?? 0;
+  if (!(Number.isInteger(o) && o >= 0 && o % 4 === 0)) throw new Error(`${what}: byte offset ${o} must be a non-negative multiple of 4`);
+  return o;
+}
+
+export class Tokenizer {
+  private disposed = false;
+  /** Calls run one at a time (their error scopes nest correctly and the engine's encoder is not shared). */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    readonly engine: Engine,
+    readonly model: TokenizerModel,
+    private readonly ownsEngine: boolean,
+  ) {}
+
+  private static async engineFor(opts: TokenizerOptions): Promise<{ engine: Engine; owns: boolean }> {
+    if (opts.engine) return { engine: opts.engine, owns: false };
+    return { engine: await currentHost().createEngine({ device: opts.device, backend: opts.backend }), owns: true };
+  }
+
+  private static async fromParams(engine: Engine, owns: boolean, parsed: Pick<ParsedCheckpoint, 'config' | 'params'>): Promise<Tokenizer> {
+    const tensors = new Map<string, Tensor>();
+    try {
+      await Tokenizer.scoped(engine, 'load', async () => {
+        for (const s of paramSpecs(parsed.config)) tensors.set(s.name, engine.upload(parsed.params.get(s.name)!, s.shape));
+        engine.flush();
+      });
+      return new Tokenizer(engine, new TokenizerModel(engine, parsed.config, tensors), owns);
+    } catch (e) {
+      engine.release(...tensors.values());
+      if (owns) engine.dispose();
+      throw e;
+    }
+  }
+
+  /**
+   * A tokenizer from a checkpoint (validated before any GPU work): a file path in Node, a URL in the
+   * browser (fetched), or the file's bytes anywhere.
+   */
+  static async load(source: string | URL | Uint8Array | ArrayBuffer, opts: TokenizerOptions = {}): Promise<Tokenizer> {
+    const parsed =
+      typeof source === 'string' || source instanceof URL
+        ? await currentHost().readCheckpoint(source, opts.config)
+        : parseCheckpoint(source instanceof Uint8Array ? source : new Uint8Array(source), opts.config);
+    const { engine, owns } = await Tokenizer.engineFor(opts);
+    return Tokenizer.fromParams(engine, owns, parsed);
+  }
+
+  /** A randomly initialized tokenizer (reproducible from the seed) for a preset name or a configuration. */
+  static async random(preset: string | ModelConfig, seed: number, opts: TokenizerOptions = {}): Promise<Tokenizer> {
+    let config: ModelConfig;
+    if (typeof preset === 'string') {
+      const p = PRESETS[preset];
+      if (!p) throw new Error(`unknown preset "${preset}" (known: ${Object.keys(PRESETS).join(', ')})`);
+      config = p;
+    } else config = preset;
+    const { engine, owns } = await Tokenizer.engineFor(opts);
+    let model: TokenizerModel | undefined;
+    try {
+      await Tokenizer.scoped(engine, 'random', async () => {
+        model = TokenizerModel.random(engine, config, seed);
+        engine.flush();
+      });
+      return new Tokenizer(engine, model!, owns);
+    } catch (e) {
+      if (owns) engine.dispose();
+      else if (model) engine.release(...model.params.values());
+      throw e;
+    }
+  }
+
+  get config(): ModelConfig {
+    return this.model.config;
+  }
+
+  get tokensPerImage(): number {
+    return tokensPerImage(this.config);
+  }
+
+  /** Information per image: tokens · log2(codebookSize). */
+  get bitsPerImage(): number {
+    return this.tokensPerImage * Math.log2(this.config.codebookSize);
+  }
+
+  /** Values per image: imageSize · imageSize · 3. */
+  get imageValues(): number {
+    return this.config.imageSize * this.config.imageSize * 3;
+  }
+
+  private ctx(): Ctx {
+    if (this.disposed) throw new Error('Tokenizer: used after dispose()');
+    return { engine: this.engine, tape: null };
+  }
+
+  private static batchSize(batch: number | undefined): number {
+    const b = batch ?? DEFAULT_BATCH;
+    if (!Number.isInteger(b) || b < 1) throw new Error(`batch must be a positive integer, got ${b}`);
+    return b;
+  }
+
+  /**
+   * Runs `fn` inside validation, out-of-memory and internal error scopes on the engine's device and
+   * pops all three whatever happens; a GPU error caught there rejects the call.
+   */
+  private static async scoped<T>(engine: Engine, what: string, fn: () => Promise<T>): Promise<T> {
+    const device = engine.device;
+    device.pushErrorScope('internal');
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
+    let value: T | undefined;
+    let failure: unknown;
+    let failed = false;
+    try {
+      value = await fn();
+    } catch (e) {
+      failed = true;
+      failure = e;
+    }
+    const popped = await Promise.allSettled([device.popErrorScope(), device.popErrorScope(), device.popErrorScope()]);
+    if (failed) throw failure;
+    const errors = popped.map((p) => (p.status === 'fulfilled' ? p.value?.message : String(p.reason))).filter((m): m is string => !!m);
+    if (errors.length) throw new Error(`${what}: WebGPU error: ${errors.join('\n')}`);
+    return value as T;
+  }
+
+  /**
+   * One call at a time, inside its error scopes. Work recorded before a failure is submitted at
+   * once, while the resources it names (possibly the app's) still exist.
+   */
+  private run<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(() => {
+      this.ctx();
+      return Tokenizer.scoped(this.engine, what, async () => {
+        try {
+          return await fn();
+        } catch (e) {
+          this.engine.flush();
+          throw e;
+        }
+      });
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private static encodeOptions(opts: number | EncodeOptions | undefined): EncodeOptions {
+    return typeof opts === 'number' || opts === undefined ? { batch: opts } : opts;
+  }
+
+  /** Checks every input before anything is recorded (a failing call leaves no work behind that uses the app's resources). */
+  private checkInputs(images: readonly ImageInput[], resize: boolean | undefined, what: string): void {
+    const S = this.config.imageSize;
+    const n = this.imageValues;
+    images.forEach((img, i) => {
+      const where = `${what}: image ${i}`;
+      if (img instanceof Float32Array) {
+        if (img.length !== n) throw new Error(`${where} has ${img.length} values, expected ${S}×${S}×3 = ${n}`);
+        for (let j = 0; j < n; j++) if (!Number.isFinite(img[j]!)) throw new Error(`${where} has a non-finite value at index ${j}`);
+      } else if (isPixelImage(img)) {
+        const px = img.width * img.height;
+        const ch = img.channels ?? (img.data.length === px * 4 ? 4 : 3);
+        if (!(Number.isInteger(px) && px > 0) || img.data.length !== px * ch) throw new Error(`${where} has ${img.data.length} bytes for ${img.width}×${img.height}×${ch}`);
+        if (resize === false && (img.width !== S || img.height !== S)) throw new Error(`${where} is ${img.width}×${img.height}; without resizing it must be ${S}×${S}`);
+      } else if (isTexture(img)) {
+        if (!(img.usage & (GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_SRC))) throw new Error(`${where}: the texture needs TEXTURE_BINDING or COPY_SRC usage`);
+        checkPixelSource(this.engine, img, S, { resize, copied: !(img.usage & GPUTextureUsage.TEXTURE_BINDING) }, where);
+      } else if (isGpuPixels(img)) {
+        const offset = byteOffset(img.offset, where);
+        if ((img.format ?? 'rgba8unorm') === 'model-f32') {
+          if (img.width !== S || img.height !== S) throw new Error(`${where} is a model-f32 buffer of ${img.width}×${img.height}; it must be ${S}×${S}`);
+          if (!(img.buffer.usage & GPUBufferUsage.COPY_SRC)) throw new Error(`${where}: a model-f32 buffer needs COPY_SRC usage`);
+          if (offset + n * 4 > img.buffer.size) throw new Error(`${where}: ${n * 4} bytes from offset ${offset} exceed the ${img.buffer.size}-byte buffer`);
+        } else if (img.buffer.usage & GPUBufferUsage.STORAGE) {
+          checkPixelSource(this.engine, { ...img, offset }, S, { resize }, where);
+        } else {
+          if (!(img.buffer.usage & GPUBufferUsage.COPY_SRC)) throw new Error(`${where}: the pixel buffer needs STORAGE or COPY_SRC usage`);
+          const bpr = img.bytesPerRow ?? 4 * img.width;
+          if (!(Number.isInteger(img.width) && Number.isInteger(img.height) && img.width > 0 && img.height > 0)) throw new Error(`${where}: bad size ${img.width}×${img.height}`);
+          if (!(Number.isInteger(bpr) && bpr % 4 === 0 && bpr >= 4 * img.width)) throw new Error(`${where}: bytesPerRow ${bpr} must be a multiple of 4 and at least 4 · width`);
+          const bytes = (img.height - 1) * bpr + 4 * img.width;
+          if (offset + bytes > img.buffer.size) throw new Error(`${where}: ${bytes} bytes from offset ${offset} exceed the ${img.buffer.size}-byte buffer`);
+          if (resize === false && (img.width !== S || img.height !== S)) throw new Error(`${where} is ${img.width}×${img.height}; without resizing it must be ${S}×${S}`);
+        }
+      } else if (typeof img === 'object' && img !== null && typeof (this.engine.device.queue as Partial<GPUQueue>).copyExternalImageToTexture === 'function') {
+        const { width, height } = externalSize(img);
+        if (!(width > 0 && height > 0)) throw new Error(`${where} has no size (not loaded yet?)`);
+        if (resize === false && (width !== S || height !== S)) throw new Error(`${where} is ${width}×${height}; without resizing it must be ${S}×${S}`);
+      } else {
+        throw new Error(`${where} is not a Float32Array, pixels, GPUTexture, GPU pixel buffer or browser image`);
+      }
+    });
+  }
+
+  /**
+   * Records the preparation of a batch tensor x [b, S, S, 3]: the inputs prepared on the CPU
+   * (Float32Array, PixelImage) in one upload, then one recording per GPU input, which overwrites
+   * its slot of that upload.
+   */
+  private prepareBatch(images: readonly ImageInput[], x: Tensor, resize: boolean | undefined, what: (k: number) => string): void {
+    const n = this.imageValues;
+    let host: Float32Array | null = null;
+    images.forEach((img, k) => {
+      if (img instanceof Float32Array) (host ??= new Float32Array(images.length * n)).set(img, k * n);
+      else if (isPixelImage(img)) (host ??= new Float32Array(images.length * n)).set(prepareImage(img, this.config.imageSize, { resize }), k * n);
+    });
+    if (host) this.engine.write(x, host);
+    images.forEach((img, k) => {
+      if (!(img instanceof Float32Array) && !isPixelImage(img)) this.prepareGpu(img, x, k, resize, what(k));
+    });
+  }
+
+  /** Records the preparation of image `k` of the batch tensor `x` from a GPU or browser input. */
+  private prepareGpu(img: Exclude<ImageInput, Float32Array | PixelImage>, x: Tensor, k: number, resize: boolean | undefined, what: string): void {
+    const e = this.engine;
+    const n = this.imageValues;
+    if (isTexture(img)) {
+      if (img.usage & GPUTextureUsage.TEXTURE_BINDING) pixelsToModelInput(e, img, x, k, { resize });
+      else {
+        const copy = e.device.createTexture({ label: 'tok1d input copy', size: [img.width, img.height], format: img.format, usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST });
+        e.recordCommands((enc) => enc.copyTextureToTexture({ texture: img }, { texture: copy }, [img.width, img.height]));
+        pixelsToModelInput(e, copy, x, k, { resize });
+        e.deferDestroy(copy);
+      }
+    } else if (isGpuPixels(img)) {
+      const offset = byteOffset(img.offset, what);
+      if ((img.format ?? 'rgba8unorm') === 'model-f32') {
+        e.recordCommands((enc) => enc.copyBufferToBuffer(img.buffer, offset, x.buffer, k * n * 4, n * 4));
+        x.touch();
+      } else if (img.buffer.usage & GPUBufferUsage.STORAGE) {
+        pixelsToModelInput(e, { ...img, offset }, x, k, { resize });
+      } else {
+        const bpr = img.bytesPerRow ?? 4 * img.width;
+        const bytes = (img.height - 1) * bpr + 4 * img.width;
+        const staged = e.empty([bytes / 4], 'u32');
+        e.recordCommands((enc) => enc.copyBufferToBuffer(img.buffer, offset, staged.buffer, 0, bytes));
+        pixelsToModelInput(e, { buffer: staged.buffer, width: img.width, height: img.height, bytesPerRow: bpr }, x, k, { resize });
+        e.release(staged);
+      }
+    } else {
+      const { width, height } = externalSize(img);
+      const tex = e.device.createTexture({
+        label: 'tok1d external image',
+        size: [width, height],
+        format: 'rgba8unorm',
+        usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST | GPUTextureUsage.RENDER_ATTACHMENT,
+      });
+      e.device.queue.copyExternalImageToTexture({ source: img }, { texture: tex, premultipliedAlpha: false }, [width, height]);
+      pixelsToModelInput(e, tex, x, k, { resize });
+      e.deferDestroy(tex);
+    }
+  }
+
+  /** Records the encoder and codebook search for each batch; `sink` gets the ids tensor [b·T] of images i0… */
+  private async encodeBatches(images: readonly ImageInput[], opts: EncodeOptions, what: string, sink: (ids: Tensor, i0: number, count: number) => Promise<void> | void): Promise<void> {
+    const ctx = this.ctx();
+    const B = Tokenizer.batchSize(opts.batch);
+    this.checkInputs(images, opts.resize, what);
+    const S = this.config.imageSize;
+    const codebook = this.model.p('vq.codebook');
+    for (let i0 = 0; i0 < images.length; i0 += B) {
+      const chunk = images.slice(i0, i0 + B);
+      const x = this.engine.empty([chunk.length, S, S, 3]);
+      this.prepareBatch(chunk, x, opts.resize, (k) => `${what}: image ${i0 + k}`);
+      const z = this.model.encode(ctx, x);
+      this.engine.release(x);
+      const { indices, distances } = codebookSearch(this.engine, z, codebook, { cosine: this.config.cosine });
+      this.engine.release(z, distances);
+      await sink(indices, i0, chunk.length);
+      this.engine.release(indices);
+    }
+  }
+
+  /**
+   * Token ids per image (see ImageInput for what an image may be). Per batch: the inputs prepared,
+   * the encoder, one codebook search, one read-back of the ids. The second argument is the batch
+   * size or the options.
+   */
+  async encode(images: readonly ImageInput[], opts?: number | EncodeOptions): Promise<Uint32Array[]> {
+    return this.run('encode', async () => {
+      const T = this.tokensPerImage;
+      const out: Uint32Array[] = [];
+      await this.encodeBatches(images, Tokenizer.encodeOptions(opts), 'encode', async (indices, _i0, count) => {
+        const ids = await this.engine.readU32(indices);
+        for (let k = 0; k < count; k++) out.push(ids.slice(k * T, (k + 1) * T));
+      });
+      return out;
+    });
+  }
+
+  /**
+   * Token ids left on the GPU: images·T u32 values, image i's at byte offset + 4·T·i of the
+   * returned buffer (a new one with STORAGE | COPY_SRC | COPY_DST usage that the caller owns and
+   * destroys, or `into`). The work is submitted when the promise resolves; nothing is read back, so
+   * the app can bind the buffer in its own pipelines on the same queue.
+   */
+  async encodeToBuffer(images: readonly ImageInput[], opts: EncodeToBufferOptions = {}): Promise<Required<TokenBuffer>> {
+    return this.run('encodeToBuffer', async () => {
+      const T = this.tokensPerImage;
+      const bytes = images.length * T * 4;
+      const offset = byteOffset(opts.offset, 'encodeToBuffer');
+      if (opts.into) {
+        if (!(opts.into.usage & GPUBufferUsage.COPY_DST)) throw new Error('encodeToBuffer: the target buffer needs COPY_DST usage');
+        if (offset + bytes > opts.into.size) throw new Error(`encodeToBuffer: ${bytes} bytes of ids from offset ${offset} exceed the ${opts.into.size}-byte buffer`);
+      }
+      this.checkInputs(images, opts.resize, 'encodeToBuffer');
+      const buffer =
+        opts.into ??
+        this.engine.device.createBuffer({ label: 'tok1d tokens', size: Math.max(4, bytes), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      try {
+        await this.encodeBatches(images, opts, 'encodeToBuffer', (indices, i0, count) => {
+          this.engine.recordCommands((enc) => enc.copyBufferToBuffer(indices.buffer, 0, buffer, offset + i0 * T * 4, count * T * 4));
+        });
+        this.engine.flush();
+      } catch (e) {
+        if (!opts.into) buffer.destroy();
+        throw e;
+      }
+      return { buffer, images: images.length, offset };
+    });
+  }
+
+  /** Checks token lists on the CPU, or a token buffer's size and usage. */
+  private checkTokens(tokens: readonly Uint32Array[] | TokenBuffer, what: string): number {
+    const T = this.tokensPerImage;
+    const K = this.config.codebookSize;
+    if (Array.isArray(tokens)) {
+      tokens.forEach((ids: Uint32Array, i: number) => {
+        if (!(ids instanceof Uint32Array)) throw new Error(`${what}: token list ${i} is not a Uint32Array`);
+        if (ids.length !== T) throw new Error(`${what}: token list ${i} has ${ids.length} ids, expected ${T}`);
+        for (let j = 0; j < T; j++) if (ids[j]! >= K) throw new Error(`${what}: token list ${i} has id ${ids[j]} at position ${j}, outside the codebook (size ${K})`);
+      });
+      return tokens.length;
+    }
+    const tb = tokens as TokenBuffer;
+    if (!isGpuBuffer(tb.buffer)) throw new Error(`${what}: tokens must be Uint32Array lists or a { buffer, images } token buffer`);
+    if (!(Number.isInteger(tb.images) && tb.images >= 0)) throw new Error(`${what}: bad image count ${tb.images}`);
+    const offset = byteOffset(tb.offset, what);
+    if (!(tb.buffer.usage & GPUBufferUsage.COPY_SRC)) throw new Error(`${what}: the token buffer needs COPY_SRC usage`);
+    if (offset + tb.images * T * 4 > tb.buffer.size) throw new Error(`${what}: ${tb.images} images of ${T} ids from offset ${offset} exceed the ${tb.buffer.size}-byte buffer`);
+    return tb.images;
+  }
+
+  /** Records the decoder per batch; `sink` gets the images tensor [b, S, S, 3] of images i0… */
+  private async decodeBatches(tokens: readonly Uint32Array[] | TokenBuffer, batch: number | undefined, what: string, sink: (img: Tensor, i0: number, count: number) => Promise<void> | void): Promise<void> {
+    const ctx = this.ctx();
+    const B = Tokenizer.batchSize(batch);
+    const T = this.tokensPerImage;
+    const count = this.checkTokens(tokens, what);
+    const codebook = this.model.p('vq.codebook');
+    for (let i0 = 0; i0 < count; i0 += B) {
+      const b = Math.min(B, count - i0);
+      let idx: Tensor;
+      if (Array.isArray(tokens)) {
+        const ids = new Uint32Array(b * T);
+        (tokens as readonly Uint32Array[]).slice(i0, i0 + b).forEach((t, k) => ids.set(t, k * T));
+        idx = this.engine.upload(ids, [ids.length], 'u32');
+      } else {
+        const tb = tokens as TokenBuffer;
+        idx = this.engine.empty([b * T], 'u32');
+        this.engine.recordCommands((enc) => enc.copyBufferToBuffer(tb.buffer, (tb.offset ?? 0) + i0 * T * 4, idx.buffer, 0, b * T * 4));
+        idx.touch();
+      }
+      const codes = codebookLookup(this.engine, codebook, idx, { cosine: this.config.cosine });
+      this.engine.release(idx);
+      const img = this.model.decode(ctx, codes, b);
+      this.engine.release(codes);
+      await sink(img, i0, b);
+      this.engine.release(img);
+    }
+  }
+
+  /**
+   * Images [S, S, 3] (NHWC, not clamped) from token ids: codebook rows through the decoder. Ids
+   * may also come from a GPUBuffer (COPY_SRC usage); there an id outside the codebook decodes as a
+   * zero code vector instead of being rejected. The second argument is the batch size.
+   */
+  async decode(tokens: readonly Uint32Array[] | TokenBuffer, batch?: number): Promise<Float32Array[]> {
+    return this.run('decode', async () => {
+      const n = this.imageValues;
+      const out: Float32Array[] = [];
+      await this.decodeBatches(tokens, batch, 'decode', async (img, _i0, count) => {
+        const pixels = await this.engine.readF32(img);
+        for (let k = 0; k < count; k++) out.push(pixels.slice(k * n, (k + 1) * n));
+      });
+      return out;
+    });
+  }
+
+  /**
+   * Decodes into the app's GPU resources, one target per image: an rgba8unorm texture with
+   * STORAGE_BINDING usage (its top-left S × S gets the image, alpha 255) or a buffer (packed RGBA8
+   * with STORAGE usage, or 'model-f32' with COPY_DST usage). The work is submitted when the promise
+   * resolves; nothing is read back.
+   */
+  async decodeTo(tokens: readonly Uint32Array[] | TokenBuffer, targets: readonly DecodeTarget[], batch?: number): Promise<void> {
+    return this.run('decodeTo', async () => {
+      const count = this.checkTokens(tokens, 'decodeTo');
+      if (targets.length !== count) throw new Error(`decodeTo: ${targets.length} targets for ${count} images`);
+      const S = this.config.imageSize;
+      const n = this.imageValues;
+      targets.forEach((t, i) => {
+        const what = `decodeTo: target ${i}`;
+        if (isTexture(t)) checkTextureTarget(t, S, what);
+        else if (typeof t === 'object' && t !== null && isGpuBuffer(t.buffer)) {
+          const offset = byteOffset(t.offset, what);
+          if ((t.format ?? 'rgba8unorm') === 'model-f32') {
+            if (!(t.buffer.usage & GPUBufferUsage.COPY_DST)) throw new Error(`${what}: a model-f32 buffer needs COPY_DST usage`);
+            if (offset + n * 4 > t.buffer.size) throw new Error(`${what}: ${n * 4} bytes from offset ${offset} exceed the ${t.buffer.size}-byte buffer`);
+          } else checkRgbaTarget(this.engine, { ...t, offset }, S, what);
+        } else throw new Error(`${what}: not a GPUTexture or a { buffer } target`);
+      });
+      await this.decodeBatches(tokens, batch, 'decodeTo', (img, i0, b) => {
+        for (let k = 0; k < b; k++) {
+          const t = targets[i0 + k]!;
+          if (isTexture(t)) modelOutputToTexture(this.engine, img, k, t);
+          else if ((t.format ?? 'rgba8unorm') === 'model-f32') {
+            this.engine.recordCommands((enc) => enc.copyBufferToBuffer(img.buffer, k * n * 4, t.buffer, t.offset ?? 0, n * 4));
+          } else modelOutputToRgba(this.engine, img, k, { buffer: t.buffer, offset: t.offset, bytesPerRow: t.bytesPerRow });
+        }
+      });
+      this.engine.flush();
+    });
+  }
+
+  /**
+   * Token ids from 8-bit pixels (RGB or RGBA rows, e.g. ImageData; alpha composited on white),
+   * resized (antialiased) and centre-cropped to the model size unless `resize` is false.
+   */
+  async encodePixels(images: readonly PixelImage[], opts: { resize?: boolean; batch?: number } = {}): Promise<Uint32Array[]> {
+    images.forEach((img, i) => {
+      if (!isPixelImage(img)) throw new Error(`encodePixels: image ${i} is not 8-bit pixels`);
+    });
+    return this.encode(images, opts);
+  }
+
+  /** 8-bit images from token ids: RGB rows, or RGBA (alpha 255) with channels 4, e.g. for ImageData. */
+  async decodePixels(tokens: readonly Uint32Array[] | TokenBuffer, opts: { channels?: 3 | 4; batch?: number } = {}): Promise<PixelImage[]> {
+    const S = this.config.imageSize;
+    const channels = opts.channels ?? 3;
+    return (await this.decode(tokens, opts.batch)).map((x) => {
+      const rgb = fromModelOutput(x, S);
+      if (channels === 3) return { width: S, height: S, channels, data: rgb.rgb };
+      const data = new Uint8Array(S * S * 4);
+      for (let p = 0; p < S * S; p++) {
+        data[4 * p] = rgb.rgb[3 * p]!;
+        data[4 * p + 1] = rgb.rgb[3 * p + 1]!;
+        data[4 * p + 2] = rgb.rgb[3 * p + 2]!;
+        data[4 * p + 3] = 255;
+      }
+      return { width: S, height: S, channels, data };
+    });
+  }
+
+  /** decode(encode(images)). */
+  async reconstruct(images: readonly ImageInput[], batch?: number): Promise<Float32Array[]> {
+    return this.decode(await this.encode(images, batch), batch);
+  }
+
+  /** The parameters, read back, by name in paramSpecs order. */
+  async parameters(): Promise<Map<string, Float32Array>> {
+    return this.run('parameters', async () => {
+      const out = new Map<string, Float32Array>();
+      for (const s of paramSpecs(this.config)) out.set(s.name, await this.engine.readF32(this.model.p(s.name)));
+      return out;
+    });
+  }
+
+  /** The parameters as safetensors checkpoint bytes (what saveCheckpoint writes; Tokenizer.load takes them back). */
+  async checkpointBytes(dtype: CheckpointDType = 'f32', metadata?: Record<string, string>): Promise<Uint8Array> {
+    return serializeCheckpoint(this.config, await this.parameters(), { dtype, metadata });
+  }
+
+  /** Saves the parameters as a safetensors checkpoint (atomically; Node only: use checkpointBytes() in a page). */
+  async saveCheckpoint(path: string, dtype: CheckpointDType = 'f32', metadata?: Record<string, string>): Promise<void> {
+    const h = currentHost();
+    if (!h.saveCheckpoint) throw new Error('saveCheckpoint: no file system here; use checkpointBytes() and store the bytes yourself');
+    await h.saveCheckpoint(path, this.config, await this.parameters(), { dtype, metadata });
+  }
+
+  /** Frees the parameters; the engine too when this tokenizer created it. Idempotent. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.ownsEngine) this.engine.dispose();
+    else this.engine.release(...this.model.params.values());
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Kernel selection for a model ahead of its first batch: the matmul shapes one encode/decode batch
+ * (and, for training, one step's backward) runs, each tuned once per device and shape class
+ * (src/gpu/autotune.ts, src/ops/matmul.ts). Stored choices are reused without measuring, so after
+ * the first run on a device this costs a file read.
+ */
+import type { TuneEntry } from '../gpu/autotune.js';
+import type { Engine } from '../gpu/engine.js';
+import { shapeClass, tuneMatmul, type MatmulShape, type TunedMatmul } from '../ops/matmul.js';
+import { tokensPerImage, type ModelConfig } from './config.js';
+
+/** One of the model's matmuls: what it is for, and its shape. */
+export interface ModelMatmul {
+  what: string;
+  shape: MatmulShape;
+}
+
+/**
+ * The matmuls of one batch of `batch` images, one per shape class (the first layer named for a
+ * class stands for the rest). Linear layers are x [rows, in] · W [in, out] + b with rows = batch ·
+ * tokens; with `training`, also their gradients dX = dY · Wᵀ and dW = Xᵀ · dY, and every weight
+ * counts as changing between calls (repacked each step).
+ */
+export function modelMatmuls(c: ModelConfig, batch: number, o: { training?: boolean } = {}): ModelMatmul[] {
+  const rows = batch * tokensPerImage(c);
+  const D = c.width;
+  const H = D * c.mlpRatio;
+  const PP3 = c.patch * c.patch * 3;
+  const training = !!o.training;
+  const out: ModelMatmul[] = [];
+  const seen = new Set<string>();
+  const push = (what: string, shape: MatmulShape) => {
+    const cls = shapeClass(shape);
+    if (seen.has(cls)) return;
+    seen.add(cls);
+    out.push({ what, shape });
+  };
+  const linear = (what: string, inF: number, outF: number) => {
+    push(what, { M: rows, N: outF, K: inF, bias: true, constB: !training });
+    if (training) {
+      push(`${what} dX`, { M: rows, N: inF, K: outF, transB: true, constB: false });
+      push(`${what} dW`, { M: inF, N: outF, K: rows, transA: true, constB: false });
+    }
+  };
+  linear('enc.patch', PP3, D);
+  linear('attn.qkv', D, 3 * D);
+  linear('attn.proj', D, D);
+  linear('mlp.fc1', D, H);
+  linear('mlp.fc2', H, D);
+  if (c.codeDim !== D) linear('enc.proj', D, c.codeDim);
+  linear('dec.embed', c.codeDim, D);
+  linear('dec.out', D, PP3);
+  return out;
+}
+
+export interface TuneModelOptions {
+  /** Also the backward matmuls of a training step. */
+  training?: boolean;
+  /** Measure again even where a choice is stored (`tok1d bench --tune`). */
+  force?: boolean;
+  /**
+   * false: only read the stored choices, measure nothing (classes without one use the fixed rule).
+   * Default true: measure the classes the store lacks.
+   */
+  measure?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface TunedModelMatmul extends TunedMatmul {
+  what: string;
+}
+
+/**
+ * Makes sure every matmul shape class of the model at this batch size has a choice on the
+ * engine's device: reads the engine's tune store, measures the classes it lacks (or all, with
+ * force), and saves the store. Afterwards matmul() picks the tuned plans synchronously.
+ * Call once after loading a model (Tokenizer) or setting up training, before the first batch.
+ * Measuring costs seconds per class on a CPU executor (more the first time, while llvmpipe
+ * compiles each candidate); a stored choice costs nothing. Returns every class with its entry
+ * (`measured` false where the stored one was reused; empty with measure: false).
+ */
+export async function tuneModel(engine: Engine, config: ModelConfig, batch: number, o: TuneModelOptions = {}): Promise<TunedModelMatmul[]> {
+  if (o.measure === false) {
+    await engine.tuner.load();
+    return [];
+  }
+  const results: TunedModelMatmul[] = [];
+  try {
+    for (const m of modelMatmuls(config, batch, o)) {
+      const r = await tuneMatmul(engine, m.shape, { force: o.force, log: o.log });
+      results.push({ ...r, what: m.what });
+    }
+  } finally {
+    await engine.tuner.save();
+  }
+  return results;
+}
+
+/** The stored entries of a model's classes (no measuring): what `tok1d bench --tune` prints. */
+export function modelChoices(engine: Engine, config: ModelConfig, batch: number, o: { training?: boolean } = {}): { what: string; shape: MatmulShape; shapeClass: string; entry: TuneEntry | undefined }[] {
+  return modelMatmuls(config, batch, o).map((m) => {
+    const cls = shapeClass(m.shape);
+    return { ...m, shapeClass: cls, entry: engine.tuner.entry('matmul', cls) };
+  });
+}

@@ -1,0 +1,163 @@
+/**
+ * Training data: a folder of PNGs, decoded once and kept in memory within a budget, sampled as
+ * random square crops at several scales with horizontal flips, plus a fixed validation set.
+ *
+ * Every random choice is a pure function of (seed, sample number, draw) through the counter-based
+ * generator of init.ts, and sample number n = step·batch + i. The data order of a run is therefore
+ * fully determined by its seed and step: resuming at step s replays exactly what an uninterrupted
+ * run would have drawn, with no generator state to save.
+ */
+import { readFileSync } from 'node:fs';
+import { cropToModelInput, decodeImage, toModelInput, type RgbImage } from '../io/image.js';
+import { randomBits } from './init.js';
+
+export interface DatasetOptions {
+  /** Model input side. */
+  size: number;
+  seed: number;
+  /** Decoded-pixel cache budget in MiB (images beyond it are decoded again when drawn). */
+  cacheMb: number;
+  /** Smallest crop side as a fraction of the image's shorter side (largest: 1). */
+  minScale: number;
+  flip: boolean;
+  /** Refuse images whose header declares more pixels. */
+  maxPixels?: number;
+}
+
+/** A file that could not be used, and why (the run goes on without it). */
+export interface SkippedFile {
+  file: string;
+  reason: string;
+}
+
+const DRAW_ORDER = 0;
+const DRAW_SCALE = 1;
+const DRAW_X = 2;
+const DRAW_Y = 3;
+const DRAW_FLIP = 4;
+
+/** A uniform number in [0, 1) from 32 random bits. */
+function unit(bits: number): number {
+  return bits / 4294967296;
+}
+
+/** A permutation of 0..n-1 (Fisher–Yates driven by the counter generator). */
+export function permutation(n: number, seed: number, key: number): Uint32Array {
+  const p = new Uint32Array(n);
+  for (let i = 0; i < n; i++) p[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(unit(randomBits(seed, key * 65536 + i, DRAW_ORDER)) * (i + 1));
+    const t = p[i]!;
+    p[i] = p[j]!;
+    p[j] = t;
+  }
+  return p;
+}
+
+/**
+ * Splits files into training and validation: `val` files when given, else a held-out 5% (at least
+ * one when there are two or more files) chosen by the seed. The split never changes for a seed.
+ */
+export function splitFiles(files: readonly string[], seed: number): { train: string[]; val: string[] } {
+  const sorted = [...files].sort();
+  if (sorted.length < 2) return { train: sorted, val: [] };
+  const nVal = Math.max(1, Math.round(sorted.length * 0.05));
+  const order = permutation(sorted.length, seed, 0xffff);
+  const held = new Set(Array.from(order.subarray(0, nVal), (i) => sorted[i]!));
+  return { train: sorted.filter((f) => !held.has(f)), val: sorted.filter((f) => held.has(f)) };
+}
+
+export class Dataset {
+  readonly files: string[];
+  readonly skipped: SkippedFile[] = [];
+  private readonly cache = new Map<number, RgbImage>();
+  private cachedBytes = 0;
+
+  private constructor(
+    files: string[],
+    private readonly o: DatasetOptions,
+  ) {
+    this.files = files;
+  }
+
+  /**
+   * Opens the files, decoding each once to check it (and caching it within the budget). Files that
+   * fail to decode are listed in `skipped` and left out; no usable file at all is an error.
+   */
+  static open(files: readonly string[], o: DatasetOptions): Dataset {
+    const good: string[] = [];
+    const skipped: SkippedFile[] = [];
+    const decoded: RgbImage[] = [];
+    for (const f of files) {
+      try {
+        decoded.push(decodeImage(readFileSync(f), { maxPixels: o.maxPixels }));
+        good.push(f);
+      } catch (e) {
+        skipped.push({ file: f, reason: (e as Error).message });
+      }
+    }
+    const ds = new Dataset(good, o);
+    ds.skipped.push(...skipped);
+    decoded.forEach((img, i) => ds.keep(i, img));
+    return ds;
+  }
+
+  get length(): number {
+    return this.files.length;
+  }
+
+  private keep(i: number, img: RgbImage): void {
+    if (this.cachedBytes + img.rgb.byteLength <= this.o.cacheMb * 1048576) {
+      this.cache.set(i, img);
+      this.cachedBytes += img.rgb.byteLength;
+    }
+  }
+
+  image(i: number): RgbImage {
+    const hit = this.cache.get(i);
+    if (hit) return hit;
+    const img = decodeImage(readFileSync(this.files[i]!), { maxPixels: this.o.maxPixels });
+    this.keep(i, img);
+    return img;
+  }
+
+  /** The image drawn for sample n: epochs of a seeded permutation of the files. */
+  fileFor(n: number): number {
+    const N = this.files.length;
+    const epoch = Math.floor(n / N);
+    return permutation(N, this.o.seed, epoch + 1)[n % N]!;
+  }
+
+  /**
+   * Sample n: a square crop whose side is log-uniform in [minScale, 1] of the shorter image side (at
+   * least the model size when the image allows), at a uniform position, resampled to size×size,
+   * flipped with probability ½.
+   */
+  sample(n: number): Float32Array {
+    const img = this.image(this.fileFor(n));
+    const seed = this.o.seed;
+    const short = Math.min(img.width, img.height);
+    const lo = Math.min(short, Math.max(this.o.size, this.o.minScale * short));
+    const side = lo * Math.pow(short / lo, unit(randomBits(seed, n, DRAW_SCALE)));
+    const x = unit(randomBits(seed, n, DRAW_X)) * (img.width - side);
+    const y = unit(randomBits(seed, n, DRAW_Y)) * (img.height - side);
+    const flip = this.o.flip && randomBits(seed, n, DRAW_FLIP) >>> 31 === 1;
+    return cropToModelInput(img, this.o.size, { x, y, side }, flip);
+  }
+
+  /** The batch for a training step: samples step·batch … step·batch + batch − 1, as one [B, S, S, 3] array. */
+  batch(step: number, batch: number): Float32Array {
+    const S = this.o.size;
+    const out = new Float32Array(batch * S * S * 3);
+    for (let i = 0; i < batch; i++) out.set(this.sample(step * batch + i), i * S * S * 3);
+    return out;
+  }
+
+  /** Validation inputs: each image resized and centre-cropped (as tokenize does), [N, S, S, 3]. */
+  centreCrops(): Float32Array {
+    const S = this.o.size;
+    const out = new Float32Array(this.files.length * S * S * 3);
+    for (let i = 0; i < this.files.length; i++) out.set(toModelInput(this.image(i), S), i * S * S * 3);
+    return out;
+  }
+}

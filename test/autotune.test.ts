@@ -1,0 +1,402 @@
+import { expect } from 'chai';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryTuneStore, Tuner, deviceKey, type TuneCandidate, type TuneHost } from '../src/gpu/autotune.js';
+import { FileTuneStore } from '../src/gpu/autotune-node.js';
+import type { DeviceInfo, Engine } from '../src/gpu/engine.js';
+import { PRESETS } from '../src/model/config.js';
+import { modelMatmuls } from '../src/model/tune.js';
+import {
+  checkMatmulFastPaths,
+  matmul,
+  matmulCandidates,
+  matmulShapeClass,
+  parsePlan,
+  planName,
+  shapeClass,
+  tuneMatmul,
+  type Activation,
+  type MatmulPlan,
+} from '../src/ops/matmul.js';
+import { describeBackends, expectClose, freshRng, randomF32 } from './helpers.js';
+import { gelu64 } from './reference/gelu.js';
+import { matmulRef } from './reference/matmul.js';
+
+const INFO: DeviceInfo = {
+  backend: 'opengl',
+  featureLevel: 'compatibility',
+  adapter: 'test adapter',
+  vendor: '',
+  architecture: '',
+  description: 'driver 1.0',
+  software: true,
+};
+
+/** A tuner host without a device: fake candidates are timed through an injected measure. */
+const host = (info: DeviceInfo = INFO): TuneHost => ({ info, sync: async () => {} });
+
+const fake = (name: string): TuneCandidate => ({ name, run: () => {} });
+
+describe('autotune: the tuner', () => {
+  it('picks the fastest of fake candidates with known costs and records every median', async () => {
+    const cost: Record<string, number> = { plain: 5, fast: 2, faster: 1.5, slow: 9 };
+    const r = freshRng();
+    const tuner = new Tuner(host());
+    const seen: number[] = [];
+    const entry = await tuner.tune('fake', 'cls', Object.keys(cost).map(fake), {
+      // Known cost ± 10% noise per sample; reps reflect the least sample time asked for.
+      measure: async (c, reps) => {
+        seen.push(reps);
+        return cost[c.name]! * (0.9 + 0.2 * r());
+      },
+      rounds: 5,
+      dropFactor: 100,
+    });
+    expect(entry.choice).to.equal('faster');
+    expect(tuner.choice('fake', 'cls')).to.equal('faster');
+    expect(Object.keys(entry.ms).sort()).to.deep.equal(['fast', 'faster', 'plain', 'slow']);
+    for (const [name, ms] of Object.entries(entry.ms)) expect(ms).to.be.within(0.9 * cost[name]!, 1.1 * cost[name]!);
+    expect(Math.max(...seen)).to.be.greaterThan(1);
+  });
+
+  it('drops candidates far slower than the best after the first round', async () => {
+    const cost: Record<string, number> = { plain: 4, quick: 1, glacial: 50 };
+    const timed: string[] = [];
+    const entry = await new Tuner(host()).tune('fake', 'cls', Object.keys(cost).map(fake), {
+      measure: async (c) => {
+        timed.push(c.name);
+        return cost[c.name]!;
+      },
+      rounds: 4,
+    });
+    expect(entry.choice).to.equal('quick');
+    expect(entry.dropped?.glacial).to.match(/slower than 3x/);
+    // Warm-up, sizing, and one round only.
+    expect(timed.filter((n) => n === 'glacial')).to.have.length(3);
+    expect(timed.filter((n) => n === 'quick')).to.have.length(6);
+  });
+
+  it('drops a fast path that disagrees with the plain path, however fast it is', async () => {
+    const cost: Record<string, number> = { plain: 3, wrong: 0.5, right: 2 };
+    const entry = await new Tuner(host()).tune('fake', 'cls', Object.keys(cost).map(fake), {
+      measure: async (c) => cost[c.name]!,
+      verify: async (c) => (c.name === 'wrong' ? 'disagrees' : null),
+    });
+    expect(entry.choice).to.equal('right');
+    expect(entry.dropped).to.deep.equal({ wrong: 'disagrees' });
+    expect(entry.ms).to.not.have.property('wrong');
+  });
+
+  it('falls back to the plain path when every other candidate fails', async () => {
+    const entry = await new Tuner(host()).tune('fake', 'cls', [fake('plain'), fake('broken')], {
+      measure: async (c) => {
+        if (c.name === 'broken') throw new Error('no pipeline');
+        return 1;
+      },
+    });
+    expect(entry.choice).to.equal('plain');
+    expect(entry.dropped?.broken).to.match(/failed: no pipeline/);
+  });
+
+  it('round-trips choices through a store, keyed by adapter and driver', async () => {
+    const store = new MemoryTuneStore();
+    const a = new Tuner(host(), store);
+    await a.load();
+    await a.tune('matmul', 'M16.N1024', [fake('texture'), fake('texture.n32')], { measure: async (c) => (c.name === 'texture' ? 2 : 1) });
+    await a.save();
+
+    const same = new Tuner(host(), store);
+    await same.load();
+    expect(same.choice('matmul', 'M16.N1024')).to.equal('texture.n32');
+    expect(same.entry('matmul', 'M16.N1024')?.ms).to.deep.equal({ texture: 2, 'texture.n32': 1 });
+
+    const otherDriver = new Tuner(host({ ...INFO, description: 'driver 2.0' }), store);
+    const otherAdapter = new Tuner(host({ ...INFO, adapter: 'another adapter' }), store);
+    await otherDriver.load();
+    await otherAdapter.load();
+    expect(otherDriver.choice('matmul', 'M16.N1024')).to.equal(undefined);
+    expect(otherAdapter.choice('matmul', 'M16.N1024')).to.equal(undefined);
+
+    // Another device's choices land in their own section; the first device's stay.
+    otherAdapter.record('matmul', 'M16.N1024', { choice: 'storage', ms: { storage: 1 } });
+    await otherAdapter.save();
+    const doc = JSON.parse((await store.read())!) as { devices: Record<string, { choices: Record<string, { choice: string }> }> };
+    expect(Object.keys(doc.devices).sort()).to.deep.equal([deviceKey({ ...INFO, adapter: 'another adapter' }), deviceKey(INFO)].sort());
+    expect(doc.devices[deviceKey(INFO)]!.choices['matmul|M16.N1024']!.choice).to.equal('texture.n32');
+  });
+
+  it('keeps the cache in a JSON file (cacheDir()/autotune.json in Node) and survives a damaged one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tok1d-autotune-'));
+    try {
+      const path = join(dir, 'sub', 'autotune.json');
+      const t1 = new Tuner(host(), new FileTuneStore(path));
+      await t1.load();
+      t1.record('matmul', 'cls', { choice: 'texture.split4', ms: { texture: 3, 'texture.split4': 2 } });
+      await t1.save();
+      expect(JSON.parse(readFileSync(path, 'utf8')).devices[deviceKey(INFO)].choices['matmul|cls'].choice).to.equal('texture.split4');
+      const t2 = new Tuner(host(), new FileTuneStore(path));
+      await t2.load();
+      expect(t2.choice('matmul', 'cls')).to.equal('texture.split4');
+
+      writeFileSync(path, '{ not json');
+      const t3 = new Tuner(host(), new FileTuneStore(path));
+      await t3.load();
+      expect(t3.choice('matmul', 'cls')).to.equal(undefined);
+      t3.record('matmul', 'cls', { choice: 'texture', ms: { texture: 1 } });
+      await t3.save();
+      expect(JSON.parse(readFileSync(path, 'utf8')).version).to.equal(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('autotune: matmul plans and shape classes', () => {
+  it('plan names round-trip, and foreign names are refused', () => {
+    const plans: MatmulPlan[] = [
+      { variant: 'texture' },
+      { variant: 'texture', cols: 32 },
+      { variant: 'texture', wg: 16 },
+      { variant: 'texture', cols: 32, splits: 4 },
+      { variant: 'storage' },
+      { variant: 'storage', tm: 4, tn4: 4 },
+      { variant: 'storage', splits: 16 },
+    ];
+    for (const p of plans) expect(parsePlan(planName(p)), planName(p)).to.deep.equal(p);
+    for (const bad of ['', 'cuda', 'texture.n64', 'storage.t99x9', 'texture.split1', 'texture.split65', 'texture.wg7']) expect(parsePlan(bad), bad).to.equal(null);
+  });
+
+  it('buckets shapes into classes: powers of two, transposes, broadcast, epilogue', () => {
+    const base = shapeClass({ M: 16, N: 3072, K: 1024, bias: true });
+    expect(base).to.equal('M16.N4096.K1024.nn.b1.e1');
+    expect(shapeClass({ M: 13, N: 4096, K: 1000, bias: true })).to.equal(base);
+    expect(shapeClass({ M: 16, N: 3072, K: 1024 })).to.not.equal(base);
+    expect(shapeClass({ M: 16, N: 3072, K: 1024, bias: true, transB: true })).to.not.equal(base);
+    expect(shapeClass({ M: 16, N: 3072, K: 1024, act: 'gelu' })).to.equal('M16.N4096.K1024.nn.b1.e2');
+    // A batched activation times a shared weight is one matmul over all rows.
+    expect(shapeClass({ M: 16, N: 1024, K: 1024, batchA: 16, bias: true })).to.equal(shapeClass({ M: 256, N: 1024, K: 1024, bias: true }));
+    expect(shapeClass({ M: 16, N: 16, K: 64, batchA: 4, batchB: 4 })).to.equal('M16.N16.K64.nn.b4AB.e0');
+  });
+
+  it('lists the seed model matmuls once per class, with the training gradients on request', () => {
+    const inference = modelMatmuls(PRESETS.seed!, 1);
+    // qkv and fc1 (N 3072 and 4096) share a class, as do proj and dec.embed (1024 × 1024).
+    expect(inference.map((m) => m.what)).to.deep.equal(['enc.patch', 'attn.qkv', 'attn.proj', 'mlp.fc2', 'dec.out']);
+    expect(inference[0]!.shape).to.deep.include({ M: 16, N: 1024, K: 12288, bias: true, constB: true });
+    const training = modelMatmuls(PRESETS.small!, 8, { training: true });
+    expect(training.some((m) => m.shape.transA && m.shape.K === 512)).to.equal(true);
+    expect(new Set(training.map((m) => shapeClass(m.shape))).size).to.equal(training.length);
+  });
+});
+
+/** Inputs and float64 result of one case, built once and shared by both backends. */
+interface Case {
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+  batchA?: number;
+  batchB?: number;
+  bias?: boolean;
+  alpha?: number;
+  act?: Activation;
+  /** Accumulate into a random C with this beta. */
+  beta?: number;
+}
+
+const prepared = new Map<string, { a: Float32Array; b: Float32Array; bias?: Float32Array; c0?: Float32Array; want: Float64Array }>();
+function prepare(c: Case) {
+  const key = JSON.stringify(c);
+  let p = prepared.get(key);
+  if (!p) {
+    const r = freshRng();
+    const batch = Math.max(c.batchA ?? 1, c.batchB ?? 1);
+    const a = randomF32((c.batchA ?? 1) * c.M * c.K, r);
+    const b = randomF32((c.batchB ?? 1) * c.K * c.N, r);
+    const bias = c.bias ? randomF32(c.N, r) : undefined;
+    const c0 = c.beta ? randomF32(batch * c.M * c.N, r) : undefined;
+    const want = matmulRef(a, b, { ...c, bias });
+    if (c.act && c.act !== 'none') for (let i = 0; i < want.length; i++) want[i] = gelu64(want[i]!, c.act === 'gelu' ? 'erf' : 'tanh');
+    if (c0) for (let i = 0; i < want.length; i++) want[i] = want[i]! + c.beta! * c0[i]!;
+    p = { a, b, bias, c0, want };
+    prepared.set(key, p);
+  }
+  return p;
+}
+
+function label(c: Case): string {
+  const t = `${c.transA ? 'Aᵀ' : 'A'}·${c.transB ? 'Bᵀ' : 'B'}`;
+  const batch = c.batchA || c.batchB ? ` batch ${c.batchA ?? 1}/${c.batchB ?? 1}` : '';
+  return `${t} ${c.M}×${c.N}×${c.K}${batch}${c.bias ? ' +bias' : ''}${c.alpha ? ` α=${c.alpha}` : ''}${c.act ? ` ${c.act}` : ''}${c.beta ? ` +${c.beta}·C` : ''}`;
+}
+
+/** Whether the texture variant's operands fit this device's 2D textures (both K-major). */
+function texturesFit(e: Engine, c: Case): boolean {
+  const max = e.limits.maxTextureDimension2D;
+  return Math.ceil(c.K / 4) <= max && c.M * (c.batchA ?? 1) <= max && c.N * (c.batchB ?? 1) <= max;
+}
+
+/** Runs one case with a plan and compares with float64 (skips texture plans that cannot fit). */
+async function runCase(ctx: Mocha.Context, e: Engine, c: Case, plan: string): Promise<void> {
+  if (plan.startsWith('texture') && !texturesFit(e, c)) {
+    console.log(`      skipped: ${c.M}×${c.N}×${c.K} exceeds maxTextureDimension2D ${e.limits.maxTextureDimension2D}`);
+    ctx.skip();
+  }
+  const p = prepare(c);
+  const batch = Math.max(c.batchA ?? 1, c.batchB ?? 1);
+  const aShape = c.transA ? [c.K, c.M] : [c.M, c.K];
+  const bShape = c.transB ? [c.N, c.K] : [c.K, c.N];
+  const ta = e.upload(p.a, (c.batchA ?? 1) > 1 ? [c.batchA!, ...aShape] : aShape);
+  const tb = e.upload(p.b, (c.batchB ?? 1) > 1 ? [c.batchB!, ...bShape] : bShape);
+  const tbias = p.bias ? e.upload(p.bias, [c.N]) : undefined;
+  const tc = p.c0 ? e.upload(p.c0, batch > 1 ? [batch, c.M, c.N] : [c.M, c.N]) : undefined;
+  try {
+    const out = matmul(e, ta, tb, { transA: c.transA, transB: c.transB, bias: tbias, alpha: c.alpha, act: c.act, beta: c.beta, out: tc, plan });
+    expectClose(await e.readF32(out), p.want, 1e-5, `${plan} ${label(c)}`);
+    if (out !== tc) e.release(out);
+  } finally {
+    e.release(ta, tb, tbias, tc);
+  }
+}
+
+/** The variants this file adds: the 32-column texture tile and split-K on both variants. */
+const NEW_PLANS: string[] = ['texture.n32', 'texture.split3', 'texture.n32.split4', 'storage.split5', 'storage.t4x4.split2'];
+
+const ODD: Case[] = [
+  { M: 1, N: 1, K: 1 },
+  { M: 7, N: 33, K: 65, bias: true },
+  { M: 33, N: 31, K: 257, transA: true, transB: true, bias: true },
+  { M: 17, N: 47, K: 129, transB: true, alpha: 0.5 },
+  { M: 3, N: 70, K: 301, transA: true, act: 'gelu' },
+  { M: 9, N: 20, K: 61, batchA: 3, batchB: 3, bias: true, act: 'gelu_tanh' },
+  { M: 5, N: 37, K: 133, batchA: 4, batchB: 1, bias: true },
+  { M: 6, N: 35, K: 99, batchA: 1, batchB: 2, transB: true },
+  { M: 19, N: 23, K: 203, alpha: 2, beta: 0.75 },
+];
+
+/** Real model shapes where the new variants matter: seed batch 1 (skinny, long K; 12288 wide). */
+const REAL: Case[] = [
+  { M: 16, N: 1024, K: 12288, bias: true },
+  { M: 16, N: 12288, K: 1024, bias: true },
+  { M: 16, N: 1024, K: 4096, bias: true },
+  { M: 64, N: 128, K: 512, transA: true },
+];
+
+describeBackends('autotune: matmul variants against float64', (get) => {
+  for (const plan of NEW_PLANS) {
+    for (const c of ODD) it(`${plan} ${label(c)}`, function () {
+      return runCase(this, get(), c, plan);
+    });
+  }
+  for (const c of REAL) {
+    for (const plan of ['texture.n32', 'texture.n32.split4', 'texture.split2', 'storage.split4']) {
+      it(`${plan} real size ${label(c)}`, function () {
+        return runCase(this, get(), c, plan);
+      });
+    }
+  }
+});
+
+describeBackends('autotune: matmul on a device', (get) => {
+  afterEach(() => {
+    // The engine is shared with other test files: leave no choices or switched-off paths behind.
+    const t = get().tuner;
+    t.clear();
+    t.disabled.clear();
+  });
+
+  it('start-up parity checks pass for every plan family (nothing switched off)', async () => {
+    const e = get();
+    e.tuner.checked.delete('matmul');
+    await checkMatmulFastPaths(e);
+    expect([...e.tuner.disabled.entries()]).to.deep.equal([]);
+  });
+
+  it('matmul() follows the stored choice for its class, unless that family was switched off', async () => {
+    const e = get();
+    const c: Case = { M: 16, N: 40, K: 1030, bias: true };
+    const p = prepare(c);
+    const ta = e.upload(p.a, [c.M, c.K]);
+    const tb = e.upload(p.b, [c.K, c.N]);
+    const tbias = e.upload(p.bias!, [c.N]);
+    /** Runs the matmul, checks it, and returns whether the split-K reduction ran. */
+    const split = async () => {
+      const used = new Map<string, { ms: number; count: number }>();
+      e.profile = used;
+      let out;
+      try {
+        out = matmul(e, ta, tb, { bias: tbias });
+      } finally {
+        e.profile = null;
+      }
+      expectClose(await e.readF32(out), p.want, 1e-5, label(c));
+      e.release(out);
+      return used.has('matmul_splitk:reduce');
+    };
+    try {
+      expect(await split()).to.equal(false);
+      const cls = matmulShapeClass(ta, tb, { bias: tbias });
+      e.tuner.record('matmul', cls, { choice: 'texture.split4', ms: {} });
+      expect(await split()).to.equal(true);
+      e.tuner.disabled.set('matmul:texture.split', 'test');
+      expect(await split()).to.equal(false);
+      e.tuner.disabled.clear();
+      e.tuner.record('matmul', cls, { choice: 'from-another-version', ms: {} });
+      expect(await split()).to.equal(false);
+    } finally {
+      e.release(ta, tb, tbias);
+    }
+  });
+
+  it('tuneMatmul times every candidate, picks the fastest, and reuses the choice without measuring', async () => {
+    const e = get();
+    const shape = { M: 16, N: 64, K: 2048, bias: true };
+    const r = await tuneMatmul(e, shape, { rounds: 1 });
+    expect(r.measured).to.equal(true);
+    const names = matmulCandidates(e, { batch: 1, batchA: 1, batchB: 1, M: 16, N: 64, K: 2048 }).map(planName);
+    expect(names.length).to.be.greaterThan(3);
+    expect(names).to.include('texture.split4');
+    expect(Object.keys(r.entry.ms).sort()).to.deep.equal([...names].sort());
+    expect(r.entry.dropped ?? {}).to.satisfy((d: Record<string, string>) => Object.values(d).every((why) => why.startsWith('slower')));
+    const live = Object.entries(r.entry.ms).filter(([n]) => !r.entry.dropped?.[n]);
+    expect(r.entry.ms[r.entry.choice]).to.equal(Math.min(...live.map(([, ms]) => ms)));
+    expect(e.tuner.choice('matmul', r.shapeClass)).to.equal(r.entry.choice);
+    const again = await tuneMatmul(e, shape);
+    expect(again.measured).to.equal(false);
+    expect(again.entry).to.equal(r.entry);
+  });
+
+  it('drops a disagreeing fast path measured on the device', async () => {
+    const e = get();
+    const r = freshRng();
+    const [M, N, K] = [16, 48, 512];
+    const ta = e.upload(randomF32(M * K, r), [M, K]);
+    const tb = e.upload(randomF32(K * N, r), [K, N]);
+    const out = e.empty([M, N]);
+    const candidate = (name: string, alpha: number, plan: string): TuneCandidate => ({ name, run: () => void matmul(e, ta, tb, { out, alpha, plan }) });
+    const read = async (c: TuneCandidate): Promise<Float32Array> => {
+      c.run();
+      return e.readF32(out);
+    };
+    try {
+      const plain = candidate('plain', 1, 'texture');
+      const want = await read(plain);
+      // "Fast" is the same work with a wrong scale: it must never be chosen.
+      const entry = await e.tuner.tune('matmul-test', 'cls', [plain, candidate('fast', 1.001, 'texture.split2'), candidate('split', 1, 'texture.split2')], {
+        rounds: 1,
+        verify: async (c) => {
+          const got = await read(c);
+          let worst = 0;
+          for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / (Math.abs(want[i]!) + 1e-3));
+          return worst <= 1e-4 ? null : `disagrees (${worst.toExponential(1)})`;
+        },
+      });
+      expect(entry.dropped?.fast).to.match(/^disagrees/);
+      expect(entry.choice).to.be.oneOf(['plain', 'split']);
+    } finally {
+      e.release(ta, tb, out);
+    }
+  });
+});
