@@ -285,27 +285,67 @@ describeBackends('optim', (get) => {
     for (let i = 0; i < a.length; i++) expect(Buffer.from(a[i]!.buffer).equals(Buffer.from(b[i]!.buffer)), `output ${i} differs`).to.equal(true);
   });
 
-  it('records without submitting: step, gradNorm and clipGradNorm read nothing back', async () => {
+  for (const flat of [false, true]) {
+    it(`records without submitting: step, gradNorm and clipGradNorm read nothing back (${flat ? 'flat' : 'per-parameter'} layout)`, async () => {
+      const e = get();
+      const c = makeCase(SIZES, 1);
+      const params = uploadParams(e, c, DECAY);
+      const g = uploadAll(e, c.grads[0]!);
+      const opt = new AdamW(e, params, { lr: 0.01, flat });
+      await e.sync();
+      const submits = e.counters.submits;
+      const dispatches = e.counters.dispatches;
+      const norm = gradNorm(e, g);
+      opt.step(g, 0.02, { norm, maxNorm: 1 });
+      const norm2 = clipGradNorm(e, g, 1);
+      opt.step(g);
+      expect(e.counters.submits).to.equal(submits);
+      // Per step: one dispatch per parameter, or per decay group in the flat layout (the rest are
+      // copies); the norm: one per tensor + 1; clipping: one per tensor; a poisoning engine also
+      // fills the two buffers each norm allocates.
+      const perStep = flat ? new Set(DECAY).size : SIZES.length;
+      const fills = e.options.poison ? 4 : 0;
+      expect(e.counters.dispatches - dispatches).to.equal(2 * perStep + 2 * (SIZES.length + 1) + SIZES.length + fills);
+      await e.sync();
+      opt.dispose();
+      e.release(norm, norm2, ...g, ...params.map((p) => p.tensor));
+    });
+  }
+
+  it('the flat layout updates exactly as the per-parameter one; stepClipped computes the same norm', async () => {
     const e = get();
-    const c = makeCase(SIZES, 1);
-    const params = uploadParams(e, c, DECAY);
-    const g = uploadAll(e, c.grads[0]!);
-    const opt = new AdamW(e, params, { lr: 0.01 });
-    await e.sync();
-    const submits = e.counters.submits;
-    const dispatches = e.counters.dispatches;
-    const norm = gradNorm(e, g);
-    opt.step(g, 0.02, { norm, maxNorm: 1 });
-    const norm2 = clipGradNorm(e, g, 1);
-    opt.step(g);
-    expect(e.counters.submits).to.equal(submits);
-    // One dispatch per parameter per step; the norm: one per tensor + 1; clipping: one per tensor;
-    // a poisoning engine also fills the two buffers each norm allocates.
-    const fills = e.options.poison ? 4 : 0;
-    expect(e.counters.dispatches - dispatches).to.equal(2 * SIZES.length + 2 * (SIZES.length + 1) + SIZES.length + fills);
-    await e.sync();
-    opt.dispose();
-    e.release(norm, norm2, ...g, ...params.map((p) => p.tensor));
+    const c = makeCase(SIZES, 3);
+    const a = uploadParams(e, c, DECAY);
+    const b = uploadParams(e, c, DECAY);
+    const optA = new AdamW(e, a, { lr: 0.03, weightDecay: WD, flat: false });
+    const optB = new AdamW(e, b, { lr: 0.03, weightDecay: WD, flat: true });
+    const owned: Tensor[] = [];
+    for (let s = 0; s < 3; s++) {
+      const g = uploadAll(e, c.grads[s]!);
+      owned.push(...g);
+      const norm = gradNorm(e, g);
+      owned.push(norm);
+      if (s < 2) {
+        optA.step(g, 0.03, { norm, maxNorm: 0.5 });
+        optB.step(g, 0.03, { norm, maxNorm: 0.5 });
+      } else {
+        optA.step(g, 0.03, { norm, maxNorm: 0.5 });
+        const nb = optB.stepClipped(g, 0.03, 0.5);
+        owned.push(nb);
+        const [x, y] = [(await e.readF32(norm))[0]!, (await e.readF32(nb))[0]!];
+        expect(Math.abs(x - y) / x, `norm ${x} vs ${y}`).to.be.at.most(1e-6);
+      }
+    }
+    const [sa, sb] = [await optA.state(), await optB.state()];
+    for (let i = 0; i < SIZES.length; i++) {
+      const [pa, pb] = [await e.readF32(a[i]!.tensor), await e.readF32(b[i]!.tensor)];
+      expectClose(pb, pa, 1e-6, `param ${i}`);
+      expectClose(sb.m[`p${i}`]!, sa.m[`p${i}`]!, 1e-6, `m ${i}`);
+      expectClose(sb.v[`p${i}`]!, sa.v[`p${i}`]!, 1e-6, `v ${i}`);
+    }
+    optA.dispose();
+    optB.dispose();
+    e.release(...owned, ...a.map((p) => p.tensor), ...b.map((p) => p.tensor));
   });
 
   it('state() / loadState() resume the same trajectory', async () => {

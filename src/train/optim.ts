@@ -93,6 +93,8 @@ export interface AdamWParam {
 
 export interface AdamWOptions {
   lr: number;
+  /** Gather parameters into one flat layout (default true; per-parameter dispatches when false or when they do not fit one binding). */
+  flat?: boolean;
   beta1?: number;
   beta2?: number;
   eps?: number;
@@ -134,8 +136,16 @@ export class AdamW {
   readonly beta2: number;
   readonly eps: number;
   readonly weightDecay: number;
-  private readonly m: Tensor[];
-  private readonly v: Tensor[];
+  /** Per-parameter moments (per-parameter layout), or regions of the flat moments (flat layout). */
+  private readonly m: MomentRef[];
+  private readonly v: MomentRef[];
+  /**
+   * Flat layout: parameters, gradients and moments gathered into four buffers (every parameter at a
+   * 256-byte aligned offset, decayed parameters first), so one step is a few copies and one AdamW
+   * dispatch per decay group instead of one per parameter. Used when the parameters fit one
+   * storage binding; null otherwise.
+   */
+  private readonly flat: FlatLayout | null;
   /** Bound in place of a norm when clipping is not fused (every binding must be bound). */
   private readonly noNorm: Tensor;
   private t = 0;
@@ -167,8 +177,15 @@ export class AdamW {
     this.beta2 = beta2;
     this.eps = eps;
     this.weightDecay = weightDecay;
-    this.m = this.params.map((p) => zeros(engine, p.tensor.shape));
-    this.v = this.params.map((p) => zeros(engine, p.tensor.shape));
+    this.flat = flatLayout(engine, this.params, opts.flat ?? true);
+    if (this.flat) {
+      const f = this.flat;
+      this.m = this.params.map((p, i) => region(f.M, f.offsets[i]!, p.tensor.size));
+      this.v = this.params.map((p, i) => region(f.V, f.offsets[i]!, p.tensor.size));
+    } else {
+      this.m = this.params.map((p) => zeros(engine, p.tensor.shape));
+      this.v = this.params.map((p) => zeros(engine, p.tensor.shape));
+    }
     this.noNorm = zeros(engine, [1]);
   }
 
@@ -182,13 +199,27 @@ export class AdamW {
    * back. `lr` overrides this.lr for this step (e.g. from lrAt); `clip` fuses gradient clipping.
    */
   step(grads: Grads, lr: number = this.lr, clip?: ClipSpec): void {
+    this.update(grads, lr, clip);
+  }
+
+  /**
+   * One update with clipping to `maxNorm`: the global gradient norm is computed here (over the
+   * gathered flat gradients in the flat layout) and returned, a [1] tensor the caller releases.
+   */
+  stepClipped(grads: Grads, lr: number, maxNorm: number): Tensor {
+    const norm = this.update(grads, lr, { maxNorm });
+    return norm!;
+  }
+
+  private update(grads: Grads, lr: number, clip?: ClipSpec | { maxNorm: number; norm?: undefined }): Tensor | null {
     if (this.disposed) throw new Error('AdamW: disposed');
     checkLr(lr);
     const list = this.alignGrads(grads);
     if (clip) {
-      if (clip.norm.size < 1 || clip.norm.dtype !== 'f32') throw new Error('AdamW.step: clip.norm must be an f32 tensor [1]');
+      if (clip.norm && (clip.norm.size < 1 || clip.norm.dtype !== 'f32')) throw new Error('AdamW.step: clip.norm must be an f32 tensor [1]');
       if (!(clip.maxNorm > 0)) throw new Error(`AdamW.step: clip.maxNorm must be positive, got ${clip.maxNorm}`);
     }
+    const e = this.engine;
     const t = ++this.t;
     const bc1 = 1 - this.beta1 ** t;
     const bc2 = 1 - this.beta2 ** t;
@@ -203,7 +234,28 @@ export class AdamW {
       eps: this.eps,
       maxNorm: clip ? clip.maxNorm : 0,
     };
-    const norm = clip ? clip.norm : this.noNorm;
+    const f = this.flat;
+    if (f && list.every((g) => g)) {
+      // Gather, update each decay group with one dispatch, scatter the parameters back.
+      this.params.forEach((p, i) => {
+        e.copy(list[i]!, f.G, p.tensor.byteLength, 0, 4 * f.offsets[i]!);
+        e.copy(p.tensor, f.P, p.tensor.byteLength, 0, 4 * f.offsets[i]!);
+      });
+      const computed = clip && !clip.norm ? gradNorm(e, [f.G]) : null;
+      const norm = clip ? (clip.norm ?? computed!) : this.noNorm;
+      for (const grp of f.groups) {
+        const items = grp.floats / 4;
+        const { groups, stride } = linearLaunch(items);
+        const decayMul = grp.decay ? 1 - lr * this.weightDecay : 1;
+        const r = (t: Tensor) => region(t, grp.start, grp.floats);
+        e.dispatch('adamw', 'adamw4', [r(f.P), r(f.G), r(f.M), r(f.V), norm], params({ ...shared, n: items, stride, decayMul }), groups);
+      }
+      // (copy() marks each parameter as written, which invalidates packed copies of it.)
+      this.params.forEach((p, i) => e.copy(f.P, p.tensor, p.tensor.byteLength, 4 * f.offsets[i]!, 0));
+      return computed;
+    }
+    const computed = clip && !clip.norm ? gradNorm(e, list.filter((g): g is Tensor => g !== null)) : null;
+    const norm = clip ? (clip.norm ?? computed!) : this.noNorm;
     for (let i = 0; i < this.params.length; i++) {
       const g = list[i];
       if (!g) continue;
@@ -211,11 +263,10 @@ export class AdamW {
       const { suffix, items } = vecItems(p.tensor);
       const { groups, stride } = linearLaunch(items);
       const decayMul = p.decay ? 1 - lr * this.weightDecay : 1;
-      this.engine.dispatch('adamw', 'adamw' + suffix, [p.tensor, g, this.m[i]!, this.v[i]!, norm], params({ ...shared, n: items, stride, decayMul }), groups);
+      e.dispatch('adamw', 'adamw' + suffix, [p.tensor, g, this.m[i]!, this.v[i]!, norm], params({ ...shared, n: items, stride, decayMul }), groups);
       p.tensor.touch();
-      this.m[i]!.touch();
-      this.v[i]!.touch();
     }
+    return computed;
   }
 
   private alignGrads(grads: Grads): (Tensor | null)[] {
@@ -241,10 +292,19 @@ export class AdamW {
   async state(): Promise<AdamWState> {
     const m: Record<string, Float32Array> = {};
     const v: Record<string, Float32Array> = {};
+    const f = this.flat;
+    const [allM, allV] = f ? ((await this.engine.readMany([f.M, f.V])) as Float32Array[]) : [null, null];
     for (let i = 0; i < this.params.length; i++) {
       const name = this.params[i]!.name;
-      m[name] = await this.engine.readF32(this.m[i]!);
-      v[name] = await this.engine.readF32(this.v[i]!);
+      if (f) {
+        const o = f.offsets[i]!;
+        const n = this.params[i]!.tensor.size;
+        m[name] = allM!.slice(o, o + n);
+        v[name] = allV!.slice(o, o + n);
+      } else {
+        m[name] = await this.engine.readF32(this.m[i] as Tensor);
+        v[name] = await this.engine.readF32(this.v[i] as Tensor);
+      }
     }
     return { step: this.t, m, v };
   }
@@ -259,9 +319,15 @@ export class AdamW {
         if (a.length !== p.tensor.size) throw new Error(`AdamW.loadState: ${what} of '${p.name}' has ${a.length} values, expected ${p.tensor.size}`);
       }
     }
+    const f = this.flat;
     this.params.forEach((p, i) => {
-      this.engine.write(this.m[i]!, state.m[p.name]!);
-      this.engine.write(this.v[i]!, state.v[p.name]!);
+      if (f) {
+        this.engine.write(f.M, state.m[p.name]!, 4 * f.offsets[i]!);
+        this.engine.write(f.V, state.v[p.name]!, 4 * f.offsets[i]!);
+      } else {
+        this.engine.write(this.m[i] as Tensor, state.m[p.name]!);
+        this.engine.write(this.v[i] as Tensor, state.v[p.name]!);
+      }
     });
     this.t = state.step;
   }
@@ -270,8 +336,55 @@ export class AdamW {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.engine.release(...this.m, ...this.v, this.noNorm);
+    if (this.flat) this.engine.release(this.flat.P, this.flat.G, this.flat.M, this.flat.V, this.noNorm);
+    else this.engine.release(...(this.m as Tensor[]), ...(this.v as Tensor[]), this.noNorm);
   }
+}
+
+/** A parameter's moments: their own tensor, or a region of a flat buffer. */
+type MomentRef = Tensor | GPUBufferBinding;
+
+interface FlatLayout {
+  P: Tensor;
+  G: Tensor;
+  M: Tensor;
+  V: Tensor;
+  /** Float offset of each parameter (a multiple of 64: 256-byte aligned bindings). */
+  offsets: number[];
+  /** Contiguous ranges updated by one dispatch each: decayed parameters, then the others. */
+  groups: { start: number; floats: number; decay: boolean }[];
+}
+
+const FLAT_ALIGN = 64;
+
+function alignUp(n: number): number {
+  return Math.ceil(n / FLAT_ALIGN) * FLAT_ALIGN;
+}
+
+/** The flat layout when enabled and the parameters fit one storage binding (zero padding everywhere). */
+function flatLayout(engine: Engine, ps: readonly AdamWParam[], enabled: boolean): FlatLayout | null {
+  if (!enabled || ps.length < 2 || engine.limits.minStorageBufferOffsetAlignment > 4 * FLAT_ALIGN) return null;
+  const offsets = new Array<number>(ps.length);
+  const groups: FlatLayout['groups'] = [];
+  let at = 0;
+  for (const decay of [true, false]) {
+    const start = at;
+    ps.forEach((p, i) => {
+      if (p.decay !== decay) return;
+      offsets[i] = at;
+      at += alignUp(p.tensor.size);
+    });
+    if (at > start) groups.push({ start, floats: at - start, decay });
+  }
+  const limit = Math.min(engine.limits.maxStorageBufferBindingSize, engine.limits.maxBufferSize);
+  if (4 * at > limit) return null;
+  const [P, G, M, V] = [0, 1, 2, 3].map(() => zeros(engine, [at]));
+  return { P: P!, G: G!, M: M!, V: V!, offsets, groups };
+}
+
+/** A float range of a tensor's buffer as a binding. */
+function region(t: Tensor, start: number, floats: number): GPUBufferBinding {
+  return { buffer: t.buffer, offset: 4 * start, size: 4 * floats };
 }
 
 function checkLr(lr: number): void {

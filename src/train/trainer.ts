@@ -3,7 +3,7 @@ import { Tape } from '../autograd/tape.js';
 import type { ForwardResult, TokenizerModel } from '../model/model.js';
 import { paramSpecs } from '../model/config.js';
 import type { Tensor } from '../tensor.js';
-import { AdamW, decayFor, gradNorm } from './optim.js';
+import { AdamW, decayFor } from './optim.js';
 import { lrAt } from './schedule.js';
 
 export interface TrainerOptions {
@@ -91,8 +91,8 @@ export class Trainer {
     const grads = this.tape.backward(terms, keep);
     const lr = lrAt(this.optimizer.stepCount + 1, { base: o.lr, warmup: o.warmup, total: o.totalSteps, minLr: o.minLr ?? 0 });
     let norm: Tensor | null = null;
-    if (o.clip && o.clip > 0) norm = gradNorm(e, [...grads.values()]);
-    this.optimizer.step(grads, lr, norm ? { norm, maxNorm: o.clip! } : undefined);
+    if (o.clip && o.clip > 0) norm = this.optimizer.stepClipped(grads, lr, o.clip);
+    else this.optimizer.step(grads, lr);
     for (const g of grads.values()) e.release(g);
     return { recon: r.recon, codebook: r.codebookLoss, commitment: r.commitmentLoss, l1, gradNorm: norm, indices: r.indices, z };
   }
