@@ -1,4 +1,5 @@
 /** Engine acquisition in Node: Dawn through the `webgpu` package, kernels read from kernels/. */
+import { FileTuneStore } from './gpu/autotune-node.js';
 import { Engine, type EngineOptions } from './gpu/engine.js';
 import { KernelSources } from './gpu/kernels.js';
 import { acquireNodeDevice, nodeKernelReader, type BackendName } from './gpu/node.js';
@@ -15,5 +16,5 @@ export async function createEngine(options: CreateEngineOptions = {}): Promise<E
   const { device, backend, ...engineOptions } = options;
   if (device) return engineForDevice(device, nodeKernelReader(), engineOptions);
   const acquired = await acquireNodeDevice(backend);
-  return new Engine(acquired.device, acquired.info, new KernelSources(nodeKernelReader()), engineOptions, acquired.release);
+  return new Engine(acquired.device, acquired.info, new KernelSources(nodeKernelReader()), { tuneStore: new FileTuneStore(), ...engineOptions }, acquired.release);
 }

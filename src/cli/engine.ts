@@ -1,3 +1,4 @@
+import { FileTuneStore } from '../gpu/autotune-node.js';
 import { Engine } from '../gpu/engine.js';
 import { KernelSources } from '../gpu/kernels.js';
 import { acquireNodeDevice, BACKENDS, nodeKernelReader, type BackendName } from '../gpu/node.js';
@@ -10,7 +11,7 @@ import { UsageError } from './errors.js';
  */
 export async function openEngine(backend: BackendName | undefined, poison: boolean): Promise<Engine> {
   const acquired = await acquireNodeDevice(backend);
-  return new Engine(acquired.device, acquired.info, new KernelSources(nodeKernelReader()), { poison }, acquired.release);
+  return new Engine(acquired.device, acquired.info, new KernelSources(nodeKernelReader()), { poison, tuneStore: new FileTuneStore() }, acquired.release);
 }
 
 /** The backend from --backend, else TOK1D_BACKEND, else undefined (automatic). */

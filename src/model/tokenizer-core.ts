@@ -20,6 +20,7 @@ import type { Ctx } from '../autograd/functions.js';
 import type { Engine } from '../gpu/engine.js';
 import type { BackendName } from '../gpu/node.js';
 import { codebookLookup, codebookSearch } from '../ops/codebook.js';
+import { tuneModel } from './tune.js';
 import { checkPixelSource, checkRgbaTarget, checkTextureTarget, modelOutputToRgba, modelOutputToTexture, pixelsToModelInput } from '../ops/pixels.js';
 import { Tensor } from '../tensor.js';
 import { parseCheckpoint, serializeCheckpoint, type CheckpointDType, type ParsedCheckpoint, type SaveCheckpointOptions } from './checkpoint-format.js';
@@ -180,6 +181,15 @@ function byteOffset(offset: number | undefined, what: string): number {
   return o;
 }
 
+/**
+ * Loads the kernel choices stored for this device (`tok1d bench --tune` measures them; see
+ * src/gpu/autotune.ts); shape classes without one use the fixed per-device rule. Nothing is
+ * measured here, so loading stays fast and deterministic.
+ */
+async function useStoredKernelChoices(engine: Engine, config: ModelConfig): Promise<void> {
+  await tuneModel(engine, config, DEFAULT_BATCH, { measure: false });
+}
+
 export class Tokenizer {
   private disposed = false;
   /** Calls run one at a time (their error scopes nest correctly and the engine's encoder is not shared). */
@@ -203,6 +213,7 @@ export class Tokenizer {
         for (const s of paramSpecs(parsed.config)) tensors.set(s.name, engine.upload(parsed.params.get(s.name)!, s.shape));
         engine.flush();
       });
+      await useStoredKernelChoices(engine, parsed.config);
       return new Tokenizer(engine, new TokenizerModel(engine, parsed.config, tensors), owns);
     } catch (e) {
       engine.release(...tensors.values());
@@ -239,6 +250,7 @@ export class Tokenizer {
         model = TokenizerModel.random(engine, config, seed);
         engine.flush();
       });
+      await useStoredKernelChoices(engine, config);
       return new Tokenizer(engine, model!, owns);
     } catch (e) {
       if (owns) engine.dispose();

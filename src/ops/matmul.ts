@@ -36,15 +36,17 @@ export interface StorageTile {
 
 /**
  * One way to run a matmul: the variant, its tile or workgroup, and a K split. The tuner stores
- * plans by name: "texture", "texture.wg16", "texture.split4", "storage", "storage.t4x4",
- * "storage.split16", …
+ * plans by name: "texture" (16×16 tile), "texture.n32" (16×32), "texture.m32" (32×32),
+ * "texture.n32.split4", "texture.wg16", "storage", "storage.t4x4", "storage.split16", …
  */
 export interface MatmulPlan {
   variant: MatmulVariant;
   /** texture: invocations per workgroup along N (default: textureWorkgroup's rule). */
   wg?: number;
-  /** texture: columns of C per invocation, 16 (default) or 32 (main_wide). */
+  /** texture: columns of C per invocation, 16 (default) or 32 (main_wide, main_tall). */
   cols?: 16 | 32;
+  /** texture: rows of C per invocation, 16 (default) or 32 (main_tall: 32×32, needs cols 32). */
+  rows?: 16 | 32;
   /** storage: rows and vec4 columns of C per invocation (default: matmulTile's rule). */
   tm?: number;
   tn4?: number;
@@ -90,7 +92,8 @@ function fold(d: Dims, transA: boolean): Dims {
 
 export function planName(p: MatmulPlan): string {
   const parts: string[] = [p.variant];
-  if (p.variant === 'texture' && p.cols === 32) parts.push('n32');
+  if (p.variant === 'texture' && p.rows === 32) parts.push('m32');
+  else if (p.variant === 'texture' && p.cols === 32) parts.push('n32');
   if (p.variant === 'texture' && p.wg) parts.push(`wg${p.wg}`);
   if (p.variant === 'storage' && (p.tm || p.tn4)) parts.push(`t${p.tm ?? 8}x${p.tn4 ?? 4}`);
   if (p.splits && p.splits > 1) parts.push(`split${p.splits}`);
@@ -106,6 +109,10 @@ export function parsePlan(name: string): MatmulPlan | null {
     let m: RegExpExecArray | null;
     if (variant === 'texture' && (m = /^wg(8|16|32|64)$/.exec(part))) p.wg = Number(m[1]);
     else if (variant === 'texture' && part === 'n32') p.cols = 32;
+    else if (variant === 'texture' && part === 'm32') {
+      p.rows = 32;
+      p.cols = 32;
+    }
     else if (variant === 'storage' && (m = /^t([1-9]|1[0-6])x([1-4])$/.exec(part))) {
       p.tm = Number(m[1]);
       p.tn4 = Number(m[2]);
@@ -117,7 +124,8 @@ export function parsePlan(name: string): MatmulPlan | null {
 
 /** The family a plan belongs to for start-up parity checks ("texture", "storage.split", …). */
 function planFamily(p: MatmulPlan): string {
-  return `${p.variant}${p.cols === 32 ? '.n32' : ''}${p.splits && p.splits > 1 ? '.split' : ''}`;
+  const tile = p.variant === 'texture' ? (p.rows === 32 ? '.m32' : p.cols === 32 ? '.n32' : '') : '';
+  return `${p.variant}${tile}${p.splits && p.splits > 1 ? '.split' : ''}`;
 }
 
 /** Elements of the split-K partial buffer: splits per output element. */
@@ -248,9 +256,9 @@ export function matmulTile(d: { M: number; N: number }, want: { tm?: number; tn4
  * wider than the row of column tiles (idle invocations of a half-empty workgroup measured up to
  * 2× the time on narrow outputs).
  */
-function textureWorkgroup(d: Dims, cols = 16): number {
+function textureWorkgroup(d: Dims, cols = 16, rows = 16): number {
   const colTiles = Math.ceil(d.N / cols);
-  const others = Math.ceil(d.M / 16) * d.batch;
+  const others = Math.ceil(d.M / rows) * d.batch;
   for (const wg of [64, 32, 16]) if (wg <= Math.max(8, colTiles) && Math.ceil(colTiles / wg) * others >= 8) return wg;
   return 8;
 }
@@ -357,15 +365,16 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = 
     // Both operands K-major: A as [M, K], B as Bᵀ [N, K].
     opA = operand(engine, a, M, K, M, !!o.transA, d.batchA, variant);
     opB = operand(engine, b, N, K, N, !o.transB, d.batchB, variant);
-    const cols = plan.cols ?? 16;
-    const wg = plan.wg ?? textureWorkgroup(d, cols);
+    const rows = plan.rows ?? 16;
+    const cols = rows === 32 ? 32 : (plan.cols ?? 16);
+    const wg = plan.wg ?? textureWorkgroup(d, cols, rows);
     engine.dispatch(
       'matmul_tex',
-      cols === 32 ? 'main_wide' : 'main',
+      rows === 32 ? 'main_tall' : cols === 32 ? 'main_wide' : 'main',
       [opA.resource, opB.resource, bias, target],
-      { u: [M, N, K4, d.batchA === 1 ? 0 : M, d.batchB === 1 ? 0 : N, o.bias ? 1 : 0, accumulate ? 1 : 0, splits, kChunk4], f },
-      [Math.ceil(Math.ceil(N / cols) / wg), Math.ceil(M / 16), batch * splits],
-      { WG: wg, ACT: act },
+      { u: [M, N, K4, d.batchA === 1 ? 0 : M, d.batchB === 1 ? 0 : N, o.bias ? 1 : 0, splits, kChunk4], f },
+      [Math.ceil(Math.ceil(N / cols) / wg), Math.ceil(M / rows), batch * splits],
+      { WG: wg, ACT: act, ACC: accumulate && splits === 1 ? 1 : 0, PARTIAL: splits > 1 ? 1 : 0 },
     );
   } else {
     const Kp = K4 * 4;
@@ -429,11 +438,11 @@ export function describeShape(s: MatmulShape): string {
 
 /**
  * The plans worth timing for a shape on this device, the rule's plan first: the texture tile
- * (16 and 32 columns per invocation), the storage tile (8×16 outputs per invocation; on GPUs also
- * 4×16 and 8×8), and split-K for skinny outputs (M·N·batch ≤ 2^18) with a long K (≥ 256 per
- * chunk). On CPU executors the storage variant measured about 3× slower than the texture variant
- * on every model shape, so only its rule tile and one split are timed there (the first round drops
- * them quickly).
+ * (16×16, 16×32 and, for M > 16, 32×32 outputs per invocation), the storage tile (8×16 outputs
+ * per invocation; on GPUs also 4×16 and 8×8), and split-K for skinny outputs (M·N·batch ≤ 2^18)
+ * with a long K (≥ 256 per chunk). On CPU executors the storage variant measured about 3× slower
+ * than the texture variant on the model's shapes, so only its rule tile and one split are timed
+ * there (the first round drops them quickly).
  */
 export function matmulCandidates(engine: Engine, d: Dims): MatmulPlan[] {
   const list: MatmulPlan[] = [];
@@ -444,6 +453,7 @@ export function matmulCandidates(engine: Engine, d: Dims): MatmulPlan[] {
   add(defaultPlan(engine, d));
   add({ variant: 'texture' });
   if (d.N > 16) add({ variant: 'texture', cols: 32 });
+  if (d.N > 16 && d.M > 16) add({ variant: 'texture', rows: 32, cols: 32 });
   add({ variant: 'storage' });
   if (gpu && d.M > 4) add({ variant: 'storage', tm: 4, tn4: 4 });
   if (gpu) add({ variant: 'storage', tm: 8, tn4: 2 });
@@ -478,18 +488,23 @@ export interface TunedMatmul {
 /**
  * Times every candidate plan on this shape (random operands; B constant unless constB is false)
  * and records the fastest one that agrees with the rule's plan (relative L2 ≤ PARITY_TOL on the
- * same inputs) under the shape's class. Runs the start-up parity checks first. The caller saves
- * the tuner (engine.tuner.save()) when done.
+ * same inputs) under the shape's class. Runs the start-up parity checks of the families involved
+ * first (of the stored choice only, when it is reused). The caller saves the tuner
+ * (engine.tuner.save()) when done.
  */
 export async function tuneMatmul(engine: Engine, s: MatmulShape, o: TuneMatmulOptions = {}): Promise<TunedMatmul> {
   const tuner = engine.tuner;
   await tuner.load();
-  await checkMatmulFastPaths(engine);
   const cls = shapeClass(s);
   const d = shapeDims(s);
   const rule = planName(defaultPlan(engine, d));
   const stored = tuner.entry('matmul', cls);
-  if (stored && !o.force) return { shape: s, shapeClass: cls, entry: stored, rule, measured: false };
+  if (stored && !o.force) {
+    const p = parsePlan(stored.choice);
+    if (p) await checkMatmulFastPaths(engine, [p]);
+    return { shape: s, shapeClass: cls, entry: stored, rule, measured: false };
+  }
+  await checkMatmulFastPaths(engine, matmulCandidates(engine, d));
   const batchA = s.batchA ?? 1;
   const batchB = s.batchB ?? 1;
   const aShape = s.transA ? [s.K, s.M] : [s.M, s.K];
@@ -524,34 +539,43 @@ export async function tuneMatmul(engine: Engine, s: MatmulShape, o: TuneMatmulOp
 }
 
 /**
- * Start-up parity check (once per engine): every plan family other than the rule's (texture,
- * its 32-column tile, storage, their split-K forms) runs a small odd problem against the rule's plan; a family that
+ * Start-up parity check, once per engine and plan family (the texture variant's 16×32 and 32×32
+ * tiles, the storage variant, their split-K forms; the rule's family is the reference): a small
+ * odd problem runs through a plan of the family and through the rule's plan; a family that
  * disagrees beyond PARITY_TOL, or fails, is switched off on this engine (matmul() and the tuner
- * then never use it) and the reason kept in engine.tuner.disabled.
+ * never use it again) with the reason in engine.tuner.disabled. Checks the families of `plans`
+ * (default: every family); tuneMatmul checks those it is about to time or reuse, so a process
+ * compiles only the pipelines it uses.
  */
-export async function checkMatmulFastPaths(engine: Engine): Promise<void> {
+export async function checkMatmulFastPaths(engine: Engine, plans?: readonly MatmulPlan[]): Promise<void> {
   const tuner = engine.tuner;
-  if (tuner.checked.has('matmul')) return;
-  tuner.checked.add('matmul');
   const d: Dims = { batch: 1, M: 19, N: 45, K: 1031, batchA: 1, batchB: 1 };
+  const plain = defaultPlan(engine, d);
+  const all: MatmulPlan[] = [
+    { variant: 'texture' },
+    { variant: 'texture', cols: 32 },
+    { variant: 'texture', rows: 32, cols: 32 },
+    { variant: 'storage' },
+    { variant: 'texture', splits: 3 },
+    { variant: 'storage', splits: 3 },
+  ];
+  const todo = new Map<string, MatmulPlan>();
+  for (const p of plans ?? all) {
+    const family = planFamily(p);
+    if (family === planFamily(plain) || tuner.checked.has(`matmul:${family}`) || todo.has(family)) continue;
+    if (p.variant === 'texture' && !texturesFit(engine, d)) continue;
+    todo.set(family, { ...p, splits: p.splits && p.splits > 1 ? 3 : undefined });
+  }
+  if (!todo.size) return;
   const a = engine.upload(tuneInput(d.M * d.K, 11), [d.M, d.K]);
   const b = engine.upload(tuneInput(d.K * d.N, 12), [d.K, d.N]);
   const bias = engine.upload(tuneInput(d.N, 13), [d.N]);
   try {
-    const plain = defaultPlan(engine, d);
-    const want = await engine.readF32(matmul(engine, a, b, { bias, plan: plain }));
-    const families = new Map<string, MatmulPlan>();
-    const probes: MatmulPlan[] = [
-      { variant: 'texture' },
-      { variant: 'texture', cols: 32 },
-      { variant: 'storage' },
-      { variant: 'texture', splits: 3 },
-      { variant: 'storage', splits: 3 },
-    ];
-    for (const p of probes) {
-      if (planFamily(p) !== planFamily(plain) && planFits(engine, d, p)) families.set(planFamily(p), p);
-    }
-    for (const [family, p] of families) {
+    const c0 = matmul(engine, a, b, { bias, plan: plain });
+    const want = await engine.readF32(c0);
+    engine.release(c0);
+    for (const [family, p] of todo) {
+      tuner.checked.add(`matmul:${family}`);
       let why: string | null = null;
       try {
         const c = matmul(engine, a, b, { bias, plan: p });
