@@ -16,6 +16,7 @@ export interface TrainBenchResult {
   msPerStep: number;
   msMin: number;
   msMax: number;
+  stepsPerSec: number;
   imagesPerSec: number;
   /** Share of one profiled step's kernel time per family (kernel file name), largest first. */
   families: { family: string; ms: number; share: number; dispatches: number }[];
@@ -70,6 +71,7 @@ export async function benchTrain(engine: Engine, o: { presets: string[]; batch: 
       msPerStep: ms,
       msMin: times[0]!,
       msMax: times[times.length - 1]!,
+      stepsPerSec: 1000 / ms,
       imagesPerSec: (o.batch * 1000) / ms,
       families,
       profileMethod: engine.info.software && engine.info.backend === 'opengl' ? 'wall clock per dispatch (llvmpipe runs work inside submit)' : 'wall clock per submit (submission cost only on this executor)',
@@ -86,7 +88,7 @@ export function formatTrain(results: TrainBenchResult[], adapter: string, runs: 
     const c = r.config;
     lines.push(
       `${r.preset}: ${c.imageSize}×${c.imageSize}, patch ${c.patch}, width ${c.width}, depth ${c.encoderDepth}+${c.decoderDepth}, ${c.codebookSize} codes; batch ${r.batch}: ` +
-        `${r.msPerStep.toFixed(1)} ms/step (min ${r.msMin.toFixed(1)}, max ${r.msMax.toFixed(1)}), ${r.imagesPerSec.toFixed(1)} images/s`,
+        `${r.msPerStep.toFixed(1)} ms/step (min ${r.msMin.toFixed(1)}, max ${r.msMax.toFixed(1)}), ${r.stepsPerSec.toFixed(2)} steps/s, ${r.imagesPerSec.toFixed(1)} images/s`,
     );
     lines.push(`  kernel time by family (one profiled step; ${r.profileMethod}):`);
     for (const f of r.families) lines.push(`    ${f.family.padEnd(12)} ${(100 * f.share).toFixed(1).padStart(5)}%  ${f.ms.toFixed(1).padStart(8)} ms  ${String(f.dispatches).padStart(5)} dispatches`);
