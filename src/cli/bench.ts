@@ -115,9 +115,7 @@ async function benchModelSuite(o: BenchCommandOptions): Promise<number> {
   const batches = o.batches?.length ? o.batches : [1, 16];
   const engine = await openEngine(o.backend, false);
   try {
-    // Kernel choices from the on-disk cache (`tok1d bench --tune` fills it; missing classes are tuned now).
-    const { FileTuneStore } = await import('../gpu/autotune-node.js');
-    await engine.tuner.useStore(new FileTuneStore());
+    // The engine's tuner reads the on-disk cache (`tok1d bench --tune` fills it; missing classes are tuned now).
     const report = await benchModel(engine, { presets, batches, runs: o.runs, log: (line) => process.stderr.write(`${line}\n`) });
     const text = formatModel(report);
     process.stdout.write(`${text}\n`);
@@ -148,14 +146,13 @@ async function benchTune(o: BenchCommandOptions): Promise<number> {
   const training = o.suite === 'train';
   const { PRESETS } = await import('../model/config.js');
   const { tuneModel } = await import('../model/tune.js');
-  const { FileTuneStore } = await import('../gpu/autotune-node.js');
   const presets = o.presets?.length ? o.presets : training ? ['small'] : ['small', 'seed'];
   for (const p of presets) if (!PRESETS[p]) throw new UsageError(`unknown preset '${p}'; presets: ${Object.keys(PRESETS).join(', ')}`);
   const batches = o.batches?.length ? o.batches : training ? [8] : [16, 1];
   const engine = await openEngine(o.backend, false);
   try {
-    const store = new FileTuneStore();
-    await engine.tuner.useStore(store);
+    // openEngine's tuner stores its choices in the on-disk cache.
+    const store = engine.tuner.store;
     const log = (line: string) => process.stderr.write(`${line}\n`);
     const rows: TuneRow[] = [];
     const t0 = performance.now();

@@ -216,18 +216,7 @@ export class Engine {
 
   /** Flushes pending work, then reads a tensor back to the host. */
   async read(t: Tensor): Promise<Float32Array | Uint32Array | Int32Array> {
-    const bytes = t.byteLength;
-    const staging = this.device.createBuffer({ size: Math.max(4, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    this.endPass();
-    this.commandEncoder().copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
-    this.flush();
-    await staging.mapAsync(GPUMapMode.READ);
-    const copy = staging.getMappedRange().slice(0);
-    staging.unmap();
-    staging.destroy();
-    this.throwErrors();
-    if (t.dtype === 'f32') return new Float32Array(copy);
-    return t.dtype === 'i32' ? new Int32Array(copy) : new Uint32Array(copy);
+    return (await this.readMany([t]))[0]!;
   }
 
   /**

@@ -72,6 +72,8 @@ export class Dataset {
   readonly skipped: SkippedFile[] = [];
   private readonly cache = new Map<number, RgbImage>();
   private cachedBytes = 0;
+  /** The permutation of the epoch last drawn from (one per epoch, not one per sample). */
+  private order: { epoch: number; perm: Uint32Array } | null = null;
 
   private constructor(
     files: string[],
@@ -125,7 +127,8 @@ export class Dataset {
   fileFor(n: number): number {
     const N = this.files.length;
     const epoch = Math.floor(n / N);
-    return permutation(N, this.o.seed, epoch + 1)[n % N]!;
+    if (this.order?.epoch !== epoch) this.order = { epoch, perm: permutation(N, this.o.seed, epoch + 1) };
+    return this.order.perm[n % N]!;
   }
 
   /**

@@ -237,27 +237,31 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
   const checkpoint = async (step: number) => {
     flushMetrics();
     const tensors = new Map<string, NamedTensor>();
-    for (const p of paramSpecs(s.model)) tensors.set(`param/${p.name}`, { shape: p.shape, data: await engine.readF32(model.p(p.name)) });
+    const specs = paramSpecs(s.model);
+    const weights = (await engine.readMany(specs.map((p) => model.p(p.name)))) as Float32Array[];
+    specs.forEach((p, i) => tensors.set(`param/${p.name}`, { shape: p.shape, data: weights[i]! }));
     const opt = await trainer.optimizer.state();
-    for (const p of paramSpecs(s.model)) {
+    for (const p of specs) {
       tensors.set(`adam.m/${p.name}`, { shape: p.shape, data: opt.m[p.name]! });
       tensors.set(`adam.v/${p.name}`, { shape: p.shape, data: opt.v[p.name]! });
     }
     const emaState = ema ? await ema.state() : null;
-    if (emaState) for (const p of paramSpecs(s.model)) tensors.set(`ema/${p.name}`, { shape: p.shape, data: emaState[p.name]! });
+    if (emaState) for (const p of specs) tensors.set(`ema/${p.name}`, { shape: p.shape, data: emaState[p.name]! });
     tensors.set('codes/last_used', { shape: [codes.codes], data: Float32Array.from(codes.lastUsed) });
     const meta = { [STATE_KEY]: JSON.stringify({ version: STATE_VERSION, step, settings: s }) };
     await writeFileAtomic(statePath(dir), encodeSafetensors(tensors, meta));
-    const weights = new Map<string, Float32Array>();
-    for (const p of paramSpecs(s.model)) weights.set(p.name, emaState ? emaState[p.name]! : tensors.get(`param/${p.name}`)!.data);
-    await saveCheckpoint(join(dir, 'model.safetensors'), s.model, weights, { dtype: s.exportDtype, metadata: { step: String(step), weights: ema ? `ema ${s.ema}` : 'live' } });
+    const exported = new Map<string, Float32Array>();
+    for (const p of specs) exported.set(p.name, emaState ? emaState[p.name]! : tensors.get(`param/${p.name}`)!.data);
+    await saveCheckpoint(join(dir, 'model.safetensors'), s.model, exported, { dtype: s.exportDtype, metadata: { step: String(step), weights: ema ? `ema ${s.ema}` : 'live' } });
   };
 
+  // Validation inputs are fixed: resampled once.
+  const valInputs = val.length ? val.centreCrops() : new Float32Array(0);
   const validate = async (step: number): Promise<ValMetrics | null> => {
     if (!val.length) return null;
     if (ema) ema.swapIn();
     try {
-      const inputs = val.centreCrops();
+      const inputs = valInputs;
       let se = 0;
       let psnrSum = 0;
       const ids: number[] = [];
@@ -266,9 +270,9 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
         const n = Math.min(s.batch, val.length - b0);
         const x = engine.upload(inputs.subarray(b0 * S * S * 3, (b0 + n) * S * S * 3), [n, S, S, 3]);
         const r = model.forward({ engine, tape: null }, x);
-        const out = await engine.readF32(r.reconstruction);
-        ids.push(...(await engine.readU32(r.indices)));
-        se += (await engine.readF32(r.recon))[0]! * n;
+        const [out, idsBatch, recon] = (await engine.readMany([r.reconstruction, r.indices, r.recon])) as [Float32Array, Uint32Array, Float32Array];
+        ids.push(...idsBatch);
+        se += recon[0]! * n;
         engine.release(x, r.reconstruction, r.indices, r.recon, r.codebookLoss, r.commitmentLoss);
         for (let i = 0; i < n; i++) {
           const a = fromModelOutput(inputs.subarray((b0 + i) * S * S * 3, (b0 + i + 1) * S * S * 3), S);
