@@ -5,7 +5,7 @@ import { ones, seedFor, truncNormal, zeros } from '../src/train/init.js';
 import { AdamW, Ema, clipGradNorm, decayFor, gradNorm, type AdamWParam } from '../src/train/optim.js';
 import { lrAt } from '../src/train/schedule.js';
 import { describeBackends, expectClose, freshRng, randomF32, randomNormal, relL2 } from './helpers.js';
-import { adamwRef, clipFactorRef, emaRef, globalNormRef, relDelta, type AdamWRef } from './reference/optim.js';
+import { adamwRef, clipFactorRef, emaRef, globalNormRef, updateErrorRatio, type AdamWRef } from './reference/optim.js';
 
 // ---------------------------------------------------------------- pure functions
 
@@ -160,14 +160,14 @@ describeBackends('optim', (get) => {
       const ref = adamwRef(c.p0[i]!, c.grads.map((g) => g[i]!), { lrs: LRS, decay: DECAY[i]!, weightDecay: WD });
       const got = await e.readF32(params[i]!.tensor);
       const what = `n=${SIZES[i]} decay=${DECAY[i]}`;
-      const err = relDelta(got, c.p0[i]!, ref.p);
-      expect(err, `${what}: update rel L2 ${err.toExponential(2)}`).to.be.at.most(1e-5);
+      const err = updateErrorRatio(got, c.p0[i]!, ref.p, LRS.length);
+      expect(err, `${what}: update error ${err.toFixed(2)}× the f32 bound`).to.be.at.most(1);
       expectClose(got, ref.p, 1e-6, `${what} params`);
       expectClose(st.m[`p${i}`]!, ref.m, 1e-5, `${what} m`);
       expectClose(st.v[`p${i}`]!, ref.v, 1e-5, `${what} v`);
-      // The test can tell: flipping the decay flag moves the result far beyond the tolerance.
+      // The test can tell: a flipped decay flag puts the result far outside the bound.
       const flipped = adamwRef(c.p0[i]!, c.grads.map((g) => g[i]!), { lrs: LRS, decay: !DECAY[i]!, weightDecay: WD });
-      expect(relDelta(got, c.p0[i]!, flipped.p), `${what}: decay flag has no visible effect`).to.be.above(1e-3);
+      expect(updateErrorRatio(got, c.p0[i]!, flipped.p, LRS.length), `${what}: decay flag has no visible effect`).to.be.above(10);
       expect(params[i]!.tensor.version).to.equal(versions[i]! + 5);
     }
     opt.dispose();
@@ -191,8 +191,8 @@ describeBackends('optim', (get) => {
     }
     for (let i = 0; i < 2; i++) {
       const got = await e.readF32(params[i]!.tensor);
-      const err = relDelta(got, c.p0[i]!, refs[i]!.p);
-      expect(err, `param ${i}: update rel L2 ${err.toExponential(2)}`).to.be.at.most(1e-5);
+      const err = updateErrorRatio(got, c.p0[i]!, refs[i]!.p, BIG_STEPS);
+      expect(err, `param ${i}: update error ${err.toFixed(2)}× the f32 bound`).to.be.at.most(1);
     }
     opt.dispose();
     e.release(...owned, ...params.map((p) => p.tensor));
@@ -249,8 +249,8 @@ describeBackends('optim', (get) => {
     for (let i = 0; i < SIZES.length; i++) {
       const ref = adamwRef(c.p0[i]!, c.grads.map((g) => g[i]!), { lrs: [0.05, 0.05, 0.05], decay: DECAY[i]!, weightDecay: WD, scales });
       const got = await e.readF32(params[i]!.tensor);
-      const err = relDelta(got, c.p0[i]!, ref.p);
-      expect(err, `n=${SIZES[i]}: update rel L2 ${err.toExponential(2)}`).to.be.at.most(1e-5);
+      const err = updateErrorRatio(got, c.p0[i]!, ref.p, 3);
+      expect(err, `n=${SIZES[i]}: update error ${err.toFixed(2)}× the f32 bound`).to.be.at.most(1);
       expectClose(st.m[`p${i}`]!, ref.m, 1e-5, `n=${SIZES[i]} m (clipped)`);
     }
     for (let i = 0; i < SIZES.length; i++) expect(Array.from(await e.readF32(owned[i]!))).to.deep.equal(Array.from(c.grads[0]![i]!));
