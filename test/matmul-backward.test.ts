@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { matmulBackward } from '../src/ops/matmul.js';
+import { fusesColumnSums, matmulBackward } from '../src/ops/matmul.js';
 import { describeBackends, expectClose, freshRng, randomF32 } from './helpers.js';
 import { matmulBackwardRef, matmulRef, type MatmulRefSpec } from './reference/matmul.js';
 
@@ -68,12 +68,30 @@ describeBackends('matmul backward', (get) => {
       const ta = e.upload(a, (s.batchA ?? 1) > 1 ? [s.batchA!, ...aShape] : aShape);
       const tb = e.upload(b, (s.batchB ?? 1) > 1 ? [s.batchB!, ...bShape] : bShape);
       const tg = e.upload(g, batch > 1 ? [batch, s.M, s.N] : [s.M, s.N]);
-      const { dA, dB } = matmulBackward(e, tg, ta, tb, { transA: s.transA, transB: s.transB, alpha: s.alpha });
+      const { dA, dB, dBias } = matmulBackward(e, tg, ta, tb, { transA: s.transA, transB: s.transB, alpha: s.alpha, needBias: true });
       expectClose(await e.readF32(dA!), want.dA, 1e-4, `${label(s)} dA`);
       expectClose(await e.readF32(dB!), want.dB, 1e-4, `${label(s)} dB`);
+      // The bias gradient: column sums of dC over every row (of every batch item), not scaled by alpha.
+      const wantBias = new Float64Array(s.N);
+      for (let i = 0; i < g.length; i++) wantBias[i % s.N] += g[i]!;
+      expectClose(await e.readF32(dBias!), wantBias, 1e-5, `${label(s)} dBias`);
       const again = matmulBackward(e, tg, ta, tb, { transA: s.transA, transB: s.transB, alpha: s.alpha });
       expect(Buffer.from((await e.readF32(again.dB!)).buffer).equals(Buffer.from((await e.readF32(dB!)).buffer)), 'deterministic dB').to.equal(true);
-      e.release(ta, tb, tg, dA, dB, again.dA, again.dB);
+      e.release(ta, tb, tg, dA, dB, dBias, again.dA, again.dB);
     });
   }
+
+  it('sums the bias gradient in the weight gradient\'s pass where the texture variant runs Aᵀ·B', async () => {
+    const e = get();
+    const r = freshRng();
+    const [M, N, K] = [37, 21, 10];
+    const x = e.upload(randomF32(M * K, r), [M, K]);
+    const g = e.upload(randomF32(M * N, r), [M, N]);
+    // dW = xᵀ·g: fused on the texture variant (one pass, no split), not on the storage variant.
+    expect(fusesColumnSums(e, x, g, { transA: true, variant: 'texture' })).to.equal(true);
+    expect(fusesColumnSums(e, x, g, { transA: true, variant: 'storage' })).to.equal(false);
+    expect(fusesColumnSums(e, x, g, { transA: true, plan: 'texture.split2' })).to.equal(false);
+    expect(fusesColumnSums(e, x, x, { transB: true, variant: 'texture' })).to.equal(false);
+    e.release(x, g);
+  });
 });

@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { matmul, type MatmulVariant } from '../src/ops/matmul.js';
 import { describeBackends, expectClose, freshRng, randomF32 } from './helpers.js';
 import { matmulRef, selfTest } from './reference/matmul.js';
@@ -52,6 +54,13 @@ for (const [M, N, K] of [
 ODD.push({ M: 9, N: 20, K: 12, batchA: 3, batchB: 3, bias: true, alpha: 0.5 });
 ODD.push({ M: 5, N: 7, K: 33, batchA: 4, batchB: 1, transB: true });
 ODD.push({ M: 65, N: 64, K: 64, batchA: 1, batchB: 2 });
+// Aᵀ·B with M and N multiples of 4 (the texture variant reads both as stored, no packing), batched,
+// broadcast either way, and a K longer than one main_tn chunk (split automatically).
+ODD.push({ M: 12, N: 20, K: 7, transA: true, bias: true });
+ODD.push({ M: 8, N: 12, K: 9, batchA: 2, batchB: 2, transA: true });
+ODD.push({ M: 16, N: 8, K: 5, batchA: 3, batchB: 1, transA: true });
+ODD.push({ M: 4, N: 8, K: 6, batchA: 1, batchB: 2, transA: true, alpha: 0.5 });
+ODD.push({ M: 20, N: 6, K: 20001, transA: true });
 
 /** The reference model's shapes (M×N×K): patch embed, qkv, MLP up and down, and a square. */
 const REAL: Case[] = [
@@ -62,6 +71,13 @@ const REAL: Case[] = [
   { M: 256, N: 1024, K: 1024, transB: true },
   { M: 1024, N: 1024, K: 1024 },
 ];
+
+describe('kernels/matmul_tex.wgsl', () => {
+  it('is what tools/gen-matmul-tex.mjs writes', () => {
+    const tool = fileURLToPath(new URL('../../tools/gen-matmul-tex.mjs', import.meta.url));
+    expect(() => execFileSync(process.execPath, [tool, '--check'], { stdio: 'pipe' })).to.not.throw();
+  });
+});
 
 describeBackends('matmul', (get) => {
   for (const variant of VARIANTS) {

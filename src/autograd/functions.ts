@@ -46,8 +46,8 @@ export function linear(ctx: Ctx, x: Tensor, w: Tensor, b: Tensor): Tensor {
     const need = (t: Tensor) => ctx.tape!.requiresGrad(t);
     // Gradients match their tensor in size; the matmul needs y's shape (a transient view).
     const g = view(dy!, y.shape);
-    const { dA, dB } = matmulBackward(e, g, x, w, { needA: need(x), needB: need(w) });
-    return [dA ?? null, dB ?? null, need(b) ? columnSum(e, g) : null];
+    const { dA, dB, dBias } = matmulBackward(e, g, x, w, { needA: need(x), needB: need(w), needBias: need(b) });
+    return [dA ?? null, dB ?? null, dBias ?? null];
   });
   return y;
 }

@@ -1,5 +1,6 @@
 import { relativeL2, tuneInput, type TuneCandidate, type TuneEntry } from '../gpu/autotune.js';
 import { Engine, grid } from '../gpu/engine.js';
+import { columnSum } from './elementwise.js';
 import { Tensor, numel, shapeStr } from '../tensor.js';
 
 export type Activation = 'none' | 'gelu' | 'gelu_tanh';
@@ -25,6 +26,11 @@ export interface MatmulOptions {
   tile?: StorageTile;
   /** Force a whole plan (or its name, as the tuner stores it); overrides variant and tile. */
   plan?: MatmulPlan | string;
+  /**
+   * [N]: also receives B's column sums over K (a bias gradient next to a weight gradient), in the
+   * same pass. Only where fusesColumnSums() says so; matmul throws otherwise.
+   */
+  colSums?: Tensor;
 }
 
 export interface StorageTile {
@@ -129,6 +135,33 @@ function planFamily(p: MatmulPlan): string {
 }
 
 /** Elements of the split-K partial buffer: splits per output element. */
+/** Most reduction steps one main_tn invocation takes (K is split beyond): llvmpipe stops a shader after 65535 loop trips. */
+const TN_MAX_STEPS = 16384;
+
+/** Whether a call runs main_tn: Aᵀ·B on the texture variant reads both operands as stored (rows over K), no transposes. */
+function runsTn(plan: MatmulPlan, o: MatmulOptions): boolean {
+  return plan.variant === 'texture' && !!o.transA && !o.transB;
+}
+
+/**
+ * Split-K of a plan for these dims: each of `splits` chunks of the reduction writes raw partial
+ * sums and a second pass adds them. main_tn steps over K itself (one row per step), so a long K is
+ * split to keep each chunk at most TN_MAX_STEPS; the others step over vec4s of K.
+ */
+function splitK(plan: MatmulPlan, d: Dims, tn: boolean): { splits: number; kChunk4: number } {
+  const steps = tn ? d.K : Math.ceil(d.K / 4);
+  const want = Math.max(1, Math.ceil(steps / TN_MAX_STEPS), Math.min(plan.splits ?? 1, steps));
+  const kChunk4 = Math.ceil(steps / want);
+  return { splits: Math.ceil(steps / kChunk4), kChunk4 };
+}
+
+/** Whether matmul(engine, a, b, o) can also write B's column sums (options.colSums) in its pass. */
+export function fusesColumnSums(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = {}): boolean {
+  const d = fold(dims(a, b, o), !!o.transA);
+  const plan = choosePlan(engine, d, o);
+  return d.batch === 1 && runsTn(plan, o) && splitK(plan, d, true).splits === 1;
+}
+
 function partialElements(d: Dims, splits: number): number {
   return splits * d.batch * d.M * d.N;
 }
@@ -223,10 +256,10 @@ function releaseTexture(engine: Engine, texture: GPUTexture): void {
   free.push(texture);
 }
 
-/** Whether the texture variant can hold these operands on this device (both K-major). */
+/** Whether the texture variant can hold B on this device (K-major in a texture; A is in storage). */
 function texturesFit(engine: Engine, d: Dims): boolean {
   const max = engine.limits.maxTextureDimension2D;
-  return Math.ceil(d.K / 4) <= max && d.M * d.batchA <= max && d.N * d.batchB <= max;
+  return Math.ceil(d.K / 4) <= max && d.N * d.batchB <= max;
 }
 
 /**
@@ -352,18 +385,32 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = 
   }
   const act = ACT_CODE[o.act ?? 'none'];
   const f = [o.alpha ?? 1, o.beta ?? 0];
-  // Split-K: each of `splits` chunks of K writes raw partial sums; a second pass adds them.
-  let splits = Math.max(1, Math.min(plan.splits ?? 1, K4));
-  const kChunk4 = Math.ceil(K4 / splits);
-  splits = Math.ceil(K4 / kChunk4);
+  const tn = runsTn(plan, o);
+  const { splits, kChunk4 } = splitK(plan, d, tn);
+  if (o.colSums && !(tn && splits === 1 && batch === 1)) throw new Error('matmul: colSums needs a one-pass Aᵀ·B on the texture variant (see fusesColumnSums)');
+  if (o.colSums && o.colSums.size !== N) throw new Error(`matmul: colSums has ${o.colSums.size} values, expected ${N}`);
   if (splits > 1 && partialElements(d, splits) * 4 > maxPartialBytes(engine)) throw new Error('matmul: split-K partial sums exceed the binding limit');
   const partial = splits > 1 ? engine.empty([partialElements(d, splits)]) : null;
   const target = partial ?? out;
   let opA: Operand;
   let opB: Operand;
-  if (variant === 'texture') {
-    // Both operands K-major: A as [M, K], B as Bᵀ [N, K].
-    opA = operand(engine, a, M, K, M, !!o.transA, d.batchA, variant);
+  if (tn) {
+    // A stored [K, M] and B stored [K, N], each as vec4 rows ([K][ceil(M/4)]; packed only to pad).
+    opA = operand(engine, a, K, M, K, false, d.batchA, 'storage');
+    opB = operand(engine, b, K, N, K, false, d.batchB, 'storage');
+    const wg = plan.wg ?? textureWorkgroup(d, 16, 16);
+    engine.dispatch(
+      'matmul_tex',
+      o.colSums ? 'main_tn_colsums' : 'main_tn',
+      o.colSums ? [opA.resource, opB.resource, bias, target, o.colSums] : [opA.resource, opB.resource, bias, target],
+      { u: [M, N, K, d.batchA === 1 ? 0 : K * Math.ceil(M / 4), d.batchB === 1 ? 0 : K * Math.ceil(N / 4), o.bias ? 1 : 0, splits, kChunk4], f },
+      [Math.ceil(Math.ceil(N / 16) / wg), Math.ceil(M / 16), batch * splits],
+      { WG: wg, ACT: act, ACC: accumulate && splits === 1 ? 1 : 0, PARTIAL: splits > 1 ? 1 : 0 },
+    );
+  } else if (variant === 'texture') {
+    // Both operands K-major: A as [M, K] in storage (the tensor itself when row-major with K % 4
+    // == 0), B as Bᵀ [N, K] in a texture.
+    opA = operand(engine, a, M, K, M, !!o.transA, d.batchA, 'storage');
     opB = operand(engine, b, N, K, N, !o.transB, d.batchB, variant);
     const rows = plan.rows ?? 16;
     const cols = rows === 32 ? 32 : (plan.cols ?? 16);
@@ -442,9 +489,10 @@ export function describeShape(s: MatmulShape): string {
  * per invocation; on GPUs also 4×16 and 8×8), and split-K for skinny outputs (M·N·batch ≤ 2^18)
  * with a long K (≥ 256 per chunk). On CPU executors the storage variant measured about 3× slower
  * than the texture variant on the model's shapes, so only its rule tile and one split are timed
- * there (the first round drops them quickly).
+ * there (the first round drops them quickly). With tn (an Aᵀ·B call, which the texture variant
+ * runs as main_tn, 16×16 only) the wider texture tiles are left out.
  */
-export function matmulCandidates(engine: Engine, d: Dims): MatmulPlan[] {
+export function matmulCandidates(engine: Engine, d: Dims, tn = false): MatmulPlan[] {
   const list: MatmulPlan[] = [];
   const add = (p: MatmulPlan) => {
     if (planFits(engine, d, p) && !list.some((q) => planName(q) === planName(p))) list.push(p);
@@ -452,14 +500,15 @@ export function matmulCandidates(engine: Engine, d: Dims): MatmulPlan[] {
   const gpu = !engine.info.software;
   add(defaultPlan(engine, d));
   add({ variant: 'texture' });
-  if (d.N > 16) add({ variant: 'texture', cols: 32 });
-  if (d.N > 16 && d.M > 16) add({ variant: 'texture', rows: 32, cols: 32 });
+  // Aᵀ·B runs main_tn (16×16 only) on the texture variant: wider tiles would repeat it.
+  if (d.N > 16 && !tn) add({ variant: 'texture', cols: 32 });
+  if (d.N > 16 && d.M > 16 && !tn) add({ variant: 'texture', rows: 32, cols: 32 });
   add({ variant: 'storage' });
   if (gpu && d.M > 4) add({ variant: 'storage', tm: 4, tn4: 4 });
   if (gpu) add({ variant: 'storage', tm: 8, tn4: 2 });
   if (d.batch * d.M * d.N <= 1 << 18) {
     for (const s of [2, 4]) if (d.K / s >= 256) add({ variant: 'texture', splits: s });
-    if (d.N > 16 && d.K / 4 >= 256) add({ variant: 'texture', cols: 32, splits: 4 });
+    if (d.N > 16 && d.K / 4 >= 256 && !tn) add({ variant: 'texture', cols: 32, splits: 4 });
     for (const s of gpu ? [4, 16] : [4]) if (d.K / s >= 256) add({ variant: 'storage', splits: s });
   }
   return list;
@@ -516,7 +565,7 @@ export async function tuneMatmul(engine: Engine, s: MatmulShape, o: TuneMatmulOp
   const out = engine.empty([d.batch * d.M, s.N]);
   const opts: MatmulOptions = { transA: s.transA, transB: s.transB, bias, act: s.act, out };
   try {
-    const plans = matmulCandidates(engine, d);
+    const plans = matmulCandidates(engine, d, !!s.transA && !s.transB);
     const candidates: TuneCandidate[] = plans.map((plan) => ({ name: planName(plan), run: () => void matmul(engine, a, b, { ...opts, plan }) }));
     candidates[0]!.run();
     const plain = await engine.readF32(out);
@@ -595,10 +644,13 @@ export async function checkMatmulFastPaths(engine: Engine, plans?: readonly Matm
 export interface MatmulGrads {
   dA?: Tensor;
   dB?: Tensor;
+  /** With needBias: the gradient of a bias added to C (column sums of dC, not scaled by alpha). */
+  dBias?: Tensor;
 }
 
 /**
- * Gradients of C = alpha · op(A) · op(B) (no activation; bias gradients are column sums of dC).
+ * Gradients of C = alpha · op(A) · op(B) (no activation). With needBias also the gradient of a bias
+ * added to C, the column sums of dC: in dB's own pass where fusesColumnSums allows, else by columnSum.
  * dA = alpha · dC · op(B)ᵀ and dB = alpha · op(A)ᵀ · dC, each written in the operand's stored layout
  * through the transposed matmul forms, so no transpose kernel runs. A B broadcast over A's batch
  * (a weight shared by every batch item) gets the sum over the batch: A's batch is folded into M.
@@ -608,7 +660,7 @@ export function matmulBackward(
   dC: Tensor,
   a: Tensor,
   b: Tensor,
-  o: { transA?: boolean; transB?: boolean; alpha?: number; needA?: boolean; needB?: boolean } = {},
+  o: { transA?: boolean; transB?: boolean; alpha?: number; needA?: boolean; needB?: boolean; needBias?: boolean } = {},
 ): MatmulGrads {
   const d = dims(a, b, o);
   const alpha = o.alpha ?? 1;
@@ -631,12 +683,17 @@ export function matmulBackward(
       A = view(a, [d.batchA * d.M, d.K]);
       G = view(dC, [d.batchA * d.M, d.N]);
     }
-    // dOpB [K, N] = op(A)ᵀ · dC; stored transposed (Bᵀ) it is dCᵀ · op(A).
-    grads.dB = tB
-      ? matmul(engine, G, A, { transA: true, transB: tA, alpha })
-      : matmul(engine, A, G, { transA: !tA, alpha });
+    // dOpB [K, N] = op(A)ᵀ · dC; stored transposed (Bᵀ) it is dCᵀ · op(A). As op(A)ᵀ · dC on the
+    // texture variant it can sum dC's columns (the bias gradient) in the same pass.
+    if (tB) grads.dB = matmul(engine, G, A, { transA: true, transB: tA, alpha });
+    else {
+      const opts: MatmulOptions = { transA: !tA, alpha };
+      if (o.needBias && fusesColumnSums(engine, A, G, opts)) opts.colSums = grads.dBias = engine.empty([d.N]);
+      grads.dB = matmul(engine, A, G, opts);
+    }
     if (grads.dB.size !== b.size) throw new Error('matmulBackward: dB shape mismatch');
   }
+  if (o.needBias && !grads.dBias) grads.dBias = columnSum(engine, dC);
   return grads;
 }
 
