@@ -47,20 +47,19 @@ export function modelOps(c: ModelConfig, batch: number, phase: Phase): ModelOp[]
   const H = D * c.mlpRatio;
   const PP3 = c.patch * c.patch * 3;
   const ops: ModelOp[] = [];
-  const linear = (what: string, rows: number, i: number, o: number) =>
-    ops.push({ family: 'matmul', what, flops: 2 * rows * i * o, bytes: 4 * (rows * i + i * o + o + rows * o) });
+  // residual: the epilogue also reads the residual stream (a copy of it made beforehand) and adds it.
+  const linear = (what: string, rows: number, i: number, o: number, residual = false) =>
+    ops.push({ family: 'matmul', what, flops: 2 * rows * i * o, bytes: 4 * (rows * i + i * o + o + rows * o) + (residual ? 12 * rows * o : 0) });
   const layernorm = (what: string) => ops.push({ family: 'layernorm', what, flops: 0, bytes: 4 * (2 * N * D + 2 * D + 2 * N) });
   const block = (p: string) => {
     layernorm(`${p}.ln1`);
     linear(`${p}.attn.qkv`, N, D, 3 * D);
     ops.push({ family: 'attention', what: `${p}.attn`, flops: 4 * batch * T * T * D, bytes: 4 * (3 * N * D + N * D + batch * c.heads * T) });
-    linear(`${p}.attn.proj`, N, D, D);
-    ops.push({ family: 'elementwise', what: `${p}.add1`, flops: 0, bytes: 12 * N * D });
+    // The residual adds run in the projections' epilogues and GELU in fc1's (autograd/functions.ts).
+    linear(`${p}.attn.proj`, N, D, D, true);
     layernorm(`${p}.ln2`);
-    linear(`${p}.mlp.fc1`, N, D, H);
-    ops.push({ family: 'gelu', what: `${p}.gelu`, flops: 0, bytes: 8 * N * H });
-    linear(`${p}.mlp.fc2`, N, H, D);
-    ops.push({ family: 'elementwise', what: `${p}.add2`, flops: 0, bytes: 12 * N * D });
+    linear(`${p}.mlp.fc1 + gelu`, N, D, H);
+    linear(`${p}.mlp.fc2`, N, H, D, true);
   };
   const positions = (what: string) => ops.push({ family: 'elementwise', what, flops: 0, bytes: 4 * (2 * N * D + T * D) });
   if (phase === 'encode') {

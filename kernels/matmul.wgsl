@@ -9,7 +9,7 @@
 // GPUs the operands stream through L1/texture caches. Rows and columns past M/N clamp their loads
 // (computed, never stored). FLOPs 2*M*N*K per batch; bytes >= 4*(M*K + K*N + M*N).
 
-//!include activation
+//!include epilogue
 
 override TM: u32 = 8u;   // rows of C per invocation (1..16)
 override TN4: u32 = 4u;  // vec4 columns of C per invocation (1..4)
@@ -103,7 +103,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
           let idx = (b * p.M + row) * p.N + col;
           var x = v[e];
           if (p.hasBias == 1u) { x += bias[col]; }
-          x = activate(x, ACT);
+          x = act_aux(x, idx);
           if (p.accumulate == 1u) { x += p.beta * C[idx]; }
           C[idx] = x;
         }

@@ -1,12 +1,12 @@
 // Split-K reduction for matmul.wgsl and matmul_tex.wgsl: C = act(alpha * sum_s P[s] + bias)
-// (+ beta * C). P holds `splits` raw partial sums per batch item, laid out
+// (+ beta * C), with epilogue.wgsl's AUX modes. P holds `splits` raw partial sums per batch item, laid out
 // P[((b * splits + s) * M + row) * N + col]; each invocation adds one output element's partials
 // in the order s = 0, 1, ... (no atomics: the same bits every run) and applies the epilogue the
 // one-pass kernels apply. Items i = gid.x + gid.y * stride (stride = groupsX * 256), one per
 // output element. Loop trips per invocation: splits (<= 64).
 // FLOPs: splits * batch * M * N adds; bytes 4 * (splits + 1 (+1 accumulating)) * batch * M * N.
 
-//!include activation
+//!include epilogue
 
 override ACT: u32 = 0u;  // epilogue activation: 0 none, 1 GELU (erf), 2 GELU (tanh)
 
@@ -39,7 +39,7 @@ fn reduce(@builtin(global_invocation_id) gid: vec3u) {
   for (var s = 0u; s < p.splits; s++) { sum += P[base + s * mn]; }
   var x = sum * p.alpha;
   if (p.hasBias == 1u) { x += bias[rem % p.N]; }
-  x = activate(x, ACT);
+  x = act_aux(x, i);
   if (p.accumulate == 1u) { x += p.beta * C[i]; }
   C[i] = x;
 }

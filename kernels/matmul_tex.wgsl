@@ -23,7 +23,7 @@
 // main_tn_colsums also sums B's rows (4 vec4 adds per r) and the first row tile writes them to
 // colsums: dbias = column sums of dY, next to dW, with no pass of its own.
 //
-// Common to all entries: the epilogue is one store4 call per 4 outputs with the bias of the
+// Common to all entries: the epilogue (with epilogue.wgsl's AUX modes) is one store4 call per 4 outputs with the bias of the
 // invocation's columns loaded once, and accumulate / split-K chosen by override constants
 // (per-element loads and uniform branches in the epilogue made the first compile of the 16x32 tile
 // take 27 s instead of 2.7, and ran 5-25% slower). Invocations of a workgroup share their rows of
@@ -37,7 +37,7 @@
 // partial sum (no alpha, bias, activation or accumulation) at P[(gid.z * M + row) * N + col] in the
 // C binding, and matmul_splitk.wgsl adds the partials in a fixed order and applies the epilogue.
 
-//!include activation
+//!include epilogue
 
 override WG: u32 = 64u;  // invocations per workgroup, along N
 override ACT: u32 = 0u;  // epilogue activation: 0 none, 1 GELU (erf), 2 GELU (tanh)
@@ -74,9 +74,14 @@ fn store4(z: u32, row: u32, col: u32, v: vec4f, bias4: vec4f) {
   var x = v;
   if (PARTIAL == 0u) {
     x = x * p.alpha + bias4;
-    x = vec4f(activate(x.x, ACT), activate(x.y, ACT), activate(x.z, ACT), activate(x.w, ACT));
+    // Components past N use the last valid index; taken from w down to x, so where AUX = 1 writes
+    // aux the valid component writes last.
+    let last = p.N - 1u - col;
+    let x3 = act_aux(x.w, base + min(3u, last));
+    let x2 = act_aux(x.z, base + min(2u, last));
+    let x1 = act_aux(x.y, base + min(1u, last));
+    x = vec4f(act_aux(x.x, base), x1, x2, x3);
     if (ACC == 1u) {
-      let last = p.N - 1u - col;
       x += p.beta * vec4f(C[base], C[base + min(1u, last)], C[base + min(2u, last)], C[base + min(3u, last)]);
     }
   }

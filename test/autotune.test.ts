@@ -182,9 +182,12 @@ describe('autotune: matmul plans and shape classes', () => {
 
   it('lists the seed model matmuls once per class, with the training gradients on request', () => {
     const inference = modelMatmuls(PRESETS.seed!, 1);
-    // qkv and fc1 (N 3072 and 4096) share a class, as do proj and dec.embed (1024 × 1024).
-    expect(inference.map((m) => m.what)).to.deep.equal(['enc.patch', 'attn.qkv', 'attn.proj', 'mlp.fc2', 'dec.out']);
+    // fc1 (GELU in its epilogue) and the projections (residual added in theirs: proj, fc2) have
+    // classes of their own; dec.embed (1024 × 1024 + bias) shares proj's shape but not its epilogue.
+    expect(inference.map((m) => m.what)).to.deep.equal(['enc.patch', 'attn.qkv', 'attn.proj', 'mlp.fc1', 'mlp.fc2', 'dec.embed', 'dec.out']);
     expect(inference[0]!.shape).to.deep.include({ M: 16, N: 1024, K: 12288, bias: true, constB: true });
+    expect(inference[2]!.shape).to.deep.include({ accumulate: true });
+    expect(inference[3]!.shape).to.deep.include({ act: 'gelu' });
     const training = modelMatmuls(PRESETS.small!, 8, { training: true });
     expect(training.some((m) => m.shape.transA && m.shape.K === 512)).to.equal(true);
     expect(new Set(training.map((m) => shapeClass(m.shape))).size).to.equal(training.length);
@@ -380,6 +383,16 @@ describeBackends('autotune: matmul on a device', (get) => {
     const again = await tuneMatmul(e, shape);
     expect(again.measured).to.equal(false);
     expect(again.entry).to.equal(r.entry);
+  });
+
+  it('tuneMatmul of an accumulating shape (a residual epilogue): every candidate agrees from a zeroed C', async () => {
+    const e = get();
+    const shape = { M: 20, N: 40, K: 1100, bias: true, accumulate: true };
+    const r = await tuneMatmul(e, shape, { rounds: 1 });
+    expect(r.shapeClass).to.match(/\.e9$/);
+    // A candidate that disagreed would be dropped with a reason other than being slower.
+    expect(r.entry.dropped ?? {}).to.satisfy((d: Record<string, string>) => Object.values(d).every((why) => why.startsWith('slower')));
+    expect(Object.keys(r.entry.ms).length).to.be.greaterThan(2);
   });
 
   it('drops a disagreeing fast path measured on the device', async () => {

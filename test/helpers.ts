@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { MemoryTuneStore } from '../src/gpu/autotune.js';
 import type { Engine } from '../src/gpu/engine.js';
 import { createEngine } from '../src/node-engine.js';
 import { RUN_SEED, relL2 } from './reference/util.js';
@@ -11,11 +12,14 @@ export const TEST_BACKENDS = (process.env.TOK1D_TEST_BACKENDS ?? 'opengl,swiftsh
 
 const engines = new Map<string, Promise<Engine | string>>();
 
-/** One poisoning engine per backend for the whole run; a string is the reason it is missing. */
+/**
+ * One poisoning engine per backend for the whole run; a string is the reason it is missing. Kernel
+ * choices live in memory: tests neither read nor write the user's tune cache.
+ */
 export function engineFor(backend: BackendName): Promise<Engine | string> {
   let e = engines.get(backend);
   if (!e) {
-    e = createEngine({ backend, poison: true }).catch((err: Error) => `${backend} unavailable: ${err.message}`);
+    e = createEngine({ backend, poison: true, tuneStore: new MemoryTuneStore() }).catch((err: Error) => `${backend} unavailable: ${err.message}`);
     engines.set(backend, e);
   }
   return e;

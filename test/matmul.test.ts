@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { matmul, type MatmulVariant } from '../src/ops/matmul.js';
 import { describeBackends, expectClose, freshRng, randomF32 } from './helpers.js';
+import { gelu64, geluGrad64 } from './reference/gelu.js';
 import { matmulRef, selfTest } from './reference/matmul.js';
 
 const VARIANTS: MatmulVariant[] = ['storage', 'texture'];
@@ -61,6 +62,10 @@ ODD.push({ M: 8, N: 12, K: 9, batchA: 2, batchB: 2, transA: true });
 ODD.push({ M: 16, N: 8, K: 5, batchA: 3, batchB: 1, transA: true });
 ODD.push({ M: 4, N: 8, K: 6, batchA: 1, batchB: 2, transA: true, alpha: 0.5 });
 ODD.push({ M: 20, N: 6, K: 20001, transA: true });
+// A·Bᵀ with K a multiple of 64: B's rows are already the texture's rows and are copied, not packed
+// (batched: one copy of 2 × 9 rows).
+ODD.push({ M: 5, N: 9, K: 64, batchA: 2, batchB: 2, transB: true });
+ODD.push({ M: 17, N: 3, K: 192, transB: true, bias: true });
 
 /** The reference model's shapes (M×N×K): patch embed, qkv, MLP up and down, and a square. */
 const REAL: Case[] = [
@@ -155,5 +160,62 @@ describeBackends('matmul', (get) => {
 
   it('self-test passes', async () => {
     expect(await selfTest(get())).to.equal(null);
+  });
+});
+
+/**
+ * The epilogue's aux tensor (epilogue.wgsl): `preact` keeps act's input while C gets act of it;
+ * `actGradOf` gives pre · act'(h) instead of act(pre). Every path that runs an epilogue: the
+ * storage tile, the texture tiles (A·B, A·Bᵀ, Aᵀ·B; the 32×32 tile shares store4 with them and
+ * costs llvmpipe a minute per epilogue variant to compile) and the split-K reduce pass of both variants;
+ * N not a multiple of 4, so the last vec4 of each row has lanes past N.
+ */
+const AUX_CASES: { c: Case; plan: string; act: 'gelu' | 'gelu_tanh' }[] = [
+  { c: { M: 9, N: 13, K: 20, bias: true, alpha: 0.5 }, plan: 'storage', act: 'gelu' },
+  { c: { M: 9, N: 13, K: 20, bias: true }, plan: 'texture', act: 'gelu_tanh' },
+  { c: { M: 17, N: 35, K: 64, transB: true, bias: true }, plan: 'texture.n32', act: 'gelu' },
+  { c: { M: 12, N: 7, K: 30, transA: true }, plan: 'texture', act: 'gelu' },
+  { c: { M: 5, N: 11, K: 600, bias: true }, plan: 'texture.split3', act: 'gelu' },
+  { c: { M: 5, N: 11, K: 600, bias: true }, plan: 'storage.split5', act: 'gelu_tanh' },
+  { c: { M: 6, N: 10, K: 8, batchA: 2, batchB: 2, bias: true }, plan: 'texture', act: 'gelu' },
+];
+
+describeBackends('matmul epilogue aux', (get) => {
+  for (const { c, plan, act } of AUX_CASES) {
+    it(`${plan} ${act} ${label(c)}: preact and actGradOf against float64`, async () => {
+      const e = get();
+      const p = prepare(c);
+      const r = freshRng();
+      const approx = act === 'gelu' ? 'erf' : 'tanh';
+      const aShape = c.transA ? [c.K, c.M] : [c.M, c.K];
+      const bShape = c.transB ? [c.N, c.K] : [c.K, c.N];
+      const ta = e.upload(p.a, (c.batchA ?? 1) > 1 ? [c.batchA!, ...aShape] : aShape);
+      const tb = e.upload(p.b, (c.batchB ?? 1) > 1 ? [c.batchB!, ...bShape] : bShape);
+      const tbias = p.bias ? e.upload(p.bias, [c.N]) : undefined;
+      const n = p.want.length;
+      const pre = e.empty([n]);
+      e.fill(pre, Number.NaN);
+      const y = matmul(e, ta, tb, { transA: c.transA, transB: c.transB, bias: tbias, alpha: c.alpha, act, preact: pre, plan });
+      expectClose(await e.readF32(pre), p.want, 1e-5, `${plan} preact`);
+      expectClose(await e.readF32(y), Float64Array.from(p.want, (v) => gelu64(v, approx)), 1e-5, `${plan} act(pre)`);
+      // h spans the activation's curved part; the result is pre · act'(h).
+      const h = randomF32(n, r, -3, 3);
+      const th = e.upload(h, [n]);
+      const g = matmul(e, ta, tb, { transA: c.transA, transB: c.transB, bias: tbias, alpha: c.alpha, act, actGradOf: th, plan });
+      expectClose(await e.readF32(g), Float64Array.from(p.want, (v, i) => v * geluGrad64(h[i]!, approx)), 1e-5, `${plan} pre·act'(h)`);
+      expect(Array.from(await e.readF32(th)), 'actGradOf is only read').to.deep.equal(Array.from(h));
+      e.release(ta, tb, tbias, pre, y, th, g);
+    });
+  }
+
+  it('rejects aux tensors without an activation, of the wrong size, or both at once', () => {
+    const e = get();
+    const a = e.empty([3, 4]);
+    const b = e.empty([4, 5]);
+    const t = e.empty([15]);
+    expect(() => matmul(e, a, b, { preact: t })).to.throw(/needs an activation/);
+    expect(() => matmul(e, a, b, { act: 'gelu', actGradOf: e.empty([14]) })).to.throw(/14 values, expected 15/);
+    expect(() => matmul(e, a, b, { act: 'gelu', preact: t, actGradOf: t })).to.throw(/exclude each other/);
+    e.release(a, b, t);
   });
 });

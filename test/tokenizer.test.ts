@@ -22,6 +22,11 @@ import { fromModelOutput, toModelInput } from '../src/io/image.js';
 import { TokenizerModel } from '../src/model/model.js';
 import { Tokenizer } from '../src/model/tokenizer.js';
 import { describeBackends, freshRng, randomF32, RUN_SEED } from './helpers.js';
+import { MemoryTuneStore } from '../src/gpu/autotune.js';
+import { createEngine } from '../src/node-engine.js';
+import { shapeClass } from '../src/ops/matmul.js';
+import { DEFAULT_BATCH } from '../src/model/tokenizer-core.js';
+import { modelMatmuls } from '../src/model/tune.js';
 
 const tiny = PRESETS.tiny!;
 const S = tiny.imageSize;
@@ -40,6 +45,36 @@ async function rejects(p: Promise<unknown>, cls: new (...a: never[]) => Error, r
 }
 
 describeBackends('Tokenizer (tiny)', (get, backend) => {
+  it("kernel choices: 'auto' measures nothing on a CPU executor; 'measure' times the missing classes once and stores them", async function () {
+    // The choice logic does not depend on the backend; timing every candidate costs 20-40 s, so once.
+    if (backend !== 'opengl') {
+      console.log('      skipped: runs on opengl only (the same logic; measuring costs 20-40 s per backend)');
+      this.skip();
+    }
+    // A fresh engine with an empty in-memory store, so no other test's choices count.
+    const store = new MemoryTuneStore();
+    const e = await createEngine({ backend, tuneStore: store });
+    try {
+      const classes = modelMatmuls(tiny, DEFAULT_BATCH).map((m) => shapeClass(m.shape));
+      (await Tokenizer.random('tiny', 1, { engine: e })).dispose();
+      expect(e.info.software).to.equal(true);
+      expect(classes.map((c) => e.tuner.choice('matmul', c))).to.deep.equal(classes.map(() => undefined));
+      (await Tokenizer.random('tiny', 1, { engine: e, tune: 'measure' })).dispose();
+      const entries = classes.map((c) => e.tuner.entry('matmul', c));
+      for (const [i, entry] of entries.entries()) {
+        expect(entry, classes[i]).to.not.equal(undefined);
+        expect(Object.keys(entry!.ms).length, `${classes[i]} candidates`).to.be.greaterThan(1);
+      }
+      expect(await store.read()).to.include(classes[0]!);
+      // Measured once: a second load reuses the stored entries as they are.
+      (await Tokenizer.random('tiny', 1, { engine: e, tune: 'measure' })).dispose();
+      expect(classes.map((c) => e.tuner.entry('matmul', c))).to.deep.equal(entries);
+      classes.forEach((c, i) => expect(e.tuner.entry('matmul', c)).to.equal(entries[i]));
+    } finally {
+      e.dispose();
+    }
+  });
+
   let dir: string;
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'tok1d-tokenizer-'));

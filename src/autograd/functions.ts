@@ -38,16 +38,58 @@ function recordOrRelease(ctx: Ctx, name: string, inputs: Tensor[], outputs: Tens
   if (!recorded) ctx.engine.release(...saved);
 }
 
-/** y = x·W + b for x [rows, in], W [in, out], b [out]. */
-export function linear(ctx: Ctx, x: Tensor, w: Tensor, b: Tensor): Tensor {
+/**
+ * out = x·W + b, or r + x·W + b (shaped like r) with a residual r: then out starts as a copy of r
+ * and the matmul adds into it (its beta epilogue), so the residual costs no pass of its own.
+ */
+function linearForward(e: Engine, x: Tensor, w: Tensor, b: Tensor, residual: Tensor | undefined): Tensor {
+  if (!residual) return matmul(e, x, w, { bias: b });
+  const size = (x.size / x.shape[x.shape.length - 1]!) * w.shape[w.shape.length - 1]!;
+  if (residual.size !== size) throw new Error(`linear: residual has ${residual.size} values, expected ${size}`);
+  // The sum takes the residual stream's shape.
+  const out = e.empty(residual.shape);
+  e.copy(residual, out);
+  return matmul(e, x, w, { bias: b, out, beta: 1 });
+}
+
+/** y = x·W + b for x [rows, in], W [in, out], b [out]; with a residual r (x's rows × out), r + x·W + b. */
+export function linear(ctx: Ctx, x: Tensor, w: Tensor, b: Tensor, o: { residual?: Tensor } = {}): Tensor {
   const e = ctx.engine;
-  const y = matmul(e, x, w, { bias: b });
-  recordOrRelease(ctx, 'linear', [x, w, b], [y], [], ([dy]) => {
+  const y = linearForward(e, x, w, b, o.residual);
+  const inputs = o.residual ? [x, w, b, o.residual] : [x, w, b];
+  recordOrRelease(ctx, 'linear', inputs, [y], [], ([dy]) => {
     const need = (t: Tensor) => ctx.tape!.requiresGrad(t);
     // Gradients match their tensor in size; the matmul needs y's shape (a transient view).
-    const g = view(dy!, y.shape);
-    const { dA, dB, dBias } = matmulBackward(e, g, x, w, { needA: need(x), needB: need(w), needBias: need(b) });
-    return [dA ?? null, dB ?? null, dBias ?? null];
+    const { dA, dB, dBias } = matmulBackward(e, view(dy!, y.shape), x, w, { needA: need(x), needB: need(w), needBias: need(b) });
+    return [dA ?? null, dB ?? null, dBias ?? null, dy!];
+  });
+  return y;
+}
+
+/**
+ * The transformer MLP, GELU(x·W1 + b1)·W2 + b2 (+ a residual r), with GELU in fc1's epilogue (which
+ * also keeps its input when recording) and GELU's backward in the epilogue of the matmul that
+ * forms its output's gradient: dPre = (dy·W2ᵀ) ⊙ GELU'(pre). No GELU pass of its own either way.
+ */
+export function mlp(ctx: Ctx, x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, o: { residual?: Tensor } = {}): Tensor {
+  const e = ctx.engine;
+  const inputs = o.residual ? [x, w1, b1, w2, b2, o.residual] : [x, w1, b1, w2, b2];
+  const keep = ctx.tape?.wouldRecord(inputs) ?? false;
+  const pre = keep ? e.empty([...x.shape.slice(0, -1), w1.shape[w1.shape.length - 1]!]) : undefined;
+  const g = matmul(e, x, w1, { bias: b1, act: 'gelu', preact: pre });
+  const y = linearForward(e, g, w2, b2, o.residual);
+  if (!keep) {
+    e.release(g);
+    return y;
+  }
+  recordOrRelease(ctx, 'mlp', inputs, [y], [pre!, g], ([dy]) => {
+    const need = (t: Tensor) => ctx.tape!.requiresGrad(t);
+    const dY = view(dy!, y.shape);
+    const second = matmulBackward(e, dY, g, w2, { needA: false, needB: need(w2), needBias: need(b2) });
+    const dPre = matmul(e, dY, w2, { transB: true, act: 'gelu', actGradOf: pre! });
+    const first = matmulBackward(e, dPre, x, w1, { needA: need(x), needB: need(w1), needBias: need(b1) });
+    e.release(dPre);
+    return [first.dA ?? null, first.dB ?? null, first.dBias ?? null, second.dB ?? null, second.dBias ?? null, dy!];
   });
   return y;
 }

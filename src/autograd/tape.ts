@@ -64,13 +64,18 @@ export class Tape {
     }
   }
 
+  /** Whether record() would record an op with these inputs (ops that save extra tensors only then). */
+  wouldRecord(inputs: readonly Tensor[]): boolean {
+    return this.recording && inputs.some((t) => this.tracked.has(t));
+  }
+
   /**
    * Records an op; the tape then owns its outputs and saved tensors. Returns false (and records
    * nothing) when no input requires a gradient or the tape is paused: the caller keeps ownership
    * and releases the saved tensors itself.
    */
   record(name: string, inputs: Tensor[], outputs: Tensor[], saved: Tensor[], backward: BackwardFn): boolean {
-    if (!this.recording || !inputs.some((t) => this.tracked.has(t))) return false;
+    if (!this.wouldRecord(inputs)) return false;
     for (const o of outputs) {
       this.tracked.add(o);
       this.owned.add(o);

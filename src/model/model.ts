@@ -74,19 +74,12 @@ export class TokenizerModel {
     // qkv [B·T, 3D] is read as [B, T, 3D]; att [B, T, D] feeds the projection as B batches of T rows.
     const att = F.attention(ctx, qkv, { batch, seq: T, heads: c.heads, headDim: D / c.heads });
     this.release(ctx, qkv);
-    const proj = F.linear(ctx, att, this.p(`${prefix}.attn.proj.w`), this.p(`${prefix}.attn.proj.b`));
+    // The residual adds run in the projections' epilogues: x1 = x + proj(att), x2 = x1 + mlp(LN(x1)).
+    const x1 = F.linear(ctx, att, this.p(`${prefix}.attn.proj.w`), this.p(`${prefix}.attn.proj.b`), { residual: x });
     this.release(ctx, att);
-    const x1 = F.add(ctx, x, proj);
-    this.release(ctx, proj);
     const h2 = F.layerNorm(ctx, x1, this.p(`${prefix}.ln2.g`), this.p(`${prefix}.ln2.b`), c.eps);
-    const f1 = F.linear(ctx, h2, this.p(`${prefix}.mlp.fc1.w`), this.p(`${prefix}.mlp.fc1.b`));
-    this.release(ctx, h2);
-    const g = F.gelu(ctx, f1);
-    this.release(ctx, f1);
-    const f2 = F.linear(ctx, g, this.p(`${prefix}.mlp.fc2.w`), this.p(`${prefix}.mlp.fc2.b`));
-    this.release(ctx, g);
-    const x2 = F.add(ctx, x1, f2);
-    this.release(ctx, x1, f2);
+    const x2 = F.mlp(ctx, h2, this.p(`${prefix}.mlp.fc1.w`), this.p(`${prefix}.mlp.fc1.b`), this.p(`${prefix}.mlp.fc2.w`), this.p(`${prefix}.mlp.fc2.b`), { residual: x1 });
+    this.release(ctx, h2, x1);
     return x2;
   }
 

@@ -37,6 +37,15 @@ export interface TokenizerOptions {
   backend?: BackendName;
   /** load(): the configuration the checkpoint must have (a mismatch is a CheckpointError). */
   config?: ModelConfig;
+  /**
+   * Kernel choices for this device (src/gpu/autotune.ts), kept per adapter + driver + shape class:
+   * 'stored' uses the stored choices and the fixed rule elsewhere, measuring nothing; 'measure'
+   * first times the candidates of every shape class the store lacks (once per device: later loads
+   * reuse them) and saves them; 'auto' (default) measures on hardware adapters and not on CPU
+   * executors, where compiling and timing every candidate took 80–105 s for one preset on llvmpipe
+   * (`tok1d bench --tune` does it there ahead of time).
+   */
+  tune?: 'auto' | 'stored' | 'measure';
 }
 
 /** What differs between Node and the browser. */
@@ -182,12 +191,13 @@ function byteOffset(offset: number | undefined, what: string): number {
 }
 
 /**
- * Loads the kernel choices stored for this device (`tok1d bench --tune` measures them; see
- * src/gpu/autotune.ts); shape classes without one use the fixed per-device rule. Nothing is
- * measured here, so loading stays fast and deterministic.
+ * Kernel choices for the model's shape classes at the default batch (TokenizerOptions.tune): the
+ * stored ones, and with measuring the missing ones timed and stored first. Classes without a
+ * choice use the fixed per-device rule.
  */
-async function useStoredKernelChoices(engine: Engine, config: ModelConfig): Promise<void> {
-  await tuneModel(engine, config, DEFAULT_BATCH, { measure: false });
+async function chooseKernels(engine: Engine, config: ModelConfig, mode: TokenizerOptions['tune'] = 'auto'): Promise<void> {
+  const measure = mode === 'measure' || (mode === 'auto' && !engine.info.software);
+  await tuneModel(engine, config, DEFAULT_BATCH, { measure });
 }
 
 export class Tokenizer {
@@ -206,14 +216,14 @@ export class Tokenizer {
     return { engine: await currentHost().createEngine({ device: opts.device, backend: opts.backend }), owns: true };
   }
 
-  private static async fromParams(engine: Engine, owns: boolean, parsed: Pick<ParsedCheckpoint, 'config' | 'params'>): Promise<Tokenizer> {
+  private static async fromParams(engine: Engine, owns: boolean, parsed: Pick<ParsedCheckpoint, 'config' | 'params'>, tune: TokenizerOptions['tune']): Promise<Tokenizer> {
     const tensors = new Map<string, Tensor>();
     try {
       await Tokenizer.scoped(engine, 'load', async () => {
         for (const s of paramSpecs(parsed.config)) tensors.set(s.name, engine.upload(parsed.params.get(s.name)!, s.shape));
         engine.flush();
       });
-      await useStoredKernelChoices(engine, parsed.config);
+      await chooseKernels(engine, parsed.config, tune);
       return new Tokenizer(engine, new TokenizerModel(engine, parsed.config, tensors), owns);
     } catch (e) {
       engine.release(...tensors.values());
@@ -232,7 +242,7 @@ export class Tokenizer {
         ? await currentHost().readCheckpoint(source, opts.config)
         : parseCheckpoint(source instanceof Uint8Array ? source : new Uint8Array(source), opts.config);
     const { engine, owns } = await Tokenizer.engineFor(opts);
-    return Tokenizer.fromParams(engine, owns, parsed);
+    return Tokenizer.fromParams(engine, owns, parsed, opts.tune);
   }
 
   /** A randomly initialized tokenizer (reproducible from the seed) for a preset name or a configuration. */
@@ -250,7 +260,7 @@ export class Tokenizer {
         model = TokenizerModel.random(engine, config, seed);
         engine.flush();
       });
-      await useStoredKernelChoices(engine, config);
+      await chooseKernels(engine, config, opts.tune);
       return new Tokenizer(engine, model!, owns);
     } catch (e) {
       if (owns) engine.dispose();

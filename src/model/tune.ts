@@ -35,18 +35,21 @@ export function modelMatmuls(c: ModelConfig, batch: number, o: { training?: bool
     seen.add(cls);
     out.push({ what, shape });
   };
-  const linear = (what: string, inF: number, outF: number) => {
-    push(what, { M: rows, N: outF, K: inF, bias: true, constB: !training });
+  // As autograd/functions.ts runs them: the projections add the residual in their epilogue
+  // (accumulate), fc1 applies GELU in its epilogue, and fc2's dX applies GELU's derivative in its
+  // (timed here with GELU itself: the same epilogue but for the derivative's formula).
+  const linear = (what: string, inF: number, outF: number, o: { act?: 'gelu'; residual?: boolean; gradAct?: 'gelu' } = {}) => {
+    push(what, { M: rows, N: outF, K: inF, bias: true, act: o.act, accumulate: o.residual, constB: !training });
     if (training) {
-      push(`${what} dX`, { M: rows, N: inF, K: outF, transB: true, constB: false });
+      push(`${what} dX`, { M: rows, N: inF, K: outF, transB: true, act: o.gradAct, constB: false });
       push(`${what} dW`, { M: inF, N: outF, K: rows, transA: true, constB: false });
     }
   };
   linear('enc.patch', PP3, D);
   linear('attn.qkv', D, 3 * D);
-  linear('attn.proj', D, D);
-  linear('mlp.fc1', D, H);
-  linear('mlp.fc2', H, D);
+  linear('attn.proj', D, D, { residual: true });
+  linear('mlp.fc1', D, H, { act: 'gelu' });
+  linear('mlp.fc2', H, D, { residual: true, gradAct: 'gelu' });
   if (c.codeDim !== D) linear('enc.proj', D, c.codeDim);
   linear('dec.embed', c.codeDim, D);
   linear('dec.out', D, PP3);

@@ -27,6 +27,16 @@ export interface MatmulOptions {
   /** Force a whole plan (or its name, as the tuner stores it); overrides variant and tile. */
   plan?: MatmulPlan | string;
   /**
+   * Receives act's input (alpha·A·B + bias, shape of C) while C gets act of it: what the
+   * activation's backward needs, kept without a pass of its own. Needs act.
+   */
+  preact?: Tensor;
+  /**
+   * The gradient through act instead of act: C = (alpha·A·B + bias) · act'(actGradOf), elementwise,
+   * with actGradOf the activation's saved input (shape of C). Needs act; act itself is not applied.
+   */
+  actGradOf?: Tensor;
+  /**
    * [N]: also receives B's column sums over K (a bias gradient next to a weight gradient), in the
    * same pass. Only where fusesColumnSums() says so; matmul throws otherwise.
    */
@@ -190,6 +200,23 @@ interface Operand {
 /** Packed textures of constant tensors, per engine: tensor id + layout → texture at a version. */
 const textureCache = new WeakMap<Engine, Map<string, { version: number; texture: GPUTexture }>>();
 
+/**
+ * Whether a texture operand is the tensor's own bytes, texel for texel: row-major, not transposed,
+ * no padding rows, and rows that copyBufferToTexture can take (bytesPerRow a multiple of 256, so
+ * cols a multiple of 64). Then a copy replaces the pack dispatch (on llvmpipe a few µs instead of
+ * ~0.3 ms for a weight of the small preset).
+ */
+function copiesToTexture(cols: number, rows: number, rowsOut: number, trans: boolean): boolean {
+  return !trans && rowsOut === rows && (cols * 4) % 256 === 0;
+}
+
+/** Fills a texture operand: a copy where the layouts agree (copiesToTexture), else the pack kernel. */
+function fillTexture(engine: Engine, t: Tensor, rows: number, cols: number, rowsOut: number, trans: boolean, batches: number, texture: GPUTexture): void {
+  if (copiesToTexture(cols, rows, rowsOut, trans)) {
+    engine.recordCommands((enc) => enc.copyBufferToTexture({ buffer: t.buffer, bytesPerRow: cols * 4, rowsPerImage: rows * batches }, { texture }, [cols / 4, rows * batches]));
+  } else packDispatch(engine, t, rows, cols, rowsOut, trans, batches, texture.createView());
+}
+
 function packDispatch(engine: Engine, src: Tensor, rows: number, cols: number, rowsOut: number, trans: boolean, batches: number, target: GPUTextureView | Tensor): void {
   const cols4 = Math.ceil(cols / 4);
   const toBuffer = target instanceof Tensor;
@@ -219,16 +246,16 @@ function operand(engine: Engine, t: Tensor, rows: number, cols: number, rowsOut:
       label: 'matmul weight',
       size: [cols4, rowsOut * batches],
       format: 'rgba32float',
-      usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING,
+      usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
     });
-    packDispatch(engine, t, rows, cols, rowsOut, trans, batches, texture.createView());
+    fillTexture(engine, t, rows, cols, rowsOut, trans, batches, texture);
     cache.set(key, { version: t.version, texture });
     return { resource: texture.createView(), done: () => {} };
   }
   // Activations: a pooled texture, back in the pool as soon as the matmul is recorded (later
   // dispatches that reuse it run after this one, as with pooled buffers).
   const texture = acquireTexture(engine, cols4, rowsOut * batches);
-  packDispatch(engine, t, rows, cols, rowsOut, trans, batches, texture.createView());
+  fillTexture(engine, t, rows, cols, rowsOut, trans, batches, texture);
   return { resource: texture.createView(), done: () => releaseTexture(engine, texture) };
 }
 
@@ -243,7 +270,7 @@ function acquireTexture(engine: Engine, width: number, height: number): GPUTextu
     label: 'matmul operand',
     size: [width, height],
     format: 'rgba32float',
-    usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING,
+    usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
   });
 }
 
@@ -296,7 +323,19 @@ function textureWorkgroup(d: Dims, cols = 16, rows = 16): number {
   return 8;
 }
 
-const dummyBias = new WeakMap<Engine, Tensor>();
+const dummies = new WeakMap<Engine, { bias: Tensor; aux: Tensor }>();
+
+/** One-element stand-ins for an absent bias (read) and an absent aux tensor (epilogue.wgsl, binding 6). */
+function dummiesOf(engine: Engine): { bias: Tensor; aux: Tensor } {
+  let d = dummies.get(engine);
+  if (!d) {
+    d = { bias: engine.upload(new Float32Array([0]), [1]), aux: engine.upload(new Float32Array([0]), [1]) };
+    d.bias.constant = true;
+    d.aux.constant = true;
+    dummies.set(engine, d);
+  }
+  return d;
+}
 
 /** The plan the fixed rule gives (before any tuning): defaultMatmulVariant with its default tile. */
 export function defaultPlan(engine: Engine, d: Dims): MatmulPlan {
@@ -374,16 +413,15 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = 
   const out = o.out ?? engine.empty(outShape);
 
   const K4 = Math.ceil(K / 4);
-  let bias = o.bias;
-  if (!bias) {
-    bias = dummyBias.get(engine);
-    if (!bias) {
-      bias = engine.upload(new Float32Array([0]), [1]);
-      bias.constant = true;
-      dummyBias.set(engine, bias);
-    }
-  }
+  const bias = o.bias ?? dummiesOf(engine).bias;
   const act = ACT_CODE[o.act ?? 'none'];
+  // The epilogue's aux tensor (epilogue.wgsl): 1 keeps act's input, 2 applies act' instead of act.
+  if (o.preact && o.actGradOf) throw new Error('matmul: preact and actGradOf exclude each other');
+  const auxTensor = o.preact ?? o.actGradOf;
+  if (auxTensor && act === 0) throw new Error(`matmul: ${o.preact ? 'preact' : 'actGradOf'} needs an activation (act)`);
+  if (auxTensor && auxTensor.size !== out.size) throw new Error(`matmul: ${o.preact ? 'preact' : 'actGradOf'} has ${auxTensor.size} values, expected ${out.size}`);
+  const aux = auxTensor ?? dummiesOf(engine).aux;
+  const auxMode = o.preact ? 1 : o.actGradOf ? 2 : 0;
   const f = [o.alpha ?? 1, o.beta ?? 0];
   const tn = runsTn(plan, o);
   const { splits, kChunk4 } = splitK(plan, d, tn);
@@ -392,6 +430,8 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = 
   if (splits > 1 && partialElements(d, splits) * 4 > maxPartialBytes(engine)) throw new Error('matmul: split-K partial sums exceed the binding limit');
   const partial = splits > 1 ? engine.empty([partialElements(d, splits)]) : null;
   const target = partial ?? out;
+  // The one-pass kernels apply AUX themselves; with split-K the reduce pass does.
+  const AUX = partial ? 0 : auxMode;
   let opA: Operand;
   let opB: Operand;
   if (tn) {
@@ -402,10 +442,10 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = 
     engine.dispatch(
       'matmul_tex',
       o.colSums ? 'main_tn_colsums' : 'main_tn',
-      o.colSums ? [opA.resource, opB.resource, bias, target, o.colSums] : [opA.resource, opB.resource, bias, target],
+      [opA.resource, opB.resource, bias, target, o.colSums ?? null, aux],
       { u: [M, N, K, d.batchA === 1 ? 0 : K * Math.ceil(M / 4), d.batchB === 1 ? 0 : K * Math.ceil(N / 4), o.bias ? 1 : 0, splits, kChunk4], f },
       [Math.ceil(Math.ceil(N / 16) / wg), Math.ceil(M / 16), batch * splits],
-      { WG: wg, ACT: act, ACC: accumulate && splits === 1 ? 1 : 0, PARTIAL: splits > 1 ? 1 : 0 },
+      { WG: wg, ACT: act, ACC: accumulate && splits === 1 ? 1 : 0, PARTIAL: splits > 1 ? 1 : 0, AUX },
     );
   } else if (variant === 'texture') {
     // Both operands K-major: A as [M, K] in storage (the tensor itself when row-major with K % 4
@@ -418,10 +458,10 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = 
     engine.dispatch(
       'matmul_tex',
       rows === 32 ? 'main_tall' : cols === 32 ? 'main_wide' : 'main',
-      [opA.resource, opB.resource, bias, target],
+      [opA.resource, opB.resource, bias, target, null, aux],
       { u: [M, N, K4, d.batchA === 1 ? 0 : M, d.batchB === 1 ? 0 : N, o.bias ? 1 : 0, splits, kChunk4], f },
       [Math.ceil(Math.ceil(N / cols) / wg), Math.ceil(M / rows), batch * splits],
-      { WG: wg, ACT: act, ACC: accumulate && splits === 1 ? 1 : 0, PARTIAL: splits > 1 ? 1 : 0 },
+      { WG: wg, ACT: act, ACC: accumulate && splits === 1 ? 1 : 0, PARTIAL: splits > 1 ? 1 : 0, AUX },
     );
   } else {
     const Kp = K4 * 4;
@@ -432,16 +472,16 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = 
     engine.dispatch(
       'matmul',
       'main',
-      [opA.resource, opB.resource, bias, target],
+      [opA.resource, opB.resource, bias, target, null, aux],
       { u: [M, N, K4, N4, d.batchA === 1 ? 0 : M, d.batchB === 1 ? 0 : Kp, o.bias ? 1 : 0, accumulate ? 1 : 0, splits, kChunk4], f },
       [Math.ceil(N4 / (t.tn4 * t.wgx)), Math.ceil(M / (t.tm * t.wgy)), batch * splits],
-      { TM: t.tm, TN4: t.tn4, WGX: t.wgx, WGY: t.wgy, ACT: act },
+      { TM: t.tm, TN4: t.tn4, WGX: t.wgx, WGY: t.wgy, ACT: act, AUX },
     );
   }
   if (partial) {
     const total = batch * M * N;
     const g = grid(Math.ceil(total / 256));
-    engine.dispatch('matmul_splitk', 'reduce', [partial, bias, out], { u: [M, N, total, g[0] * 256, splits, o.bias ? 1 : 0, accumulate ? 1 : 0], f }, g, { ACT: act });
+    engine.dispatch('matmul_splitk', 'reduce', [partial, bias, out, null, null, aux], { u: [M, N, total, g[0] * 256, splits, o.bias ? 1 : 0, accumulate ? 1 : 0], f }, g, { ACT: act, AUX: auxMode });
     engine.release(partial);
   }
   opA.done();
@@ -465,6 +505,8 @@ export interface MatmulShape {
   act?: Activation;
   /** B is a weight whose packed form is reused between calls (inference); default true. */
   constB?: boolean;
+  /** C += the product (a residual added in the epilogue). */
+  accumulate?: boolean;
 }
 
 function shapeDims(s: MatmulShape): Dims {
@@ -475,12 +517,12 @@ function shapeDims(s: MatmulShape): Dims {
 
 /** The shape class of a MatmulShape (as matmul() computes it for such a call). */
 export function shapeClass(s: MatmulShape): string {
-  return shapeClassOf(shapeDims(s), { transA: s.transA, transB: s.transB, act: s.act, bias: !!s.bias, accumulate: false });
+  return shapeClassOf(shapeDims(s), { transA: s.transA, transB: s.transB, act: s.act, bias: !!s.bias, accumulate: !!s.accumulate });
 }
 
 export function describeShape(s: MatmulShape): string {
   const batch = (s.batchA ?? 1) > 1 || (s.batchB ?? 1) > 1 ? ` batch ${s.batchA ?? 1}/${s.batchB ?? 1}` : '';
-  return `${s.transA ? 'Aᵀ' : 'A'}·${s.transB ? 'Bᵀ' : 'B'} ${s.M}×${s.N}×${s.K}${batch}${s.bias ? ' +bias' : ''}${s.act && s.act !== 'none' ? ` ${s.act}` : ''}`;
+  return `${s.transA ? 'Aᵀ' : 'A'}·${s.transB ? 'Bᵀ' : 'B'} ${s.M}×${s.N}×${s.K}${batch}${s.bias ? ' +bias' : ''}${s.act && s.act !== 'none' ? ` ${s.act}` : ''}${s.accumulate ? ' +C' : ''}`;
 }
 
 /**
@@ -563,10 +605,13 @@ export async function tuneMatmul(engine: Engine, s: MatmulShape, o: TuneMatmulOp
   b.constant = s.constB ?? true;
   const bias = s.bias ? engine.upload(tuneInput(s.N, 3), [s.N]) : undefined;
   const out = engine.empty([d.batch * d.M, s.N]);
-  const opts: MatmulOptions = { transA: s.transA, transB: s.transB, bias, act: s.act, out };
+  const opts: MatmulOptions = { transA: s.transA, transB: s.transB, bias, act: s.act, out, beta: s.accumulate ? 1 : undefined };
+  // Accumulating runs add to out: it starts from zeros before the reference run and each check.
+  const start = s.accumulate ? 0 : Number.NaN;
   try {
     const plans = matmulCandidates(engine, d, !!s.transA && !s.transB);
     const candidates: TuneCandidate[] = plans.map((plan) => ({ name: planName(plan), run: () => void matmul(engine, a, b, { ...opts, plan }) }));
+    engine.fill(out, start);
     candidates[0]!.run();
     const plain = await engine.readF32(out);
     o.log?.(`matmul ${describeShape(s)} [${cls}]: ${candidates.length} candidates`);
@@ -575,7 +620,7 @@ export async function tuneMatmul(engine: Engine, s: MatmulShape, o: TuneMatmulOp
       shape: describeShape(s),
       log: o.log,
       verify: async (c) => {
-        engine.fill(out, Number.NaN);
+        engine.fill(out, start);
         c.run();
         const err = relativeL2(await engine.readF32(out), plain);
         return err <= PARITY_TOL ? null : `disagrees with ${candidates[0]!.name}: relative L2 ${err.toExponential(2)}`;
