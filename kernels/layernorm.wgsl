@@ -172,22 +172,20 @@ fn wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 // pass for the two row sums, one that writes (loop trips 2 D, or 2 D / 4 for bwd_row4).
 // FLOPs about 11 D per row; bytes 4 (3 rows D + D + 2 rows): dy and x read, dx written.
 // dgamma and dbeta are column reductions over the rows, deterministic without atomics:
-// dgb_partial4 / dgb_partial1 write per-chunk partial sums [chunks, D] (item = chunk * d + c sums
-// rows [chunk * p.chunk, ...) of column c in ascending order; p.chunk is 16 rows on CPU
-// executors, 8 on GPUs, or all rows when at most twice that), then the op sums the chunks with
-// elementwise.wgsl's colsum passes. FLOPs 4 rows D; bytes 4 (2 rows D + 2 rows + 2 chunks D).
-// Bindings: 1 dy, 2 x, 3 gamma, 4 mean, 5 rstd, 6 dx (bwd_*); 1 dy, 2 x, 4 mean, 5 rstd,
-// 6 dgamma partials, 7 dbeta partials (dgb_partial*).
+// dgb_partial4 / dgb_partial1 write per-chunk partial sums [chunks, 2D], dgamma's then dbeta's in
+// each row (item = chunk * d + c sums rows [chunk * p.chunk, ...) of column c in ascending order;
+// p.chunk is 16 rows on CPU executors, 8 on GPUs, or all rows when at most twice that), then the op
+// sums the chunks of both with one colsum pass of elementwise.wgsl. FLOPs 4 rows D; bytes
+// 4 (2 rows D + 2 rows + 2 chunks D). Bindings: 1 dy, 2 x, 3 gamma, 4 mean, 5 rstd, 6 dx (bwd_*);
+// 1 dy, 2 x, 4 mean, 5 rstd, 6 partials (dgb_partial*).
 @group(0) @binding(1) var<storage, read> dy4: array<vec4f>;
 @group(0) @binding(2) var<storage, read> bx4: array<vec4f>;
 @group(0) @binding(3) var<storage, read> bg4: array<vec4f>;
 @group(0) @binding(6) var<storage, read_write> dx4: array<vec4f>;
-@group(0) @binding(7) var<storage, read_write> db4: array<vec4f>;
 @group(0) @binding(1) var<storage, read> dy1: array<f32>;
 @group(0) @binding(2) var<storage, read> bx1: array<f32>;
 @group(0) @binding(3) var<storage, read> bg1: array<f32>;
 @group(0) @binding(6) var<storage, read_write> dx1: array<f32>;
-@group(0) @binding(7) var<storage, read_write> db1: array<f32>;
 @group(0) @binding(4) var<storage, read> smean: array<f32>;
 @group(0) @binding(5) var<storage, read> srstd: array<f32>;
 
@@ -287,8 +285,10 @@ fn dgb_partial4(@builtin(global_invocation_id) gid: vec3u) {
     sg = fma(dy, (bx4[o] - smean[r]) * srstd[r], sg);
     sb += dy;
   }
-  dx4[i] = sg;
-  db4[i] = sb;
+  // Row `chunk` of the partials: dgamma's D values, then dbeta's.
+  let o = i + chunk * p.d;
+  dx4[o] = sg;
+  dx4[o + p.d] = sb;
 }
 
 @compute @workgroup_size(256)
@@ -308,6 +308,8 @@ fn dgb_partial1(@builtin(global_invocation_id) gid: vec3u) {
     sg = fma(dy, (bx1[o] - smean[r]) * srstd[r], sg);
     sb += dy;
   }
-  dx1[i] = sg;
-  db1[i] = sb;
+  // Row `chunk` of the partials: dgamma's D values, then dbeta's.
+  let o = i + chunk * p.d;
+  dx1[o] = sg;
+  dx1[o + p.d] = sb;
 }

@@ -107,14 +107,17 @@ export function layernormBackward(
   if (!(Number.isInteger(base) && base >= 2 && base <= 4096)) throw new Error(`layernormBackward: chunk ${base} is not an integer from 2 to 4096`);
   const chunk = passChunkRows(rows, base);
   const chunks = Math.ceil(rows / chunk);
-  const shape = chunks === 1 ? [D] : [chunks, D];
-  const pg = engine.empty(shape);
-  const pb = engine.empty(shape);
+  // Partials of both in one [chunks, 2D] tensor (dgamma's D columns, then dbeta's): one column
+  // reduction for the two, then each copied out.
+  const partials = engine.empty([chunks, 2 * D]);
   const { groups, stride } = linearLaunch(chunks * d);
-  engine.dispatch('layernorm', vec ? 'dgb_partial4' : 'dgb_partial1', [dy, x, null, mean, rstd, pg, pb], { u: [rows, d, stride, chunk], f: [0] }, groups);
-  if (chunks === 1) return { dx, dgamma: pg, dbeta: pb };
-  const dgamma = columnSumRows(engine, pg, chunks, D, options.chunk);
-  const dbeta = columnSumRows(engine, pb, chunks, D, options.chunk);
-  engine.release(pg, pb);
+  engine.dispatch('layernorm', vec ? 'dgb_partial4' : 'dgb_partial1', [dy, x, null, mean, rstd, partials], { u: [rows, d, stride, chunk], f: [0] }, groups);
+  const sums = chunks === 1 ? partials : columnSumRows(engine, partials, chunks, 2 * D, options.chunk);
+  const dgamma = engine.empty([D]);
+  const dbeta = engine.empty([D]);
+  engine.copy(sums, dgamma, 4 * D, 0, 0);
+  engine.copy(sums, dbeta, 4 * D, 4 * D, 0);
+  engine.release(partials);
+  if (sums !== partials) engine.release(sums);
   return { dx, dgamma, dbeta };
 }
