@@ -188,6 +188,11 @@ fn wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 @group(0) @binding(6) var<storage, read_write> dx1: array<f32>;
 @group(0) @binding(4) var<storage, read> smean: array<f32>;
 @group(0) @binding(5) var<storage, read> srstd: array<f32>;
+// bwd_* with ADD = 1: dx += the gradient the input already has (binding 7, bound to a dummy
+// otherwise), so a tensor that also feeds a residual gets its summed gradient from this pass.
+override ADD: u32 = 0u;
+@group(0) @binding(7) var<storage, read> add4: array<vec4f>;
+@group(0) @binding(7) var<storage, read> add1: array<f32>;
 
 @compute @workgroup_size(WG)
 fn bwd_row4(@builtin(global_invocation_id) gid: vec3u) {
@@ -210,7 +215,9 @@ fn bwd_row4(@builtin(global_invocation_id) gid: vec3u) {
   for (var j = 0u; j < n; j++) {
     let g = dy4[base + j] * bg4[j];
     let xh = (bx4[base + j] - m) * rs;
-    dx4[base + j] = rs * ((g - a) - xh * b);
+    var v = rs * ((g - a) - xh * b);
+    if (ADD == 1u) { v += add4[base + j]; }
+    dx4[base + j] = v;
   }
 }
 
@@ -235,7 +242,9 @@ fn bwd_row1(@builtin(global_invocation_id) gid: vec3u) {
   for (var j = 0u; j < n; j++) {
     let g = dy1[base + j] * bg1[j];
     let xh = (bx1[base + j] - m) * rs;
-    dx1[base + j] = rs * ((g - a) - xh * b);
+    var v = rs * ((g - a) - xh * b);
+    if (ADD == 1u) { v += add1[base + j]; }
+    dx1[base + j] = v;
   }
 }
 
@@ -264,7 +273,9 @@ fn bwd_wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   for (var j = t; j < n; j += RED_WG) {
     let g = dy1[base + j] * bg1[j];
     let xh = (bx1[base + j] - m) * rs;
-    dx1[base + j] = rs * ((g - a) - xh * b);
+    var v = rs * ((g - a) - xh * b);
+    if (ADD == 1u) { v += add1[base + j]; }
+    dx1[base + j] = v;
   }
 }
 

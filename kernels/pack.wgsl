@@ -1,10 +1,15 @@
-// Packs a row-major f32 matrix (optionally stored transposed) into vec4 rows, zero-padded:
-// dst[b][r][c4] = (src[b][r][4c4], ..., src[b][r][4c4+3]) for the logical [rows, cols] matrix,
-// where src is stored as [rows, cols] (trans = 0) or [cols, rows] (trans = 1). Rows in
-// [rows, rowsOut) are zero (K padding for the B operand). One invocation per output vec4.
-// Bytes: 4*rows*cols read, 16*rowsOut*ceil(cols/4) written.
+// Packs row-major f32 matrices (optionally stored transposed) into vec4 rows, zero-padded. A job
+// describes one matrix: dst[b][r][c4] = (src[b][r][4c4], ..., src[b][r][4c4+3]) for the logical
+// [rows, cols] matrix, where src is stored as [rows, cols] (trans = 0) or [cols, rows] (trans = 1).
+// Rows in [rows, rowsOut) are zero (K padding for the B operand). One invocation per output vec4.
+// Bytes per job: 4*rows*cols read, 16*rowsOut*ceil(cols/4) written.
+//
+// to_textures4 runs up to four jobs in one dispatch, job j reading s<j> (binding 1 + j) and writing
+// the rgba32float texture d<j> (binding 5 + j): the weights a training step changed are packed
+// together instead of one dispatch each (unused bindings hold placeholders). to_buffer runs job 0
+// into a storage buffer (binding 9) over an 8 x 8 grid of (c4, y).
 
-struct Params {
+struct Job {
   rows: u32,     // logical rows
   cols: u32,     // logical cols
   rowsOut: u32,  // rows written per batch (>= rows)
@@ -12,39 +17,79 @@ struct Params {
   trans: u32,    // 1: src is stored [cols, rows]
   srcBatch: u32, // elements per batch in src
   batches: u32,
+  start: u32,    // to_textures4: first item of this job (u32 max past count: no item falls in it)
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var dstTex: texture_storage_2d<rgba32float, write>;
-@group(0) @binding(3) var<storage, read_write> dstBuf: array<vec4f>;
+struct Jobs {
+  count: u32,
+  total: u32,    // to_textures4: texels of all jobs
+  stride: u32,   // to_textures4: items per row of the dispatch grid (groupsX * 256)
+  unused: u32,
+  job: array<Job, 4>,
+}
 
-fn gather(b: u32, r: u32, c4: u32) -> vec4f {
+@group(0) @binding(0) var<uniform> q: Jobs;
+@group(0) @binding(1) var<storage, read> s0: array<f32>;
+@group(0) @binding(2) var<storage, read> s1: array<f32>;
+@group(0) @binding(3) var<storage, read> s2: array<f32>;
+@group(0) @binding(4) var<storage, read> s3: array<f32>;
+@group(0) @binding(5) var d0: texture_storage_2d<rgba32float, write>;
+@group(0) @binding(6) var d1: texture_storage_2d<rgba32float, write>;
+@group(0) @binding(7) var d2: texture_storage_2d<rgba32float, write>;
+@group(0) @binding(8) var d3: texture_storage_2d<rgba32float, write>;
+@group(0) @binding(9) var<storage, read_write> dstBuf: array<vec4f>;
+
+fn job_src(j: u32, i: u32) -> f32 {
+  switch j {
+    case 0u: { return s0[i]; }
+    case 1u: { return s1[i]; }
+    case 2u: { return s2[i]; }
+    default: { return s3[i]; }
+  }
+}
+
+// The vec4 of job j at batch b, row r, column group c4.
+fn gather(j: u32, b: u32, r: u32, c4: u32) -> vec4f {
+  let o = q.job[j];
   var v = vec4f(0.0);
-  if (r < p.rows) {
+  if (r < o.rows) {
     for (var e = 0u; e < 4u; e++) {
       let c = c4 * 4u + e;
-      if (c < p.cols) {
-        let i = select(r * p.cols + c, c * p.rows + r, p.trans == 1u);
-        v[e] = src[b * p.srcBatch + i];
+      if (c < o.cols) {
+        let i = select(r * o.cols + c, c * o.rows + r, o.trans == 1u);
+        v[e] = job_src(j, b * o.srcBatch + i);
       }
     }
   }
   return v;
 }
 
-@compute @workgroup_size(8, 8, 1)
-fn to_texture(@builtin(global_invocation_id) gid: vec3u) {
-  let c4 = gid.x;
-  let y = gid.y;  // b * rowsOut + r
-  if (c4 >= p.cols4 || y >= p.rowsOut * p.batches) { return; }
-  textureStore(dstTex, vec2u(c4, y), gather(y / p.rowsOut, y % p.rowsOut, c4));
+// One invocation per texel of all jobs together: item i = gid.x + gid.y * q.stride belongs to the
+// job whose range [start, start + cols4 * rowsOut * batches) holds it (texels in row order).
+@compute @workgroup_size(256)
+fn to_textures4(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * q.stride;
+  if (i >= q.total) { return; }
+  let j = select(0u, 1u, i >= q.job[1].start) + select(0u, 1u, i >= q.job[2].start) + select(0u, 1u, i >= q.job[3].start);
+  let o = q.job[j];
+  let li = i - o.start;
+  let c4 = li % o.cols4;
+  let y = li / o.cols4;  // b * rowsOut + r
+  let v = gather(j, y / o.rowsOut, y % o.rowsOut, c4);
+  let at = vec2u(c4, y);
+  switch j {
+    case 0u: { textureStore(d0, at, v); }
+    case 1u: { textureStore(d1, at, v); }
+    case 2u: { textureStore(d2, at, v); }
+    default: { textureStore(d3, at, v); }
+  }
 }
 
 @compute @workgroup_size(8, 8, 1)
 fn to_buffer(@builtin(global_invocation_id) gid: vec3u) {
   let c4 = gid.x;
   let y = gid.y;
-  if (c4 >= p.cols4 || y >= p.rowsOut * p.batches) { return; }
-  dstBuf[y * p.cols4 + c4] = gather(y / p.rowsOut, y % p.rowsOut, c4);
+  let o = q.job[0];
+  if (c4 >= o.cols4 || y >= o.rowsOut * o.batches) { return; }
+  dstBuf[y * o.cols4 + c4] = gather(0u, y / o.rowsOut, y % o.rowsOut, c4);
 }

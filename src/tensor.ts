@@ -17,6 +17,8 @@ export class Tensor {
    * ops may then cache data derived from them (e.g. packed textures), checked against `version`.
    */
   constant = false;
+  /** Set by Engine.release: the buffer is back in the pool (caches keyed on the tensor drop it). */
+  released = false;
   constructor(
     readonly buffer: GPUBuffer,
     readonly shape: readonly number[],

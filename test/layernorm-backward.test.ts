@@ -103,6 +103,27 @@ describeBackends('layernorm backward', (get) => {
     });
   }
 
+  for (const layout of ['row', 'workgroup'] as const) {
+    it(`addTo: dx comes out as the given gradient plus LayerNorm's own (${layout} layout, vec4 and scalar rows)`, async () => {
+      const e = get();
+      for (const [rows, D] of [[9, 260], [7, 33]] as const) {
+        const c = makeCase(rows, D);
+        const prior = randomNormal(rows * D, freshRng());
+        const tx = e.upload(c.x, [rows, D]);
+        const tg = e.upload(c.g, [D]);
+        const tb = e.upload(c.b, [D]);
+        const tdy = e.upload(c.dy, [rows, D]);
+        const tp = e.upload(prior, [rows, D]);
+        const fwd = layernorm(e, tx, tg, tb, EPS, { layout });
+        const g = layernormBackward(e, tdy, tx, tg, fwd.mean, fwd.rstd, { layout, addTo: tp });
+        expectClose(await e.readF32(g.dx), Float64Array.from(c.ref.dx, (v, i) => v + prior[i]!), 1e-5, `${layout} ${rows}×${D} dx + prior`);
+        expectClose(await e.readF32(g.dbeta), c.ref.dbeta, 1e-4, `${layout} ${rows}×${D} dbeta unchanged`);
+        expect(Array.from(await e.readF32(tp)), 'addTo is only read').to.deep.equal(Array.from(prior));
+        e.release(tx, tg, tb, tdy, tp, fwd.y, fwd.mean, fwd.rstd, g.dx, g.dgamma, g.dbeta);
+      }
+    });
+  }
+
   it('4096 × 1024 (16 images of 256 patches), default layout', async () => {
     // The workgroup layout at this size is barrier-bound on software executors (25 s on
     // SwiftShader); it is covered at 256 × 1024 above.

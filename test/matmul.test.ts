@@ -150,6 +150,31 @@ describeBackends('matmul', (get) => {
     });
   }
 
+  it('texture: weights rewritten together are repacked together (up to 4 per dispatch), each matmul seeing its new contents', async () => {
+    const e = get();
+    const r = freshRng();
+    const [M, K] = [5, 30];
+    const Ns = [6, 7, 9, 10, 11];
+    const a = randomF32(M * K, r);
+    const ta = e.upload(a, [M, K]);
+    const ws = Ns.map((N) => {
+      const w = e.upload(randomF32(K * N, r), [K, N]);
+      w.constant = true;
+      return w;
+    });
+    for (const w of ws) e.release(matmul(e, ta, w, { variant: 'texture' }));
+    const fresh = Ns.map((N) => randomF32(K * N, r));
+    ws.forEach((w, i) => e.write(w, fresh[i]!));
+    e.profile = new Map();
+    const outs = ws.map((w) => matmul(e, ta, w, { variant: 'texture' }));
+    const packs = e.profile.get('pack:to_textures4')?.count;
+    e.profile = null;
+    // The first matmul refreshes its weight and three others; the fifth weight gets its own pass.
+    expect(packs).to.equal(2);
+    for (let i = 0; i < ws.length; i++) expectClose(await e.readF32(outs[i]!), matmulRef(a, fresh[i]!, { M, N: Ns[i]!, K }), 1e-5, `weight ${i}`);
+    e.release(ta, ...ws, ...outs);
+  });
+
   it('rejects mismatched inner dimensions with a clear message', () => {
     const e = get();
     const ta = e.empty([3, 4]);

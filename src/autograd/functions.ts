@@ -25,7 +25,7 @@ import { layernorm as layernormOp, layernormBackward } from '../ops/layernorm.js
 import { matmul, matmulBackward, view } from '../ops/matmul.js';
 import { l2normalize as l2normalizeOp, l2normalizeBackward } from '../ops/normalize.js';
 import type { Tensor } from '../tensor.js';
-import type { Tape } from './tape.js';
+import type { BackwardFn, Tape } from './tape.js';
 
 /** The engine and, when training, the tape ops record on. */
 export interface Ctx {
@@ -33,7 +33,7 @@ export interface Ctx {
   tape: Tape | null;
 }
 
-function recordOrRelease(ctx: Ctx, name: string, inputs: Tensor[], outputs: Tensor[], saved: Tensor[], backward: (g: (Tensor | null)[]) => (Tensor | null)[]): void {
+function recordOrRelease(ctx: Ctx, name: string, inputs: Tensor[], outputs: Tensor[], saved: Tensor[], backward: BackwardFn): void {
   const recorded = ctx.tape?.record(name, inputs, outputs, saved, backward) ?? false;
   if (!recorded) ctx.engine.release(...saved);
 }
@@ -115,9 +115,10 @@ export function addRows(ctx: Ctx, x: Tensor, r: Tensor): Tensor {
 export function layerNorm(ctx: Ctx, x: Tensor, g: Tensor, b: Tensor, eps: number): Tensor {
   const e = ctx.engine;
   const { y, mean, rstd } = layernormOp(e, x, g, b, eps);
-  recordOrRelease(ctx, 'layernorm', [x, g, b], [y], [mean, rstd], ([dy]) => {
-    const r = layernormBackward(e, dy!, x, g, mean, rstd);
-    return [r.dx, r.dgamma, r.dbeta];
+  recordOrRelease(ctx, 'layernorm', [x, g, b], [y], [mean, rstd], ([dy], [prior]) => {
+    // x usually also feeds a residual whose gradient is already in: add it in the same pass.
+    const r = layernormBackward(e, dy!, x, g, mean, rstd, { addTo: prior ?? undefined });
+    return [prior ? { summed: r.dx } : r.dx, r.dgamma, r.dbeta];
   });
   return y;
 }

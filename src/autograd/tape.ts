@@ -3,7 +3,17 @@ import { add } from '../ops/elementwise.js';
 import type { Tensor } from '../tensor.js';
 
 /** Gradients for an op's inputs, aligned with `inputs` (null where none flows). */
-export type BackwardFn = (gradOutputs: (Tensor | null)[]) => (Tensor | null)[];
+/** A gradient that already includes the input's prior gradient (the tape replaces instead of adding). */
+export interface Summed {
+  summed: Tensor;
+}
+
+/**
+ * An op's backward: the gradients of its outputs, and the gradients its inputs have gathered so far
+ * from ops recorded later (null: none yet), in; the gradients of its inputs out. An input's
+ * gradient may come back as { summed } where the op added the prior one itself (in the same pass).
+ */
+export type BackwardFn = (gradOutputs: (Tensor | null)[], prior: (Tensor | null)[]) => (Tensor | Summed | null)[];
 
 interface OpRecord {
   name: string;
@@ -150,11 +160,21 @@ export class Tape {
       const r = this.records[i]!;
       const gOut = r.outputs.map((o) => grads.get(o) ?? null);
       if (gOut.some((g) => g !== null)) {
-        const gIn = r.backward(gOut).map((g) => g ?? null);
+        const prior = r.inputs.map((t) => grads.get(t) ?? null);
+        const out = r.backward(gOut, prior);
+        const gIn = out.map((g) => (g && 'summed' in g ? g.summed : (g ?? null)));
         for (const g of gIn) if (g) hold(g);
         r.inputs.forEach((t, j) => {
           const g = gIn[j];
-          if (g && this.tracked.has(t)) accumulate(t, g);
+          if (!g || !this.tracked.has(t)) return;
+          const o = out[j];
+          if (o && 'summed' in o) {
+            // Replaces the prior gradient, which the op has added in.
+            const prev = grads.get(t);
+            grads.set(t, g);
+            hold(g);
+            if (prev) drop(prev);
+          } else accumulate(t, g);
         });
         for (const g of gIn) if (g) drop(g);
       }

@@ -166,7 +166,12 @@ export class Engine {
 
   /** Returns a tensor's buffer to the pool. Work already recorded that uses it stays valid. */
   release(...ts: (Tensor | null | undefined)[]): void {
-    for (const t of ts) if (t && t.pooled) this.pool.release(t.buffer);
+    for (const t of ts) {
+      if (t && t.pooled) {
+        this.pool.release(t.buffer);
+        t.released = true;
+      }
+    }
   }
 
   /** Uploads host data into a new tensor; the copy is recorded in order with pending work. */
@@ -197,6 +202,23 @@ export class Engine {
     this.endPass();
     this.commandEncoder().copyBufferToBuffer(src.buffer, srcOffset, dst.buffer, dstOffset, bytes);
     dst.touch();
+  }
+
+  private readonly placeholders: Tensor[] = [];
+
+  /**
+   * A zero vec4 (4 floats, the smallest vec4 array binding) for a binding a kernel declares but
+   * this dispatch does not use (an absent bias, an epilogue's unused aux tensor). Distinct slots
+   * are distinct buffers, since one dispatch may not bind a buffer both read-only and writable.
+   */
+  placeholder(slot = 0): Tensor {
+    let t = this.placeholders[slot];
+    if (!t) {
+      t = this.upload(new Float32Array(4), [4]);
+      t.constant = true;
+      this.placeholders[slot] = t;
+    }
+    return t;
   }
 
   /** Fills a tensor with one value (bit pattern of f32, or u32 for integer tensors). */

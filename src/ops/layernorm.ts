@@ -72,6 +72,8 @@ export function layernorm(
 }
 
 export interface LayernormBackwardOptions extends RowwiseOptions {
+  /** A gradient x already has (x's shape): dx comes out as this plus LayerNorm's own, in the same pass. */
+  addTo?: Tensor;
   /** Rows per chunk of the dgamma/dbeta reductions (tests, benchmarks); default columnChunk(engine, 2), then columnSum's. */
   chunk?: number;
 }
@@ -99,7 +101,9 @@ export function layernormBackward(
   checkBindable(engine, 'layernormBackward', x, dy);
   const dx = engine.empty(x.shape);
   const l = rowwiseLaunch(engine, rows, D, 2, options.layout);
-  engine.dispatch('layernorm', 'bwd_' + l.entry, [dy, x, gamma, mean, rstd, dx], { u: [rows, l.d, l.stride, 0], f: [0] }, l.groups, l.overrides);
+  const add = options.addTo;
+  if (add && add.size !== x.size) throw new Error(`layernormBackward: addTo ${shapeStr(add.shape)} and x ${shapeStr(x.shape)} differ in size`);
+  engine.dispatch('layernorm', 'bwd_' + l.entry, [dy, x, gamma, mean, rstd, dx, add ?? engine.placeholder()], { u: [rows, l.d, l.stride, 0], f: [0] }, l.groups, { ...l.overrides, ADD: add ? 1 : 0 });
 
   const vec = D % 4 === 0;
   const d = vec ? D / 4 : D;

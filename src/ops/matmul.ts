@@ -1,6 +1,6 @@
 import { relativeL2, tuneInput, type TuneCandidate, type TuneEntry } from '../gpu/autotune.js';
 import { Engine, grid } from '../gpu/engine.js';
-import { columnSum } from './elementwise.js';
+import { columnSum, linearLaunch } from './elementwise.js';
 import { Tensor, numel, shapeStr } from '../tensor.js';
 
 export type Activation = 'none' | 'gelu' | 'gelu_tanh';
@@ -197,8 +197,29 @@ interface Operand {
   done: () => void;
 }
 
+/** One matrix to pack (pack.wgsl's Job): logical [rows, cols], rowsOut rows per batch, src stored transposed when trans. */
+interface PackJob {
+  src: Tensor;
+  rows: number;
+  cols: number;
+  rowsOut: number;
+  trans: boolean;
+  batches: number;
+}
+
+/** A packed texture of a constant tensor: its contents at `version`, and how to refresh them. */
+interface CachedTexture {
+  version: number;
+  texture: GPUTexture;
+  tensor: WeakRef<Tensor>;
+  job: Omit<PackJob, 'src'>;
+}
+
 /** Packed textures of constant tensors, per engine: tensor id + layout → texture at a version. */
-const textureCache = new WeakMap<Engine, Map<string, { version: number; texture: GPUTexture }>>();
+const textureCache = new WeakMap<Engine, Map<string, CachedTexture>>();
+
+/** Jobs one to_textures4 dispatch runs (the WebGPU default of 4 storage textures per stage). */
+const PACK_JOBS = 4;
 
 /**
  * Whether a texture operand is the tensor's own bytes, texel for texel: row-major, not transposed,
@@ -206,21 +227,109 @@ const textureCache = new WeakMap<Engine, Map<string, { version: number; texture:
  * cols a multiple of 64). Then a copy replaces the pack dispatch (on llvmpipe a few µs instead of
  * ~0.3 ms for a weight of the small preset).
  */
-function copiesToTexture(cols: number, rows: number, rowsOut: number, trans: boolean): boolean {
-  return !trans && rowsOut === rows && (cols * 4) % 256 === 0;
+function copiesToTexture(j: Omit<PackJob, 'src'>): boolean {
+  return !j.trans && j.rowsOut === j.rows && (j.cols * 4) % 256 === 0;
 }
 
-/** Fills a texture operand: a copy where the layouts agree (copiesToTexture), else the pack kernel. */
-function fillTexture(engine: Engine, t: Tensor, rows: number, cols: number, rowsOut: number, trans: boolean, batches: number, texture: GPUTexture): void {
-  if (copiesToTexture(cols, rows, rowsOut, trans)) {
-    engine.recordCommands((enc) => enc.copyBufferToTexture({ buffer: t.buffer, bytesPerRow: cols * 4, rowsPerImage: rows * batches }, { texture }, [cols / 4, rows * batches]));
-  } else packDispatch(engine, t, rows, cols, rowsOut, trans, batches, texture.createView());
+function jobWords(j: PackJob, start = 0): number[] {
+  return [j.rows, j.cols, j.rowsOut, Math.ceil(j.cols / 4), j.trans ? 1 : 0, j.rows * j.cols, j.batches, start];
 }
 
-function packDispatch(engine: Engine, src: Tensor, rows: number, cols: number, rowsOut: number, trans: boolean, batches: number, target: GPUTextureView | Tensor): void {
-  const cols4 = Math.ceil(cols / 4);
-  const toBuffer = target instanceof Tensor;
-  engine.dispatch('pack', toBuffer ? 'to_buffer' : 'to_texture', toBuffer ? [src, null, target] : [src, target], { u: [rows, cols, rowsOut, cols4, trans ? 1 : 0, rows * cols, batches] }, [Math.ceil(cols4 / 8), Math.ceil((rowsOut * batches) / 8), 1]);
+/** Texels a job writes. */
+function jobTexels(j: Omit<PackJob, 'src'>): number {
+  return Math.ceil(j.cols / 4) * j.rowsOut * j.batches;
+}
+
+/** Fills textures from their jobs: copies where the layouts agree (copiesToTexture), the rest packed up to PACK_JOBS per dispatch. */
+function fillTextures(engine: Engine, work: { job: PackJob; texture: GPUTexture }[]): void {
+  const packs: { job: PackJob; texture: GPUTexture }[] = [];
+  for (const w of work) {
+    const { job: j, texture } = w;
+    if (copiesToTexture(j)) {
+      engine.recordCommands((enc) => enc.copyBufferToTexture({ buffer: j.src.buffer, bytesPerRow: j.cols * 4, rowsPerImage: j.rows * j.batches }, { texture }, [j.cols / 4, j.rows * j.batches]));
+    } else packs.push(w);
+  }
+  for (let i = 0; i < packs.length; i += PACK_JOBS) {
+    const group = packs.slice(i, i + PACK_JOBS);
+    const srcs: Tensor[] = [];
+    const dsts: GPUTextureView[] = [];
+    const jobs: number[] = [];
+    let total = 0;
+    for (let k = 0; k < 4; k++) {
+      const w = group[k];
+      srcs.push(w ? w.job.src : engine.placeholder(0));
+      dsts.push(w ? w.texture.createView() : packPlaceholder(engine, k));
+      // Absent jobs start past every item (u32 max): none falls in them.
+      jobs.push(...(w ? jobWords(w.job, total) : [0, 0, 0, 1, 0, 0, 0, -1 >>> 0]));
+      if (w) total += jobTexels(w.job);
+    }
+    const { groups, stride } = linearLaunch(total);
+    engine.dispatch('pack', 'to_textures4', [...srcs, ...dsts], { u: [group.length, total, stride, 0, ...jobs] }, groups);
+  }
+}
+
+const packPlaceholders = new WeakMap<Engine, GPUTexture[]>();
+
+/**
+ * A 1×1 storage texture for an unused destination of a to_textures4 dispatch, one per slot: a
+ * dispatch may not bind one texture as writable storage twice.
+ */
+function packPlaceholder(engine: Engine, slot: number): GPUTextureView {
+  let list = packPlaceholders.get(engine);
+  if (!list) packPlaceholders.set(engine, (list = []));
+  list[slot] ??= engine.device.createTexture({ label: 'pack placeholder', size: [1, 1], format: 'rgba32float', usage: GPUTextureUsage.STORAGE_BINDING });
+  return list[slot]!.createView();
+}
+
+/** Packs one matrix into a storage buffer ([batches][rowsOut][ceil(cols/4)] vec4). */
+function packToBuffer(engine: Engine, j: PackJob, target: Tensor): void {
+  const cols4 = Math.ceil(j.cols / 4);
+  // gather() names all four sources, so the shader binds them: placeholders past job 0.
+  const ph = engine.placeholder(0);
+  engine.dispatch('pack', 'to_buffer', [j.src, ph, ph, ph, null, null, null, null, target], { u: [1, 0, 0, 0, ...jobWords(j)] }, [Math.ceil(cols4 / 8), Math.ceil((j.rowsOut * j.batches) / 8), 1]);
+}
+
+/**
+ * A constant tensor's packed texture, refreshed when its version moved. A refresh that needs the
+ * pack kernel also refreshes up to PACK_JOBS − 1 other cached textures whose tensors changed (in
+ * training every weight changes each step), in the same dispatch. Entries of released or
+ * collected tensors are dropped on the way.
+ */
+function cachedTexture(engine: Engine, t: Tensor, job: Omit<PackJob, 'src'>, key: string): GPUTexture {
+  let cache = textureCache.get(engine);
+  if (!cache) textureCache.set(engine, (cache = new Map()));
+  const hit = cache.get(key);
+  if (hit && hit.version === t.version) return hit.texture;
+  // Same key, same geometry: the texture is rewritten in place (work recorded before reads the old
+  // contents, in order, as with pooled buffers).
+  const texture =
+    hit?.texture ??
+    engine.device.createTexture({
+      label: 'matmul weight',
+      size: [Math.ceil(job.cols / 4), job.rowsOut * job.batches],
+      format: 'rgba32float',
+      usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
+    });
+  const entry: CachedTexture = { version: t.version, texture, tensor: new WeakRef(t), job };
+  cache.set(key, entry);
+  const work = [{ job: { ...job, src: t }, texture }];
+  if (!copiesToTexture(job)) {
+    for (const [k, e] of cache) {
+      if (work.length === PACK_JOBS) break;
+      if (e === entry || copiesToTexture(e.job)) continue;
+      const other = e.tensor.deref();
+      if (!other || other.released) {
+        cache.delete(k);
+        engine.deferDestroy(e.texture);
+        continue;
+      }
+      if (other.version === e.version) continue;
+      e.version = other.version;
+      work.push({ job: { ...e.job, src: other }, texture: e.texture });
+    }
+  }
+  fillTextures(engine, work);
+  return texture;
 }
 
 /**
@@ -229,33 +338,18 @@ function packDispatch(engine: Engine, src: Tensor, rows: number, cols: number, r
  */
 function operand(engine: Engine, t: Tensor, rows: number, cols: number, rowsOut: number, trans: boolean, batches: number, variant: MatmulVariant): Operand {
   const cols4 = Math.ceil(cols / 4);
+  const job = { rows, cols, rowsOut, trans, batches };
   if (variant === 'storage') {
     if (!trans && cols % 4 === 0 && rowsOut === rows) return { resource: t, done: () => {} };
     const packed = engine.empty([batches * rowsOut * cols4 * 4]);
-    packDispatch(engine, t, rows, cols, rowsOut, trans, batches, packed);
+    packToBuffer(engine, { ...job, src: t }, packed);
     return { resource: packed, done: () => engine.release(packed) };
   }
-  const key = `${t.id}:${trans ? 1 : 0}:${rowsOut}`;
-  let cache = textureCache.get(engine);
-  if (t.constant) {
-    if (!cache) textureCache.set(engine, (cache = new Map()));
-    const hit = cache.get(key);
-    if (hit && hit.version === t.version) return { resource: hit.texture.createView(), done: () => {} };
-    if (hit) engine.deferDestroy(hit.texture);
-    const texture = engine.device.createTexture({
-      label: 'matmul weight',
-      size: [cols4, rowsOut * batches],
-      format: 'rgba32float',
-      usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
-    });
-    fillTexture(engine, t, rows, cols, rowsOut, trans, batches, texture);
-    cache.set(key, { version: t.version, texture });
-    return { resource: texture.createView(), done: () => {} };
-  }
+  if (t.constant) return { resource: cachedTexture(engine, t, job, `${t.id}:${trans ? 1 : 0}:${rowsOut}`).createView(), done: () => {} };
   // Activations: a pooled texture, back in the pool as soon as the matmul is recorded (later
   // dispatches that reuse it run after this one, as with pooled buffers).
   const texture = acquireTexture(engine, cols4, rowsOut * batches);
-  fillTexture(engine, t, rows, cols, rowsOut, trans, batches, texture);
+  fillTextures(engine, [{ job: { ...job, src: t }, texture }]);
   return { resource: texture.createView(), done: () => releaseTexture(engine, texture) };
 }
 
@@ -321,20 +415,6 @@ function textureWorkgroup(d: Dims, cols = 16, rows = 16): number {
   const others = Math.ceil(d.M / rows) * d.batch;
   for (const wg of [64, 32, 16]) if (wg <= Math.max(8, colTiles) && Math.ceil(colTiles / wg) * others >= 8) return wg;
   return 8;
-}
-
-const dummies = new WeakMap<Engine, { bias: Tensor; aux: Tensor }>();
-
-/** One-element stand-ins for an absent bias (read) and an absent aux tensor (epilogue.wgsl, binding 6). */
-function dummiesOf(engine: Engine): { bias: Tensor; aux: Tensor } {
-  let d = dummies.get(engine);
-  if (!d) {
-    d = { bias: engine.upload(new Float32Array([0]), [1]), aux: engine.upload(new Float32Array([0]), [1]) };
-    d.bias.constant = true;
-    d.aux.constant = true;
-    dummies.set(engine, d);
-  }
-  return d;
 }
 
 /** The plan the fixed rule gives (before any tuning): defaultMatmulVariant with its default tile. */
@@ -413,14 +493,14 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = 
   const out = o.out ?? engine.empty(outShape);
 
   const K4 = Math.ceil(K / 4);
-  const bias = o.bias ?? dummiesOf(engine).bias;
+  const bias = o.bias ?? engine.placeholder(0);
   const act = ACT_CODE[o.act ?? 'none'];
   // The epilogue's aux tensor (epilogue.wgsl): 1 keeps act's input, 2 applies act' instead of act.
   if (o.preact && o.actGradOf) throw new Error('matmul: preact and actGradOf exclude each other');
   const auxTensor = o.preact ?? o.actGradOf;
   if (auxTensor && act === 0) throw new Error(`matmul: ${o.preact ? 'preact' : 'actGradOf'} needs an activation (act)`);
   if (auxTensor && auxTensor.size !== out.size) throw new Error(`matmul: ${o.preact ? 'preact' : 'actGradOf'} has ${auxTensor.size} values, expected ${out.size}`);
-  const aux = auxTensor ?? dummiesOf(engine).aux;
+  const aux = auxTensor ?? engine.placeholder(1);
   const auxMode = o.preact ? 1 : o.actGradOf ? 2 : 0;
   const f = [o.alpha ?? 1, o.beta ?? 0];
   const tn = runsTn(plan, o);
