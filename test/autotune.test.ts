@@ -236,10 +236,10 @@ function label(c: Case): string {
   return `${t} ${c.M}×${c.N}×${c.K}${batch}${c.bias ? ' +bias' : ''}${c.alpha ? ` α=${c.alpha}` : ''}${c.act ? ` ${c.act}` : ''}${c.beta ? ` +${c.beta}·C` : ''}`;
 }
 
-/** Whether the texture variant's B operand fits this device's 2D textures (K-major; A is in storage). */
+/** Whether the texture variant's operands fit this device's 2D textures (both K-major). */
 function texturesFit(e: Engine, c: Case): boolean {
   const max = e.limits.maxTextureDimension2D;
-  return Math.ceil(c.K / 4) <= max && c.N * (c.batchB ?? 1) <= max;
+  return Math.ceil(c.K / 4) <= max && c.M * (c.batchA ?? 1) <= max && c.N * (c.batchB ?? 1) <= max;
 }
 
 /** Runs one case with a plan and compares with float64 (skips texture plans that cannot fit). */

@@ -377,10 +377,10 @@ function releaseTexture(engine: Engine, texture: GPUTexture): void {
   free.push(texture);
 }
 
-/** Whether the texture variant can hold B on this device (K-major in a texture; A is in storage). */
+/** Whether the texture variant can hold these operands on this device (both K-major). */
 function texturesFit(engine: Engine, d: Dims): boolean {
   const max = engine.limits.maxTextureDimension2D;
-  return Math.ceil(d.K / 4) <= max && d.N * d.batchB <= max;
+  return Math.ceil(d.K / 4) <= max && d.M * d.batchA <= max && d.N * d.batchB <= max;
 }
 
 /**
@@ -528,12 +528,12 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = 
       { WG: wg, ACT: act, ACC: accumulate && splits === 1 ? 1 : 0, PARTIAL: splits > 1 ? 1 : 0, AUX },
     );
   } else if (variant === 'texture') {
-    // Both operands K-major: A as [M, K] in storage (the tensor itself when row-major with K % 4
-    // == 0), B as Bᵀ [N, K] in a texture.
-    opA = operand(engine, a, M, K, M, !!o.transA, d.batchA, 'storage');
-    opB = operand(engine, b, N, K, N, !o.transB, d.batchB, variant);
+    // Both operands K-major: B as Bᵀ [N, K] in a texture; A as [M, K] in a texture for the wide
+    // tiles, in storage for the 16×16 one (the tensor itself when row-major with K % 4 == 0).
     const rows = plan.rows ?? 16;
     const cols = rows === 32 ? 32 : (plan.cols ?? 16);
+    opA = operand(engine, a, M, K, M, !!o.transA, d.batchA, cols === 16 ? 'storage' : variant);
+    opB = operand(engine, b, N, K, N, !o.transB, d.batchB, variant);
     const wg = plan.wg ?? textureWorkgroup(d, cols, rows);
     engine.dispatch(
       'matmul_tex',

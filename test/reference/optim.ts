@@ -20,6 +20,10 @@ export interface AdamWRef {
   p: Float64Array;
   m: Float64Array;
   v: Float64Array;
+  /** Largest L2 norm the weight had along the way (p0 included): what f32 rounding scales with. */
+  peakP: number;
+  /** Largest L2 norm of m, or of a step's (1 − β1)·g, along the way (m's rounding scale). */
+  peakM: number;
 }
 
 /**
@@ -33,6 +37,13 @@ export function adamwRef(p0: ArrayLike<number>, grads: readonly ArrayLike<number
   const p = Float64Array.from(p0);
   const m = new Float64Array(n);
   const v = new Float64Array(n);
+  const norm = (x: ArrayLike<number>, k = 1) => {
+    let q = 0;
+    for (let i = 0; i < x.length; i++) q += (k * x[i]!) ** 2;
+    return Math.sqrt(q);
+  };
+  let peakP = norm(p);
+  let peakM = 0;
   for (let s = 0; s < lrs.length; s++) {
     const t = s + 1;
     const lr = lrs[s]!;
@@ -47,8 +58,10 @@ export function adamwRef(p0: ArrayLike<number>, grads: readonly ArrayLike<number
       const vHat = v[i]! / (1 - beta2 ** t);
       p[i] = p[i]! - lr * wd * p[i]! - (lr * mHat) / (Math.sqrt(vHat) + eps);
     }
+    peakP = Math.max(peakP, norm(p));
+    peakM = Math.max(peakM, norm(m), norm(grads[s]!, (1 - beta1) * c));
   }
-  return { p, m, v };
+  return { p, m, v, peakP, peakM };
 }
 
 /** ‖(g₀, g₁, ...)‖₂ in float64. */
@@ -71,24 +84,28 @@ export function emaRef(e0: ArrayLike<number>, weights: readonly ArrayLike<number
 }
 
 /**
- * The error of an f32 optimizer result a (started from a0, after `steps` steps) against the
- * float64 reference r, as a fraction of what f32 allows; ≤ 1 passes. The bound has two parts:
- * - rel · ‖r − a0‖: the update's own arithmetic (moments, sqrt, division), relative to the change;
- * - steps · 2⁻²³ · ‖r‖: storing the weight in f32. Each step rounds w·(1 − lr·wd) and then
- *   w − update, at most half an ulp each, so one ulp (2⁻²³ |w|) per step. This part matters where
- *   the steps cancel: a 1-element weight of 0.79 that moves by 1.6e-4 over 5 steps is 0.2 ulp off
- *   after exact-as-f32 arithmetic, which is 8e-5 of its change.
+ * The error of an f32 result `a` against the float64 reference `r` after `steps` steps, as a
+ * fraction of what f32 allows; ≤ 1 passes. The bound has two parts:
+ * - rel · ‖r − a0‖ (a0 given: the update's own arithmetic, relative to the change) or rel · ‖r‖;
+ * - steps · 2⁻²³ · peak: storing the value in f32. Each step rounds it about twice, at most half an
+ *   ulp each, so one ulp per step of the largest magnitude it had on the way (peak, an L2 norm).
+ *   This part matters where the steps cancel: a 1-element weight of 0.79 that moves by 1.6e-4 over
+ *   5 steps is 0.2 ulp off after exact-as-f32 arithmetic, which is 8e-5 of its change; a weight that
+ *   shrinks from 0.9 to 0.02 carries the ulps of 0.9, 3e-6 of its final value.
  */
-export function updateErrorRatio(a: ArrayLike<number>, a0: ArrayLike<number>, r: ArrayLike<number>, steps: number, rel = 1e-5): number {
+export function f32ErrorRatio(a: ArrayLike<number>, r: ArrayLike<number>, o: { a0?: ArrayLike<number>; steps: number; peak: number; rel?: number }): number {
   let err = 0;
-  let change = 0;
-  let size = 0;
-  for (let i = 0; i < a0.length; i++) {
+  let scale = 0;
+  for (let i = 0; i < r.length; i++) {
     err += (a[i]! - r[i]!) ** 2;
-    change += (r[i]! - a0[i]!) ** 2;
-    size += r[i]! ** 2;
+    scale += (r[i]! - (o.a0 ? o.a0[i]! : 0)) ** 2;
   }
-  return Math.sqrt(err) / (rel * Math.sqrt(change) + steps * 2 ** -23 * Math.sqrt(size));
+  return Math.sqrt(err) / ((o.rel ?? 1e-5) * Math.sqrt(scale) + o.steps * 2 ** -23 * o.peak);
+}
+
+/** f32ErrorRatio of an AdamW weight against its reference (the update relative to the change). */
+export function updateErrorRatio(a: ArrayLike<number>, a0: ArrayLike<number>, ref: AdamWRef, steps: number): number {
+  return f32ErrorRatio(a, ref.p, { a0, steps, peak: ref.peakP });
 }
 
 /**
@@ -126,7 +143,7 @@ export async function selfTest(engine: Engine): Promise<string | null> {
     for (let i = 0; i < sizes.length; i++) {
       const ref = adamwRef(p0[i]!, grads.map((g) => g[i]!), { lrs, decay: decays[i]!, weightDecay: 0.1, scales });
       const got = await engine.readF32(params[i]!.tensor);
-      const e = updateErrorRatio(got, p0[i]!, ref.p, lrs.length);
+      const e = updateErrorRatio(got, p0[i]!, ref, lrs.length);
       if (!(e <= 1)) return `adamw p${i}: update error ${e.toFixed(2)}× the f32 bound`;
     }
     const gotNorm = (await engine.readF32(norm))[0]!;
