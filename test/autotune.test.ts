@@ -16,12 +16,10 @@ import {
   planName,
   shapeClass,
   tuneMatmul,
-  type Activation,
   type MatmulPlan,
 } from '../src/ops/matmul.js';
 import { describeBackends, expectClose, freshRng, randomF32 } from './helpers.js';
-import { gelu64 } from './reference/gelu.js';
-import { matmulRef } from './reference/matmul.js';
+import { matmulCaseLabel, prepareMatmulCase, type MatmulCase } from './reference/matmul.js';
 
 const INFO: DeviceInfo = {
   backend: 'opengl',
@@ -194,47 +192,9 @@ describe('autotune: matmul plans and shape classes', () => {
   });
 });
 
-/** Inputs and float64 result of one case, built once and shared by both backends. */
-interface Case {
-  M: number;
-  N: number;
-  K: number;
-  transA?: boolean;
-  transB?: boolean;
-  batchA?: number;
-  batchB?: number;
-  bias?: boolean;
-  alpha?: number;
-  act?: Activation;
-  /** Accumulate into a random C with this beta. */
-  beta?: number;
-}
-
-const prepared = new Map<string, { a: Float32Array; b: Float32Array; bias?: Float32Array; c0?: Float32Array; want: Float64Array }>();
-function prepare(c: Case) {
-  const key = JSON.stringify(c);
-  let p = prepared.get(key);
-  if (!p) {
-    const r = freshRng();
-    const batch = Math.max(c.batchA ?? 1, c.batchB ?? 1);
-    const a = randomF32((c.batchA ?? 1) * c.M * c.K, r);
-    const b = randomF32((c.batchB ?? 1) * c.K * c.N, r);
-    const bias = c.bias ? randomF32(c.N, r) : undefined;
-    const c0 = c.beta ? randomF32(batch * c.M * c.N, r) : undefined;
-    const want = matmulRef(a, b, { ...c, bias });
-    if (c.act && c.act !== 'none') for (let i = 0; i < want.length; i++) want[i] = gelu64(want[i]!, c.act === 'gelu' ? 'erf' : 'tanh');
-    if (c0) for (let i = 0; i < want.length; i++) want[i] = want[i]! + c.beta! * c0[i]!;
-    p = { a, b, bias, c0, want };
-    prepared.set(key, p);
-  }
-  return p;
-}
-
-function label(c: Case): string {
-  const t = `${c.transA ? 'Aᵀ' : 'A'}·${c.transB ? 'Bᵀ' : 'B'}`;
-  const batch = c.batchA || c.batchB ? ` batch ${c.batchA ?? 1}/${c.batchB ?? 1}` : '';
-  return `${t} ${c.M}×${c.N}×${c.K}${batch}${c.bias ? ' +bias' : ''}${c.alpha ? ` α=${c.alpha}` : ''}${c.act ? ` ${c.act}` : ''}${c.beta ? ` +${c.beta}·C` : ''}`;
-}
+type Case = MatmulCase;
+const prepare = prepareMatmulCase;
+const label = matmulCaseLabel;
 
 /** Whether the texture variant's operands fit this device's 2D textures (both K-major). */
 function texturesFit(e: Engine, c: Case): boolean {

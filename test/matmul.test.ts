@@ -4,43 +4,13 @@ import { fileURLToPath } from 'node:url';
 import { matmul, type MatmulVariant } from '../src/ops/matmul.js';
 import { describeBackends, expectClose, freshRng, randomF32 } from './helpers.js';
 import { gelu64, geluGrad64 } from './reference/gelu.js';
-import { matmulRef, selfTest } from './reference/matmul.js';
+import { matmulCaseLabel, matmulRef, prepareMatmulCase, selfTest, type MatmulCase } from './reference/matmul.js';
 
 const VARIANTS: MatmulVariant[] = ['storage', 'texture'];
 
-interface Case {
-  M: number;
-  N: number;
-  K: number;
-  transA?: boolean;
-  transB?: boolean;
-  batchA?: number;
-  batchB?: number;
-  bias?: boolean;
-  alpha?: number;
-}
-
-/** Inputs and float64 result of a case, built once and shared by both backends and variants. */
-const prepared = new Map<string, { a: Float32Array; b: Float32Array; bias?: Float32Array; want: Float64Array }>();
-function prepare(c: Case) {
-  const key = JSON.stringify(c);
-  let p = prepared.get(key);
-  if (!p) {
-    const r = freshRng();
-    const a = randomF32((c.batchA ?? 1) * c.M * c.K, r);
-    const b = randomF32((c.batchB ?? 1) * c.K * c.N, r);
-    const bias = c.bias ? randomF32(c.N, r) : undefined;
-    p = { a, b, bias, want: matmulRef(a, b, { ...c, bias }) };
-    prepared.set(key, p);
-  }
-  return p;
-}
-
-function label(c: Case): string {
-  const t = `${c.transA ? 'Aᵀ' : 'A'}·${c.transB ? 'Bᵀ' : 'B'}`;
-  const batch = c.batchA || c.batchB ? ` batch ${c.batchA ?? 1}/${c.batchB ?? 1}` : '';
-  return `${t} ${c.M}×${c.N}×${c.K}${batch}${c.bias ? ' +bias' : ''}${c.alpha ? ` α=${c.alpha}` : ''}`;
-}
+type Case = MatmulCase;
+const prepare = prepareMatmulCase;
+const label = matmulCaseLabel;
 
 const ODD: Case[] = [];
 for (const [M, N, K] of [

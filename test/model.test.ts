@@ -54,6 +54,24 @@ async function checkForward(e: Parameters<typeof TokenizerModel.random>[0], conf
   e.release(ti, r.reconstruction, r.indices, r.recon, r.codebookLoss, r.commitmentLoss, ...model.params.values());
 }
 
+/** Trains `steps` steps: the buffer pool's statistics after the first equal those after the last. */
+async function checkPoolStable(e: Parameters<typeof TokenizerModel.random>[0], config: ModelConfig, steps: number): Promise<void> {
+  const model = TokenizerModel.random(e, config, 7);
+  const ti = e.upload(randomF32(B * config.imageSize * config.imageSize * 3, freshRng()), [B, config.imageSize, config.imageSize, 3]);
+  const trainer = new Trainer(model, { lr: 1e-3, warmup: 5, totalSteps: steps, clip: 1 });
+  const step = async () => {
+    const l = trainer.step(ti);
+    await e.readF32(l.recon);
+    trainer.releaseLosses(l);
+  };
+  await step();
+  const after1 = e.pool.stats();
+  for (let i = 1; i < steps; i++) await step();
+  expect(e.pool.stats()).to.deep.equal(after1);
+  trainer.optimizer.dispose();
+  e.release(ti, ...model.params.values());
+}
+
 /**
  * Gradient of the total loss w.r.t. every parameter tensor on the GPU against central differences of
  * the float64 model's frozen straight-through surrogate (test/reference/model.ts).
@@ -115,41 +133,13 @@ describeBackends('tokenizer model (tiny)', (get) => {
   });
 
   it("GPU memory does not grow across training steps (pool after step 1 = after step 50)", async () => {
-    const e = get();
-    const model = TokenizerModel.random(e, tiny, 7);
-    const ti = e.upload(randomF32(B * tiny.imageSize * tiny.imageSize * 3, freshRng()), [B, tiny.imageSize, tiny.imageSize, 3]);
-    const trainer = new Trainer(model, { lr: 1e-3, warmup: 5, totalSteps: 50, clip: 1 });
-    const step = async () => {
-      const l = trainer.step(ti);
-      await e.readF32(l.recon);
-      trainer.releaseLosses(l);
-    };
-    await step();
-    const after1 = e.pool.stats();
-    for (let i = 1; i < 50; i++) await step();
-    expect(e.pool.stats()).to.deep.equal(after1);
-    trainer.optimizer.dispose();
-    e.release(ti, ...model.params.values());
+    await checkPoolStable(get(), tiny, 50);
   });
 });
 
 describeBackends('tokenizer model (tiny, l2-normalized codebook)', (get) => {
   it('GPU memory does not grow across training steps (pool after step 1 = after step 10)', async () => {
-    const e = get();
-    const model = TokenizerModel.random(e, tinyCosine, 7);
-    const ti = e.upload(randomF32(B * tiny.imageSize * tiny.imageSize * 3, freshRng()), [B, tiny.imageSize, tiny.imageSize, 3]);
-    const trainer = new Trainer(model, { lr: 1e-3, warmup: 5, totalSteps: 10, clip: 1 });
-    const step = async () => {
-      const l = trainer.step(ti);
-      await e.readF32(l.recon);
-      trainer.releaseLosses(l);
-    };
-    await step();
-    const after1 = e.pool.stats();
-    for (let i = 1; i < 10; i++) await step();
-    expect(e.pool.stats()).to.deep.equal(after1);
-    trainer.optimizer.dispose();
-    e.release(ti, ...model.params.values());
+    await checkPoolStable(get(), tinyCosine, 10);
   });
 
   it('forward: tokens (cosine search), reconstruction from normalized codes and losses on normalized vectors equal the float64 reference', async () => {

@@ -1,5 +1,6 @@
 import { accessSync, constants, existsSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import type { Engine } from '../gpu/engine.js';
 import type { BackendName } from '../gpu/node.js';
 import type { BenchReport } from '../../bench/run.js';
 import { describeEngine, openEngine } from './engine.js';
@@ -50,6 +51,22 @@ function checkWritable(path: string): void {
   if (existsSync(path) && statSync(path).isDirectory()) throw new UserError(`cannot write ${path}: it is a folder`);
 }
 
+/** A usage error for a preset name that does not exist, before any GPU work. */
+async function checkPresets(names: readonly string[]): Promise<void> {
+  const { PRESETS } = await import('../model/config.js');
+  for (const p of names) if (!PRESETS[p]) throw new UsageError(`unknown preset '${p}'; presets: ${Object.keys(PRESETS).join(', ')}`);
+}
+
+/** Runs `work` on an engine opened for the bench, disposed afterwards. */
+async function withEngine<T>(o: BenchCommandOptions, work: (engine: Engine) => Promise<T>): Promise<T> {
+  const engine = await openEngine(o.backend, false);
+  try {
+    return await work(engine);
+  } finally {
+    engine.dispose();
+  }
+}
+
 /** `tok1d bench`: times every kernel case and prints a table (and JSON with --json FILE). */
 export async function bench(o: BenchCommandOptions): Promise<number> {
   if (o.tune) return benchTune(o);
@@ -59,22 +76,21 @@ export async function bench(o: BenchCommandOptions): Promise<number> {
   if (o.json) checkWritable(o.json);
   // Loaded on demand: the rest of the CLI works without the bench harness installed.
   const { formatReport, runBench, UnknownKernelError } = await import('../../bench/run.js');
-  const engine = await openEngine(o.backend, false);
   let report: BenchReport;
   try {
-    report = await runBench(engine, {
-      kernels: o.kernels,
-      runs: o.runs,
-      quick: o.quick,
-      peers: o.peers,
-      seed: process.env.TOK1D_BENCH_SEED ? Number(process.env.TOK1D_BENCH_SEED) : undefined,
-      log: (line) => process.stderr.write(`${line}\n`),
-    });
+    report = await withEngine(o, (engine) =>
+      runBench(engine, {
+        kernels: o.kernels,
+        runs: o.runs,
+        quick: o.quick,
+        peers: o.peers,
+        seed: process.env.TOK1D_BENCH_SEED ? Number(process.env.TOK1D_BENCH_SEED) : undefined,
+        log: (line) => process.stderr.write(`${line}\n`),
+      }),
+    );
   } catch (e) {
     if (e instanceof UnknownKernelError) throw new UsageError(e.message);
     throw e;
-  } finally {
-    engine.dispose();
   }
   process.stdout.write(`${formatReport(report, o.runs)}\n`);
   if (o.json) writeFileAtomic(o.json, `${JSON.stringify(report, null, 2)}\n`);
@@ -88,18 +104,13 @@ async function benchTrainSuite(o: BenchCommandOptions): Promise<number> {
   if (o.json) checkWritable(o.json);
   const { benchTrain, formatTrain } = await import('../../bench/train.js');
   const presets = o.presets?.length ? o.presets : o.kernels?.length ? o.kernels : ['tiny', 'small'];
-  const engine = await openEngine(o.backend, false);
-  try {
+  await checkPresets(presets);
+  return withEngine(o, async (engine) => {
     const results = await benchTrain(engine, { presets, batch: 8, runs: o.runs, log: (line) => process.stderr.write(`${line}\n`) });
     process.stdout.write(`${formatTrain(results, `${engine.info.adapter} — ${engine.info.backend}`, o.runs)}\n`);
     if (o.json) writeFileAtomic(o.json, `${JSON.stringify({ adapter: describeEngine(engine), timing: 'wallclock', results }, null, 2)}\n`);
     return EXIT.ok;
-  } catch (e) {
-    if (e instanceof Error && e.message.startsWith('unknown preset')) throw new UsageError(e.message);
-    throw e;
-  } finally {
-    engine.dispose();
-  }
+  });
 }
 
 /**
@@ -113,8 +124,8 @@ async function benchModelSuite(o: BenchCommandOptions): Promise<number> {
   const { benchModel, formatModel } = await import('../../bench/model.js');
   const presets = o.presets?.length ? o.presets : o.quick ? ['tiny', 'small'] : ['seed', 'small'];
   const batches = o.batches?.length ? o.batches : [1, 16];
-  const engine = await openEngine(o.backend, false);
-  try {
+  await checkPresets(presets);
+  return withEngine(o, async (engine) => {
     // The engine's tuner reads the on-disk cache (`tok1d bench --tune` fills it; missing classes are tuned now).
     const report = await benchModel(engine, { presets, batches, runs: o.runs, log: (line) => process.stderr.write(`${line}\n`) });
     const text = formatModel(report);
@@ -125,12 +136,7 @@ async function benchModelSuite(o: BenchCommandOptions): Promise<number> {
       writeFileAtomic(o.json, `${JSON.stringify(json, null, 2)}\n`);
     }
     return EXIT.ok;
-  } catch (e) {
-    if (e instanceof Error && e.message.startsWith('unknown preset')) throw new UsageError(e.message);
-    throw e;
-  } finally {
-    engine.dispose();
-  }
+  });
 }
 
 /**
@@ -147,10 +153,9 @@ async function benchTune(o: BenchCommandOptions): Promise<number> {
   const { PRESETS } = await import('../model/config.js');
   const { tuneModel } = await import('../model/tune.js');
   const presets = o.presets?.length ? o.presets : training ? ['small'] : ['small', 'seed'];
-  for (const p of presets) if (!PRESETS[p]) throw new UsageError(`unknown preset '${p}'; presets: ${Object.keys(PRESETS).join(', ')}`);
+  await checkPresets(presets);
   const batches = o.batches?.length ? o.batches : training ? [8] : [16, 1];
-  const engine = await openEngine(o.backend, false);
-  try {
+  return withEngine(o, async (engine) => {
     // openEngine's tuner stores its choices in the on-disk cache.
     const store = engine.tuner.store;
     const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -169,9 +174,7 @@ async function benchTune(o: BenchCommandOptions): Promise<number> {
     process.stdout.write(`${formatTune(`${engine.info.adapter} — ${engine.info.backend}`, engine.tuner.deviceKey, store.where, rows, disabled, seconds)}\n`);
     if (o.json) writeFileAtomic(o.json, `${JSON.stringify({ adapter: describeEngine(engine), deviceKey: engine.tuner.deviceKey, cache: store.where, seconds, disabled: Object.fromEntries(disabled), results: rows }, null, 2)}\n`);
     return EXIT.ok;
-  } finally {
-    engine.dispose();
-  }
+  });
 }
 
 interface TuneRow {

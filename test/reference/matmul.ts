@@ -1,5 +1,6 @@
 import type { Engine } from '../../src/gpu/engine.js';
-import { matmul, type MatmulVariant } from '../../src/ops/matmul.js';
+import { matmul, type MatmulShape, type MatmulVariant } from '../../src/ops/matmul.js';
+import { gelu64 } from './gelu.js';
 import { freshRng, randomF32, relL2 } from './util.js';
 
 export interface MatmulRefSpec {
@@ -12,6 +13,51 @@ export interface MatmulRefSpec {
   transB?: boolean;
   bias?: ArrayLike<number>;
   alpha?: number;
+}
+
+/** A matmul test case: the shape and options of one call, as the tuner describes one (operands are random). */
+export interface MatmulCase extends Omit<MatmulShape, 'constB' | 'accumulate'> {
+  alpha?: number;
+  /** Accumulate into a random C with this beta. */
+  beta?: number;
+}
+
+export interface PreparedMatmulCase {
+  a: Float32Array;
+  b: Float32Array;
+  bias?: Float32Array;
+  /** The C accumulated into (with beta). */
+  c0?: Float32Array;
+  want: Float64Array;
+}
+
+const prepared = new Map<string, PreparedMatmulCase>();
+
+/** Inputs and float64 result of a case, built once per run and shared by backends, variants and test files. */
+export function prepareMatmulCase(c: MatmulCase): PreparedMatmulCase {
+  const key = JSON.stringify(c);
+  let p = prepared.get(key);
+  if (!p) {
+    const r = freshRng();
+    const batch = Math.max(c.batchA ?? 1, c.batchB ?? 1);
+    const a = randomF32((c.batchA ?? 1) * c.M * c.K, r);
+    const b = randomF32((c.batchB ?? 1) * c.K * c.N, r);
+    const bias = c.bias ? randomF32(c.N, r) : undefined;
+    const c0 = c.beta ? randomF32(batch * c.M * c.N, r) : undefined;
+    const want = matmulRef(a, b, { ...c, bias });
+    if (c.act && c.act !== 'none') for (let i = 0; i < want.length; i++) want[i] = gelu64(want[i]!, c.act === 'gelu' ? 'erf' : 'tanh');
+    if (c0) for (let i = 0; i < want.length; i++) want[i] = want[i]! + c.beta! * c0[i]!;
+    p = { a, b, bias, c0, want };
+    prepared.set(key, p);
+  }
+  return p;
+}
+
+/** "Aᵀ·B 7×5×3 batch 2/2 +bias α=0.5 gelu +0.75·C". */
+export function matmulCaseLabel(c: MatmulCase): string {
+  const t = `${c.transA ? 'Aᵀ' : 'A'}·${c.transB ? 'Bᵀ' : 'B'}`;
+  const batch = c.batchA || c.batchB ? ` batch ${c.batchA ?? 1}/${c.batchB ?? 1}` : '';
+  return `${t} ${c.M}×${c.N}×${c.K}${batch}${c.bias ? ' +bias' : ''}${c.alpha ? ` α=${c.alpha}` : ''}${c.act ? ` ${c.act}` : ''}${c.beta ? ` +${c.beta}·C` : ''}`;
 }
 
 /** float64 C[b] = alpha·op(A[b])·op(B[b]) + bias, with batch-1 operands broadcast. */
