@@ -9,7 +9,6 @@ import { codebookSearch } from '../ops/codebook.js';
 import {
   add as addOp,
   addRows as addRowsOp,
-  columnSum,
   columnSumRows,
   gatherRows,
   gatherRowsBackward,
@@ -20,7 +19,6 @@ import {
   unpatchifyBackward,
   unpatchify as unpatchifyOp,
 } from '../ops/elementwise.js';
-import { gelu as geluOp, geluBackward } from '../ops/gelu.js';
 import { layernorm as layernormOp, layernormBackward } from '../ops/layernorm.js';
 import { matmul, matmulBackward, view } from '../ops/matmul.js';
 import { l2normalize as l2normalizeOp, l2normalizeBackward } from '../ops/normalize.js';
@@ -94,13 +92,6 @@ export function mlp(ctx: Ctx, x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2:
   return y;
 }
 
-/** a + b (same shape). */
-export function add(ctx: Ctx, a: Tensor, b: Tensor): Tensor {
-  const y = addOp(ctx.engine, a, b);
-  recordOrRelease(ctx, 'add', [a, b], [y], [], ([dy]) => [dy!, dy!]);
-  return y;
-}
-
 /** x + r with r repeated over x (x.size a multiple of r.size): position embeddings over a batch. */
 export function addRows(ctx: Ctx, x: Tensor, r: Tensor): Tensor {
   const e = ctx.engine;
@@ -120,13 +111,6 @@ export function layerNorm(ctx: Ctx, x: Tensor, g: Tensor, b: Tensor, eps: number
     const r = layernormBackward(e, dy!, x, g, mean, rstd, { addTo: prior ?? undefined });
     return [prior ? { summed: r.dx } : r.dx, r.dgamma, r.dbeta];
   });
-  return y;
-}
-
-export function gelu(ctx: Ctx, x: Tensor): Tensor {
-  const e = ctx.engine;
-  const y = geluOp(e, x, 'erf');
-  recordOrRelease(ctx, 'gelu', [x], [y], [], ([dy]) => [geluBackward(e, dy!, x, 'erf')]);
   return y;
 }
 
