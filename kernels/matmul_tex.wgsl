@@ -48,6 +48,7 @@ override WG: u32 = 64u;  // invocations per workgroup, along N
 override ACT: u32 = 0u;  // epilogue activation: 0 none, 1 GELU (erf), 2 GELU (tanh)
 override ACC: u32 = 0u;  // 1: add beta * C (C's previous contents)
 override PARTIAL: u32 = 0u; // 1: split-K, store raw partial sums (no epilogue)
+override VEC4: u32 = 0u;    // 1: N % 4 == 0, the epilogue stores whole vec4s (store4)
 
 struct Params {
   M: u32,
@@ -68,16 +69,28 @@ struct Params {
 @group(0) @binding(1) var<storage, read> A: array<vec4f>;   // main, main_tn
 @group(0) @binding(2) var<storage, read> Bs: array<vec4f>;  // main_tn
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> C: array<f32>;
+@group(0) @binding(4) var<storage, read_write> C: array<vec4f>;
 @group(0) @binding(5) var<storage, read_write> colsums: array<f32>;  // main_tn_colsums
 
 // Stores columns col .. col+3 of one row (those below N) with the epilogue. bias4 holds the bias of
 // those columns (zeros without bias). Static component indices only (see the top of the file).
+// VEC4 = 1 (the host sets it when N % 4 == 0: every row starts on a vec4 and col .. col+3 are all
+// below N) stores, reads back (ACC) and keeps (AUX) whole vec4s: 5-12% faster on llvmpipe for
+// K = 128 outputs than four scalar stores, measured interleaved in one process. Otherwise each
+// element is a component of C's vec4s.
 fn store4(z: u32, row: u32, col: u32, v: vec4f, bias4: vec4f) {
   if (col >= p.N) { return; }
   let base = (z * p.M + row) * p.N + col;
-  let n = p.N - col;
   var x = v;
+  if (VEC4 == 1u) {
+    if (PARTIAL == 0u) {
+      x = act_aux4(x * p.alpha + bias4, base);
+      if (ACC == 1u) { x += p.beta * C[base / 4u]; }
+    }
+    C[base / 4u] = x;
+    return;
+  }
+  let n = p.N - col;
   if (PARTIAL == 0u) {
     x = x * p.alpha + bias4;
     // Components past N use the last valid index; taken from w down to x, so where AUX = 1 writes
@@ -88,14 +101,18 @@ fn store4(z: u32, row: u32, col: u32, v: vec4f, bias4: vec4f) {
     let x1 = act_aux(x.y, base + min(1u, last));
     x = vec4f(act_aux(x.x, base), x1, x2, x3);
     if (ACC == 1u) {
-      x += p.beta * vec4f(C[base], C[base + min(1u, last)], C[base + min(2u, last)], C[base + min(3u, last)]);
+      x += p.beta * vec4f(c_at(base), c_at(base + min(1u, last)), c_at(base + min(2u, last)), c_at(base + min(3u, last)));
     }
   }
-  C[base] = x.x;
-  if (n > 1u) { C[base + 1u] = x.y; }
-  if (n > 2u) { C[base + 2u] = x.z; }
-  if (n > 3u) { C[base + 3u] = x.w; }
+  c_set(base, x.x);
+  if (n > 1u) { c_set(base + 1u, x.y); }
+  if (n > 2u) { c_set(base + 2u, x.z); }
+  if (n > 3u) { c_set(base + 3u, x.w); }
 }
+
+// Element e of C (C is bound as vec4s; the host rounds the binding up to 16 bytes).
+fn c_at(e: u32) -> f32 { return C[e / 4u][e % 4u]; }
+fn c_set(e: u32, x: f32) { C[e / 4u][e % 4u] = x; }
 
 
 @compute @workgroup_size(WG, 1, 1)

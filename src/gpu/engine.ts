@@ -413,7 +413,8 @@ export class Engine {
 }
 
 function toResource(r: Binding): GPUBindingResource {
-  if (r instanceof Tensor) return { buffer: r.buffer, offset: 0, size: Math.max(4, r.byteLength) };
+  // Rounded up to 16 bytes (within the buffer) so kernels may view any tensor as vec4s.
+  if (r instanceof Tensor) return { buffer: r.buffer, offset: 0, size: Math.min(r.buffer.size, Math.ceil(Math.max(4, r.byteLength) / 16) * 16) };
   if (typeof GPUBuffer !== 'undefined' && r instanceof GPUBuffer) return { buffer: r };
   return r as GPUBindingResource;
 }

@@ -525,7 +525,7 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = 
       [opA.resource, opB.resource, bias, target, o.colSums ?? null, aux],
       { u: [M, N, K, d.batchA === 1 ? 0 : K * Math.ceil(M / 4), d.batchB === 1 ? 0 : K * Math.ceil(N / 4), o.bias ? 1 : 0, splits, kChunk4], f },
       [Math.ceil(Math.ceil(N / 16) / wg), Math.ceil(M / 16), batch * splits],
-      { WG: wg, ACT: act, ACC: accumulate && splits === 1 ? 1 : 0, PARTIAL: splits > 1 ? 1 : 0, AUX },
+      { WG: wg, ACT: act, ACC: accumulate && splits === 1 ? 1 : 0, PARTIAL: splits > 1 ? 1 : 0, AUX, VEC4: N % 4 === 0 ? 1 : 0 },
     );
   } else if (variant === 'texture') {
     // Both operands K-major: B as Bᵀ [N, K] in a texture; A as [M, K] in a texture for the wide
@@ -541,7 +541,7 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = 
       [opA.resource, opB.resource, bias, target, null, aux],
       { u: [M, N, K4, d.batchA === 1 ? 0 : M, d.batchB === 1 ? 0 : N, o.bias ? 1 : 0, splits, kChunk4], f },
       [Math.ceil(Math.ceil(N / cols) / wg), Math.ceil(M / rows), batch * splits],
-      { WG: wg, ACT: act, ACC: accumulate && splits === 1 ? 1 : 0, PARTIAL: splits > 1 ? 1 : 0, AUX },
+      { WG: wg, ACT: act, ACC: accumulate && splits === 1 ? 1 : 0, PARTIAL: splits > 1 ? 1 : 0, AUX, VEC4: N % 4 === 0 ? 1 : 0 },
     );
   } else {
     const Kp = K4 * 4;
