@@ -326,7 +326,10 @@ fn attn_combine(@builtin(global_invocation_id) gid: vec3u) {
 // loops per step in attn_bwd_q (as the forward: maxAttentionChunk) and L = 3 in attn_bwd_kv
 // (maxAttentionKvChunk); attn_bwd_sum runs np·HD4·(splits + 1) + np + 1.
 // FLOPs executed: 14·batch·heads·seq²·headDim (scores and dP in both kernels, dQ, dK, dV; FMA = 2),
-// plus 2 exp2 per score. The FlashAttention-2 convention (one recompute of S) counts 10·… = 2.5× forward.
+// plus 2 exp2 per score; with the stored dS (DS, below) 10·… and one exp2 per score, plus dS
+// written once and read once (4·batch·heads·seq·ceil(seq/8)·8 bytes each way). Measured in a small
+// training step on llvmpipe (seq 64, 4 heads × 32, batch 8): attn_bwd_q 1.7-2.2 → 0.9 ms per layer,
+// attn_bwd_kv unchanged within noise (2.3-2.8 ms). The FlashAttention-2 convention (one recompute of S) counts 10·… = 2.5× forward.
 // Bytes (minimum): qkv 12·B·S·D, dOut and out 8·B·S·D, lse 4·B·H·S read; dqkv 12·B·S·D written.
 // The kernels re-read K/V (attn_bwd_q) and Q/dO (attn_bwd_kv) once per ROWS rows, as the forward does.
 // Measured (llvmpipe, 8 rows, 16 heads × 64 dims, batch 1; process CPU time, the 2 shared cores were busy):
@@ -353,6 +356,7 @@ struct BwdParams {
   ss: u32,
   si: u32,
   voff: u32,    // attn_bwd_kv: offset of dV from dK in the destination
+  dsw: u32,     // DS: vec4s per row of bw_ds (ceil(seq / 8) · 2)
   scale2: f32,  // softmax scale · log2(e)
   scale: f32,   // softmax scale
 }
@@ -360,6 +364,12 @@ struct BwdParams {
 @group(0) @binding(2) var<storage, read> bw_dout: array<vec4f>;
 @group(0) @binding(3) var<storage, read> bw_stats: array<vec2f>;  // [bh][seq] (lse·log2 e, D)
 @group(0) @binding(4) var<storage, read_write> bw_dst: array<vec4f>;
+// DS = 1 (short sequences, ROWS = 8, no splits): attn_bwd_kv also stores dS (unscaled) as
+// [bh][key j][query i] rows of dsw vec4s, zeros past seq, and attn_bwd_q reads it back instead
+// of recomputing scores and dP: 3 of the backward's 7 products fewer per score, and no exp2 in
+// attn_bwd_q. Without DS the binding is a 4-float placeholder.
+@group(0) @binding(5) var<storage, read_write> bw_ds: array<vec4f>;
+override DS: u32 = 0u;
 
 // Second per-row input (dO in attn_bwd_q, v in attn_bwd_kv) and the dV accumulators.
 var<private> x0: array<vec4f, MAXD4>;
@@ -399,7 +409,13 @@ fn gradQ(bh: u32, i0: u32, kb: u32, ke: u32) {
   let nd = select(bp.hd4, HD4, STATIC_D);
   let r0 = min(i0, last); let r1 = min(i0 + 1u, last); let r2 = min(i0 + 2u, last); let r3 = min(i0 + 3u, last);
   let r4 = min(i0 + 4u, last); let r5 = min(i0 + 5u, last); let r6 = min(i0 + 6u, last); let r7 = min(i0 + 7u, last);
-  for (var d = 0u; d < nd; d++) {
+  if (DS == 1u) {
+    for (var d = 0u; d < nd; d++) {
+      o0[d] = vec4f(0.0); o1[d] = vec4f(0.0); o2[d] = vec4f(0.0); o3[d] = vec4f(0.0);
+      o4[d] = vec4f(0.0); o5[d] = vec4f(0.0); o6[d] = vec4f(0.0); o7[d] = vec4f(0.0);
+    }
+  }
+  for (var d = 0u; d < select(nd, 0u, DS == 1u); d++) {
     q0[d] = qkv[qoff + r0 * row + d] * bp.scale2; x0[d] = bw_dout[goff + r0 * bp.d4 + d]; o0[d] = vec4f(0.0);
     if (ROWS > 1u) { q1[d] = qkv[qoff + r1 * row + d] * bp.scale2; x1[d] = bw_dout[goff + r1 * bp.d4 + d]; o1[d] = vec4f(0.0); }
     if (ROWS > 2u) { q2[d] = qkv[qoff + r2 * row + d] * bp.scale2; x2[d] = bw_dout[goff + r2 * bp.d4 + d]; o2[d] = vec4f(0.0); }
@@ -422,48 +438,74 @@ fn gradQ(bh: u32, i0: u32, kb: u32, ke: u32) {
     let a5 = koff + min(j + 5u, kl) * row;
     let a6 = koff + min(j + 6u, kl) * row;
     let a7 = koff + min(j + 7u, kl) * row;
-    // s: scores (log2 units), g: dP, for keys j..j+3 (a) and j+4..j+7 (b).
-    var s0a = vec4f(0.0); var s0b = vec4f(0.0); var g0a = vec4f(0.0); var g0b = vec4f(0.0);
-    var s1a = vec4f(0.0); var s1b = vec4f(0.0); var g1a = vec4f(0.0); var g1b = vec4f(0.0);
-    var s2a = vec4f(0.0); var s2b = vec4f(0.0); var g2a = vec4f(0.0); var g2b = vec4f(0.0);
-    var s3a = vec4f(0.0); var s3b = vec4f(0.0); var g3a = vec4f(0.0); var g3b = vec4f(0.0);
-    var s4a = vec4f(0.0); var s4b = vec4f(0.0); var g4a = vec4f(0.0); var g4b = vec4f(0.0);
-    var s5a = vec4f(0.0); var s5b = vec4f(0.0); var g5a = vec4f(0.0); var g5b = vec4f(0.0);
-    var s6a = vec4f(0.0); var s6b = vec4f(0.0); var g6a = vec4f(0.0); var g6b = vec4f(0.0);
-    var s7a = vec4f(0.0); var s7b = vec4f(0.0); var g7a = vec4f(0.0); var g7b = vec4f(0.0);
-    for (var d = 0u; d < nd; d++) {
-      let k0 = qkv[a0 + d]; let k1 = qkv[a1 + d]; let k2 = qkv[a2 + d]; let k3 = qkv[a3 + d];
-      let k4 = qkv[a4 + d]; let k5 = qkv[a5 + d]; let k6 = qkv[a6 + d]; let k7 = qkv[a7 + d];
-      let v0 = qkv[a0 + vo + d]; let v1 = qkv[a1 + vo + d]; let v2 = qkv[a2 + vo + d]; let v3 = qkv[a3 + vo + d];
-      let v4 = qkv[a4 + vo + d]; let v5 = qkv[a5 + vo + d]; let v6 = qkv[a6 + vo + d]; let v7 = qkv[a7 + vo + d];
-      { let x = q0[d]; s0a += dot4(x, k0, k1, k2, k3); s0b += dot4(x, k4, k5, k6, k7);
-        let y = x0[d]; g0a += dot4(y, v0, v1, v2, v3); g0b += dot4(y, v4, v5, v6, v7); }
-      if (ROWS > 1u) { let x = q1[d]; s1a += dot4(x, k0, k1, k2, k3); s1b += dot4(x, k4, k5, k6, k7);
-        let y = x1[d]; g1a += dot4(y, v0, v1, v2, v3); g1b += dot4(y, v4, v5, v6, v7); }
-      if (ROWS > 2u) { let x = q2[d]; s2a += dot4(x, k0, k1, k2, k3); s2b += dot4(x, k4, k5, k6, k7);
-        let y = x2[d]; g2a += dot4(y, v0, v1, v2, v3); g2b += dot4(y, v4, v5, v6, v7); }
-      if (ROWS > 3u) { let x = q3[d]; s3a += dot4(x, k0, k1, k2, k3); s3b += dot4(x, k4, k5, k6, k7);
-        let y = x3[d]; g3a += dot4(y, v0, v1, v2, v3); g3b += dot4(y, v4, v5, v6, v7); }
-      if (ROWS > 4u) { let x = q4[d]; s4a += dot4(x, k0, k1, k2, k3); s4b += dot4(x, k4, k5, k6, k7);
-        let y = x4[d]; g4a += dot4(y, v0, v1, v2, v3); g4b += dot4(y, v4, v5, v6, v7); }
-      if (ROWS > 5u) { let x = q5[d]; s5a += dot4(x, k0, k1, k2, k3); s5b += dot4(x, k4, k5, k6, k7);
-        let y = x5[d]; g5a += dot4(y, v0, v1, v2, v3); g5b += dot4(y, v4, v5, v6, v7); }
-      if (ROWS > 6u) { let x = q6[d]; s6a += dot4(x, k0, k1, k2, k3); s6b += dot4(x, k4, k5, k6, k7);
-        let y = x6[d]; g6a += dot4(y, v0, v1, v2, v3); g6b += dot4(y, v4, v5, v6, v7); }
-      if (ROWS > 7u) { let x = q7[d]; s7a += dot4(x, k0, k1, k2, k3); s7b += dot4(x, k4, k5, k6, k7);
-        let y = x7[d]; g7a += dot4(y, v0, v1, v2, v3); g7b += dot4(y, v4, v5, v6, v7); }
-    }
-    // dS = P·(dP − D); keys past ke get 0.
+    // w: dS of row r with keys j..j+3 (wra) and j+4..j+7 (wrb), read back (DS) or recomputed.
+    var w0a: vec4f; var w0b: vec4f; var w1a: vec4f; var w1b: vec4f; var w2a: vec4f; var w2b: vec4f; var w3a: vec4f; var w3b: vec4f;
+    var w4a: vec4f; var w4b: vec4f; var w5a: vec4f; var w5b: vec4f; var w6a: vec4f; var w6b: vec4f; var w7a: vec4f; var w7b: vec4f;
     let oka = vec4u(j, j + 1u, j + 2u, j + 3u) < vec4u(ke);
     let okb = vec4u(j + 4u, j + 5u, j + 6u, j + 7u) < vec4u(ke);
-    let w0a = select(vec4f(0.0), exp2(s0a - t0.x) * (g0a - t0.y), oka); let w0b = select(vec4f(0.0), exp2(s0b - t0.x) * (g0b - t0.y), okb);
-    let w1a = select(vec4f(0.0), exp2(s1a - t1.x) * (g1a - t1.y), oka); let w1b = select(vec4f(0.0), exp2(s1b - t1.x) * (g1b - t1.y), okb);
-    let w2a = select(vec4f(0.0), exp2(s2a - t2.x) * (g2a - t2.y), oka); let w2b = select(vec4f(0.0), exp2(s2b - t2.x) * (g2b - t2.y), okb);
-    let w3a = select(vec4f(0.0), exp2(s3a - t3.x) * (g3a - t3.y), oka); let w3b = select(vec4f(0.0), exp2(s3b - t3.x) * (g3b - t3.y), okb);
-    let w4a = select(vec4f(0.0), exp2(s4a - t4.x) * (g4a - t4.y), oka); let w4b = select(vec4f(0.0), exp2(s4b - t4.x) * (g4b - t4.y), okb);
-    let w5a = select(vec4f(0.0), exp2(s5a - t5.x) * (g5a - t5.y), oka); let w5b = select(vec4f(0.0), exp2(s5b - t5.x) * (g5b - t5.y), okb);
-    let w6a = select(vec4f(0.0), exp2(s6a - t6.x) * (g6a - t6.y), oka); let w6b = select(vec4f(0.0), exp2(s6b - t6.x) * (g6b - t6.y), okb);
-    let w7a = select(vec4f(0.0), exp2(s7a - t7.x) * (g7a - t7.y), oka); let w7b = select(vec4f(0.0), exp2(s7b - t7.x) * (g7b - t7.y), okb);
+    if (DS == 1u) {
+      // Row j + c of bw_ds holds dS of key j + c with queries i0 .. i0+3 (A) and i0+4 .. i0+7 (B).
+      let qs = i0 / 4u;
+      let e = bh * bp.seq;
+      let z0 = (e + j) * bp.dsw + qs; let z1 = (e + min(j + 1u, kl)) * bp.dsw + qs;
+      let z2 = (e + min(j + 2u, kl)) * bp.dsw + qs; let z3 = (e + min(j + 3u, kl)) * bp.dsw + qs;
+      let z4 = (e + min(j + 4u, kl)) * bp.dsw + qs; let z5 = (e + min(j + 5u, kl)) * bp.dsw + qs;
+      let z6 = (e + min(j + 6u, kl)) * bp.dsw + qs; let z7 = (e + min(j + 7u, kl)) * bp.dsw + qs;
+      let A0 = bw_ds[z0]; let A1 = bw_ds[z1]; let A2 = bw_ds[z2]; let A3 = bw_ds[z3];
+      let A4 = bw_ds[z4]; let A5 = bw_ds[z5]; let A6 = bw_ds[z6]; let A7 = bw_ds[z7];
+      let B0 = bw_ds[z0 + 1u]; let B1 = bw_ds[z1 + 1u]; let B2 = bw_ds[z2 + 1u]; let B3 = bw_ds[z3 + 1u];
+      let B4 = bw_ds[z4 + 1u]; let B5 = bw_ds[z5 + 1u]; let B6 = bw_ds[z6 + 1u]; let B7 = bw_ds[z7 + 1u];
+      let zero = vec4f(0.0);
+      w0a = select(zero, vec4f(A0.x, A1.x, A2.x, A3.x), oka); w0b = select(zero, vec4f(A4.x, A5.x, A6.x, A7.x), okb);
+      w1a = select(zero, vec4f(A0.y, A1.y, A2.y, A3.y), oka); w1b = select(zero, vec4f(A4.y, A5.y, A6.y, A7.y), okb);
+      w2a = select(zero, vec4f(A0.z, A1.z, A2.z, A3.z), oka); w2b = select(zero, vec4f(A4.z, A5.z, A6.z, A7.z), okb);
+      w3a = select(zero, vec4f(A0.w, A1.w, A2.w, A3.w), oka); w3b = select(zero, vec4f(A4.w, A5.w, A6.w, A7.w), okb);
+      w4a = select(zero, vec4f(B0.x, B1.x, B2.x, B3.x), oka); w4b = select(zero, vec4f(B4.x, B5.x, B6.x, B7.x), okb);
+      w5a = select(zero, vec4f(B0.y, B1.y, B2.y, B3.y), oka); w5b = select(zero, vec4f(B4.y, B5.y, B6.y, B7.y), okb);
+      w6a = select(zero, vec4f(B0.z, B1.z, B2.z, B3.z), oka); w6b = select(zero, vec4f(B4.z, B5.z, B6.z, B7.z), okb);
+      w7a = select(zero, vec4f(B0.w, B1.w, B2.w, B3.w), oka); w7b = select(zero, vec4f(B4.w, B5.w, B6.w, B7.w), okb);
+    } else {
+      // s: scores (log2 units), g: dP, for keys j..j+3 (a) and j+4..j+7 (b).
+      var s0a = vec4f(0.0); var s0b = vec4f(0.0); var g0a = vec4f(0.0); var g0b = vec4f(0.0);
+      var s1a = vec4f(0.0); var s1b = vec4f(0.0); var g1a = vec4f(0.0); var g1b = vec4f(0.0);
+      var s2a = vec4f(0.0); var s2b = vec4f(0.0); var g2a = vec4f(0.0); var g2b = vec4f(0.0);
+      var s3a = vec4f(0.0); var s3b = vec4f(0.0); var g3a = vec4f(0.0); var g3b = vec4f(0.0);
+      var s4a = vec4f(0.0); var s4b = vec4f(0.0); var g4a = vec4f(0.0); var g4b = vec4f(0.0);
+      var s5a = vec4f(0.0); var s5b = vec4f(0.0); var g5a = vec4f(0.0); var g5b = vec4f(0.0);
+      var s6a = vec4f(0.0); var s6b = vec4f(0.0); var g6a = vec4f(0.0); var g6b = vec4f(0.0);
+      var s7a = vec4f(0.0); var s7b = vec4f(0.0); var g7a = vec4f(0.0); var g7b = vec4f(0.0);
+      for (var d = 0u; d < nd; d++) {
+        let k0 = qkv[a0 + d]; let k1 = qkv[a1 + d]; let k2 = qkv[a2 + d]; let k3 = qkv[a3 + d];
+        let k4 = qkv[a4 + d]; let k5 = qkv[a5 + d]; let k6 = qkv[a6 + d]; let k7 = qkv[a7 + d];
+        let v0 = qkv[a0 + vo + d]; let v1 = qkv[a1 + vo + d]; let v2 = qkv[a2 + vo + d]; let v3 = qkv[a3 + vo + d];
+        let v4 = qkv[a4 + vo + d]; let v5 = qkv[a5 + vo + d]; let v6 = qkv[a6 + vo + d]; let v7 = qkv[a7 + vo + d];
+        { let x = q0[d]; s0a += dot4(x, k0, k1, k2, k3); s0b += dot4(x, k4, k5, k6, k7);
+          let y = x0[d]; g0a += dot4(y, v0, v1, v2, v3); g0b += dot4(y, v4, v5, v6, v7); }
+        if (ROWS > 1u) { let x = q1[d]; s1a += dot4(x, k0, k1, k2, k3); s1b += dot4(x, k4, k5, k6, k7);
+          let y = x1[d]; g1a += dot4(y, v0, v1, v2, v3); g1b += dot4(y, v4, v5, v6, v7); }
+        if (ROWS > 2u) { let x = q2[d]; s2a += dot4(x, k0, k1, k2, k3); s2b += dot4(x, k4, k5, k6, k7);
+          let y = x2[d]; g2a += dot4(y, v0, v1, v2, v3); g2b += dot4(y, v4, v5, v6, v7); }
+        if (ROWS > 3u) { let x = q3[d]; s3a += dot4(x, k0, k1, k2, k3); s3b += dot4(x, k4, k5, k6, k7);
+          let y = x3[d]; g3a += dot4(y, v0, v1, v2, v3); g3b += dot4(y, v4, v5, v6, v7); }
+        if (ROWS > 4u) { let x = q4[d]; s4a += dot4(x, k0, k1, k2, k3); s4b += dot4(x, k4, k5, k6, k7);
+          let y = x4[d]; g4a += dot4(y, v0, v1, v2, v3); g4b += dot4(y, v4, v5, v6, v7); }
+        if (ROWS > 5u) { let x = q5[d]; s5a += dot4(x, k0, k1, k2, k3); s5b += dot4(x, k4, k5, k6, k7);
+          let y = x5[d]; g5a += dot4(y, v0, v1, v2, v3); g5b += dot4(y, v4, v5, v6, v7); }
+        if (ROWS > 6u) { let x = q6[d]; s6a += dot4(x, k0, k1, k2, k3); s6b += dot4(x, k4, k5, k6, k7);
+          let y = x6[d]; g6a += dot4(y, v0, v1, v2, v3); g6b += dot4(y, v4, v5, v6, v7); }
+        if (ROWS > 7u) { let x = q7[d]; s7a += dot4(x, k0, k1, k2, k3); s7b += dot4(x, k4, k5, k6, k7);
+          let y = x7[d]; g7a += dot4(y, v0, v1, v2, v3); g7b += dot4(y, v4, v5, v6, v7); }
+      }
+      // dS = P·(dP − D); keys past ke get 0.
+      w0a = select(vec4f(0.0), exp2(s0a - t0.x) * (g0a - t0.y), oka); w0b = select(vec4f(0.0), exp2(s0b - t0.x) * (g0b - t0.y), okb);
+      w1a = select(vec4f(0.0), exp2(s1a - t1.x) * (g1a - t1.y), oka); w1b = select(vec4f(0.0), exp2(s1b - t1.x) * (g1b - t1.y), okb);
+      w2a = select(vec4f(0.0), exp2(s2a - t2.x) * (g2a - t2.y), oka); w2b = select(vec4f(0.0), exp2(s2b - t2.x) * (g2b - t2.y), okb);
+      w3a = select(vec4f(0.0), exp2(s3a - t3.x) * (g3a - t3.y), oka); w3b = select(vec4f(0.0), exp2(s3b - t3.x) * (g3b - t3.y), okb);
+      w4a = select(vec4f(0.0), exp2(s4a - t4.x) * (g4a - t4.y), oka); w4b = select(vec4f(0.0), exp2(s4b - t4.x) * (g4b - t4.y), okb);
+      w5a = select(vec4f(0.0), exp2(s5a - t5.x) * (g5a - t5.y), oka); w5b = select(vec4f(0.0), exp2(s5b - t5.x) * (g5b - t5.y), okb);
+      w6a = select(vec4f(0.0), exp2(s6a - t6.x) * (g6a - t6.y), oka); w6b = select(vec4f(0.0), exp2(s6b - t6.x) * (g6b - t6.y), okb);
+      w7a = select(vec4f(0.0), exp2(s7a - t7.x) * (g7a - t7.y), oka); w7b = select(vec4f(0.0), exp2(s7b - t7.x) * (g7b - t7.y), okb);
+    }
     for (var d = 0u; d < nd; d++) {
       let k0 = qkv[a0 + d]; let k1 = qkv[a1 + d]; let k2 = qkv[a2 + d]; let k3 = qkv[a3 + d];
       let k4 = qkv[a4 + d]; let k5 = qkv[a5 + d]; let k6 = qkv[a6 + d]; let k7 = qkv[a7 + d];
@@ -566,6 +608,18 @@ fn gradKV(bh: u32, j0: u32, qb: u32, qe: u32) {
     let w5a = p5a * (g5a - da); let w5b = p5b * (g5b - db);
     let w6a = p6a * (g6a - da); let w6b = p6b * (g6b - db);
     let w7a = p7a * (g7a - da); let w7b = p7b * (g7b - db);
+    if (DS == 1u) {
+      // dS of key rows j0 .. j0+7 with queries i .. i+7 (zeros past qe): two vec4s per key row.
+      let z = (bh * bp.seq + j0) * bp.dsw + i / 4u;
+      if (j0 < bp.seq) { bw_ds[z] = w0a; bw_ds[z + 1u] = w0b; }
+      if (j0 + 1u < bp.seq) { bw_ds[z + bp.dsw] = w1a; bw_ds[z + bp.dsw + 1u] = w1b; }
+      if (j0 + 2u < bp.seq) { bw_ds[z + 2u * bp.dsw] = w2a; bw_ds[z + 2u * bp.dsw + 1u] = w2b; }
+      if (j0 + 3u < bp.seq) { bw_ds[z + 3u * bp.dsw] = w3a; bw_ds[z + 3u * bp.dsw + 1u] = w3b; }
+      if (j0 + 4u < bp.seq) { bw_ds[z + 4u * bp.dsw] = w4a; bw_ds[z + 4u * bp.dsw + 1u] = w4b; }
+      if (j0 + 5u < bp.seq) { bw_ds[z + 5u * bp.dsw] = w5a; bw_ds[z + 5u * bp.dsw + 1u] = w5b; }
+      if (j0 + 6u < bp.seq) { bw_ds[z + 6u * bp.dsw] = w6a; bw_ds[z + 6u * bp.dsw + 1u] = w6b; }
+      if (j0 + 7u < bp.seq) { bw_ds[z + 7u * bp.dsw] = w7a; bw_ds[z + 7u * bp.dsw + 1u] = w7b; }
+    }
     for (var d = 0u; d < nd; d++) {
       let u0 = qkv[c0 + d]; let u1 = qkv[c1 + d]; let u2 = qkv[c2 + d]; let u3 = qkv[c3 + d];
       let u4 = qkv[c4 + d]; let u5 = qkv[c5 + d]; let u6 = qkv[c6 + d]; let u7 = qkv[c7 + d];

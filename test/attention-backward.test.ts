@@ -3,7 +3,9 @@ import type { Engine } from '../src/gpu/engine.js';
 import {
   attention,
   attentionBackward,
+  attentionBackwardLayout,
   attentionBackwardWithPlan,
+  planAttentionBackward,
   maxAttentionChunk,
   maxAttentionKvChunk,
   type AttentionOptions,
@@ -166,6 +168,29 @@ describeBackends('attention backward', (get, backend) => {
       { rows: 2, chunk: 16, staticLoops: true },
     ];
     for (const p of plans) await check(get(), c, p, `plan ${JSON.stringify(p)}`);
+  });
+
+  it('stored dS (attn_bwd_kv writes it, attn_bwd_q reads it): the small preset\'s shape, odd seq, tiny heads', async () => {
+    // Each case runs with and without the stored dS; the layout confirms which path ran.
+    const cases: AttentionOptions[] = [
+      { batch: 8, seq: 64, heads: 4, headDim: 32 },
+      { batch: 2, seq: 61, heads: 3, headDim: 32 },
+      { batch: 3, seq: 5, heads: 2, headDim: 8 },
+      { batch: 1, seq: 130, heads: 2, headDim: 64 },
+    ];
+    for (const o of cases) {
+      const c = makeCase(o);
+      for (const storeDs of [true, false]) {
+        const plan = { ...planAttentionBackward(get(), o), rows: 8, chunk: 1 << 20, storeDs };
+        expect(attentionBackwardLayout(get(), o, plan).useDs, `${JSON.stringify(o)} storeDs ${storeDs}`).to.equal(storeDs);
+        await check(get(), c, plan, `b${o.batch} s${o.seq} h${o.heads} d${o.headDim} storeDs ${storeDs}`);
+      }
+    }
+    // Not used where rows is not 8 or a range is split.
+    const o = cases[1]!;
+    const base = planAttentionBackward(get(), o);
+    expect(attentionBackwardLayout(get(), o, { ...base, rows: 4, chunk: 1 << 20, storeDs: true }).useDs).to.equal(false);
+    expect(attentionBackwardLayout(get(), o, { ...base, rows: 8, chunk: 16, storeDs: true }).useDs).to.equal(false);
   });
 
   it('explicit scale, headDim 100', async () => {

@@ -33,7 +33,16 @@ export interface AttentionPlan {
   staticLoops: boolean;
   /** Largest storage binding in bytes (default: the device's); batches are processed in groups below it. */
   maxBindingBytes: number;
+  /**
+   * Backward: attn_bwd_kv stores dS [bh, seq, seq] and attn_bwd_q reads it back instead of
+   * recomputing scores and dP, where rows is 8, neither range is split and dS takes at most
+   * MAX_DS_BYTES (short sequences on software executors).
+   */
+  storeDs?: boolean;
 }
+
+/** Largest dS buffer (per batch group) of the stored-dS backward. */
+const MAX_DS_BYTES = 16 << 20;
 
 /** Invocations per workgroup. */
 const WG = 64;
@@ -98,7 +107,7 @@ export function planAttention(engine: Engine, o: AttentionOptions): AttentionPla
   const target = software ? 8 : 1024;
   const minChunk = software ? 128 : 64;
   const splits = groups >= target ? 1 : Math.max(1, Math.min(Math.ceil(target / groups), Math.floor(o.seq / minChunk)));
-  return { rows, chunk: Math.ceil(o.seq / splits), staticLoops: !software, maxBindingBytes: engine.limits.maxStorageBufferBindingSize };
+  return { rows, chunk: Math.ceil(o.seq / splits), staticLoops: !software, maxBindingBytes: engine.limits.maxStorageBufferBindingSize, storeDs: software };
 }
 
 /** Attention forward: out [batch, seq, D] and lse [batch, heads, seq] from the fused qkv [batch, seq, 3D]. */
@@ -205,30 +214,28 @@ export function planAttentionBackward(engine: Engine, o: AttentionOptions): Atte
   return planAttention(engine, o);
 }
 
-/** attentionBackward() with parts of the plan forced (tests, bench); the rest from planAttentionBackward(). */
-export function attentionBackwardWithPlan(
-  engine: Engine,
-  dOut: Tensor,
-  qkv: Tensor,
-  out: Tensor,
-  lse: Tensor,
-  opts: AttentionOptions,
-  force: Partial<AttentionPlan>,
-): Tensor {
-  validate(qkv, opts);
+/** How attentionBackward() lays out its passes for a plan: ranges and splits, batch groups, stored dS. */
+export interface AttentionBackwardLayout {
+  chunkQ: number;
+  chunkKV: number;
+  splitsQ: number;
+  splitsKV: number;
+  /** Batches per group (each group's bindings fit maxBindingBytes). */
+  perGroup: number;
+  /** Bytes per batch of each per-batch binding. */
+  bytes: { qkv: number; out: number; lse: number; stats: number; part: number };
+  /** attn_bwd_kv stores dS for attn_bwd_q (plan.storeDs, and it applies here). */
+  useDs: boolean;
+  /** vec4s per stored dS row, and the dS buffer's bytes per group. */
+  dsw: number;
+  dsBytes: number;
+}
+
+export function attentionBackwardLayout(engine: Engine, opts: AttentionOptions, plan: AttentionPlan): AttentionBackwardLayout {
   const { batch, seq, heads, headDim } = opts;
   const D = heads * headDim;
-  for (const [name, t, n] of [['dOut', dOut, batch * seq * D], ['out', out, batch * seq * D], ['lse', lse, batch * heads * seq]] as const) {
-    if (t.size !== n || t.dtype !== 'f32') {
-      throw new Error(`attentionBackward: ${name} is ${t.dtype} [${t.shape.join(', ')}], expected ${n} f32 values for batch ${batch}, seq ${seq}, ${heads} heads × ${headDim}`);
-    }
-  }
-  const plan = { ...planAttentionBackward(engine, opts), ...force };
-  const { rows, staticLoops } = plan;
-  if (!Number.isInteger(rows) || rows < 1 || rows > MAX_ROWS) throw new Error(`attentionBackward: rows must be an integer in [1, ${MAX_ROWS}], got ${rows}`);
+  const { rows } = plan;
   const hd4 = headDim / 4;
-  const d4 = D / 4;
-  const scale = opts.scale ?? 1 / Math.sqrt(headDim);
   // Range per invocation within the loop budget of attn_bwd_q (keys) and attn_bwd_kv (queries), and
   // few enough splits for that of attn_bwd_sum (2·hd4·(splits + 1) + 3 trips per row).
   const maxSplits = Math.min(MAX_GROUPS, Math.floor((LOOP_BUDGET - 8) / (2 * hd4)) - 1);
@@ -255,10 +262,44 @@ export function attentionBackwardWithPlan(
     throw new Error(`attentionBackward: ${what} does not fit a storage binding of ${plan.maxBindingBytes} bytes`);
   }
 
-  const overrides = { HD4: hd4, WG, ROWS: rows, STATIC_D: staticLoops ? 1 : 0 };
+  // Stored dS: rows of dsw vec4s (queries padded to a multiple of 8) per (batch, head, key).
+  const dsw = Math.ceil(seq / 8) * 2;
+  const dsBytes = perGroup * heads * seq * dsw * 16;
+  const useDs = !!plan.storeDs && rows === 8 && splitsQ === 1 && splitsKV === 1 && dsBytes <= Math.min(MAX_DS_BYTES, plan.maxBindingBytes);
+  return { chunkQ, chunkKV, splitsQ, splitsKV, perGroup, bytes, useDs, dsw, dsBytes };
+}
+
+/** attentionBackward() with parts of the plan forced (tests, bench); the rest from planAttentionBackward(). */
+export function attentionBackwardWithPlan(
+  engine: Engine,
+  dOut: Tensor,
+  qkv: Tensor,
+  out: Tensor,
+  lse: Tensor,
+  opts: AttentionOptions,
+  force: Partial<AttentionPlan>,
+): Tensor {
+  validate(qkv, opts);
+  const { batch, seq, heads, headDim } = opts;
+  const D = heads * headDim;
+  for (const [name, t, n] of [['dOut', dOut, batch * seq * D], ['out', out, batch * seq * D], ['lse', lse, batch * heads * seq]] as const) {
+    if (t.size !== n || t.dtype !== 'f32') {
+      throw new Error(`attentionBackward: ${name} is ${t.dtype} [${t.shape.join(', ')}], expected ${n} f32 values for batch ${batch}, seq ${seq}, ${heads} heads × ${headDim}`);
+    }
+  }
+  const plan = { ...planAttentionBackward(engine, opts), ...force };
+  const { rows, staticLoops } = plan;
+  if (!Number.isInteger(rows) || rows < 1 || rows > MAX_ROWS) throw new Error(`attentionBackward: rows must be an integer in [1, ${MAX_ROWS}], got ${rows}`);
+  const hd4 = headDim / 4;
+  const d4 = D / 4;
+  const scale = opts.scale ?? 1 / Math.sqrt(headDim);
+  const { chunkQ, chunkKV, splitsQ, splitsKV, perGroup, bytes, useDs, dsw, dsBytes } = attentionBackwardLayout(engine, opts, plan);
+  const align = engine.limits.minStorageBufferOffsetAlignment;
+  const overrides = { HD4: hd4, WG, ROWS: rows, STATIC_D: staticLoops ? 1 : 0, DS: useDs ? 1 : 0 };
   const dqkv = engine.empty([batch, seq, 3 * D]);
   const stats = engine.empty([perGroup * heads, seq, 2]);
   const part = bytes.part > 0 ? engine.empty([perGroup * bytes.part / 4]) : null;
+  const ds = useDs ? engine.empty([dsBytes / 4]) : engine.placeholder(0);
   const f = [scale * LOG2E, scale];
   for (let b0 = 0; b0 < batch; b0 += perGroup) {
     const nb = Math.min(perGroup, batch - b0);
@@ -282,22 +323,23 @@ export function attentionBackwardWithPlan(
       const col = (np - 1) * d4;
       const common = [seq, d4, heads, bh, chunk, hd4, gx, qbase, gbase];
       if (splits === 1) {
-        const u = [...common, dbase + col, seq * 3 * d4, hd4, 0, 3 * d4, d4];
-        engine.dispatch('attention', entry, [src, dO, st, dst], { u, f }, [gx, 1, gz], overrides);
+        const u = [...common, dbase + col, seq * 3 * d4, hd4, 0, 3 * d4, d4, dsw];
+        engine.dispatch('attention', entry, [src, dO, st, dst, ds], { u, f }, [gx, 1, gz], overrides);
         return;
       }
       if (!part) throw new Error('attentionBackward: split partials were not allocated');
       const w = np * hd4;
       const pb = window(part, 0, bh * splits * seq * w * 16, align, 16)[0];
-      const u = [...common, 0, heads * splits * seq * w, splits * seq * w, seq * w, w, hd4];
-      engine.dispatch('attention', entry, [src, dO, st, pb], { u, f }, [gx, splits, gz], overrides);
+      const u = [...common, 0, heads * splits * seq * w, splits * seq * w, seq * w, w, hd4, 0];
+      engine.dispatch('attention', entry, [src, dO, st, pb, ds], { u, f }, [gx, splits, gz], overrides);
       const su = [seq, d4, heads, nrows, splits, rowGrid[0] * WG, np, hd4, dbase + col];
       engine.dispatch('attention', 'attn_bwd_sum', [pb, dst], { u: su }, rowGrid, { WG });
     };
-    pass('attn_bwd_q', chunkQ, splitsQ, 1);
+    // With stored dS, attn_bwd_kv writes what attn_bwd_q reads.
     pass('attn_bwd_kv', chunkKV, splitsKV, 2);
+    pass('attn_bwd_q', chunkQ, splitsQ, 1);
   }
-  engine.release(stats, part);
+  engine.release(stats, part, useDs ? ds : null);
   dqkv.touch();
   return dqkv;
 }
