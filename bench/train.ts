@@ -6,6 +6,7 @@
 import type { Engine } from '../src/gpu/engine.js';
 import { PRESETS, type ModelConfig } from '../src/model/config.js';
 import { TokenizerModel } from '../src/model/model.js';
+import { measuresByDefault, tuneModel } from '../src/model/tune.js';
 import { Trainer } from '../src/train/trainer.js';
 import { randomF32, rng } from '../test/reference/util.js';
 
@@ -29,6 +30,8 @@ export async function benchTrain(engine: Engine, o: { presets: string[]; batch: 
     const config = PRESETS[preset];
     if (!config) throw new Error(`unknown preset '${preset}'; presets: ${Object.keys(PRESETS).join(', ')}`);
     o.log(`train ${preset}: batch ${o.batch}`);
+    // The kernel choices a training run uses (tok1d train does the same).
+    await tuneModel(engine, config, o.batch, { training: true, measure: measuresByDefault(engine) });
     const model = TokenizerModel.random(engine, config, 1);
     const trainer = new Trainer(model, { lr: 1e-3, warmup: 10, totalSteps: 1000, clip: 1 });
     const S = config.imageSize;

@@ -8,6 +8,7 @@ export { PRESETS, paramSpecs, tokensPerImage, type ModelConfig } from './model/c
 export { TokenizerModel, type ForwardResult } from './model/model.js';
 export { Tape } from './autograd/tape.js';
 export { Trainer, type TrainerOptions, type StepLosses } from './train/trainer.js';
+export { tuneModel, measuresByDefault, type TuneModelOptions } from './model/tune.js';
 export { AdamW, Ema, gradNorm, clipGradNorm, decayFor } from './train/optim.js';
 export { lrAt } from './train/schedule.js';
 export * from './model/tokenizer.js';

@@ -20,7 +20,7 @@ import type { Ctx } from '../autograd/functions.js';
 import type { Engine } from '../gpu/engine.js';
 import type { BackendName } from '../gpu/node.js';
 import { codebookLookup, codebookSearch } from '../ops/codebook.js';
-import { tuneModel } from './tune.js';
+import { measuresByDefault, tuneModel } from './tune.js';
 import { checkPixelSource, checkRgbaTarget, checkTextureTarget, modelOutputToRgba, modelOutputToTexture, pixelsToModelInput } from '../ops/pixels.js';
 import { Tensor } from '../tensor.js';
 import { parseCheckpoint, serializeCheckpoint, type CheckpointDType, type ParsedCheckpoint, type SaveCheckpointOptions } from './checkpoint-format.js';
@@ -196,7 +196,7 @@ function byteOffset(offset: number | undefined, what: string): number {
  * choice use the fixed per-device rule.
  */
 async function chooseKernels(engine: Engine, config: ModelConfig, mode: TokenizerOptions['tune'] = 'auto'): Promise<void> {
-  const measure = mode === 'measure' || (mode === 'auto' && !engine.info.software);
+  const measure = mode === 'measure' || (mode === 'auto' && measuresByDefault(engine));
   await tuneModel(engine, config, DEFAULT_BATCH, { measure });
 }
 

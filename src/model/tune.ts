@@ -74,6 +74,15 @@ export interface TunedModelMatmul extends TunedMatmul {
 }
 
 /**
+ * Whether tuning measures the classes the store lacks by default: on hardware adapters, where it
+ * takes seconds, and not on CPU executors, where compiling and timing every candidate takes 80-105 s
+ * per preset (`tok1d bench --tune` does that ahead of time).
+ */
+export function measuresByDefault(engine: Engine): boolean {
+  return !engine.info.software;
+}
+
+/**
  * Makes sure every matmul shape class of the model at this batch size has a choice on the
  * engine's device: reads the engine's tune store, measures the classes it lacks (or all, with
  * force), and saves the store. Afterwards matmul() picks the tuned plans synchronously.

@@ -20,6 +20,7 @@ import { decodeSafetensors, encodeSafetensors, type NamedTensor } from '../io/sa
 import { canonicalConfigJson, saveCheckpoint, validateConfig, writeFileAtomic, type CheckpointDType } from '../model/checkpoint.js';
 import { paramSpecs, tokensPerImage, type ModelConfig } from '../model/config.js';
 import { TokenizerModel } from '../model/model.js';
+import { measuresByDefault, tuneModel } from '../model/tune.js';
 import type { Tensor } from '../tensor.js';
 import { CodeUsage } from './codes.js';
 import { Dataset, splitFiles, type SkippedFile } from './data.js';
@@ -189,6 +190,9 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
     writeFileSync(join(dir, 'config.json'), JSON.stringify(s, null, 2) + '\n');
     rmSync(join(dir, 'metrics.jsonl'), { force: true });
   }
+  // Kernel choices for this run's shapes: the stored ones (tok1d bench --tune --suite train), and on
+  // hardware adapters the missing ones timed first.
+  await tuneModel(engine, s.model, s.batch, { training: true, measure: measuresByDefault(engine) });
   const trainer = new Trainer(model, {
     lr: s.lr,
     minLr: s.minLr,

@@ -43,7 +43,9 @@ export interface StepLosses {
 /**
  * One training step: forward on the tape, backward from recon + codebook + β·commitment, the global
  * gradient norm and AdamW (clipping fused into the update), all recorded without any read-back. The
- * returned tensors belong to the caller (release them, or call releaseLosses).
+ * returned tensors belong to the caller (release them, or call releaseLosses). Matmuls use the
+ * device's tuned kernel choices once they are loaded: await tuneModel(engine, config, batch,
+ * { training: true }) before the first step (runTraining does).
  */
 export class Trainer {
   readonly tape: Tape;
