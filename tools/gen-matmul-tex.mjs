@@ -4,9 +4,9 @@
 // llvmpipe, so each tile is spelled out with named variables; this script is the one source of
 // that code. `node tools/gen-matmul-tex.mjs` rewrites the file; `--check` exits 1 when the file
 // differs from what the script would write (the test suite runs it).
-import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeOrCheck } from './generated.mjs';
 
 const OUT = join(dirname(fileURLToPath(import.meta.url)), '..', 'kernels', 'matmul_tex.wgsl');
 
@@ -234,11 +234,4 @@ function tnEntry(name, rows, colsums = false) {
 
 const text = [HEADER, dotEntry('main', 16, 16, false), dotEntry('main_wide', 16, 32, true), dotEntry('main_tall', 32, 32, true), tnEntry('main_tn', 16), tnEntry('main_tn_colsums', 16, true)].join('\n\n') + '\n';
 
-if (process.argv.includes('--check')) {
-  if (readFileSync(OUT, 'utf8') !== text) {
-    console.error(`${OUT} differs from what tools/gen-matmul-tex.mjs writes: run node tools/gen-matmul-tex.mjs`);
-    process.exit(1);
-  }
-} else {
-  writeFileSync(OUT, text);
-}
+writeOrCheck(OUT, text, fileURLToPath(import.meta.url));

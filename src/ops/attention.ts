@@ -39,7 +39,15 @@ export interface AttentionPlan {
    * MAX_DS_BYTES (short sequences on software executors).
    */
   storeDs?: boolean;
+  /**
+   * Backward: attn_bwd_kv from kernels/attention_kv.wgsl (head-dimension loops unrolled, no private
+   * arrays) where rows is 8, the query range is unsplit and headDim is 16 or 32 (CPU executors).
+   */
+  unrolledKv?: boolean;
 }
+
+/** Head sizes in vec4s with an unrolled attn_bwd_kv (tools/gen-attention-kv.mjs). */
+const UNROLLED_KV_HD4 = [4, 8];
 
 /** Largest dS buffer (per batch group) of the stored-dS backward. */
 const MAX_DS_BYTES = 16 << 20;
@@ -107,7 +115,7 @@ export function planAttention(engine: Engine, o: AttentionOptions): AttentionPla
   const target = software ? 8 : 1024;
   const minChunk = software ? 128 : 64;
   const splits = groups >= target ? 1 : Math.max(1, Math.min(Math.ceil(target / groups), Math.floor(o.seq / minChunk)));
-  return { rows, chunk: Math.ceil(o.seq / splits), staticLoops: !software, maxBindingBytes: engine.limits.maxStorageBufferBindingSize, storeDs: software };
+  return { rows, chunk: Math.ceil(o.seq / splits), staticLoops: !software, maxBindingBytes: engine.limits.maxStorageBufferBindingSize, storeDs: software, unrolledKv: software };
 }
 
 /** Attention forward: out [batch, seq, D] and lse [batch, heads, seq] from the fused qkv [batch, seq, 3D]. */
@@ -229,6 +237,8 @@ export interface AttentionBackwardLayout {
   /** vec4s per stored dS row, and the dS buffer's bytes per group. */
   dsw: number;
   dsBytes: number;
+  /** The kernel file and entry point of the dK, dV pass. */
+  kv: { kernel: string; entry: string };
 }
 
 export function attentionBackwardLayout(engine: Engine, opts: AttentionOptions, plan: AttentionPlan): AttentionBackwardLayout {
@@ -266,7 +276,9 @@ export function attentionBackwardLayout(engine: Engine, opts: AttentionOptions, 
   const dsw = Math.ceil(seq / 8) * 2;
   const dsBytes = perGroup * heads * seq * dsw * 16;
   const useDs = !!plan.storeDs && rows === 8 && splitsQ === 1 && splitsKV === 1 && dsBytes <= Math.min(MAX_DS_BYTES, plan.maxBindingBytes);
-  return { chunkQ, chunkKV, splitsQ, splitsKV, perGroup, bytes, useDs, dsw, dsBytes };
+  const unrolled = !!plan.unrolledKv && rows === 8 && splitsKV === 1 && UNROLLED_KV_HD4.includes(hd4);
+  const kv = unrolled ? { kernel: 'attention_kv', entry: `attn_bwd_kv_h${hd4}` } : { kernel: 'attention', entry: 'attn_bwd_kv' };
+  return { chunkQ, chunkKV, splitsQ, splitsKV, perGroup, bytes, useDs, dsw, dsBytes, kv };
 }
 
 /** attentionBackward() with parts of the plan forced (tests, bench); the rest from planAttentionBackward(). */
@@ -293,7 +305,7 @@ export function attentionBackwardWithPlan(
   const hd4 = headDim / 4;
   const d4 = D / 4;
   const scale = opts.scale ?? 1 / Math.sqrt(headDim);
-  const { chunkQ, chunkKV, splitsQ, splitsKV, perGroup, bytes, useDs, dsw, dsBytes } = attentionBackwardLayout(engine, opts, plan);
+  const { chunkQ, chunkKV, splitsQ, splitsKV, perGroup, bytes, useDs, dsw, dsBytes, kv } = attentionBackwardLayout(engine, opts, plan);
   const align = engine.limits.minStorageBufferOffsetAlignment;
   const overrides = { HD4: hd4, WG, ROWS: rows, STATIC_D: staticLoops ? 1 : 0, DS: useDs ? 1 : 0 };
   const dqkv = engine.empty([batch, seq, 3 * D]);
@@ -319,25 +331,25 @@ export function attentionBackwardWithPlan(
     // One gradient pass: dQ (np = 1 block of hd4 per row, columns [0, D)) or dK, dV (np = 2, columns
     // [D, 3D)). Unsplit, the kernel writes dqkv itself (strides of (batch, head, split, row): [seq·3·d4,
     // hd4, 0, 3·d4]); split, it writes partials [bh][split][seq][np·hd4] that attn_bwd_sum adds up.
-    const pass = (entry: string, chunk: number, splits: number, np: number): void => {
+    const pass = (kernel: string, entry: string, chunk: number, splits: number, np: number): void => {
       const col = (np - 1) * d4;
       const common = [seq, d4, heads, bh, chunk, hd4, gx, qbase, gbase];
       if (splits === 1) {
         const u = [...common, dbase + col, seq * 3 * d4, hd4, 0, 3 * d4, d4, dsw];
-        engine.dispatch('attention', entry, [src, dO, st, dst, ds], { u, f }, [gx, 1, gz], overrides);
+        engine.dispatch(kernel, entry, [src, dO, st, dst, ds], { u, f }, [gx, 1, gz], overrides);
         return;
       }
       if (!part) throw new Error('attentionBackward: split partials were not allocated');
       const w = np * hd4;
       const pb = window(part, 0, bh * splits * seq * w * 16, align, 16)[0];
       const u = [...common, 0, heads * splits * seq * w, splits * seq * w, seq * w, w, hd4, 0];
-      engine.dispatch('attention', entry, [src, dO, st, pb, ds], { u, f }, [gx, splits, gz], overrides);
+      engine.dispatch(kernel, entry, [src, dO, st, pb, ds], { u, f }, [gx, splits, gz], overrides);
       const su = [seq, d4, heads, nrows, splits, rowGrid[0] * WG, np, hd4, dbase + col];
       engine.dispatch('attention', 'attn_bwd_sum', [pb, dst], { u: su }, rowGrid, { WG });
     };
     // With stored dS, attn_bwd_kv writes what attn_bwd_q reads.
-    pass('attn_bwd_kv', chunkKV, splitsKV, 2);
-    pass('attn_bwd_q', chunkQ, splitsQ, 1);
+    pass(kv.kernel, kv.entry, chunkKV, splitsKV, 2);
+    pass('attention', 'attn_bwd_q', chunkQ, splitsQ, 1);
   }
   engine.release(stats, part, useDs ? ds : null);
   dqkv.touch();
