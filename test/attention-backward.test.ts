@@ -15,7 +15,7 @@ import {
 } from '../src/ops/attention.js';
 import { describeBackends, expectClose, freshRng, randomF32, randomNormal, relL2, RUN_SEED } from './helpers.js';
 import { dot64, finiteDifferences } from './reference/elementwise.js';
-import { attentionBackwardRef, attentionRef } from './reference/attention.js';
+import { attentionBackwardRef, attentionRef, UNROLLED_CASES } from './reference/attention.js';
 
 interface Case {
   o: AttentionOptions;
@@ -183,7 +183,7 @@ describeBackends('attention backward', (get, backend) => {
     for (const o of cases) {
       const c = makeCase(o);
       for (const storeDs of [true, false]) {
-        const plan = { ...planAttentionBackward(get(), o), rows: 8, chunk: 1 << 20, storeDs, unrolledKv: false };
+        const plan = { ...planAttentionBackward(get(), o), rows: 8, chunk: 1 << 20, storeDs, unrolled: false };
         expect(attentionBackwardLayout(get(), o, plan).useDs, `${JSON.stringify(o)} storeDs ${storeDs}`).to.equal(storeDs);
         await check(get(), c, plan, `b${o.batch} s${o.seq} h${o.heads} d${o.headDim} storeDs ${storeDs}`);
       }
@@ -195,33 +195,29 @@ describeBackends('attention backward', (get, backend) => {
     expect(attentionBackwardLayout(get(), o, { ...base, rows: 8, chunk: 16, storeDs: true }).useDs).to.equal(false);
   });
 
-  it('unrolled attn_bwd_kv (attention_kv.wgsl) for headDim 16 and 32, with and without stored dS', async () => {
-    const cases: AttentionOptions[] = [
-      { batch: 8, seq: 64, heads: 4, headDim: 32 },
-      { batch: 2, seq: 61, heads: 3, headDim: 32 },
-      { batch: 8, seq: 16, heads: 4, headDim: 16 },
-      { batch: 1, seq: 37, heads: 5, headDim: 16, scale: 0.3 },
-      { batch: 2, seq: 1, heads: 2, headDim: 32 },
-    ];
+  it('unrolled attn_bwd_kv and attn_bwd_q (attention_unrolled.wgsl) for headDim 16 and 32, with and without stored dS', async () => {
+    const cases = UNROLLED_CASES;
     for (const o of cases) {
       const c = makeCase(o);
       for (const storeDs of [true, false]) {
-        const plan = { ...planAttentionBackward(get(), o), rows: 8, chunk: 1 << 20, storeDs, unrolledKv: true };
-        expect(attentionBackwardLayout(get(), o, plan).kv.entry, JSON.stringify(o)).to.equal(`attn_bwd_kv_h${o.headDim / 4}`);
+        const plan = { ...planAttentionBackward(get(), o), rows: 8, chunk: 1 << 20, storeDs, unrolled: true };
+        const layout = attentionBackwardLayout(get(), o, plan);
+        expect(layout.kv.entry, JSON.stringify(o)).to.equal(`attn_bwd_kv_h${o.headDim / 4}`);
+        expect(layout.q.entry, JSON.stringify(o)).to.equal(storeDs ? `attn_bwd_q_ds_h${o.headDim / 4}` : 'attn_bwd_q');
         await check(get(), c, plan, `b${o.batch} s${o.seq} h${o.heads} d${o.headDim} unrolled, storeDs ${storeDs}`);
       }
     }
     // Other head sizes, other row counts and split query ranges keep attention.wgsl's kernel.
     const o = { batch: 1, seq: 40, heads: 2, headDim: 64 };
-    const base = { ...planAttentionBackward(get(), o), unrolledKv: true };
+    const base = { ...planAttentionBackward(get(), o), unrolled: true };
     expect(attentionBackwardLayout(get(), o, { ...base, rows: 8, chunk: 1 << 20 }).kv.entry).to.equal('attn_bwd_kv');
     const o32 = { ...o, headDim: 32 };
     expect(attentionBackwardLayout(get(), o32, { ...base, rows: 4, chunk: 1 << 20 }).kv.entry).to.equal('attn_bwd_kv');
     expect(attentionBackwardLayout(get(), o32, { ...base, rows: 8, chunk: 16 }).kv.entry).to.equal('attn_bwd_kv');
   });
 
-  it('attention_kv.wgsl is what tools/gen-attention-kv.mjs writes', () => {
-    const tool = fileURLToPath(new URL('../../tools/gen-attention-kv.mjs', import.meta.url));
+  it('attention_unrolled.wgsl is what tools/gen-attention-unrolled.mjs writes', () => {
+    const tool = fileURLToPath(new URL('../../tools/gen-attention-unrolled.mjs', import.meta.url));
     execFileSync(process.execPath, [tool, '--check'], { stdio: 'pipe' });
   });
 

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import type { Engine } from '../src/gpu/engine.js';
-import { attention, attentionWithPlan, maxAttentionChunk, type AttentionOptions, type AttentionPlan } from '../src/ops/attention.js';
+import { attention, attentionForwardKernel, attentionWithPlan, maxAttentionChunk, planAttention, type AttentionOptions, type AttentionPlan } from '../src/ops/attention.js';
 import { describeBackends, expectClose, freshRng, randomF32 } from './helpers.js';
-import { attentionRef, type AttentionRef } from './reference/attention.js';
+import { attentionRef, UNROLLED_CASES, type AttentionRef } from './reference/attention.js';
 
 interface Case {
   o: AttentionOptions;
@@ -69,6 +69,22 @@ describeBackends('attention', (get, backend) => {
       }
     });
   }
+
+  it('unrolled attn_fwd (attention_unrolled.wgsl) for headDim 16 and 32, and attention.wgsl\'s for the same cases', async () => {
+    const cases = UNROLLED_CASES;
+    for (const o of cases) {
+      const c = makeCase(o);
+      for (const unrolled of [true, false]) {
+        const plan = { ...planAttention(get(), o), rows: 8, chunk: 1 << 20, unrolled };
+        expect(attentionForwardKernel(plan, o.headDim).entry).to.equal(unrolled ? `attn_fwd_h${o.headDim / 4}` : 'attn_fwd');
+        await check(get(), c, plan, `b${o.batch} s${o.seq} h${o.heads} d${o.headDim} unrolled ${unrolled}`);
+      }
+    }
+    // Large scores (near one-hot rows): the online softmax's rescaling at work.
+    await check(get(), makeCase({ batch: 1, seq: 45, heads: 2, headDim: 32 }, 12), { rows: 8, chunk: 1 << 20, unrolled: true }, 'unrolled, scores × 144', 1e-4);
+    expect(attentionForwardKernel({ ...planAttention(get(), cases[0]!), rows: 4, unrolled: true }, 32).entry).to.equal('attn_fwd');
+    expect(attentionForwardKernel({ ...planAttention(get(), cases[0]!), rows: 8, unrolled: true }, 64).entry).to.equal('attn_fwd');
+  });
 
   it('forced plans: rows 1..8, short key splits, constant or uniform loop bounds', async () => {
     const c = makeCase({ batch: 2, seq: 77, heads: 3, headDim: 64 });

@@ -40,14 +40,27 @@ export interface AttentionPlan {
    */
   storeDs?: boolean;
   /**
-   * Backward: attn_bwd_kv from kernels/attention_kv.wgsl (head-dimension loops unrolled, no private
-   * arrays) where rows is 8, the query range is unsplit and headDim is 16 or 32 (CPU executors).
+   * The kernels of kernels/attention_unrolled.wgsl (head-dimension loops unrolled, no private
+   * arrays: CPU executors) where rows is 8, the range is unsplit and headDim is 16 or 32: attn_fwd,
+   * attn_bwd_kv, and attn_bwd_q when dS is stored.
    */
-  unrolledKv?: boolean;
+  unrolled?: boolean;
 }
 
-/** Head sizes in vec4s with an unrolled attn_bwd_kv (tools/gen-attention-kv.mjs). */
-const UNROLLED_KV_HD4 = [4, 8];
+/** Head sizes in vec4s with unrolled kernels (tools/gen-attention-unrolled.mjs). */
+const UNROLLED_HD4 = [4, 8];
+
+/** The kernel file and entry point of a pass. */
+export interface AttentionKernel {
+  kernel: string;
+  entry: string;
+}
+
+/** The forward's one-pass kernel for a plan (unsplit key range): attention.wgsl's or the unrolled one. */
+export function attentionForwardKernel(plan: AttentionPlan, headDim: number): AttentionKernel {
+  const hd4 = headDim / 4;
+  return plan.unrolled && plan.rows === 8 && UNROLLED_HD4.includes(hd4) ? { kernel: 'attention_unrolled', entry: `attn_fwd_h${hd4}` } : { kernel: 'attention', entry: 'attn_fwd' };
+}
 
 /** Largest dS buffer (per batch group) of the stored-dS backward. */
 const MAX_DS_BYTES = 16 << 20;
@@ -115,7 +128,7 @@ export function planAttention(engine: Engine, o: AttentionOptions): AttentionPla
   const target = software ? 8 : 1024;
   const minChunk = software ? 128 : 64;
   const splits = groups >= target ? 1 : Math.max(1, Math.min(Math.ceil(target / groups), Math.floor(o.seq / minChunk)));
-  return { rows, chunk: Math.ceil(o.seq / splits), staticLoops: !software, maxBindingBytes: engine.limits.maxStorageBufferBindingSize, storeDs: software, unrolledKv: software };
+  return { rows, chunk: Math.ceil(o.seq / splits), staticLoops: !software, maxBindingBytes: engine.limits.maxStorageBufferBindingSize, storeDs: software, unrolled: software };
 }
 
 /** Attention forward: out [batch, seq, D] and lse [batch, heads, seq] from the fused qkv [batch, seq, 3D]. */
@@ -182,7 +195,8 @@ export function attentionWithPlan(engine: Engine, qkv: Tensor, opts: AttentionOp
     const [gx, gz] = grid(Math.ceil((bh * Math.ceil(seq / rows)) / WG));
     const u = [seq, D / 4, heads, bh, chunk, splits, hd4, gx, qbase, obase, lbase];
     if (!partAcc || !partMl) {
-      engine.dispatch('attention', 'attn_fwd', [src, dstOut, dstLse], { u, f: [scale] }, [gx, 1, gz], overrides);
+      const k = attentionForwardKernel(plan, headDim);
+      engine.dispatch(k.kernel, k.entry, [src, dstOut, dstLse], { u, f: [scale] }, [gx, 1, gz], overrides);
     } else {
       const pa = window(partAcc, 0, bh * splits * seq * headDim * 4, align, 16)[0];
       const pm = window(partMl, 0, bh * splits * seq * 8, align, 8)[0];
@@ -237,8 +251,9 @@ export interface AttentionBackwardLayout {
   /** vec4s per stored dS row, and the dS buffer's bytes per group. */
   dsw: number;
   dsBytes: number;
-  /** The kernel file and entry point of the dK, dV pass. */
-  kv: { kernel: string; entry: string };
+  /** The kernel files and entry points of the dK, dV pass and of the dQ pass. */
+  kv: AttentionKernel;
+  q: AttentionKernel;
 }
 
 export function attentionBackwardLayout(engine: Engine, opts: AttentionOptions, plan: AttentionPlan): AttentionBackwardLayout {
@@ -276,9 +291,10 @@ export function attentionBackwardLayout(engine: Engine, opts: AttentionOptions, 
   const dsw = Math.ceil(seq / 8) * 2;
   const dsBytes = perGroup * heads * seq * dsw * 16;
   const useDs = !!plan.storeDs && rows === 8 && splitsQ === 1 && splitsKV === 1 && dsBytes <= Math.min(MAX_DS_BYTES, plan.maxBindingBytes);
-  const unrolled = !!plan.unrolledKv && rows === 8 && splitsKV === 1 && UNROLLED_KV_HD4.includes(hd4);
-  const kv = unrolled ? { kernel: 'attention_kv', entry: `attn_bwd_kv_h${hd4}` } : { kernel: 'attention', entry: 'attn_bwd_kv' };
-  return { chunkQ, chunkKV, splitsQ, splitsKV, perGroup, bytes, useDs, dsw, dsBytes, kv };
+  const unrolled = !!plan.unrolled && rows === 8 && UNROLLED_HD4.includes(hd4);
+  const kv = unrolled && splitsKV === 1 ? { kernel: 'attention_unrolled', entry: `attn_bwd_kv_h${hd4}` } : { kernel: 'attention', entry: 'attn_bwd_kv' };
+  const q = unrolled && useDs ? { kernel: 'attention_unrolled', entry: `attn_bwd_q_ds_h${hd4}` } : { kernel: 'attention', entry: 'attn_bwd_q' };
+  return { chunkQ, chunkKV, splitsQ, splitsKV, perGroup, bytes, useDs, dsw, dsBytes, kv, q };
 }
 
 /** attentionBackward() with parts of the plan forced (tests, bench); the rest from planAttentionBackward(). */
@@ -305,7 +321,7 @@ export function attentionBackwardWithPlan(
   const hd4 = headDim / 4;
   const d4 = D / 4;
   const scale = opts.scale ?? 1 / Math.sqrt(headDim);
-  const { chunkQ, chunkKV, splitsQ, splitsKV, perGroup, bytes, useDs, dsw, dsBytes, kv } = attentionBackwardLayout(engine, opts, plan);
+  const { chunkQ, chunkKV, splitsQ, splitsKV, perGroup, bytes, useDs, dsw, dsBytes, kv, q } = attentionBackwardLayout(engine, opts, plan);
   const align = engine.limits.minStorageBufferOffsetAlignment;
   const overrides = { HD4: hd4, WG, ROWS: rows, STATIC_D: staticLoops ? 1 : 0, DS: useDs ? 1 : 0 };
   const dqkv = engine.empty([batch, seq, 3 * D]);
@@ -333,23 +349,25 @@ export function attentionBackwardWithPlan(
     // hd4, 0, 3·d4]); split, it writes partials [bh][split][seq][np·hd4] that attn_bwd_sum adds up.
     const pass = (kernel: string, entry: string, chunk: number, splits: number, np: number): void => {
       const col = (np - 1) * d4;
+      // The unrolled dQ pass reads only qkv and the stored dS: dO and the stats stay unbound.
+      const [g, s] = entry.startsWith('attn_bwd_q_ds') ? [null, null] : [dO, st];
       const common = [seq, d4, heads, bh, chunk, hd4, gx, qbase, gbase];
       if (splits === 1) {
         const u = [...common, dbase + col, seq * 3 * d4, hd4, 0, 3 * d4, d4, dsw];
-        engine.dispatch(kernel, entry, [src, dO, st, dst, ds], { u, f }, [gx, 1, gz], overrides);
+        engine.dispatch(kernel, entry, [src, g, s, dst, ds], { u, f }, [gx, 1, gz], overrides);
         return;
       }
       if (!part) throw new Error('attentionBackward: split partials were not allocated');
       const w = np * hd4;
       const pb = window(part, 0, bh * splits * seq * w * 16, align, 16)[0];
       const u = [...common, 0, heads * splits * seq * w, splits * seq * w, seq * w, w, hd4, 0];
-      engine.dispatch(kernel, entry, [src, dO, st, pb, ds], { u, f }, [gx, splits, gz], overrides);
+      engine.dispatch(kernel, entry, [src, g, s, pb, ds], { u, f }, [gx, splits, gz], overrides);
       const su = [seq, d4, heads, nrows, splits, rowGrid[0] * WG, np, hd4, dbase + col];
       engine.dispatch('attention', 'attn_bwd_sum', [pb, dst], { u: su }, rowGrid, { WG });
     };
     // With stored dS, attn_bwd_kv writes what attn_bwd_q reads.
     pass(kv.kernel, kv.entry, chunkKV, splitsKV, 2);
-    pass('attention', 'attn_bwd_q', chunkQ, splitsQ, 1);
+    pass(q.kernel, q.entry, chunkQ, splitsQ, 1);
   }
   engine.release(stats, part, useDs ? ds : null);
   dqkv.touch();

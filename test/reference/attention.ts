@@ -11,6 +11,18 @@ export interface AttentionRef {
 }
 
 /**
+ * Shapes for the tests of the unrolled kernels (attention_unrolled.wgsl: headDim 16 and 32): the
+ * small preset's attention, odd sequence lengths, the tiny preset's heads, an explicit scale, seq 1.
+ */
+export const UNROLLED_CASES: readonly AttentionOptions[] = [
+  { batch: 8, seq: 64, heads: 4, headDim: 32 },
+  { batch: 2, seq: 61, heads: 3, headDim: 32 },
+  { batch: 8, seq: 16, heads: 4, headDim: 16 },
+  { batch: 1, seq: 37, heads: 5, headDim: 16, scale: 0.3 },
+  { batch: 2, seq: 1, heads: 2, headDim: 32 },
+];
+
+/**
  * float64 attention over the fused qkv [batch, seq, 3D]: the full score row, its maximum, then
  * softmax and P·V (two passes, no online rescaling). `queries` restricts the work to some query
  * positions (in every batch and head), for long sequences.
