@@ -90,9 +90,13 @@ export function modelOps(c: ModelConfig, batch: number, phase: Phase): ModelOp[]
   return ops;
 }
 
-/** The budget family of a kernel file: the matmul kernels and their operand packing are one. */
+/**
+ * The budget family of a kernel file: the matmul kernels and their operand packing are one, and so
+ * are attention's two kernel files.
+ */
 export function familyOf(kernel: string): string {
-  return kernel === 'matmul' || kernel === 'matmul_tex' || kernel === 'pack' ? 'matmul' : kernel;
+  if (kernel === 'matmul' || kernel === 'matmul_tex' || kernel === 'pack') return 'matmul';
+  return kernel === 'attention_unrolled' ? 'attention' : kernel;
 }
 
 export interface FamilyRow {
@@ -339,7 +343,7 @@ export function formatModel(report: ModelBenchReport): string {
       );
       for (const f of p.families)
         lines.push(
-          `    ${f.family.padEnd(12)} ${(100 * f.share).toFixed(1).padStart(5)}%  ${f.ms.toFixed(1).padStart(9)} ms  ${String(f.dispatches).padStart(5)} dispatches  ideal ${f.idealMs.toFixed(2).padStart(8)} ms` +
+          `    ${f.family.padEnd(18)} ${(100 * f.share).toFixed(1).padStart(5)}%  ${f.ms.toFixed(1).padStart(9)} ms  ${String(f.dispatches).padStart(5)} dispatches  ideal ${f.idealMs.toFixed(2).padStart(8)} ms` +
             (f.idealMs > 0 && f.ms > 0 ? `  (${((100 * f.idealMs) / f.ms).toFixed(1)}%)` : ''),
         );
     }

@@ -94,7 +94,7 @@ export function formatTrain(results: TrainBenchResult[], adapter: string, runs: 
         `${r.msPerStep.toFixed(1)} ms/step (min ${r.msMin.toFixed(1)}, max ${r.msMax.toFixed(1)}), ${r.stepsPerSec.toFixed(2)} steps/s, ${r.imagesPerSec.toFixed(1)} images/s`,
     );
     lines.push(`  kernel time by family (one profiled step; ${r.profileMethod}):`);
-    for (const f of r.families) lines.push(`    ${f.family.padEnd(12)} ${(100 * f.share).toFixed(1).padStart(5)}%  ${f.ms.toFixed(1).padStart(8)} ms  ${String(f.dispatches).padStart(5)} dispatches`);
+    for (const f of r.families) lines.push(`    ${f.family.padEnd(18)} ${(100 * f.share).toFixed(1).padStart(5)}%  ${f.ms.toFixed(1).padStart(8)} ms  ${String(f.dispatches).padStart(5)} dispatches`);
   }
   return lines.join('\n');
 }
