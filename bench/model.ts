@@ -14,7 +14,7 @@
  */
 import type { Engine } from '../src/gpu/engine.js';
 import { GpuTimer } from '../src/gpu/timing.js';
-import { PRESETS, tokensPerImage, type ModelConfig } from '../src/model/config.js';
+import { PRESETS, presetConfig, tokensPerImage, type ModelConfig } from '../src/model/config.js';
 import { modelCosts } from '../src/model/costs.js';
 import { Tokenizer } from '../src/model/tokenizer.js';
 import { tuneModel } from '../src/model/tune.js';
@@ -252,7 +252,7 @@ export interface ModelBenchOptions {
 }
 
 export async function benchModel(engine: Engine, o: ModelBenchOptions): Promise<ModelBenchReport> {
-  for (const p of o.presets) if (!PRESETS[p]) throw new Error(`unknown preset '${p}'; presets: ${Object.keys(PRESETS).join(', ')}`);
+  for (const p of o.presets) presetConfig(p);
   o.log('ceilings: timing the FMA and copy probes');
   const ceilings = await measureCeilings(engine, o.runs);
   o.log(`ceilings: FMA ${ceilings.fmaGflops.toFixed(1)} GFLOP/s, copy ${ceilings.copyGBs.toFixed(2)} GB/s`);

@@ -4,7 +4,7 @@
  * per step), and the share of step time per kernel family from one profiled step.
  */
 import type { Engine } from '../src/gpu/engine.js';
-import { PRESETS, type ModelConfig } from '../src/model/config.js';
+import { presetConfig, type ModelConfig } from '../src/model/config.js';
 import { TokenizerModel } from '../src/model/model.js';
 import { measuresByDefault, tuneModel } from '../src/model/tune.js';
 import { Trainer } from '../src/train/trainer.js';
@@ -27,8 +27,7 @@ export interface TrainBenchResult {
 export async function benchTrain(engine: Engine, o: { presets: string[]; batch: number; runs: number; log: (s: string) => void }): Promise<TrainBenchResult[]> {
   const out: TrainBenchResult[] = [];
   for (const preset of o.presets) {
-    const config = PRESETS[preset];
-    if (!config) throw new Error(`unknown preset '${preset}'; presets: ${Object.keys(PRESETS).join(', ')}`);
+    const config = presetConfig(preset);
     o.log(`train ${preset}: batch ${o.batch}`);
     // The kernel choices a training run uses (tok1d train does the same).
     await tuneModel(engine, config, o.batch, { training: true, measure: measuresByDefault(engine) });

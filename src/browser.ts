@@ -116,7 +116,7 @@ setTokenizerHost({
 export { Engine, grid, type DeviceInfo, type EngineOptions } from './gpu/engine.js';
 export { Tensor, type DType } from './tensor.js';
 export * as ops from './ops/index.js';
-export { PRESETS, paramSpecs, tokensPerImage, type ModelConfig } from './model/config.js';
+export { PRESETS, paramSpecs, presetConfig, tokensPerImage, UnknownPresetError, type ModelConfig } from './model/config.js';
 export { TokenizerModel } from './model/model.js';
 export {
   Tokenizer,

@@ -4,7 +4,7 @@ export { Engine, grid, type DeviceInfo, type EngineOptions } from './gpu/engine.
 export { Tensor, type DType } from './tensor.js';
 export { NoAdapterError, BACKENDS, type BackendName } from './gpu/node.js';
 export * as ops from './ops/index.js';
-export { PRESETS, paramSpecs, tokensPerImage, type ModelConfig } from './model/config.js';
+export { PRESETS, paramSpecs, presetConfig, tokensPerImage, UnknownPresetError, type ModelConfig } from './model/config.js';
 export { TokenizerModel, type ForwardResult } from './model/model.js';
 export { Tape } from './autograd/tape.js';
 export { Trainer, type TrainerOptions, type StepLosses } from './train/trainer.js';

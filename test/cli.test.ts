@@ -56,6 +56,24 @@ describe('tok1d command line', function () {
     }
   });
 
+  it('an unknown preset is a usage error naming the known presets, in every command that takes one', async () => {
+    const commands = [
+      ['info', '--preset', 'nope'],
+      ['bench', '--suite', 'train', '--preset', 'nope'],
+      ['bench', '--tune', '--preset', 'nope'],
+      ['train', 'some-images', '--preset', 'nope', '-o', 'unused-run'],
+      ['tokenize', '--preset', 'nope', '--random-init', 'a.png'],
+    ];
+    for (const args of commands) {
+      const r = await tok1d(args);
+      expect(r.code, args.join(' ')).to.equal(2);
+      const lines = ownLines(r.stderr);
+      expect(lines, args.join(' ')).to.have.length(1);
+      expect(lines[0], args.join(' ')).to.match(/unknown preset "nope" \(known: seed, tiny, small/);
+      expectNoStack(r);
+    }
+  });
+
   it('--backend nosuch gives a clear message and a non-zero exit without a stack trace', async () => {
     for (const r of [await tok1d(['--backend', 'nosuch', 'doctor']), await tok1d(['doctor'], { TOK1D_BACKEND: 'nosuch' })]) {
       expect(r.code).to.not.equal(0);

@@ -4,7 +4,7 @@ import type { Engine } from '../gpu/engine.js';
 import type { BackendName } from '../gpu/node.js';
 import type { BenchReport } from '../../bench/run.js';
 import { describeEngine, openEngine } from './engine.js';
-import { EXIT, UsageError, UserError } from './errors.js';
+import { cliPreset, EXIT, UsageError, UserError } from './errors.js';
 
 export interface BenchCommandOptions {
   backend?: BackendName;
@@ -53,8 +53,7 @@ function checkWritable(path: string): void {
 
 /** A usage error for a preset name that does not exist, before any GPU work. */
 async function checkPresets(names: readonly string[]): Promise<void> {
-  const { PRESETS } = await import('../model/config.js');
-  for (const p of names) if (!PRESETS[p]) throw new UsageError(`unknown preset '${p}'; presets: ${Object.keys(PRESETS).join(', ')}`);
+  for (const p of names) cliPreset(p);
 }
 
 /** Runs `work` on an engine opened for the bench, disposed afterwards. */

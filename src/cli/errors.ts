@@ -1,3 +1,5 @@
+import { presetConfig, UnknownPresetError, type ModelConfig } from '../model/config.js';
+
 /** A mistake on the command line: one line on stderr, exit code 2. */
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -9,3 +11,13 @@ export class UserError extends Error {
 }
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, user: 3 } as const;
+
+/** A preset's configuration for the command line: an unknown name is a usage error listing the presets. */
+export function cliPreset(name: string): ModelConfig {
+  try {
+    return presetConfig(name);
+  } catch (e) {
+    if (e instanceof UnknownPresetError) throw new UsageError(e.message);
+    throw e;
+  }
+}

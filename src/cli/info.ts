@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { relative } from 'node:path';
-import { PRESETS, type ModelConfig } from '../model/config.js';
+import type { ModelConfig } from '../model/config.js';
 import { modelCosts } from '../model/costs.js';
-import { EXIT, UsageError } from './errors.js';
+import { cliPreset, EXIT, UsageError } from './errors.js';
 
 function si(n: number, unit: string): string {
   const steps: [number, string][] = [
@@ -28,9 +28,7 @@ export async function info(o: { preset?: string; checkpoint?: string; json: bool
     source = o.checkpoint ? path : `bundled checkpoint (${relative(process.cwd(), path) || path})`;
   } else {
     const name = o.preset ?? 'seed';
-    const p = PRESETS[name];
-    if (!p) throw new UsageError(`unknown preset '${name}'; presets: ${Object.keys(PRESETS).join(', ')}`);
-    config = p;
+    config = cliPreset(name);
     source = `preset ${name}`;
   }
   const c = modelCosts(config);

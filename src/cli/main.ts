@@ -4,7 +4,7 @@ import { BACKENDS } from '../gpu/node.js';
 import { bench } from './bench.js';
 import { doctor } from './doctor.js';
 import { resolveBackend } from './engine.js';
-import { EXIT, UsageError, UserError } from './errors.js';
+import { cliPreset, EXIT, UsageError, UserError } from './errors.js';
 import { FAMILIES } from './families.js';
 import { collectImages, parseShard, positiveInt } from './inputs.js';
 import type { ModelChoice } from './tokenize.js';
@@ -63,7 +63,9 @@ resized (antialiased) so its shorter side matches the model, then centre-cropped
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 
+/** The model options of tokenize, detokenize and reconstruct; a preset name is checked before any input. */
 function modelChoice(v: Values): ModelChoice {
+  if (typeof v.preset === 'string') cliPreset(v.preset);
   return {
     checkpoint: v.checkpoint as string | undefined,
     preset: v.preset as string | undefined,

@@ -4,10 +4,10 @@ import { fileURLToPath } from 'node:url';
 import type { BackendName } from '../gpu/node.js';
 import { decodeImage, encodePng, fromModelOutput, ImageError, psnr, sideBySide, toModelInput, type RgbImage } from '../io/image.js';
 import { Tokenizer } from '../model/tokenizer.js';
-import { PRESETS, type ModelConfig } from '../model/config.js';
+import { PRESETS, UnknownPresetError, type ModelConfig } from '../model/config.js';
 import { CheckpointError, writeFileAtomic } from '../model/checkpoint.js';
 import { appendTokFile, formatJsonlLine, parseJsonl, parseTok, readJsonl, readTokFile, TOK_MAGIC, TokenFileError, tokHeaderFor, type TokenRecord } from '../io/tokens.js';
-import { EXIT, UsageError, UserError } from './errors.js';
+import { cliPreset, EXIT, UsageError, UserError } from './errors.js';
 import { Progress } from './progress.js';
 
 /** Where the bundled default checkpoint lives in the package. */
@@ -37,7 +37,7 @@ export async function openTokenizer(o: ModelChoice): Promise<Tokenizer> {
     try {
       return await Tokenizer.random(o.preset ?? 'tiny', seed, { backend: o.backend });
     } catch (e) {
-      if (e instanceof Error && /unknown preset/.test(e.message)) throw new UsageError(e.message);
+      if (e instanceof UnknownPresetError) throw new UsageError(e.message);
       throw e;
     }
   }
@@ -48,8 +48,7 @@ export async function openTokenizer(o: ModelChoice): Promise<Tokenizer> {
   }
   let config: ModelConfig | undefined;
   if (o.preset) {
-    config = PRESETS[o.preset];
-    if (!config) throw new UsageError(`unknown preset "${o.preset}" (known: ${Object.keys(PRESETS).join(', ')})`);
+    config = cliPreset(o.preset);
   }
   try {
     return await Tokenizer.load(path, { backend: o.backend, config });

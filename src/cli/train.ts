@@ -3,11 +3,11 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { BackendName } from '../gpu/node.js';
 import { CheckpointError, validateConfig } from '../model/checkpoint.js';
-import { PRESETS, type ModelConfig } from '../model/config.js';
+import type { ModelConfig } from '../model/config.js';
 import { SafetensorsError } from '../io/safetensors.js';
 import { cleanStaleTemps, readRunState, RunError, runTraining, splitFiles, type RunSettings, type TrainMetrics } from '../train/run.js';
 import { openEngine } from './engine.js';
-import { EXIT, UsageError, UserError } from './errors.js';
+import { cliPreset, EXIT, UsageError, UserError } from './errors.js';
 import { collectImages } from './inputs.js';
 import { formatDuration } from './progress.js';
 import { TRAIN_DEFAULTS } from './train-options.js';
@@ -26,8 +26,7 @@ function num(v: Values, key: string, dflt: number, integer = false): number {
 
 function modelConfig(v: Values): { preset: string | null; model: ModelConfig } {
   const presetName = (v.preset as string | undefined) ?? D.preset;
-  const base = PRESETS[presetName];
-  if (!base) throw new UsageError(`unknown preset '${presetName}'; presets: ${Object.keys(PRESETS).join(', ')}`);
+  const base = cliPreset(presetName);
   if (v.config === undefined) return { preset: presetName, model: { ...base } };
   let obj: unknown;
   try {
@@ -47,6 +46,8 @@ function modelConfig(v: Values): { preset: string | null; model: ModelConfig } {
 export function settingsFrom(v: Values): RunSettings {
   const inputs = v._ as string[];
   if (!inputs.length) throw new UsageError('give the training images (files or folders)');
+  // The model first: a mistake in it is a usage error, reported before any file is read.
+  const { preset, model } = modelConfig(v);
   const files = collectImages(inputs);
   const seed = num(v, 'seed', D.seed, true);
   let trainFiles: string[];
@@ -63,7 +64,6 @@ export function settingsFrom(v: Values): RunSettings {
   if (!trainFiles.length) throw new UsageError('no training images left (all inputs are validation images)');
   const dtype = (v['export-dtype'] as string | undefined) ?? 'f32';
   if (dtype !== 'f32' && dtype !== 'f16') throw new UsageError(`--export-dtype must be f32 or f16, not '${dtype}'`);
-  const { preset, model } = modelConfig(v);
   return {
     trainFiles,
     valFiles,

@@ -31,6 +31,21 @@ export const PRESETS: Record<string, ModelConfig> = {
   small: { imageSize: 64, patch: 8, width: 128, heads: 4, encoderDepth: 4, decoderDepth: 4, mlpRatio: 4, codebookSize: 1024, codeDim: 32, cosine: false, beta: 0.25, eps: 1e-5 },
 };
 
+/** A preset name that is not one of PRESETS; the message lists the known names. */
+export class UnknownPresetError extends Error {
+  constructor(readonly preset: string) {
+    super(`unknown preset "${preset}" (known: ${Object.keys(PRESETS).join(', ')})`);
+    this.name = 'UnknownPresetError';
+  }
+}
+
+/** PRESETS[name], or an UnknownPresetError. */
+export function presetConfig(name: string): ModelConfig {
+  const config = PRESETS[name];
+  if (!config) throw new UnknownPresetError(name);
+  return config;
+}
+
 export function tokensPerImage(c: ModelConfig): number {
   return (c.imageSize / c.patch) ** 2;
 }

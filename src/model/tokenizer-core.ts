@@ -24,7 +24,7 @@ import { measuresByDefault, tuneModel } from './tune.js';
 import { checkPixelSource, checkRgbaTarget, checkTextureTarget, modelOutputToRgba, modelOutputToTexture, pixelsToModelInput } from '../ops/pixels.js';
 import { Tensor } from '../tensor.js';
 import { parseCheckpoint, serializeCheckpoint, type CheckpointDType, type ParsedCheckpoint, type SaveCheckpointOptions } from './checkpoint-format.js';
-import { PRESETS, paramSpecs, tokensPerImage, type ModelConfig } from './config.js';
+import { paramSpecs, presetConfig, tokensPerImage, type ModelConfig } from './config.js';
 import { TokenizerModel } from './model.js';
 import { fromModelOutput, toModelInput, type RgbImage } from '../io/pixels.js';
 
@@ -249,9 +249,7 @@ export class Tokenizer {
   static async random(preset: string | ModelConfig, seed: number, opts: TokenizerOptions = {}): Promise<Tokenizer> {
     let config: ModelConfig;
     if (typeof preset === 'string') {
-      const p = PRESETS[preset];
-      if (!p) throw new Error(`unknown preset "${preset}" (known: ${Object.keys(PRESETS).join(', ')})`);
-      config = p;
+      config = presetConfig(preset);
     } else config = preset;
     const { engine, owns } = await Tokenizer.engineFor(opts);
     let model: TokenizerModel | undefined;
