@@ -145,6 +145,25 @@ describeBackends('matmul', (get) => {
     e.release(ta, ...ws, ...outs);
   });
 
+  it('Aᵀ·B with M past the texture size limit runs on main_tn (operands from storage), correct', async () => {
+    const e = get();
+    if (!e.info.software) return;
+    const M = e.limits.maxTextureDimension2D + 37;
+    const [N, K] = [6, 9];
+    const r = freshRng();
+    const a = randomF32(K * M, r);
+    const b = randomF32(K * N, r);
+    const ta = e.upload(a, [K, M]);
+    const tb = e.upload(b, [K, N]);
+    e.profile = new Map();
+    const c = matmul(e, ta, tb, { transA: true });
+    const ran = [...e.profile.keys()];
+    e.profile = null;
+    expect(ran).to.include('matmul_tex:main_tn');
+    expectClose(await e.readF32(c), matmulRef(a, b, { M, N, K, transA: true }), 1e-5, `M ${M}`);
+    e.release(ta, tb, c);
+  });
+
   it('rejects mismatched inner dimensions with a clear message', () => {
     const e = get();
     const ta = e.empty([3, 4]);

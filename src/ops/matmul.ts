@@ -82,6 +82,8 @@ export interface Dims {
   K: number;
   batchA: number;
   batchB: number;
+  /** Aᵀ·B: the texture variant runs it as main_tn, from both operands' storage (no texture limits). */
+  tn?: boolean;
 }
 
 function dims(a: Tensor, b: Tensor, o: MatmulOptions): Dims {
@@ -94,7 +96,7 @@ function dims(a: Tensor, b: Tensor, o: MatmulOptions): Dims {
   const batchA = numel(a.shape.slice(0, -2));
   const batchB = numel(b.shape.slice(0, -2));
   if (batchA !== batchB && batchA !== 1 && batchB !== 1) throw new Error(`matmul: batch sizes ${batchA} and ${batchB} differ`);
-  return { batch: Math.max(batchA, batchB), M, N, K: Ka, batchA, batchB };
+  return { batch: Math.max(batchA, batchB), M, N, K: Ka, batchA, batchB, tn: !!o.transA && !o.transB };
 }
 
 /**
@@ -377,8 +379,9 @@ function releaseTexture(engine: Engine, texture: GPUTexture): void {
   free.push(texture);
 }
 
-/** Whether the texture variant can hold these operands on this device (both K-major). */
+/** Whether the texture variant can hold these operands on this device (both K-major; Aᵀ·B always: main_tn reads storage). */
 function texturesFit(engine: Engine, d: Dims): boolean {
+  if (d.tn) return true;
   const max = engine.limits.maxTextureDimension2D;
   return Math.ceil(d.K / 4) <= max && d.M * d.batchA <= max && d.N * d.batchB <= max;
 }
@@ -592,7 +595,7 @@ export interface MatmulShape {
 function shapeDims(s: MatmulShape): Dims {
   const batchA = s.batchA ?? 1;
   const batchB = s.batchB ?? 1;
-  return fold({ batch: Math.max(batchA, batchB), M: s.M, N: s.N, K: s.K, batchA, batchB }, !!s.transA);
+  return fold({ batch: Math.max(batchA, batchB), M: s.M, N: s.N, K: s.K, batchA, batchB, tn: !!s.transA && !s.transB }, !!s.transA);
 }
 
 /** The shape class of a MatmulShape (as matmul() computes it for such a call). */
