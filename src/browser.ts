@@ -17,7 +17,7 @@ import { describeAppDevice } from './engine-factory.js';
 import { deviceDescriptor } from './gpu/device-request.js';
 import { CheckpointError, parseCheckpoint, type ParsedCheckpoint } from './model/checkpoint-format.js';
 import type { ModelConfig } from './model/config.js';
-import { setTokenizerHost } from './model/tokenizer-core.js';
+import { setTokenizerHost } from './model/tokenizer-host.js';
 
 /** kernels/*.wgsl by name, defined by the bundler (tools/build-browser.mjs). */
 declare const __TOK1D_KERNELS__: Record<string, string> | undefined;
@@ -118,20 +118,7 @@ export { Tensor, type DType } from './tensor.js';
 export * as ops from './ops/index.js';
 export { PRESETS, paramSpecs, presetConfig, tokensPerImage, UnknownPresetError, type ModelConfig } from './model/config.js';
 export { TokenizerModel } from './model/model.js';
-export {
-  Tokenizer,
-  DEFAULT_BATCH,
-  prepareImage,
-  type TokenizerOptions,
-  type PixelImage,
-  type GpuPixels,
-  type ExternalImage,
-  type ImageInput,
-  type TokenBuffer,
-  type DecodeTarget,
-  type EncodeOptions,
-  type EncodeToBufferOptions,
-} from './model/tokenizer-core.js';
+export * from './model/tokenizer-core.js';
 export {
   CheckpointError,
   serializeCheckpoint,

@@ -26,6 +26,7 @@ import { Tensor } from '../tensor.js';
 import { parseCheckpoint, serializeCheckpoint, type CheckpointDType, type ParsedCheckpoint, type SaveCheckpointOptions } from './checkpoint-format.js';
 import { paramSpecs, presetConfig, tokensPerImage, type ModelConfig } from './config.js';
 import { TokenizerModel } from './model.js';
+import { currentHost } from './tokenizer-host.js';
 import { fromModelOutput, toModelInput, type RgbImage } from '../io/pixels.js';
 
 export interface TokenizerOptions {
@@ -48,27 +49,6 @@ export interface TokenizerOptions {
   tune?: 'auto' | 'stored' | 'measure';
 }
 
-/** What differs between Node and the browser. */
-export interface TokenizerHost {
-  /** An engine the tokenizer will own (on `device` when given: the device stays the caller's). */
-  createEngine(opts: { device?: GPUDevice; backend?: BackendName }): Promise<Engine>;
-  /** Checkpoint from a file path (Node) or URL (browser). */
-  readCheckpoint(source: string | URL, expected?: ModelConfig): Promise<ParsedCheckpoint>;
-  /** Saves a checkpoint file (atomically); absent where there is no file system. */
-  saveCheckpoint?(path: string, config: ModelConfig, params: ReadonlyMap<string, Float32Array>, opts: SaveCheckpointOptions): Promise<void>;
-}
-
-let host: TokenizerHost | null = null;
-
-/** Installs the platform's host (done by the Node and browser entries when they load). */
-export function setTokenizerHost(h: TokenizerHost): void {
-  host = h;
-}
-
-function currentHost(): TokenizerHost {
-  if (!host) throw new Error('tok1d: no platform host installed; import Tokenizer from "tok1d" (Node) or "tok1d/browser"');
-  return host;
-}
 
 /** 8-bit pixels, row-major, RGB (channels 3) or RGBA (channels 4, e.g. ImageData). */
 export interface PixelImage {

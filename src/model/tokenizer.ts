@@ -13,7 +13,7 @@
 import { fileURLToPath } from 'node:url';
 import { createEngine } from '../node-engine.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
-import { setTokenizerHost } from './tokenizer-core.js';
+import { setTokenizerHost } from './tokenizer-host.js';
 
 setTokenizerHost({
   createEngine: (opts) => createEngine(opts),
@@ -21,17 +21,4 @@ setTokenizerHost({
   saveCheckpoint,
 });
 
-export {
-  Tokenizer,
-  DEFAULT_BATCH,
-  prepareImage,
-  type TokenizerOptions,
-  type PixelImage,
-  type GpuPixels,
-  type ExternalImage,
-  type ImageInput,
-  type TokenBuffer,
-  type DecodeTarget,
-  type EncodeOptions,
-  type EncodeToBufferOptions,
-} from './tokenizer-core.js';
+export * from './tokenizer-core.js';
