@@ -1,5 +1,8 @@
 // Fused multi-head attention, forward and backward (bidirectional, no mask), flash style: the
-// seq×seq score matrix never leaves registers. The backward section is further down.
+// seq×seq score matrix never leaves registers. The backward section is further down. For headDim
+// 16 and 32 on CPU executors, attention_unrolled.wgsl has attn_fwd, attn_bwd_kv and the stored-dS
+// attn_bwd_q with the head-dimension loops written out (no private arrays; src/ops/attention.ts
+// picks them).
 //
 // Input qkv [batch, seq, 3D] (D = heads·headDim): for token t, q = cols [0, D), k = [D, 2D),
 // v = [2D, 3D); head h uses cols h·headDim .. (h+1)·headDim of each part. Read as vec4 (headDim % 4 == 0).
