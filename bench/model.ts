@@ -14,7 +14,7 @@
  */
 import type { Engine } from '../src/gpu/engine.js';
 import { GpuTimer } from '../src/gpu/timing.js';
-import { PRESETS, presetConfig, tokensPerImage, type ModelConfig } from '../src/model/config.js';
+import { paramSpecs, PRESETS, presetConfig, tokensPerImage, type ModelConfig } from '../src/model/config.js';
 import { modelCosts } from '../src/model/costs.js';
 import { Tokenizer } from '../src/model/tokenizer.js';
 import { tuneModel } from '../src/model/tune.js';
@@ -30,6 +30,8 @@ export interface ModelOp {
   what: string;
   flops: number;
   bytes: number;
+  /** A training step's backward or optimizer work (not in costs.ts's forward count). */
+  backward?: boolean;
 }
 
 /**
@@ -38,7 +40,7 @@ export interface ModelOp {
  * does; bytes are 4 × (inputs read once + outputs written once). Families name the kernel files
  * (matmul here covers matmul.wgsl, matmul_tex.wgsl and pack.wgsl, see familyOf).
  */
-export function modelOps(c: ModelConfig, batch: number, phase: Phase): ModelOp[] {
+export function modelOps(c: ModelConfig, batch: number, phase: Phase, training = false): ModelOp[] {
   const T = tokensPerImage(c);
   const N = batch * T;
   const D = c.width;
@@ -47,21 +49,39 @@ export function modelOps(c: ModelConfig, batch: number, phase: Phase): ModelOp[]
   const H = D * c.mlpRatio;
   const PP3 = c.patch * c.patch * 3;
   const ops: ModelOp[] = [];
+  // With training, each forward op is followed by its backward (marked backward): gradients of the
+  // inputs and the parameters, FLOPs by the usual convention (a linear layer's backward is two
+  // matmuls of its size; attention's is 2.5× its forward, as FlashAttention-2 counts it) and bytes
+  // each pass must at least read and write.
+  const back = (family: string, what: string, flops: number, bytes: number) => {
+    if (training) ops.push({ family, what: `${what} backward`, flops, bytes, backward: true });
+  };
   // residual: the epilogue also reads the residual stream (a copy of it made beforehand) and adds it.
-  const linear = (what: string, rows: number, i: number, o: number, residual = false) =>
+  const linear = (what: string, rows: number, i: number, o: number, residual = false) => {
     ops.push({ family: 'matmul', what, flops: 2 * rows * i * o, bytes: 4 * (rows * i + i * o + o + rows * o) + (residual ? 12 * rows * o : 0) });
-  const layernorm = (what: string) => ops.push({ family: 'layernorm', what, flops: 0, bytes: 4 * (2 * N * D + 2 * D + 2 * N) });
+    back('matmul', `${what} dX`, 2 * rows * i * o, 4 * (rows * o + i * o + rows * i));
+    // dW and the bias gradient; the weight's texture is repacked after each update (8 bytes a weight).
+    back('matmul', `${what} dW`, 2 * rows * i * o, 4 * (rows * i + rows * o + i * o + o) + 8 * i * o);
+  };
+  const layernorm = (what: string) => {
+    ops.push({ family: 'layernorm', what, flops: 0, bytes: 4 * (2 * N * D + 2 * D + 2 * N) });
+    back('layernorm', what, 0, 4 * (4 * N * D + 2 * N + 3 * D));
+  };
   const block = (p: string) => {
     layernorm(`${p}.ln1`);
     linear(`${p}.attn.qkv`, N, D, 3 * D);
     ops.push({ family: 'attention', what: `${p}.attn`, flops: 4 * batch * T * T * D, bytes: 4 * (3 * N * D + N * D + batch * c.heads * T) });
+    back('attention', `${p}.attn`, 10 * batch * T * T * D, 4 * (3 * N * D + 2 * N * D + batch * c.heads * T + 3 * N * D));
     // The residual adds run in the projections' epilogues and GELU in fc1's (autograd/functions.ts).
     linear(`${p}.attn.proj`, N, D, D, true);
     layernorm(`${p}.ln2`);
     linear(`${p}.mlp.fc1 + gelu`, N, D, H);
     linear(`${p}.mlp.fc2`, N, H, D, true);
   };
-  const positions = (what: string) => ops.push({ family: 'elementwise', what, flops: 0, bytes: 4 * (2 * N * D + T * D) });
+  const positions = (what: string) => {
+    ops.push({ family: 'elementwise', what, flops: 0, bytes: 4 * (2 * N * D + T * D) });
+    back('elementwise', what, 0, 4 * (N * D + T * D));
+  };
   if (phase === 'encode') {
     ops.push({ family: 'elementwise', what: 'patchify', flops: 0, bytes: 8 * N * PP3 });
     linear('enc.patch', N, PP3, D);
@@ -83,11 +103,27 @@ export function modelOps(c: ModelConfig, batch: number, phase: Phase): ModelOp[]
     linear('dec.out', N, D, PP3);
     ops.push({ family: 'elementwise', what: 'unpatchify', flops: 0, bytes: 8 * N * PP3 });
   }
-  const counted = ops.reduce((a, o) => a + o.flops, 0);
+  if (training && phase === 'encode') back('elementwise', 'codebook and commitment losses', 0, 4 * 3 * N * C);
+  if (training && phase === 'decode') back('elementwise', 'reconstruction loss', 0, 4 * 3 * N * PP3);
+  const counted = ops.reduce((a, o) => a + (o.backward ? 0 : o.flops), 0);
   const costs = modelCosts(c).flops;
   const want = batch * (phase === 'encode' ? costs.encode + costs.quantize : costs.decode);
   if (counted !== want) throw new Error(`model bench: the op list counts ${counted} FLOPs for ${phase}, costs.ts ${want}`);
   return ops;
+}
+
+/**
+ * The ops of one training step at `batch` images: the forward (encode with the codebook search,
+ * decode), each op's backward, the gradient norm and AdamW (28 bytes a parameter: weight, moments
+ * and gradient; 4 more for the norm). See modelOps for the conventions.
+ */
+export function trainOps(c: ModelConfig, batch: number): ModelOp[] {
+  const params = paramSpecs(c).reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
+  return [
+    ...modelOps(c, batch, 'encode', true),
+    ...modelOps(c, batch, 'decode', true),
+    { family: 'adamw', what: 'gradient norm and AdamW', flops: 0, bytes: 32 * params, backward: true },
+  ];
 }
 
 /**
@@ -205,6 +241,32 @@ async function timePhase(
   } finally {
     engine.profile = null;
   }
+  const { families, idealMs, profiledMs } = familyBudget(profile, ops, ceilings);
+  const ms = median(times);
+  return {
+    phase,
+    ms,
+    msMin: Math.min(...times),
+    msMax: Math.max(...times),
+    imagesPerSec: (batch * 1000) / ms,
+    flopsPerImage,
+    gflops: (batch * flopsPerImage) / (ms * 1e6),
+    families,
+    idealMs,
+    efficiency: idealMs / ms,
+    profiledMs,
+  };
+}
+
+/**
+ * Kernel time per family from a profile (engine.profile: kernel:entry → ms, dispatches) against
+ * the family's ideal time from an op list, largest first; also the total ideal and profiled time.
+ */
+export function familyBudget(
+  profile: ReadonlyMap<string, { ms: number; count: number }>,
+  ops: readonly ModelOp[],
+  ceilings: ModelBenchReport['ceilings'],
+): { families: FamilyRow[]; idealMs: number; profiledMs: number } {
   const ideal = (o: ModelOp) => Math.max(o.flops / (ceilings.fmaGflops * 1e6), o.bytes / (ceilings.copyGBs * 1e6));
   const idealBy = new Map<string, number>();
   for (const o of ops) idealBy.set(o.family, (idealBy.get(o.family) ?? 0) + ideal(o));
@@ -221,21 +283,15 @@ async function timePhase(
   const families = [...byFamily.entries()]
     .map(([family, v]) => ({ family, ms: v.ms, share: profiledMs > 0 ? v.ms / profiledMs : 0, dispatches: v.dispatches, idealMs: idealBy.get(family) ?? 0 }))
     .sort((a, b) => b.ms - a.ms);
-  const ms = median(times);
-  const idealMs = [...idealBy.values()].reduce((a, b) => a + b, 0);
-  return {
-    phase,
-    ms,
-    msMin: Math.min(...times),
-    msMax: Math.max(...times),
-    imagesPerSec: (batch * 1000) / ms,
-    flopsPerImage,
-    gflops: (batch * flopsPerImage) / (ms * 1e6),
-    families,
-    idealMs,
-    efficiency: idealMs / ms,
-    profiledMs,
-  };
+  return { families, idealMs: [...idealBy.values()].reduce((a, b) => a + b, 0), profiledMs };
+}
+
+/** One family row as text: its share of kernel time, time, dispatches, ideal time and the ratio. */
+export function formatFamily(f: FamilyRow): string {
+  return (
+    `    ${f.family.padEnd(18)} ${(100 * f.share).toFixed(1).padStart(5)}%  ${f.ms.toFixed(1).padStart(9)} ms  ${String(f.dispatches).padStart(5)} dispatches  ideal ${f.idealMs.toFixed(2).padStart(8)} ms` +
+    (f.idealMs > 0 && f.ms > 0 ? `  (${((100 * f.idealMs) / f.ms).toFixed(1)}%)` : '')
+  );
 }
 
 export interface ModelBenchOptions {
@@ -341,11 +397,7 @@ export function formatModel(report: ModelBenchReport): string {
         `${r.preset} (${cfg.imageSize}×${cfg.imageSize}, width ${cfg.width}, depth ${cfg.encoderDepth}+${cfg.decoderDepth}, ${cfg.codebookSize}×${cfg.codeDim} codes) batch ${r.batch} ${p.phase}: ` +
           `${p.ms.toFixed(1)} ms end to end, ${p.profiledMs.toFixed(1)} ms profiled kernels, ideal ${p.idealMs.toFixed(2)} ms (${(100 * p.efficiency).toFixed(1)}% of ideal)`,
       );
-      for (const f of p.families)
-        lines.push(
-          `    ${f.family.padEnd(18)} ${(100 * f.share).toFixed(1).padStart(5)}%  ${f.ms.toFixed(1).padStart(9)} ms  ${String(f.dispatches).padStart(5)} dispatches  ideal ${f.idealMs.toFixed(2).padStart(8)} ms` +
-            (f.idealMs > 0 && f.ms > 0 ? `  (${((100 * f.idealMs) / f.ms).toFixed(1)}%)` : ''),
-        );
+      for (const f of p.families) lines.push(formatFamily(f));
     }
   }
   return lines.join('\n');

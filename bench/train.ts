@@ -9,6 +9,11 @@ import { TokenizerModel } from '../src/model/model.js';
 import { measuresByDefault, tuneModel } from '../src/model/tune.js';
 import { Trainer } from '../src/train/trainer.js';
 import { randomF32, rng } from '../test/reference/util.js';
+import { familyBudget, formatFamily, measureCeilings, trainOps, type FamilyRow, type ModelBenchReport } from './model.js';
+
+export const TRAIN_BUDGET_METHOD =
+  'ideal time per op = max(FLOPs / FMA ceiling, bytes / copy ceiling) over the ops of a step (bench/model.ts trainOps: ' +
+  'forward FLOPs as costs.ts counts them, a linear layer\'s backward 2× its forward, attention\'s 2.5×; bytes read + written once)';
 
 export interface TrainBenchResult {
   preset: string;
@@ -19,13 +24,52 @@ export interface TrainBenchResult {
   msMax: number;
   stepsPerSec: number;
   imagesPerSec: number;
-  /** Share of one profiled step's kernel time per family (kernel file name), largest first. */
-  families: { family: string; ms: number; share: number; dispatches: number }[];
+  /** FLOPs of one step (forward as costs.ts counts them, backward by convention: see trainOps). */
+  flopsPerStep: number;
+  /** End-to-end GFLOP/s: flopsPerStep / median step time. */
+  gflops: number;
+  /** Sum of the ideal times of the step's ops at the measured ceilings, and idealMs / msPerStep. */
+  idealMs: number;
+  efficiency: number;
+  /**
+   * Where a step's wall time goes (medians over the timed steps): recording it on the host, the
+   * submit (on llvmpipe the GPU work runs inside it), and waiting for the loss read-back; plus the
+   * step's dispatch count and the launch cost of one dispatch measured with a trivial kernel.
+   */
+  phases: { recordMs: number; submitMs: number; readbackMs: number; dispatches: number; launchUs: number };
+  /** Kernel time per family (one profiled step) against the family's ideal time, largest first. */
+  families: FamilyRow[];
   profileMethod: string;
 }
 
-export async function benchTrain(engine: Engine, o: { presets: string[]; batch: number; runs: number; log: (s: string) => void }): Promise<TrainBenchResult[]> {
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * The launch cost of one dispatch: a trivial kernel (4 floats) recorded `n` times into one submit,
+ * wall clock per dispatch, median of 5 rounds.
+ */
+async function launchCostUs(engine: Engine, n = 200): Promise<number> {
+  const x = engine.upload(new Float32Array(4).fill(1), [4]);
+  const outs = Array.from({ length: n }, () => engine.empty([4]));
+  const rounds: number[] = [];
+  try {
+    for (let r = 0; r < 6; r++) {
+      const t0 = performance.now();
+      for (const o of outs) engine.dispatch('elementwise', 'add4', [x, x, o], { u: [1, 1, 0, 0, 0, 0] }, [1, 1, 1]);
+      await engine.readF32(outs[n - 1]!);
+      if (r > 0) rounds.push(((performance.now() - t0) * 1000) / n);
+    }
+  } finally {
+    engine.release(x, ...outs);
+  }
+  return median(rounds);
+}
+
+export async function benchTrain(engine: Engine, o: { presets: string[]; batch: number; runs: number; log: (s: string) => void }): Promise<{ ceilings: ModelBenchReport['ceilings']; results: TrainBenchResult[] }> {
   const out: TrainBenchResult[] = [];
+  o.log('ceilings: FMA and copy probes');
+  const ceilings = await measureCeilings(engine, 5);
+  const launchUs = await launchCostUs(engine);
   for (const preset of o.presets) {
     const config = presetConfig(preset);
     o.log(`train ${preset}: batch ${o.batch}`);
@@ -35,65 +79,81 @@ export async function benchTrain(engine: Engine, o: { presets: string[]; batch: 
     const trainer = new Trainer(model, { lr: 1e-3, warmup: 10, totalSteps: 1000, clip: 1 });
     const S = config.imageSize;
     const images = engine.upload(randomF32(o.batch * S * S * 3, rng(7)), [o.batch, S, S, 3]);
+    const phase = { record: [] as number[], submit: [] as number[], readback: [] as number[] };
     const step = async () => {
+      const t0 = performance.now();
       const l = trainer.step(images);
+      const t1 = performance.now();
+      engine.flush();
+      const t2 = performance.now();
       await engine.readF32(l.recon);
+      phase.record.push(t1 - t0);
+      phase.submit.push(t2 - t1);
+      phase.readback.push(performance.now() - t2);
       trainer.releaseLosses(l);
     };
     await step();
     await step();
+    for (const k of Object.values(phase)) k.length = 0;
     const times: number[] = [];
     for (let i = 0; i < o.runs; i++) {
       const t0 = performance.now();
       await step();
       times.push(performance.now() - t0);
     }
-    times.sort((a, b) => a - b);
-    const ms = times[Math.floor(times.length / 2)]!;
+    const ms = median(times);
+    const before = engine.counters.dispatches;
     engine.profile = new Map();
     await step();
     const prof = engine.profile;
     engine.profile = null;
-    const byFamily = new Map<string, { ms: number; dispatches: number }>();
-    for (const [k, v] of prof) {
-      const fam = k.split(':')[0]!;
-      const cur = byFamily.get(fam) ?? { ms: 0, dispatches: 0 };
-      cur.ms += v.ms;
-      cur.dispatches += v.count;
-      byFamily.set(fam, cur);
-    }
-    const total = [...byFamily.values()].reduce((a, b) => a + b.ms, 0);
-    const families = [...byFamily.entries()]
-      .map(([family, v]) => ({ family, ms: v.ms, share: v.ms / total, dispatches: v.dispatches }))
-      .sort((a, b) => b.ms - a.ms);
+    const ops = trainOps(config, o.batch);
+    const { families, idealMs } = familyBudget(prof, ops, ceilings);
+    const flopsPerStep = ops.reduce((a, op) => a + op.flops, 0);
     out.push({
       preset,
       batch: o.batch,
       config,
       msPerStep: ms,
-      msMin: times[0]!,
-      msMax: times[times.length - 1]!,
+      msMin: Math.min(...times),
+      msMax: Math.max(...times),
       stepsPerSec: 1000 / ms,
       imagesPerSec: (o.batch * 1000) / ms,
+      flopsPerStep,
+      gflops: flopsPerStep / (ms * 1e6),
+      idealMs,
+      efficiency: idealMs / ms,
+      phases: { recordMs: median(phase.record), submitMs: median(phase.submit), readbackMs: median(phase.readback), dispatches: engine.counters.dispatches - before, launchUs },
       families,
       profileMethod: engine.info.software && engine.info.backend === 'opengl' ? 'wall clock per dispatch (llvmpipe runs work inside submit)' : 'wall clock per submit (submission cost only on this executor)',
     });
     engine.release(images, ...model.params.values());
     trainer.optimizer.dispose();
   }
-  return out;
+  return { ceilings, results: out };
 }
 
-export function formatTrain(results: TrainBenchResult[], adapter: string, runs: number): string {
-  const lines = [`adapter   ${adapter}`, `timing    wall clock per step (forward + backward + AdamW, loss read back), median of ${runs}`, ''];
-  for (const r of results) {
-    const c = r.config;
+export function formatTrain(report: { ceilings: ModelBenchReport['ceilings']; results: TrainBenchResult[] }, adapter: string, runs: number): string {
+  const c = report.ceilings;
+  const lines = [
+    `adapter   ${adapter}`,
+    `timing    wall clock per step (forward + backward + AdamW, loss read back), median of ${runs}`,
+    `ceilings  FMA ${c.fmaGflops.toFixed(1)} GFLOP/s, copy ${c.copyGBs.toFixed(2)} GB/s (${c.timing}; fastest probe runs)`,
+    `budget    ${TRAIN_BUDGET_METHOD}`,
+    '',
+  ];
+  for (const r of report.results) {
+    const g = r.config;
+    const p = r.phases;
     lines.push(
-      `${r.preset}: ${c.imageSize}×${c.imageSize}, patch ${c.patch}, width ${c.width}, depth ${c.encoderDepth}+${c.decoderDepth}, ${c.codebookSize} codes; batch ${r.batch}: ` +
+      `${r.preset}: ${g.imageSize}×${g.imageSize}, patch ${g.patch}, width ${g.width}, depth ${g.encoderDepth}+${g.decoderDepth}, ${g.codebookSize} codes; batch ${r.batch}: ` +
         `${r.msPerStep.toFixed(1)} ms/step (min ${r.msMin.toFixed(1)}, max ${r.msMax.toFixed(1)}), ${r.stepsPerSec.toFixed(2)} steps/s, ${r.imagesPerSec.toFixed(1)} images/s`,
+      `  ${(r.flopsPerStep / 1e9).toFixed(3)} GFLOP per step, ${r.gflops.toFixed(1)} GFLOP/s end to end; ideal ${r.idealMs.toFixed(1)} ms at the ceilings (${(100 * r.efficiency).toFixed(1)}% of ideal)`,
+      `  time per step: recording ${p.recordMs.toFixed(1)} ms (host), submit ${p.submitMs.toFixed(1)} ms, loss read-back ${p.readbackMs.toFixed(1)} ms; ` +
+        `${p.dispatches} dispatches × ${p.launchUs.toFixed(0)} µs launch cost (trivial kernel) ≈ ${((p.dispatches * p.launchUs) / 1000).toFixed(1)} ms of it`,
+      `  kernel time by family (one profiled step; ${r.profileMethod}) against the family's ideal time:`,
     );
-    lines.push(`  kernel time by family (one profiled step; ${r.profileMethod}):`);
-    for (const f of r.families) lines.push(`    ${f.family.padEnd(18)} ${(100 * f.share).toFixed(1).padStart(5)}%  ${f.ms.toFixed(1).padStart(8)} ms  ${String(f.dispatches).padStart(5)} dispatches`);
+    for (const f of r.families) lines.push(formatFamily(f));
   }
   return lines.join('\n');
 }

@@ -105,9 +105,9 @@ async function benchTrainSuite(o: BenchCommandOptions): Promise<number> {
   const presets = o.presets?.length ? o.presets : o.kernels?.length ? o.kernels : ['tiny', 'small'];
   await checkPresets(presets);
   return withEngine(o, async (engine) => {
-    const results = await benchTrain(engine, { presets, batch: 8, runs: o.runs, log: (line) => process.stderr.write(`${line}\n`) });
-    process.stdout.write(`${formatTrain(results, `${engine.info.adapter} — ${engine.info.backend}`, o.runs)}\n`);
-    if (o.json) writeFileAtomic(o.json, `${JSON.stringify({ adapter: describeEngine(engine), timing: 'wallclock', results }, null, 2)}\n`);
+    const report = await benchTrain(engine, { presets, batch: 8, runs: o.runs, log: (line) => process.stderr.write(`${line}\n`) });
+    process.stdout.write(`${formatTrain(report, `${engine.info.adapter} — ${engine.info.backend}`, o.runs)}\n`);
+    if (o.json) writeFileAtomic(o.json, `${JSON.stringify({ adapter: describeEngine(engine), timing: 'wallclock', ...report }, null, 2)}\n`);
     return EXIT.ok;
   });
 }

@@ -193,7 +193,7 @@ at least 50 ms. Uses GPU timestamps where the device has 'timestamp-query', else
 Table on stdout, progress on stderr. Exit code 1 when a case fails or a family is unavailable.
 
 Options:
-  --suite NAME     kernels (default), or train: ms per training step and images/s for the\n                   tiny and small presets at batch 8 (--kernel PRESET picks presets), and\n                   the share of step time per kernel family;
+  --suite NAME     kernels (default), or train: ms per training step and images/s for the\n                   tiny and small presets at batch 8 (--kernel PRESET picks presets), GFLOP/s\n                   and the step's ideal time at the measured ceilings, where the step's time\n                   goes (recording, submit, read-back, dispatch launches), and the share of\n                   kernel time per family against its ideal time;
                    or model: encode and decode images/s and GFLOP/s through the Tokenizer for
                    random-init seed and small (--quick: tiny and small) at batch 1 and 16, the
                    share of kernel time per family, and the time against the sum of the ideal
