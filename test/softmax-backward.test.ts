@@ -23,7 +23,14 @@ function makeCase(rows: number, cols: number, x?: Float32Array): Case {
 
 /**
  * Softmax forward on the GPU (its y is what the backward gets in training), backward twice: bit-
- * identical runs, and within rel L2 1e-4 of the float64 backward of the float64 forward.
+ * identical runs, each element within the f32 error model of the float64 backward of the GPU's own
+ * y, and the whole chain within rel L2 1e-2 of the float64 backward of the float64 forward.
+ *
+ * Error model: dx_i = y_i (dy_i − d), d = Σ_j y_j dy_j, in f32: d carries at most (cols + 2)·u·S
+ * (u = 2^-24, S = Σ_j |y_j dy_j|, any summation order), the difference and the product a few u more,
+ * so |dx_i − exact| ≤ y_i·(cols + 4)·u·(|dy_i| + S). Against the float64 forward instead, where a
+ * row is nearly one-hot dy_i − d cancels and the forward's own rounding of y is amplified (a 1×3
+ * row measured 4.5e-4 in rel L2): that part is the forward's, tested in softmax.test.ts.
  */
 async function check(engine: Engine, c: Case, layout: RowLayout | undefined, what: string): Promise<Float32Array> {
   const tx = engine.upload(c.x, [c.rows, c.cols]);
@@ -33,10 +40,24 @@ async function check(engine: Engine, c: Case, layout: RowLayout | undefined, wha
   const dx1 = softmaxBackward(engine, tdy, y, opts);
   const dx2 = softmaxBackward(engine, tdy, y, opts);
   expect(dx1.shape).to.deep.equal([c.rows, c.cols]);
+  const yv = await engine.readF32(y);
   const g1 = await engine.readF32(dx1);
   const g2 = await engine.readF32(dx2);
   engine.release(tx, tdy, y, dx1, dx2);
-  expectClose(g1, c.ref, 1e-4, what);
+  const exact = softmaxBackwardRef(c.dy, yv, c.rows, c.cols);
+  const u = 2 ** -24;
+  for (let r = 0; r < c.rows; r++) {
+    const o = r * c.cols;
+    let S = 0;
+    for (let j = 0; j < c.cols; j++) S += Math.abs(yv[o + j]! * c.dy[o + j]!);
+    for (let j = 0; j < c.cols; j++) {
+      const i = o + j;
+      const bound = yv[i]! * (c.cols + 4) * u * (Math.abs(c.dy[i]!) + S);
+      const err = Math.abs(g1[i]! - exact[i]!);
+      if (!(err <= bound)) expect.fail(`${what}: element ${i} (row ${r}) off by ${err.toExponential(2)}, bound ${bound.toExponential(2)} (seed ${RUN_SEED})`);
+    }
+  }
+  expectClose(g1, c.ref, 1e-2, what);
   const u1 = new Uint32Array(g1.buffer);
   const u2 = new Uint32Array(g2.buffer);
   for (let i = 0; i < u1.length; i++) if (u1[i] !== u2[i]) expect.fail(`${what}: element ${i} differs between runs`);
