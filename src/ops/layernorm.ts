@@ -13,10 +13,6 @@ export interface RowwiseOptions {
   layout?: RowLayout;
 }
 
-/** LayerNorm backward on CPU executors: dgamma and dbeta in one pass up to this size (measured crossover). */
-const ONE_CHUNK_ROWS = 1024;
-const ONE_CHUNK_ELEMENTS = 1 << 17;
-
 /** Invocations per workgroup of the row layout. */
 const ROW_WG = 64;
 /** Most loop trips one invocation of the row layout may run (llvmpipe stops loops at 65535). */
@@ -111,11 +107,10 @@ export function layernormBackward(
 
   const vec = D % 4 === 0;
   const d = vec ? D / 4 : D;
-  // Walks dy and x together. On CPU executors a small input takes one chunk: the partials are then
-  // the sums, and the column pass is saved (llvmpipe, 512 × 128: 0.45 instead of 0.55 ms; past
-  // about 2^17 elements the single pass loses its parallelism and the chunked passes win).
-  const oneChunk = engine.info.software && rows <= ONE_CHUNK_ROWS && rows * D <= ONE_CHUNK_ELEMENTS;
-  const base = options.chunk ?? (oneChunk ? Math.max(2, rows) : columnChunk(engine, 2));
+  // Walks dy and x together. (One chunk for small inputs, which saves the column pass, ran 0.45
+  // instead of 0.55 ms alone at 512 × 128 on llvmpipe but made small training steps slower in 6 of 7
+  // alternating pairs: the single pass runs on one core.)
+  const base = options.chunk ?? columnChunk(engine, 2);
   if (!(Number.isInteger(base) && base >= 2 && base <= 4096)) throw new Error(`layernormBackward: chunk ${base} is not an integer from 2 to 4096`);
   const chunk = passChunkRows(rows, base);
   const chunks = Math.ceil(rows / chunk);
