@@ -212,9 +212,15 @@ export async function measureCeilings(engine: Engine, runs: number): Promise<Mod
   }
 }
 
-function median(xs: number[]): number {
+/** The middle value (the upper one of an even count). */
+export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
+}
+
+/** How engine.profile's per-dispatch times are taken on this engine, for the reports. */
+export function profileMethod(engine: Engine): string {
+  return engine.info.software && engine.info.backend === 'opengl' ? 'wall clock per dispatch (llvmpipe runs work inside submit)' : 'wall clock per submit (submission cost only on this executor)';
 }
 
 async function timePhase(
@@ -346,10 +352,7 @@ export async function benchModel(engine: Engine, o: ModelBenchOptions): Promise<
     kernelChoice: (o.tune ?? true) ? `tuned per shape class (store: ${engine.tuner.store.where})` : 'fixed rule (no tuning)',
     ceilings,
     runs: o.runs,
-    profileMethod:
-      engine.info.software && engine.info.backend === 'opengl'
-        ? 'wall clock per dispatch (llvmpipe runs work inside submit)'
-        : 'wall clock per submit (submission cost only on this executor)',
+    profileMethod: profileMethod(engine),
     budgetMethod: BUDGET_METHOD,
     results,
   };

@@ -9,7 +9,7 @@ import { TokenizerModel } from '../src/model/model.js';
 import { measuresByDefault, tuneModel } from '../src/model/tune.js';
 import { Trainer } from '../src/train/trainer.js';
 import { randomF32, rng } from '../test/reference/util.js';
-import { familyBudget, formatFamily, measureCeilings, trainOps, type FamilyRow, type ModelBenchReport } from './model.js';
+import { familyBudget, formatFamily, measureCeilings, median, profileMethod, trainOps, type FamilyRow, type ModelBenchReport } from './model.js';
 
 export const TRAIN_BUDGET_METHOD =
   'ideal time per op = max(FLOPs / FMA ceiling, bytes / copy ceiling) over the ops of a step (bench/model.ts trainOps: ' +
@@ -41,8 +41,6 @@ export interface TrainBenchResult {
   families: FamilyRow[];
   profileMethod: string;
 }
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /**
  * The launch cost of one dispatch: a trivial kernel (4 floats) recorded `n` times into one submit,
@@ -125,7 +123,7 @@ export async function benchTrain(engine: Engine, o: { presets: string[]; batch: 
       efficiency: idealMs / ms,
       phases: { recordMs: median(phase.record), submitMs: median(phase.submit), readbackMs: median(phase.readback), dispatches: engine.counters.dispatches - before, launchUs },
       families,
-      profileMethod: engine.info.software && engine.info.backend === 'opengl' ? 'wall clock per dispatch (llvmpipe runs work inside submit)' : 'wall clock per submit (submission cost only on this executor)',
+      profileMethod: profileMethod(engine),
     });
     engine.release(images, ...model.params.values());
     trainer.optimizer.dispose();

@@ -52,7 +52,7 @@ function checkWritable(path: string): void {
 }
 
 /** A usage error for a preset name that does not exist, before any GPU work. */
-async function checkPresets(names: readonly string[]): Promise<void> {
+function checkPresets(names: readonly string[]): void {
   for (const p of names) cliPreset(p);
 }
 
@@ -103,7 +103,7 @@ async function benchTrainSuite(o: BenchCommandOptions): Promise<number> {
   if (o.json) checkWritable(o.json);
   const { benchTrain, formatTrain } = await import('../../bench/train.js');
   const presets = o.presets?.length ? o.presets : o.kernels?.length ? o.kernels : ['tiny', 'small'];
-  await checkPresets(presets);
+  checkPresets(presets);
   return withEngine(o, async (engine) => {
     const report = await benchTrain(engine, { presets, batch: 8, runs: o.runs, log: (line) => process.stderr.write(`${line}\n`) });
     process.stdout.write(`${formatTrain(report, `${engine.info.adapter} — ${engine.info.backend}`, o.runs)}\n`);
@@ -123,7 +123,7 @@ async function benchModelSuite(o: BenchCommandOptions): Promise<number> {
   const { benchModel, formatModel } = await import('../../bench/model.js');
   const presets = o.presets?.length ? o.presets : o.quick ? ['tiny', 'small'] : ['seed', 'small'];
   const batches = o.batches?.length ? o.batches : [1, 16];
-  await checkPresets(presets);
+  checkPresets(presets);
   return withEngine(o, async (engine) => {
     // The engine's tuner reads the on-disk cache (`tok1d bench --tune` fills it; missing classes are tuned now).
     const report = await benchModel(engine, { presets, batches, runs: o.runs, log: (line) => process.stderr.write(`${line}\n`) });
@@ -152,7 +152,7 @@ async function benchTune(o: BenchCommandOptions): Promise<number> {
   const { PRESETS } = await import('../model/config.js');
   const { tuneModel } = await import('../model/tune.js');
   const presets = o.presets?.length ? o.presets : training ? ['small'] : ['small', 'seed'];
-  await checkPresets(presets);
+  checkPresets(presets);
   const batches = o.batches?.length ? o.batches : training ? [8] : [16, 1];
   return withEngine(o, async (engine) => {
     // openEngine's tuner stores its choices in the on-disk cache.

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { BackendName } from '../gpu/node.js';
 import { decodeImage, encodePng, fromModelOutput, ImageError, psnr, sideBySide, toModelInput, type RgbImage } from '../io/image.js';
 import { Tokenizer } from '../model/tokenizer.js';
-import { PRESETS, UnknownPresetError, type ModelConfig } from '../model/config.js';
+import { PRESETS, type ModelConfig } from '../model/config.js';
 import { CheckpointError, writeFileAtomic } from '../model/checkpoint.js';
 import { appendTokFile, formatJsonlLine, parseJsonl, parseTok, readJsonl, readTokFile, TOK_MAGIC, TokenFileError, tokHeaderFor, type TokenRecord } from '../io/tokens.js';
 import { cliPreset, EXIT, UsageError, UserError } from './errors.js';
@@ -34,22 +34,14 @@ export async function openTokenizer(o: ModelChoice): Promise<Tokenizer> {
     if (!o.randomInit) throw new UsageError('--preset needs --random-init, or --checkpoint FILE for the weights');
     const seed = o.seed === undefined ? 0 : Number(o.seed);
     if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, not '${o.seed}'`);
-    try {
-      return await Tokenizer.random(o.preset ?? 'tiny', seed, { backend: o.backend });
-    } catch (e) {
-      if (e instanceof UnknownPresetError) throw new UsageError(e.message);
-      throw e;
-    }
+    return Tokenizer.random(cliPreset(o.preset ?? 'tiny'), seed, { backend: o.backend });
   }
   const path = o.checkpoint ?? bundledCheckpoint();
   if (!existsSync(path)) {
     if (o.checkpoint) throw new UserError(`${path}: no such checkpoint`);
     throw new UserError('no bundled checkpoint in this build yet: pass --checkpoint FILE, or --preset NAME --random-init [--seed S] for a randomly initialized model');
   }
-  let config: ModelConfig | undefined;
-  if (o.preset) {
-    config = cliPreset(o.preset);
-  }
+  const config: ModelConfig | undefined = o.preset ? cliPreset(o.preset) : undefined;
   try {
     return await Tokenizer.load(path, { backend: o.backend, config });
   } catch (e) {

@@ -56,10 +56,19 @@ export interface AttentionKernel {
   entry: string;
 }
 
+/**
+ * A pass's kernel: attention_unrolled.wgsl's `<unrolled>_h<headDim/4>` where the plan asks for the
+ * unrolled kernels, rows is 8, the head size has them and the pass allows it (`applies`: an unsplit
+ * range, or the stored dS), else attention.wgsl's `entry`.
+ */
+function passKernel(plan: AttentionPlan, headDim: number, unrolled: string, entry: string, applies = true): AttentionKernel {
+  const hd4 = headDim / 4;
+  return applies && plan.unrolled && plan.rows === 8 && UNROLLED_HD4.includes(hd4) ? { kernel: 'attention_unrolled', entry: `${unrolled}_h${hd4}` } : { kernel: 'attention', entry };
+}
+
 /** The forward's one-pass kernel for a plan (unsplit key range): attention.wgsl's or the unrolled one. */
 export function attentionForwardKernel(plan: AttentionPlan, headDim: number): AttentionKernel {
-  const hd4 = headDim / 4;
-  return plan.unrolled && plan.rows === 8 && UNROLLED_HD4.includes(hd4) ? { kernel: 'attention_unrolled', entry: `attn_fwd_h${hd4}` } : { kernel: 'attention', entry: 'attn_fwd' };
+  return passKernel(plan, headDim, 'attn_fwd', 'attn_fwd');
 }
 
 /** Largest dS buffer (per batch group) of the stored-dS backward. */
@@ -291,9 +300,8 @@ export function attentionBackwardLayout(engine: Engine, opts: AttentionOptions, 
   const dsw = Math.ceil(seq / 8) * 2;
   const dsBytes = perGroup * heads * seq * dsw * 16;
   const useDs = !!plan.storeDs && rows === 8 && splitsQ === 1 && splitsKV === 1 && dsBytes <= Math.min(MAX_DS_BYTES, plan.maxBindingBytes);
-  const unrolled = !!plan.unrolled && rows === 8 && UNROLLED_HD4.includes(hd4);
-  const kv = unrolled && splitsKV === 1 ? { kernel: 'attention_unrolled', entry: `attn_bwd_kv_h${hd4}` } : { kernel: 'attention', entry: 'attn_bwd_kv' };
-  const q = unrolled && useDs ? { kernel: 'attention_unrolled', entry: `attn_bwd_q_ds_h${hd4}` } : { kernel: 'attention', entry: 'attn_bwd_q' };
+  const kv = passKernel(plan, headDim, 'attn_bwd_kv', 'attn_bwd_kv', splitsKV === 1);
+  const q = passKernel(plan, headDim, 'attn_bwd_q_ds', 'attn_bwd_q', useDs);
   return { chunkQ, chunkKV, splitsQ, splitsKV, perGroup, bytes, useDs, dsw, dsBytes, kv, q };
 }
 
