@@ -13,6 +13,7 @@
  * checked against costs.ts (they must agree exactly).
  */
 import type { Engine } from '../src/gpu/engine.js';
+import { median } from '../src/gpu/autotune.js';
 import { GpuTimer } from '../src/gpu/timing.js';
 import { paramSpecs, PRESETS, presetConfig, tokensPerImage, type ModelConfig } from '../src/model/config.js';
 import { modelCosts } from '../src/model/costs.js';
@@ -210,12 +211,6 @@ export async function measureCeilings(engine: Engine, runs: number): Promise<Mod
   } finally {
     timer?.dispose();
   }
-}
-
-/** The middle value (the upper one of an even count). */
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 /** How engine.profile's per-dispatch times are taken on this engine, for the reports. */

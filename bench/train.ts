@@ -9,7 +9,8 @@ import { TokenizerModel } from '../src/model/model.js';
 import { measuresByDefault, tuneModel } from '../src/model/tune.js';
 import { Trainer } from '../src/train/trainer.js';
 import { randomF32, rng } from '../test/reference/util.js';
-import { familyBudget, formatFamily, measureCeilings, median, profileMethod, trainOps, type FamilyRow, type ModelBenchReport } from './model.js';
+import { median } from '../src/gpu/autotune.js';
+import { familyBudget, formatFamily, measureCeilings, profileMethod, trainOps, type FamilyRow, type ModelBenchReport } from './model.js';
 
 export const TRAIN_BUDGET_METHOD =
   'ideal time per op = max(FLOPs / FMA ceiling, bytes / copy ceiling) over the ops of a step (bench/model.ts trainOps: ' +

@@ -123,7 +123,8 @@ export function tuneInput(n: number, seed: number): Float32Array {
   return out;
 }
 
-function median(xs: readonly number[]): number {
+/** The middle value (the upper one of an even count). */
+export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }
