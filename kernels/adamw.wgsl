@@ -104,7 +104,7 @@ fn adamw1(@builtin(global_invocation_id) gid: vec3u) {
 
 // ---- sumsq_partial: workgroup w, invocation t sums items (w k + j) 256 + t for j < k, so a
 // workgroup covers 256 k consecutive items, and writes its sum to partials[offset + w].
-// Bindings: 1 gradient, 2 partials (rw). The workgroup sum is reduce.wgsl's reduce_red (red[]).
+// Bindings: 1 gradient, 2 partials (rw). The workgroup sum is reduce.wgsl's wg_sum.
 //!include reduce
 @group(0) @binding(1) var<storage, read> sq4: array<vec4f>;
 @group(0) @binding(1) var<storage, read> sq1: array<f32>;
@@ -123,8 +123,7 @@ fn sumsq_partial4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
       acc = fma(g, g, acc);
     }
   }
-  red[t] = (acc.x + acc.y) + (acc.z + acc.w);
-  let s = reduce_red(t);
+  let s = wg_sum(t, (acc.x + acc.y) + (acc.z + acc.w));
   if (t == 0u) { partials[p.offset + w] = s; }
 }
 
@@ -141,8 +140,7 @@ fn sumsq_partial1(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
       acc = fma(g, g, acc);
     }
   }
-  red[t] = acc;
-  let s = reduce_red(t);
+  let s = wg_sum(t, acc);
   if (t == 0u) { partials[p.offset + w] = s; }
 }
 
@@ -190,8 +188,7 @@ fn sumsq_lane1(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
 fn norm_final(@builtin(local_invocation_index) t: u32) {
   var acc = 0.0;
   for (var i = t; i < p.n; i += RED_WG) { acc += part_in[i]; }
-  red[t] = acc;
-  let s = reduce_red(t);
+  let s = wg_sum(t, acc);
   if (t == 0u) { norm_out[0] = sqrt(s); }
 }
 
@@ -203,8 +200,7 @@ fn norm_final(@builtin(local_invocation_index) t: u32) {
 fn norm_final4(@builtin(local_invocation_index) t: u32) {
   var acc = vec4f(0.0);
   for (var i = t; i < p.n; i += RED_WG) { acc += part_in4[i]; }
-  red[t] = (acc.x + acc.y) + (acc.z + acc.w);
-  let s = reduce_red(t);
+  let s = wg_sum(t, (acc.x + acc.y) + (acc.z + acc.w));
   if (t == 0u) { norm_out[0] = sqrt(s); }
 }
 

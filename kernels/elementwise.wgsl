@@ -203,7 +203,7 @@ fn unpatchify1(@builtin(global_invocation_id) gid: vec3u) {
 // Workgroup w, invocation t reads items (w * k + j) * 256 + t for j < k (k = p.k items per
 // invocation), so a workgroup covers 256 k consecutive items. Bindings: 1 a, 2 b, 3 partials.
 override LOSS: u32 = 0u;  // 0 squared difference (mse), 1 absolute difference (l1)
-// The workgroup sum is reduce.wgsl's reduce_red over red[] (RED_WG = 256).
+// The workgroup sum is reduce.wgsl's wg_sum (RED_WG = 256 invocations).
 //!include reduce
 @group(0) @binding(3) var<storage, read_write> partial_out: array<f32>;
 
@@ -220,8 +220,7 @@ fn loss_partial4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
       if (LOSS == 1u) { acc += abs(d); } else { acc = fma(d, d, acc); }
     }
   }
-  red[t] = (acc.x + acc.y) + (acc.z + acc.w);
-  let s = reduce_red(t);
+  let s = wg_sum(t, (acc.x + acc.y) + (acc.z + acc.w));
   if (t == 0u) { partial_out[w] = s; }
 }
 
@@ -238,8 +237,7 @@ fn loss_partial1(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
       if (LOSS == 1u) { acc += abs(d); } else { acc = fma(d, d, acc); }
     }
   }
-  red[t] = acc;
-  let s = reduce_red(t);
+  let s = wg_sum(t, acc);
   if (t == 0u) { partial_out[w] = s; }
 }
 
@@ -248,8 +246,7 @@ fn loss_partial1(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
 fn sum_final(@builtin(local_invocation_index) t: u32) {
   var acc = 0.0;
   for (var i = t; i < p.n; i += RED_WG) { acc += a1[i]; }
-  red[t] = acc;
-  let s = reduce_red(t);
+  let s = wg_sum(t, acc);
   if (t == 0u) { ys1[0] = p.alpha * s; }
 }
 

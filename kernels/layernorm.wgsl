@@ -118,22 +118,8 @@ fn row1(@builtin(global_invocation_id) gid: vec3u) {
 }
 
 // ---- one workgroup per row
-// Each reduction has its own workgroup array: on llvmpipe, reusing one array for the second
-// reduction raced with the reads of the first one's result even with a barrier in between
-// (measured: wrong variance whenever a row is shorter than the workgroup and longer than 8).
-// The first sum is reduce.wgsl's reduce_red over red[] (RED_WG = 256); the second has red_q[].
+// The sums are reduce.wgsl's wg_sum (RED_WG = 256 invocations).
 //!include reduce
-var<workgroup> red_q: array<f32, RED_WG>;
-
-// Sum of red_q[] over the workgroup (as reduce_red); every invocation calls it (barriers inside).
-fn sum_q(t: u32) -> f32 {
-  for (var s = RED_WG / 2u; s > 0u; s = s / 2u) {
-    workgroupBarrier();
-    if (t < s) { red_q[t] = red_q[t] + red_q[t + s]; }
-  }
-  workgroupBarrier();
-  return red_q[0];
-}
 
 @compute @workgroup_size(256)
 fn wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -145,15 +131,13 @@ fn wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let x0 = x1[base];
   var s = 0.0;
   for (var j = t; j < n; j += RED_WG) { s += x1[base + j] - x0; }
-  red[t] = s;
-  let m = reduce_red(t) / f32(p.d);  // mean - x0
+  let m = wg_sum(t, s) / f32(p.d);  // mean - x0
   var q = 0.0;
   for (var j = t; j < n; j += RED_WG) {
     let c = (x1[base + j] - x0) - m;
     q = fma(c, c, q);
   }
-  red_q[t] = q;
-  let rstd = 1.0 / sqrt(sum_q(t) / f32(p.d) + p.eps);
+  let rstd = 1.0 / sqrt(wg_sum(t, q) / f32(p.d) + p.eps);
   for (var j = t; j < n; j += RED_WG) {
     y1[base + j] = fma(((x1[base + j] - x0) - m) * rstd, g1[j], b1[j]);
   }
@@ -265,11 +249,9 @@ fn bwd_wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
     s1 += g;
     s2 = fma(g, (bx1[base + j] - m) * rs, s2);
   }
-  red[t] = s1;
-  red_q[t] = s2;
   let inv = 1.0 / f32(p.d);
-  let a = reduce_red(t) * inv;
-  let b = sum_q(t) * inv;
+  let a = wg_sum(t, s1) * inv;
+  let b = wg_sum(t, s2) * inv;
   for (var j = t; j < n; j += RED_WG) {
     let g = dy1[base + j] * bg1[j];
     let xh = (bx1[base + j] - m) * rs;

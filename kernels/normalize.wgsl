@@ -79,7 +79,7 @@ fn row1(@builtin(global_invocation_id) gid: vec3u) {
   norm_out[row] = n;
 }
 
-// The workgroup sum is reduce.wgsl's reduce_red over red[] (RED_WG = 256).
+// The workgroup sum is reduce.wgsl's wg_sum (RED_WG = 256 invocations).
 //!include reduce
 
 @compute @workgroup_size(256)
@@ -94,8 +94,7 @@ fn wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let v = x1[base + j];
     acc = fma(v, v, acc);
   }
-  red[t] = acc;
-  let nrm = sqrt(reduce_red(t));
+  let nrm = sqrt(wg_sum(t, acc));
   let inv = 1.0 / max(nrm, p.eps);
   for (var j = t; j < n; j += RED_WG) { y1[base + j] = x1[base + j] * inv; }
   if (live && t == 0u) { norm_out[row] = nrm; }
@@ -150,8 +149,7 @@ fn bwd_wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   let base = row * p.d;
   var acc = 0.0;
   for (var j = t; j < len; j += RED_WG) { acc = fma(by1[base + j], dy1[base + j], acc); }
-  red[t] = acc;
-  let total = reduce_red(t);
+  let total = wg_sum(t, acc);
   let n = norm_in[min(row, p.rows - 1u)];
   let s = proj(total, n);
   let inv = 1.0 / max(n, p.eps);

@@ -96,21 +96,8 @@ fn row1(@builtin(global_invocation_id) gid: vec3u) {
 }
 
 // ---- one workgroup per row
-// Each reduction has its own workgroup array (see layernorm.wgsl: on llvmpipe a second reduction
-// in the same array raced with the reads of the first one's result). The sum is reduce.wgsl's
-// reduce_red over red[] (RED_WG = 256); the maximum has red_m[].
+// The maximum and the sums are reduce.wgsl's wg_max and wg_sum (RED_WG = 256 invocations).
 //!include reduce
-var<workgroup> red_m: array<f32, RED_WG>;
-
-// Maximum of red_m[] over the workgroup; every invocation calls it (barriers inside).
-fn max_m(t: u32) -> f32 {
-  for (var s = RED_WG / 2u; s > 0u; s = s / 2u) {
-    workgroupBarrier();
-    if (t < s) { red_m[t] = max(red_m[t], red_m[t + s]); }
-  }
-  workgroupBarrier();
-  return red_m[0];
-}
 
 @compute @workgroup_size(256)
 fn wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -122,14 +109,12 @@ fn wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   // the maximum is exact and -inf only when the whole row is.
   var m = x1[base + min(t, p.d - 1u)];
   for (var j = t; j < n; j += RED_WG) { m = max(m, x1[base + j]); }
-  red_m[t] = m;
-  let rm = max_m(t);
+  let rm = wg_max(t, m);
   let dead = rm < NEG_MAX;
   let mm = select(rm, 0.0, dead);
   var s = 0.0;
   for (var j = t; j < n; j += RED_WG) { s += exp_below1(x1[base + j], mm); }
-  red[t] = s;
-  let inv = select(1.0 / reduce_red(t), 0.0, dead);
+  let inv = select(1.0 / wg_sum(t, s), 0.0, dead);
   for (var j = t; j < n; j += RED_WG) { y1[base + j] = exp_below1(x1[base + j], mm) * inv; }
 }
 
@@ -174,7 +159,6 @@ fn bwd_wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   let base = row * p.d;
   var s = 0.0;
   for (var j = t; j < n; j += RED_WG) { s = fma(x1[base + j], sy1[base + j], s); }
-  red[t] = s;
-  let dot = reduce_red(t);
+  let dot = wg_sum(t, s);
   for (var j = t; j < n; j += RED_WG) { dx1[base + j] = sy1[base + j] * (x1[base + j] - dot); }
 }

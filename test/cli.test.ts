@@ -93,6 +93,9 @@ describe('tok1d command line', function () {
       expect(r.stdout).to.match(new RegExp(`^backend\\s+${backend}$`, 'm'));
       expect(r.stdout).to.match(/^\s+maxStorageBufferBindingSize\s+\d+/m);
       for (const family of FAMILIES) expect(r.stdout, `${family}\n${r.stdout}`).to.match(new RegExp(`^\\s+PASS\\s+${family}\\s+\\d+ ms`, 'm'));
+      // SwiftShader has subgroups and llvmpipe has not.
+      const subgroups = backend === 'swiftshader' ? 'agrees with the tree' : "not available \\(no 'subgroups' feature\\)";
+      expect(r.stdout).to.match(new RegExp(`^\\s+subgroup reductions\\s+${subgroups}$`, 'm'));
       expect(r.code, r.stdout + r.stderr).to.equal(0);
     });
   }

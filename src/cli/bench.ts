@@ -151,6 +151,7 @@ async function benchTune(o: BenchCommandOptions): Promise<number> {
   const training = o.suite === 'train';
   const { PRESETS } = await import('../model/config.js');
   const { tuneModel } = await import('../model/tune.js');
+  const { REDUCE_KERNEL, reductionClass } = await import('../ops/reductions.js');
   const presets = o.presets?.length ? o.presets : training ? ['small'] : ['small', 'seed'];
   checkPresets(presets);
   const batches = o.batches?.length ? o.batches : training ? [8] : [16, 1];
@@ -166,6 +167,10 @@ async function benchTune(o: BenchCommandOptions): Promise<number> {
         for (const r of await tuneModel(engine, PRESETS[preset]!, batch, { training, force: true, log })) {
           rows.push({ preset, batch, what: r.what, shape: r.entry.shape ?? '', shapeClass: r.shapeClass, choice: r.entry.choice, ms: r.entry.ms, dropped: r.entry.dropped ?? {}, rule: r.rule });
         }
+        // The workgroup-reduction variant (measured only on devices with 'subgroups').
+        const cls = reductionClass(PRESETS[preset]!.width);
+        const red = engine.tuner.entry(REDUCE_KERNEL, cls);
+        if (red) rows.push({ preset, batch, what: 'reductions', shape: red.shape ?? '', shapeClass: cls, choice: red.choice, ms: red.ms, dropped: red.dropped ?? {}, rule: 'tree' });
       }
     }
     const seconds = (performance.now() - t0) / 1000;

@@ -3,6 +3,7 @@ import type { BackendName } from '../gpu/node.js';
 import { BYTE_LIMITS, describeEngine, formatBytes, KEY_LIMITS, openEngine } from './engine.js';
 import { EXIT } from './errors.js';
 import { FAMILIES, firstLine, importOptional } from './families.js';
+import { checkSubgroupReductions, hasSubgroups, subgroupReductionsDisabled } from '../ops/reductions.js';
 
 export interface SelfTestResult {
   family: string;
@@ -70,8 +71,13 @@ export async function doctor(backend: BackendName | undefined, json: boolean): P
     }
     const passed = results.filter((r) => r.pass).length;
     const ok = passed === results.length;
+    // Optional fast paths: checked against the plain path as at start-up; one that disagrees is
+    // only switched off (the plain path runs), so it does not fail the doctor.
+    out('fast paths');
+    const subgroups = hasSubgroups(engine) ? ((await checkSubgroupReductions(engine)) ? 'agrees with the tree' : `off: ${subgroupReductionsDisabled(engine)}`) : "not available (no 'subgroups' feature)";
+    out(`  subgroup reductions  ${subgroups}`);
     out(`${ok ? 'ok' : 'FAILED'}: ${passed}/${results.length} self-tests passed`);
-    if (json) process.stdout.write(`${JSON.stringify({ adapter, selfTests: results, ok }, null, 2)}\n`);
+    if (json) process.stdout.write(`${JSON.stringify({ adapter, selfTests: results, fastPaths: { subgroupReductions: subgroups }, ok }, null, 2)}\n`);
     return ok ? EXIT.ok : EXIT.failure;
   } finally {
     engine.dispose();

@@ -173,7 +173,9 @@ Default: the bundled checkpoint (the seed preset when there is none). Presets: $
 
 Prints the adapter, backend, feature level, software or hardware executor, features and key
 limits, then runs each kernel family's self-test (${FAMILIES.join(', ')})
-on a NaN-poisoning engine and prints PASS/FAIL with its time.
+on a NaN-poisoning engine and prints PASS/FAIL with its time, then checks the optional fast
+paths against the plain ones (subgroup reductions, where the device has 'subgroups'); one that
+disagrees is switched off and reported, and the plain path runs instead.
 Exit code 0 only when every self-test passes.
 
 Options:

@@ -73,6 +73,12 @@ export class Engine {
    * submit (llvmpipe); elsewhere it measures submission only.
    */
   profile: Map<string, { ms: number; count: number }> | null = null;
+  /**
+   * How kernels that include reduce.wgsl reduce over a workgroup: 'tree' (the plain path), or
+   * 'subgroups' (reduce_subgroups.wgsl), which src/ops/reductions.ts sets once the device has the
+   * feature, the variant agreed with the tree at start-up, and it was chosen for the device.
+   */
+  reductions: 'tree' | 'subgroups' = 'tree';
   /** Counts for tests and the bench: dispatches and submits since creation. */
   readonly counters = { dispatches: 0, submits: 0, pipelinesCompiled: 0 };
 
@@ -99,16 +105,26 @@ export class Engine {
 
   // ---------------------------------------------------------------- pipelines
 
+  /**
+   * The source a kernel compiles from under the engine's variants: with `reductions` at
+   * 'subgroups', kernels that include reduce.wgsl are built as "KERNEL+subgroups" (kernels.ts).
+   */
+  kernelSource(kernel: string): string {
+    if (this.reductions === 'subgroups' && this.kernels.includes(kernel).has('reduce')) return `${kernel}+subgroups`;
+    return kernel;
+  }
+
   private key(kernel: string, entry: string, overrides: Record<string, number>): string {
     const o = Object.keys(overrides)
       .sort()
       .map((k) => `${k}=${overrides[k]}`)
       .join(',');
-    return `${kernel}:${entry}:${o}`;
+    return `${this.kernelSource(kernel)}:${entry}:${o}`;
   }
 
   private descriptor(kernel: string, entry: string, overrides: Record<string, number>): GPUComputePipelineDescriptor {
-    const module = this.device.createShaderModule({ label: kernel, code: this.kernels.get(kernel) });
+    const source = this.kernelSource(kernel);
+    const module = this.device.createShaderModule({ label: source, code: this.kernels.get(source) });
     return {
       label: `${kernel}:${entry}`,
       layout: 'auto',

@@ -7,6 +7,7 @@
 import type { TuneEntry } from '../gpu/autotune.js';
 import type { Engine } from '../gpu/engine.js';
 import { shapeClass, tuneMatmul, type MatmulShape, type TunedMatmul } from '../ops/matmul.js';
+import { tuneReductions, type TunedReductions } from '../ops/reductions.js';
 import { tokensPerImage, type ModelConfig } from './config.js';
 
 /** One of the model's matmuls: what it is for, and its shape. */
@@ -94,6 +95,7 @@ export function measuresByDefault(engine: Engine): boolean {
 export async function tuneModel(engine: Engine, config: ModelConfig, batch: number, o: TuneModelOptions = {}): Promise<TunedModelMatmul[]> {
   if (o.measure === false) {
     await engine.tuner.load();
+    await tuneModelReductions(engine, config, o);
     return [];
   }
   const results: TunedModelMatmul[] = [];
@@ -102,10 +104,19 @@ export async function tuneModel(engine: Engine, config: ModelConfig, batch: numb
       const r = await tuneMatmul(engine, m.shape, { force: o.force, log: o.log });
       results.push({ ...r, what: m.what });
     }
+    await tuneModelReductions(engine, config, o);
   } finally {
     await engine.tuner.save();
   }
   return results;
+}
+
+/**
+ * The workgroup-reduction variant for the model's rows (its width): the stored choice, or with
+ * measuring allowed, timed now (src/ops/reductions.ts; only on devices with 'subgroups').
+ */
+export function tuneModelReductions(engine: Engine, config: ModelConfig, o: TuneModelOptions = {}): Promise<TunedReductions> {
+  return tuneReductions(engine, config.width, { measure: o.measure !== false, force: o.force, log: o.log });
 }
 
 /** The stored entries of a model's classes (no measuring): what `tok1d bench --tune` prints. */
