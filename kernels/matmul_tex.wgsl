@@ -28,6 +28,11 @@
 // main_tn_colsums also sums B's rows (4 vec4 adds per r) and the first row tile writes them to
 // colsums: dbias = column sums of dY, next to dW, with no pass of its own.
 //
+// main_kn (C = A·B with B as stored, row-major [K, N]): B's texel (x = n4, y = batch*bBatchRows + k)
+// = B[k, 4n4 .. 4n4+3] is the tensor's own row, so a weight reaches its texture by a copy instead of
+// the transposing pack main needs (training changes every weight every step); A as main's. Per
+// vec4 step of A, 4 rows of 16 columns of B: 1024 FMAs per 32 loads. bBatchRows is then K per batch.
+//
 // Common to all entries: the epilogue (with epilogue.wgsl's AUX modes) is one store4 call per 4
 // outputs with the bias of the invocation's columns loaded once, and accumulate / split-K chosen by override constants
 // (per-element loads and uniform branches in the epilogue made the first compile of the 16x32 tile
@@ -594,6 +599,107 @@ fn main_tall(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) w
   if (row0 + 29u < p.M) { store4(z, row0 + 29u, col0 + 0u, a29[0], bias0); store4(z, row0 + 29u, col0 + 4u, a29[1], bias1); store4(z, row0 + 29u, col0 + 8u, a29[2], bias2); store4(z, row0 + 29u, col0 + 12u, a29[3], bias3); store4(z, row0 + 29u, col0 + 16u, c29[0], bias4); store4(z, row0 + 29u, col0 + 20u, c29[1], bias5); store4(z, row0 + 29u, col0 + 24u, c29[2], bias6); store4(z, row0 + 29u, col0 + 28u, c29[3], bias7); }
   if (row0 + 30u < p.M) { store4(z, row0 + 30u, col0 + 0u, a30[0], bias0); store4(z, row0 + 30u, col0 + 4u, a30[1], bias1); store4(z, row0 + 30u, col0 + 8u, a30[2], bias2); store4(z, row0 + 30u, col0 + 12u, a30[3], bias3); store4(z, row0 + 30u, col0 + 16u, c30[0], bias4); store4(z, row0 + 30u, col0 + 20u, c30[1], bias5); store4(z, row0 + 30u, col0 + 24u, c30[2], bias6); store4(z, row0 + 30u, col0 + 28u, c30[3], bias7); }
   if (row0 + 31u < p.M) { store4(z, row0 + 31u, col0 + 0u, a31[0], bias0); store4(z, row0 + 31u, col0 + 4u, a31[1], bias1); store4(z, row0 + 31u, col0 + 8u, a31[2], bias2); store4(z, row0 + 31u, col0 + 12u, a31[3], bias3); store4(z, row0 + 31u, col0 + 16u, c31[0], bias4); store4(z, row0 + 31u, col0 + 20u, c31[1], bias5); store4(z, row0 + 31u, col0 + 24u, c31[2], bias6); store4(z, row0 + 31u, col0 + 28u, c31[3], bias7); }
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn main_kn(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let col0 = gid.x * 16u;
+  let row0 = wid.y * 16u;
+  let b = gid.z / p.splits;
+  let kBegin = (gid.z % p.splits) * p.kChunk4;
+  let kEnd = min(p.K4, kBegin + p.kChunk4);
+  if (col0 >= p.N) { return; }
+  let ml = p.M - 1u;
+  let nl = p.N - 1u;
+  let ab = b * p.aBatchRows;
+  let bb = b * p.bBatchRows;
+  let kl = select(p.bBatchRows, textureDimensions(B).y, p.bBatchRows == 0u) - 1u;
+  let n4l = (p.N + 3u) / 4u - 1u;
+  let ra0 = (ab + min(row0 + 0u, ml)) * p.K4;
+  let ra1 = (ab + min(row0 + 1u, ml)) * p.K4;
+  let ra2 = (ab + min(row0 + 2u, ml)) * p.K4;
+  let ra3 = (ab + min(row0 + 3u, ml)) * p.K4;
+  let ra4 = (ab + min(row0 + 4u, ml)) * p.K4;
+  let ra5 = (ab + min(row0 + 5u, ml)) * p.K4;
+  let ra6 = (ab + min(row0 + 6u, ml)) * p.K4;
+  let ra7 = (ab + min(row0 + 7u, ml)) * p.K4;
+  let ra8 = (ab + min(row0 + 8u, ml)) * p.K4;
+  let ra9 = (ab + min(row0 + 9u, ml)) * p.K4;
+  let ra10 = (ab + min(row0 + 10u, ml)) * p.K4;
+  let ra11 = (ab + min(row0 + 11u, ml)) * p.K4;
+  let ra12 = (ab + min(row0 + 12u, ml)) * p.K4;
+  let ra13 = (ab + min(row0 + 13u, ml)) * p.K4;
+  let ra14 = (ab + min(row0 + 14u, ml)) * p.K4;
+  let ra15 = (ab + min(row0 + 15u, ml)) * p.K4;
+  let cb0 = min(col0 / 4u + 0u, n4l);
+  let cb1 = min(col0 / 4u + 1u, n4l);
+  let cb2 = min(col0 / 4u + 2u, n4l);
+  let cb3 = min(col0 / 4u + 3u, n4l);
+  var a0 = mat4x4f();
+  var a1 = mat4x4f();
+  var a2 = mat4x4f();
+  var a3 = mat4x4f();
+  var a4 = mat4x4f();
+  var a5 = mat4x4f();
+  var a6 = mat4x4f();
+  var a7 = mat4x4f();
+  var a8 = mat4x4f();
+  var a9 = mat4x4f();
+  var a10 = mat4x4f();
+  var a11 = mat4x4f();
+  var a12 = mat4x4f();
+  var a13 = mat4x4f();
+  var a14 = mat4x4f();
+  var a15 = mat4x4f();
+  for (var k = kBegin; k < kEnd; k++) {
+    let y0 = bb + min(4u * k + 0u, kl);
+    let m0 = mat4x4f(textureLoad(B, vec2u(cb0, y0), 0), textureLoad(B, vec2u(cb1, y0), 0), textureLoad(B, vec2u(cb2, y0), 0), textureLoad(B, vec2u(cb3, y0), 0));
+    let y1 = bb + min(4u * k + 1u, kl);
+    let m1 = mat4x4f(textureLoad(B, vec2u(cb0, y1), 0), textureLoad(B, vec2u(cb1, y1), 0), textureLoad(B, vec2u(cb2, y1), 0), textureLoad(B, vec2u(cb3, y1), 0));
+    let y2 = bb + min(4u * k + 2u, kl);
+    let m2 = mat4x4f(textureLoad(B, vec2u(cb0, y2), 0), textureLoad(B, vec2u(cb1, y2), 0), textureLoad(B, vec2u(cb2, y2), 0), textureLoad(B, vec2u(cb3, y2), 0));
+    let y3 = bb + min(4u * k + 3u, kl);
+    let m3 = mat4x4f(textureLoad(B, vec2u(cb0, y3), 0), textureLoad(B, vec2u(cb1, y3), 0), textureLoad(B, vec2u(cb2, y3), 0), textureLoad(B, vec2u(cb3, y3), 0));
+    let z0 = A[ra0 + k]; a0 += z0.x * m0; a0 += z0.y * m1; a0 += z0.z * m2; a0 += z0.w * m3;
+    let z1 = A[ra1 + k]; a1 += z1.x * m0; a1 += z1.y * m1; a1 += z1.z * m2; a1 += z1.w * m3;
+    let z2 = A[ra2 + k]; a2 += z2.x * m0; a2 += z2.y * m1; a2 += z2.z * m2; a2 += z2.w * m3;
+    let z3 = A[ra3 + k]; a3 += z3.x * m0; a3 += z3.y * m1; a3 += z3.z * m2; a3 += z3.w * m3;
+    let z4 = A[ra4 + k]; a4 += z4.x * m0; a4 += z4.y * m1; a4 += z4.z * m2; a4 += z4.w * m3;
+    let z5 = A[ra5 + k]; a5 += z5.x * m0; a5 += z5.y * m1; a5 += z5.z * m2; a5 += z5.w * m3;
+    let z6 = A[ra6 + k]; a6 += z6.x * m0; a6 += z6.y * m1; a6 += z6.z * m2; a6 += z6.w * m3;
+    let z7 = A[ra7 + k]; a7 += z7.x * m0; a7 += z7.y * m1; a7 += z7.z * m2; a7 += z7.w * m3;
+    let z8 = A[ra8 + k]; a8 += z8.x * m0; a8 += z8.y * m1; a8 += z8.z * m2; a8 += z8.w * m3;
+    let z9 = A[ra9 + k]; a9 += z9.x * m0; a9 += z9.y * m1; a9 += z9.z * m2; a9 += z9.w * m3;
+    let z10 = A[ra10 + k]; a10 += z10.x * m0; a10 += z10.y * m1; a10 += z10.z * m2; a10 += z10.w * m3;
+    let z11 = A[ra11 + k]; a11 += z11.x * m0; a11 += z11.y * m1; a11 += z11.z * m2; a11 += z11.w * m3;
+    let z12 = A[ra12 + k]; a12 += z12.x * m0; a12 += z12.y * m1; a12 += z12.z * m2; a12 += z12.w * m3;
+    let z13 = A[ra13 + k]; a13 += z13.x * m0; a13 += z13.y * m1; a13 += z13.z * m2; a13 += z13.w * m3;
+    let z14 = A[ra14 + k]; a14 += z14.x * m0; a14 += z14.y * m1; a14 += z14.z * m2; a14 += z14.w * m3;
+    let z15 = A[ra15 + k]; a15 += z15.x * m0; a15 += z15.y * m1; a15 += z15.z * m2; a15 += z15.w * m3;
+  }
+  // Finished results go to batch b; split-K partial sums to slot gid.z.
+  let z = select(b, gid.z, PARTIAL == 1u);
+  let useBias = p.hasBias == 1u && PARTIAL == 0u;
+  let bias0 = select(vec4f(0.0), vec4f(bias[min(col0 + 0u, nl)], bias[min(col0 + 1u, nl)], bias[min(col0 + 2u, nl)], bias[min(col0 + 3u, nl)]), useBias);
+  let bias1 = select(vec4f(0.0), vec4f(bias[min(col0 + 4u, nl)], bias[min(col0 + 5u, nl)], bias[min(col0 + 6u, nl)], bias[min(col0 + 7u, nl)]), useBias);
+  let bias2 = select(vec4f(0.0), vec4f(bias[min(col0 + 8u, nl)], bias[min(col0 + 9u, nl)], bias[min(col0 + 10u, nl)], bias[min(col0 + 11u, nl)]), useBias);
+  let bias3 = select(vec4f(0.0), vec4f(bias[min(col0 + 12u, nl)], bias[min(col0 + 13u, nl)], bias[min(col0 + 14u, nl)], bias[min(col0 + 15u, nl)]), useBias);
+  if (row0 + 0u < p.M) { store4(z, row0 + 0u, col0 + 0u, a0[0], bias0); store4(z, row0 + 0u, col0 + 4u, a0[1], bias1); store4(z, row0 + 0u, col0 + 8u, a0[2], bias2); store4(z, row0 + 0u, col0 + 12u, a0[3], bias3); }
+  if (row0 + 1u < p.M) { store4(z, row0 + 1u, col0 + 0u, a1[0], bias0); store4(z, row0 + 1u, col0 + 4u, a1[1], bias1); store4(z, row0 + 1u, col0 + 8u, a1[2], bias2); store4(z, row0 + 1u, col0 + 12u, a1[3], bias3); }
+  if (row0 + 2u < p.M) { store4(z, row0 + 2u, col0 + 0u, a2[0], bias0); store4(z, row0 + 2u, col0 + 4u, a2[1], bias1); store4(z, row0 + 2u, col0 + 8u, a2[2], bias2); store4(z, row0 + 2u, col0 + 12u, a2[3], bias3); }
+  if (row0 + 3u < p.M) { store4(z, row0 + 3u, col0 + 0u, a3[0], bias0); store4(z, row0 + 3u, col0 + 4u, a3[1], bias1); store4(z, row0 + 3u, col0 + 8u, a3[2], bias2); store4(z, row0 + 3u, col0 + 12u, a3[3], bias3); }
+  if (row0 + 4u < p.M) { store4(z, row0 + 4u, col0 + 0u, a4[0], bias0); store4(z, row0 + 4u, col0 + 4u, a4[1], bias1); store4(z, row0 + 4u, col0 + 8u, a4[2], bias2); store4(z, row0 + 4u, col0 + 12u, a4[3], bias3); }
+  if (row0 + 5u < p.M) { store4(z, row0 + 5u, col0 + 0u, a5[0], bias0); store4(z, row0 + 5u, col0 + 4u, a5[1], bias1); store4(z, row0 + 5u, col0 + 8u, a5[2], bias2); store4(z, row0 + 5u, col0 + 12u, a5[3], bias3); }
+  if (row0 + 6u < p.M) { store4(z, row0 + 6u, col0 + 0u, a6[0], bias0); store4(z, row0 + 6u, col0 + 4u, a6[1], bias1); store4(z, row0 + 6u, col0 + 8u, a6[2], bias2); store4(z, row0 + 6u, col0 + 12u, a6[3], bias3); }
+  if (row0 + 7u < p.M) { store4(z, row0 + 7u, col0 + 0u, a7[0], bias0); store4(z, row0 + 7u, col0 + 4u, a7[1], bias1); store4(z, row0 + 7u, col0 + 8u, a7[2], bias2); store4(z, row0 + 7u, col0 + 12u, a7[3], bias3); }
+  if (row0 + 8u < p.M) { store4(z, row0 + 8u, col0 + 0u, a8[0], bias0); store4(z, row0 + 8u, col0 + 4u, a8[1], bias1); store4(z, row0 + 8u, col0 + 8u, a8[2], bias2); store4(z, row0 + 8u, col0 + 12u, a8[3], bias3); }
+  if (row0 + 9u < p.M) { store4(z, row0 + 9u, col0 + 0u, a9[0], bias0); store4(z, row0 + 9u, col0 + 4u, a9[1], bias1); store4(z, row0 + 9u, col0 + 8u, a9[2], bias2); store4(z, row0 + 9u, col0 + 12u, a9[3], bias3); }
+  if (row0 + 10u < p.M) { store4(z, row0 + 10u, col0 + 0u, a10[0], bias0); store4(z, row0 + 10u, col0 + 4u, a10[1], bias1); store4(z, row0 + 10u, col0 + 8u, a10[2], bias2); store4(z, row0 + 10u, col0 + 12u, a10[3], bias3); }
+  if (row0 + 11u < p.M) { store4(z, row0 + 11u, col0 + 0u, a11[0], bias0); store4(z, row0 + 11u, col0 + 4u, a11[1], bias1); store4(z, row0 + 11u, col0 + 8u, a11[2], bias2); store4(z, row0 + 11u, col0 + 12u, a11[3], bias3); }
+  if (row0 + 12u < p.M) { store4(z, row0 + 12u, col0 + 0u, a12[0], bias0); store4(z, row0 + 12u, col0 + 4u, a12[1], bias1); store4(z, row0 + 12u, col0 + 8u, a12[2], bias2); store4(z, row0 + 12u, col0 + 12u, a12[3], bias3); }
+  if (row0 + 13u < p.M) { store4(z, row0 + 13u, col0 + 0u, a13[0], bias0); store4(z, row0 + 13u, col0 + 4u, a13[1], bias1); store4(z, row0 + 13u, col0 + 8u, a13[2], bias2); store4(z, row0 + 13u, col0 + 12u, a13[3], bias3); }
+  if (row0 + 14u < p.M) { store4(z, row0 + 14u, col0 + 0u, a14[0], bias0); store4(z, row0 + 14u, col0 + 4u, a14[1], bias1); store4(z, row0 + 14u, col0 + 8u, a14[2], bias2); store4(z, row0 + 14u, col0 + 12u, a14[3], bias3); }
+  if (row0 + 15u < p.M) { store4(z, row0 + 15u, col0 + 0u, a15[0], bias0); store4(z, row0 + 15u, col0 + 4u, a15[1], bias1); store4(z, row0 + 15u, col0 + 8u, a15[2], bias2); store4(z, row0 + 15u, col0 + 12u, a15[3], bias3); }
 }
 
 @compute @workgroup_size(WG, 1, 1)

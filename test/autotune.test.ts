@@ -158,12 +158,14 @@ describe('autotune: matmul plans and shape classes', () => {
       { variant: 'texture', rows: 32, cols: 32 },
       { variant: 'texture', wg: 16 },
       { variant: 'texture', cols: 32, splits: 4 },
+      { variant: 'texture', kn: true },
+      { variant: 'texture', kn: true, splits: 3 },
       { variant: 'storage' },
       { variant: 'storage', tm: 4, tn4: 4 },
       { variant: 'storage', splits: 16 },
     ];
     for (const p of plans) expect(parsePlan(planName(p)), planName(p)).to.deep.equal(p);
-    for (const bad of ['', 'cuda', 'texture.n64', 'storage.t99x9', 'texture.split1', 'texture.split65', 'texture.wg7']) expect(parsePlan(bad), bad).to.equal(null);
+    for (const bad of ['', 'cuda', 'texture.n64', 'storage.t99x9', 'texture.split1', 'texture.split65', 'texture.wg7', 'texture.n32.kn', 'storage.kn']) expect(parsePlan(bad), bad).to.equal(null);
   });
 
   it('buckets shapes into classes: powers of two, transposes, broadcast, epilogue', () => {
@@ -196,15 +198,16 @@ type Case = MatmulCase;
 const prepare = prepareMatmulCase;
 const label = matmulCaseLabel;
 
-/** Whether the texture variant's operands fit this device's 2D textures (both K-major). */
-function texturesFit(e: Engine, c: Case): boolean {
+/** Whether the texture variant's operands fit this device's 2D textures (both K-major; kn: B's [K, N] rows). */
+function texturesFit(e: Engine, c: Case, plan: string): boolean {
   const max = e.limits.maxTextureDimension2D;
+  if (plan.includes('.kn')) return Math.ceil(c.N / 4) <= max && c.K * (c.batchB ?? 1) <= max;
   return Math.ceil(c.K / 4) <= max && c.M * (c.batchA ?? 1) <= max && c.N * (c.batchB ?? 1) <= max;
 }
 
 /** Runs one case with a plan and compares with float64 (skips texture plans that cannot fit). */
 async function runCase(ctx: Mocha.Context, e: Engine, c: Case, plan: string): Promise<void> {
-  if (plan.startsWith('texture') && !texturesFit(e, c)) {
+  if (plan.startsWith('texture') && !texturesFit(e, c, plan)) {
     console.log(`      skipped: ${c.M}×${c.N}×${c.K} exceeds maxTextureDimension2D ${e.limits.maxTextureDimension2D}`);
     ctx.skip();
   }
@@ -225,8 +228,14 @@ async function runCase(ctx: Mocha.Context, e: Engine, c: Case, plan: string): Pr
   }
 }
 
-/** The variants this file adds: the 16×32 and 32×32 texture tiles and split-K on both variants. */
-const NEW_PLANS: string[] = ['texture.n32', 'texture.m32', 'texture.split3', 'texture.n32.split4', 'texture.m32.split2', 'storage.split5', 'storage.t4x4.split2'];
+/**
+ * The variants this file adds: the 16×32 and 32×32 texture tiles, the 16×16 tile over B as stored
+ * (kn: A·B only), and split-K on both variants.
+ */
+const NEW_PLANS: string[] = ['texture.n32', 'texture.m32', 'texture.kn', 'texture.split3', 'texture.n32.split4', 'texture.m32.split2', 'texture.kn.split3', 'storage.split5', 'storage.t4x4.split2'];
+
+/** Whether a plan runs this case: kn plans need A·B with neither operand transposed. */
+const runs = (plan: string, c: Case) => !plan.includes('.kn') || (!c.transA && !c.transB);
 
 const ODD: Case[] = [
   { M: 1, N: 1, K: 1 },
@@ -238,6 +247,9 @@ const ODD: Case[] = [
   { M: 5, N: 37, K: 133, batchA: 4, batchB: 1, bias: true },
   { M: 6, N: 35, K: 99, batchA: 1, batchB: 2, transB: true },
   { M: 19, N: 23, K: 203, alpha: 2, beta: 0.75 },
+  // B batched over a shared A, and N = 128: B's rows go to its texture by a copy, not a pack.
+  { M: 6, N: 35, K: 99, batchA: 1, batchB: 2 },
+  { M: 20, N: 128, K: 70, bias: true },
 ];
 
 /**
@@ -256,19 +268,19 @@ describeBackends('autotune: matmul variants against float64', (get) => {
   for (const plan of NEW_PLANS) {
     // The 32×32 tile shares store4 (activation, accumulation) with the others, tested through them;
     // each epilogue variant of that tile costs llvmpipe 15-90 s to compile the first time.
-    const cases = plan.includes('m32') ? ODD.filter((c) => !c.act && !c.beta) : ODD;
+    const cases = (plan.includes('m32') ? ODD.filter((c) => !c.act && !c.beta) : ODD).filter((c) => runs(plan, c));
     for (const c of cases) it(`${plan} ${label(c)}`, function () {
       return runCase(this, get(), c, plan);
     });
   }
   for (const c of REAL) {
-    for (const plan of ['texture.n32', 'texture.m32', 'texture.n32.split4', 'texture.split2', 'storage.split4']) {
+    for (const plan of ['texture.n32', 'texture.m32', 'texture.kn', 'texture.n32.split4', 'texture.split2', 'storage.split4'].filter((p) => runs(p, c))) {
       it(`${plan} real size ${label(c)}`, function () {
         return runCase(this, get(), c, plan);
       });
     }
   }
-  for (const plan of ['texture.n32', 'texture.m32']) {
+  for (const plan of ['texture.n32', 'texture.m32', 'texture.kn']) {
     it(`${plan} real size ${label(REAL_BIG)}`, function () {
       return runCase(this, get(), REAL_BIG, plan);
     });
@@ -332,7 +344,7 @@ describeBackends('autotune: matmul on a device', (get) => {
     const shape = { M: 16, N: 64, K: 2048, bias: true };
     const r = await tuneMatmul(e, shape, { rounds: 1 });
     expect(r.measured).to.equal(true);
-    const names = matmulCandidates(e, { batch: 1, batchA: 1, batchB: 1, M: 16, N: 64, K: 2048 }).map(planName);
+    const names = matmulCandidates(e, { batch: 1, batchA: 1, batchB: 1, M: 16, N: 64, K: 2048, nn: true }).map(planName);
     expect(names.length).to.be.greaterThan(3);
     expect(names).to.include('texture.split4');
     expect(Object.keys(r.entry.ms).sort()).to.deep.equal([...names].sort());

@@ -187,6 +187,7 @@ describeBackends('matmul', (get) => {
 const AUX_CASES: { c: Case; plan: string; act: 'gelu' | 'gelu_tanh' }[] = [
   { c: { M: 9, N: 13, K: 20, bias: true, alpha: 0.5 }, plan: 'storage', act: 'gelu' },
   { c: { M: 9, N: 13, K: 20, bias: true }, plan: 'texture', act: 'gelu_tanh' },
+  { c: { M: 9, N: 13, K: 22, bias: true }, plan: 'texture.kn', act: 'gelu' },
   { c: { M: 17, N: 35, K: 64, transB: true, bias: true }, plan: 'texture.n32', act: 'gelu' },
   { c: { M: 12, N: 7, K: 30, transA: true }, plan: 'texture', act: 'gelu' },
   { c: { M: 5, N: 11, K: 600, bias: true }, plan: 'texture.split3', act: 'gelu' },

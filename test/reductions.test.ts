@@ -182,6 +182,9 @@ describeBackends('workgroup reductions: subgroup variant', (get, backend) => {
       const again = await tuneReductions(e, 128, { rows: 16 });
       expect(again.measured).to.equal(false);
       expect(again.variant).to.equal(r.variant);
+      // A forced re-tune (bench --tune over several batch sizes) measures a class once per process.
+      expect((await tuneReductions(e, 128, { rows: 16, force: true })).measured).to.equal(false);
+      expect((await tuneReductions(e, 1024, { rows: 16, rounds: 1, force: true })).measured).to.equal(true);
     } finally {
       e.reductions = before;
     }

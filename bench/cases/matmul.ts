@@ -45,6 +45,8 @@ const skinny = MATMUL_SHAPES.filter(([M]) => M <= 16);
 
 export const cases: BenchCase[] = [
   ...['texture', 'storage', 'texture.n32'].flatMap((v) => MATMUL_SHAPES.map((s) => matmulCase(v, s))),
+  // B as stored: its K rows are texture rows, within the 8192 that WebGPU guarantees.
+  ...MATMUL_SHAPES.filter(([, , K]) => K <= 8192).map((s) => matmulCase('texture.kn', s)),
   // Split-K: the skinny (batch-1) shapes with a long K.
   ...['texture.split4', 'texture.n32.split4', 'storage.split16'].flatMap((v) => skinny.map((s) => matmulCase(v, s))),
 ];

@@ -170,7 +170,7 @@ async function benchTune(o: BenchCommandOptions): Promise<number> {
         // The workgroup-reduction variant (measured only on devices with 'subgroups').
         const cls = reductionClass(PRESETS[preset]!.width);
         const red = engine.tuner.entry(REDUCE_KERNEL, cls);
-        if (red) rows.push({ preset, batch, what: 'reductions', shape: red.shape ?? '', shapeClass: cls, choice: red.choice, ms: red.ms, dropped: red.dropped ?? {}, rule: 'tree' });
+        if (red && !rows.some((r) => r.what === 'reductions' && r.shapeClass === cls)) rows.push({ preset, batch, what: 'reductions', shape: red.shape ?? '', shapeClass: cls, choice: red.choice, ms: red.ms, dropped: red.dropped ?? {}, rule: 'tree' });
       }
     }
     const seconds = (performance.now() - t0) / 1000;

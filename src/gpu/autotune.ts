@@ -149,6 +149,8 @@ export class Tuner {
   readonly disabled = new Map<string, string>();
   /** Families whose start-up parity check has run (once per engine). */
   readonly checked = new Set<string>();
+  /** "kernel|shape class" of the entries tune() measured in this process. */
+  private readonly fresh = new Set<string>();
 
   constructor(
     private readonly host: TuneHost,
@@ -272,7 +274,13 @@ export class Tuner {
     }
     const entry: TuneEntry = { choice, ms, ...(Object.keys(dropped).length ? { dropped } : {}), ...(o.shape ? { shape: o.shape } : {}), at: new Date().toISOString() };
     this.record(kernel, shapeClass, entry);
+    this.fresh.add(Tuner.key(kernel, shapeClass));
     return entry;
+  }
+
+  /** Whether tune() measured this class in this process (a forced re-tune need not repeat it). */
+  measuredHere(kernel: string, shapeClass: string): boolean {
+    return this.fresh.has(Tuner.key(kernel, shapeClass));
   }
 
   private async wallClock(c: TuneCandidate, reps: number): Promise<number> {

@@ -63,6 +63,12 @@ export interface MatmulPlan {
   cols?: 16 | 32;
   /** texture: rows of C per invocation, 16 (default) or 32 (main_tall: 32×32, needs cols 32). */
   rows?: 16 | 32;
+  /**
+   * texture, A·B with neither operand transposed: the 16×16 tile reads B as stored, [K, N] rows
+   * (main_kn), so B's texture is a copy of it rather than a transposing pack (training repacks
+   * every weight every step).
+   */
+  kn?: boolean;
   /** storage: rows and vec4 columns of C per invocation (default: matmulTile's rule). */
   tm?: number;
   tn4?: number;
@@ -84,6 +90,8 @@ export interface Dims {
   batchB: number;
   /** Aᵀ·B: the texture variant runs it as main_tn, from both operands' storage (no texture limits). */
   tn?: boolean;
+  /** A·B, neither transposed: B is stored [K, N] (what main_kn reads). */
+  nn?: boolean;
 }
 
 function dims(a: Tensor, b: Tensor, o: MatmulOptions): Dims {
@@ -96,7 +104,7 @@ function dims(a: Tensor, b: Tensor, o: MatmulOptions): Dims {
   const batchA = numel(a.shape.slice(0, -2));
   const batchB = numel(b.shape.slice(0, -2));
   if (batchA !== batchB && batchA !== 1 && batchB !== 1) throw new Error(`matmul: batch sizes ${batchA} and ${batchB} differ`);
-  return { batch: Math.max(batchA, batchB), M, N, K: Ka, batchA, batchB, tn: !!o.transA && !o.transB };
+  return { batch: Math.max(batchA, batchB), M, N, K: Ka, batchA, batchB, tn: !!o.transA && !o.transB, nn: !o.transA && !o.transB };
 }
 
 /**
@@ -105,13 +113,14 @@ function dims(a: Tensor, b: Tensor, o: MatmulOptions): Dims {
  */
 function fold(d: Dims, transA: boolean): Dims {
   if (d.batchB !== 1 || d.batchA === 1 || transA) return d;
-  return { batch: 1, M: d.batchA * d.M, N: d.N, K: d.K, batchA: 1, batchB: 1 };
+  return { batch: 1, M: d.batchA * d.M, N: d.N, K: d.K, batchA: 1, batchB: 1, nn: d.nn };
 }
 
 export function planName(p: MatmulPlan): string {
   const parts: string[] = [p.variant];
   if (p.variant === 'texture' && p.rows === 32) parts.push('m32');
   else if (p.variant === 'texture' && p.cols === 32) parts.push('n32');
+  else if (p.variant === 'texture' && p.kn) parts.push('kn');
   if (p.variant === 'texture' && p.wg) parts.push(`wg${p.wg}`);
   if (p.variant === 'storage' && (p.tm || p.tn4)) parts.push(`t${p.tm ?? 8}x${p.tn4 ?? 4}`);
   if (p.splits && p.splits > 1) parts.push(`split${p.splits}`);
@@ -130,19 +139,20 @@ export function parsePlan(name: string): MatmulPlan | null {
     else if (variant === 'texture' && part === 'm32') {
       p.rows = 32;
       p.cols = 32;
-    }
+    } else if (variant === 'texture' && part === 'kn') p.kn = true;
     else if (variant === 'storage' && (m = /^t([1-9]|1[0-6])x([1-4])$/.exec(part))) {
       p.tm = Number(m[1]);
       p.tn4 = Number(m[2]);
     } else if ((m = /^split([2-9]|[1-5][0-9]|6[0-4])$/.exec(part))) p.splits = Number(m[1]);
     else return null;
   }
+  if (p.kn && p.cols) return null;
   return p;
 }
 
 /** The family a plan belongs to for start-up parity checks ("texture", "storage.split", …). */
 function planFamily(p: MatmulPlan): string {
-  const tile = p.variant === 'texture' ? (p.rows === 32 ? '.m32' : p.cols === 32 ? '.n32' : '') : '';
+  const tile = p.variant === 'texture' ? (p.rows === 32 ? '.m32' : p.cols === 32 ? '.n32' : p.kn ? '.kn' : '') : '';
   return `${p.variant}${tile}${p.splits && p.splits > 1 ? '.split' : ''}`;
 }
 
@@ -185,7 +195,8 @@ function maxPartialBytes(engine: Engine): number {
 
 /** Whether a plan can run this shape on this device (and was not switched off at start-up). */
 function planFits(engine: Engine, d: Dims, p: MatmulPlan): boolean {
-  if (p.variant === 'texture' && !texturesFit(engine, d)) return false;
+  if (p.kn && !knFits(engine, d)) return false;
+  if (p.variant === 'texture' && !p.kn && !texturesFit(engine, d)) return false;
   if (p.splits && p.splits > 1) {
     if (p.splits > Math.ceil(d.K / 4)) return false;
     if (partialElements(d, p.splits) * 4 > maxPartialBytes(engine)) return false;
@@ -386,6 +397,12 @@ function texturesFit(engine: Engine, d: Dims): boolean {
   return Math.ceil(d.K / 4) <= max && d.M * d.batchA <= max && d.N * d.batchB <= max;
 }
 
+/** Whether main_kn can run this shape: A·B as stored, B's [K, N] rows within the texture limits. */
+function knFits(engine: Engine, d: Dims): boolean {
+  const max = engine.limits.maxTextureDimension2D;
+  return !!d.nn && Math.ceil(d.N / 4) <= max && d.K * d.batchB <= max;
+}
+
 /**
  * The variant for this device: the 16×16 texture tile on CPU executors (measured 4× faster than the
  * storage variant on llvmpipe and 7× on SwiftShader), the storage variant on GPUs.
@@ -486,7 +503,8 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = 
   const { batch, M, N, K } = d;
   const plan = choosePlan(engine, d, o);
   const variant = plan.variant;
-  if (variant === 'texture' && !texturesFit(engine, d)) throw new Error(`matmul: shape too large for the texture variant on this device`);
+  if (plan.kn && !knFits(engine, d)) throw new Error(`matmul: plan ${planName(plan)} needs A·B (neither transposed) within the texture limits`);
+  if (variant === 'texture' && !plan.kn && !texturesFit(engine, d)) throw new Error(`matmul: shape too large for the texture variant on this device`);
   if (o.bias && o.bias.size !== N) throw new Error(`matmul: bias has ${o.bias.size} values, expected ${N}`);
   const lead = (d0.batchA >= d0.batchB ? a.shape.slice(0, -2) : b.shape.slice(0, -2));
   const outShape = [...lead, d0.M, N];
@@ -527,6 +545,19 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = 
       o.colSums ? 'main_tn_colsums' : 'main_tn',
       [opA.resource, opB.resource, bias, target, o.colSums ?? null, aux],
       { u: [M, N, K, d.batchA === 1 ? 0 : K * Math.ceil(M / 4), d.batchB === 1 ? 0 : K * Math.ceil(N / 4), o.bias ? 1 : 0, splits, kChunk4], f },
+      [Math.ceil(Math.ceil(N / 16) / wg), Math.ceil(M / 16), batch * splits],
+      { WG: wg, ACT: act, ACC: accumulate && splits === 1 ? 1 : 0, PARTIAL: splits > 1 ? 1 : 0, AUX, VEC4: N % 4 === 0 ? 1 : 0 },
+    );
+  } else if (plan.kn) {
+    // A as [M, K] in storage (as main), B as stored: its [K, N] rows are the texture's rows.
+    opA = operand(engine, a, M, K, M, false, d.batchA, 'storage');
+    opB = operand(engine, b, K, N, K, false, d.batchB, 'texture');
+    const wg = plan.wg ?? textureWorkgroup(d, 16, 16);
+    engine.dispatch(
+      'matmul_tex',
+      'main_kn',
+      [opA.resource, opB.resource, bias, target, null, aux],
+      { u: [M, N, K4, d.batchA === 1 ? 0 : M, d.batchB === 1 ? 0 : K, o.bias ? 1 : 0, splits, kChunk4], f },
       [Math.ceil(Math.ceil(N / 16) / wg), Math.ceil(M / 16), batch * splits],
       { WG: wg, ACT: act, ACC: accumulate && splits === 1 ? 1 : 0, PARTIAL: splits > 1 ? 1 : 0, AUX, VEC4: N % 4 === 0 ? 1 : 0 },
     );
@@ -595,7 +626,7 @@ export interface MatmulShape {
 function shapeDims(s: MatmulShape): Dims {
   const batchA = s.batchA ?? 1;
   const batchB = s.batchB ?? 1;
-  return fold({ batch: Math.max(batchA, batchB), M: s.M, N: s.N, K: s.K, batchA, batchB, tn: !!s.transA && !s.transB }, !!s.transA);
+  return fold({ batch: Math.max(batchA, batchB), M: s.M, N: s.N, K: s.K, batchA, batchB, tn: !!s.transA && !s.transB, nn: !s.transA && !s.transB }, !!s.transA);
 }
 
 /** The shape class of a MatmulShape (as matmul() computes it for such a call). */
@@ -625,6 +656,7 @@ export function matmulCandidates(engine: Engine, d: Dims, tn = false): MatmulPla
   const gpu = !engine.info.software;
   add(defaultPlan(engine, d));
   add({ variant: 'texture' });
+  add({ variant: 'texture', kn: true });
   // Aᵀ·B runs main_tn (16×16 only) on the texture variant: wider tiles would repeat it.
   if (d.N > 16 && !tn) add({ variant: 'texture', cols: 32 });
   if (d.N > 16 && d.M > 16 && !tn) add({ variant: 'texture', rows: 32, cols: 32 });
@@ -732,6 +764,7 @@ export async function checkMatmulFastPaths(engine: Engine, plans?: readonly Matm
     { variant: 'texture' },
     { variant: 'texture', cols: 32 },
     { variant: 'texture', rows: 32, cols: 32 },
+    { variant: 'texture', kn: true },
     { variant: 'storage' },
     { variant: 'texture', splits: 3 },
     { variant: 'storage', splits: 3 },

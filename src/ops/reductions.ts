@@ -151,7 +151,7 @@ export function reductionClass(width: number): string {
 export interface TuneReductionsOptions {
   /** Measure when the store has no choice for the class (else the tree stays). Default true. */
   measure?: boolean;
-  /** Measure again even where a choice is stored. */
+  /** Measure again even where a choice is stored (once per class and process). */
   force?: boolean;
   /** Rows per timed run (default 512). */
   rows?: number;
@@ -181,10 +181,12 @@ export async function tuneReductions(engine: Engine, width: number, o: TuneReduc
   await engine.tuner.load();
   if (!hasSubgroups(engine)) return done('tree', { why: "the device has no 'subgroups' feature" });
   const stored = engine.tuner.entry(REDUCE_KERNEL, cls);
-  const measure = o.force || (!stored && o.measure !== false);
+  // A forced re-tune measures a class once per process (several batch sizes share the width).
+  const force = o.force && !engine.tuner.measuredHere(REDUCE_KERNEL, cls);
+  const measure = force || (!stored && o.measure !== false);
   if (!stored && !measure) return done('tree', {});
   if (!(await checkSubgroupReductions(engine))) return done('tree', { entry: stored, why: subgroupReductionsDisabled(engine) ?? undefined });
-  if (stored && !o.force) return done(stored.choice === 'subgroups' ? 'subgroups' : 'tree', { entry: stored });
+  if (stored && !force) return done(stored.choice === 'subgroups' ? 'subgroups' : 'tree', { entry: stored });
 
   const rows = o.rows ?? 512;
   const tmp: Tensor[] = [];
