@@ -743,15 +743,15 @@ fn main_tn(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid
   for (var r = kBegin; r < kEnd; r++) {
     let oa = r * (m4l + 1u);
     let ob = r * (n4l + 1u);
-    let y = mat4x4f(Bs[ob + ib0], Bs[ob + ib1], Bs[ob + ib2], Bs[ob + ib3]);
+    let y0 = mat4x4f(Bs[ob + ib0], Bs[ob + ib1], Bs[ob + ib2], Bs[ob + ib3]);
     let x0 = A[oa + ia0];
-    a0 += x0.x * y; a1 += x0.y * y; a2 += x0.z * y; a3 += x0.w * y;
+    a0 += x0.x * y0; a1 += x0.y * y0; a2 += x0.z * y0; a3 += x0.w * y0;
     let x1 = A[oa + ia1];
-    a4 += x1.x * y; a5 += x1.y * y; a6 += x1.z * y; a7 += x1.w * y;
+    a4 += x1.x * y0; a5 += x1.y * y0; a6 += x1.z * y0; a7 += x1.w * y0;
     let x2 = A[oa + ia2];
-    a8 += x2.x * y; a9 += x2.y * y; a10 += x2.z * y; a11 += x2.w * y;
+    a8 += x2.x * y0; a9 += x2.y * y0; a10 += x2.z * y0; a11 += x2.w * y0;
     let x3 = A[oa + ia3];
-    a12 += x3.x * y; a13 += x3.y * y; a14 += x3.z * y; a15 += x3.w * y;
+    a12 += x3.x * y0; a13 += x3.y * y0; a14 += x3.z * y0; a15 += x3.w * y0;
   }
   // Finished results go to batch b; split-K partial sums to slot gid.z.
   let z = select(b, gid.z, PARTIAL == 1u);
@@ -816,38 +816,38 @@ fn main_tn_colsums(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup
   var a13 = mat4x4f();
   var a14 = mat4x4f();
   var a15 = mat4x4f();
-  var s = mat4x4f();
+  var s0 = mat4x4f();
   for (var r = kBegin; r < kEnd; r++) {
     let oa = r * (m4l + 1u);
     let ob = r * (n4l + 1u);
-    let y = mat4x4f(Bs[ob + ib0], Bs[ob + ib1], Bs[ob + ib2], Bs[ob + ib3]);
-    s += y;
+    let y0 = mat4x4f(Bs[ob + ib0], Bs[ob + ib1], Bs[ob + ib2], Bs[ob + ib3]);
+    s0 += y0;
     let x0 = A[oa + ia0];
-    a0 += x0.x * y; a1 += x0.y * y; a2 += x0.z * y; a3 += x0.w * y;
+    a0 += x0.x * y0; a1 += x0.y * y0; a2 += x0.z * y0; a3 += x0.w * y0;
     let x1 = A[oa + ia1];
-    a4 += x1.x * y; a5 += x1.y * y; a6 += x1.z * y; a7 += x1.w * y;
+    a4 += x1.x * y0; a5 += x1.y * y0; a6 += x1.z * y0; a7 += x1.w * y0;
     let x2 = A[oa + ia2];
-    a8 += x2.x * y; a9 += x2.y * y; a10 += x2.z * y; a11 += x2.w * y;
+    a8 += x2.x * y0; a9 += x2.y * y0; a10 += x2.z * y0; a11 += x2.w * y0;
     let x3 = A[oa + ia3];
-    a12 += x3.x * y; a13 += x3.y * y; a14 += x3.z * y; a15 += x3.w * y;
+    a12 += x3.x * y0; a13 += x3.y * y0; a14 += x3.z * y0; a15 += x3.w * y0;
   }
   if (row0 == 0u) {
-    if (col0 + 0u < p.N) { colsums[col0 + 0u] = s[0][0]; }
-    if (col0 + 1u < p.N) { colsums[col0 + 1u] = s[0][1]; }
-    if (col0 + 2u < p.N) { colsums[col0 + 2u] = s[0][2]; }
-    if (col0 + 3u < p.N) { colsums[col0 + 3u] = s[0][3]; }
-    if (col0 + 4u < p.N) { colsums[col0 + 4u] = s[1][0]; }
-    if (col0 + 5u < p.N) { colsums[col0 + 5u] = s[1][1]; }
-    if (col0 + 6u < p.N) { colsums[col0 + 6u] = s[1][2]; }
-    if (col0 + 7u < p.N) { colsums[col0 + 7u] = s[1][3]; }
-    if (col0 + 8u < p.N) { colsums[col0 + 8u] = s[2][0]; }
-    if (col0 + 9u < p.N) { colsums[col0 + 9u] = s[2][1]; }
-    if (col0 + 10u < p.N) { colsums[col0 + 10u] = s[2][2]; }
-    if (col0 + 11u < p.N) { colsums[col0 + 11u] = s[2][3]; }
-    if (col0 + 12u < p.N) { colsums[col0 + 12u] = s[3][0]; }
-    if (col0 + 13u < p.N) { colsums[col0 + 13u] = s[3][1]; }
-    if (col0 + 14u < p.N) { colsums[col0 + 14u] = s[3][2]; }
-    if (col0 + 15u < p.N) { colsums[col0 + 15u] = s[3][3]; }
+    if (col0 + 0u < p.N) { colsums[col0 + 0u] = s0[0][0]; }
+    if (col0 + 1u < p.N) { colsums[col0 + 1u] = s0[0][1]; }
+    if (col0 + 2u < p.N) { colsums[col0 + 2u] = s0[0][2]; }
+    if (col0 + 3u < p.N) { colsums[col0 + 3u] = s0[0][3]; }
+    if (col0 + 4u < p.N) { colsums[col0 + 4u] = s0[1][0]; }
+    if (col0 + 5u < p.N) { colsums[col0 + 5u] = s0[1][1]; }
+    if (col0 + 6u < p.N) { colsums[col0 + 6u] = s0[1][2]; }
+    if (col0 + 7u < p.N) { colsums[col0 + 7u] = s0[1][3]; }
+    if (col0 + 8u < p.N) { colsums[col0 + 8u] = s0[2][0]; }
+    if (col0 + 9u < p.N) { colsums[col0 + 9u] = s0[2][1]; }
+    if (col0 + 10u < p.N) { colsums[col0 + 10u] = s0[2][2]; }
+    if (col0 + 11u < p.N) { colsums[col0 + 11u] = s0[2][3]; }
+    if (col0 + 12u < p.N) { colsums[col0 + 12u] = s0[3][0]; }
+    if (col0 + 13u < p.N) { colsums[col0 + 13u] = s0[3][1]; }
+    if (col0 + 14u < p.N) { colsums[col0 + 14u] = s0[3][2]; }
+    if (col0 + 15u < p.N) { colsums[col0 + 15u] = s0[3][3]; }
   }
   // Finished results go to batch b; split-K partial sums to slot gid.z.
   let z = select(b, gid.z, PARTIAL == 1u);
@@ -872,4 +872,628 @@ fn main_tn_colsums(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup
   if (row0 + 13u < p.M) { store4(z, row0 + 13u, col0 + 0u, a13[0], bias0); store4(z, row0 + 13u, col0 + 4u, a13[1], bias1); store4(z, row0 + 13u, col0 + 8u, a13[2], bias2); store4(z, row0 + 13u, col0 + 12u, a13[3], bias3); }
   if (row0 + 14u < p.M) { store4(z, row0 + 14u, col0 + 0u, a14[0], bias0); store4(z, row0 + 14u, col0 + 4u, a14[1], bias1); store4(z, row0 + 14u, col0 + 8u, a14[2], bias2); store4(z, row0 + 14u, col0 + 12u, a14[3], bias3); }
   if (row0 + 15u < p.M) { store4(z, row0 + 15u, col0 + 0u, a15[0], bias0); store4(z, row0 + 15u, col0 + 4u, a15[1], bias1); store4(z, row0 + 15u, col0 + 8u, a15[2], bias2); store4(z, row0 + 15u, col0 + 12u, a15[3], bias3); }
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn main_tn_wide(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let col0 = gid.x * 32u;
+  let row0 = wid.y * 16u;
+  let b = gid.z / p.splits;
+  let kBegin = (gid.z % p.splits) * p.kChunk4;
+  let kEnd = min(p.K4, kBegin + p.kChunk4);
+  if (col0 >= p.N) { return; }
+  let ml = p.M - 1u;
+  let nl = p.N - 1u;
+  let ab = b * p.aBatchRows;
+  let bb = b * p.bBatchRows;
+  let m4l = (p.M + 3u) / 4u - 1u;
+  let n4l = (p.N + 3u) / 4u - 1u;
+  let ia0 = ab + min(row0 / 4u + 0u, m4l);
+  let ia1 = ab + min(row0 / 4u + 1u, m4l);
+  let ia2 = ab + min(row0 / 4u + 2u, m4l);
+  let ia3 = ab + min(row0 / 4u + 3u, m4l);
+  let ib0 = bb + min(col0 / 4u + 0u, n4l);
+  let ib1 = bb + min(col0 / 4u + 1u, n4l);
+  let ib2 = bb + min(col0 / 4u + 2u, n4l);
+  let ib3 = bb + min(col0 / 4u + 3u, n4l);
+  let ib4 = bb + min(col0 / 4u + 4u, n4l);
+  let ib5 = bb + min(col0 / 4u + 5u, n4l);
+  let ib6 = bb + min(col0 / 4u + 6u, n4l);
+  let ib7 = bb + min(col0 / 4u + 7u, n4l);
+  var a0 = mat4x4f();
+  var a1 = mat4x4f();
+  var a2 = mat4x4f();
+  var a3 = mat4x4f();
+  var a4 = mat4x4f();
+  var a5 = mat4x4f();
+  var a6 = mat4x4f();
+  var a7 = mat4x4f();
+  var a8 = mat4x4f();
+  var a9 = mat4x4f();
+  var a10 = mat4x4f();
+  var a11 = mat4x4f();
+  var a12 = mat4x4f();
+  var a13 = mat4x4f();
+  var a14 = mat4x4f();
+  var a15 = mat4x4f();
+  var c0 = mat4x4f();
+  var c1 = mat4x4f();
+  var c2 = mat4x4f();
+  var c3 = mat4x4f();
+  var c4 = mat4x4f();
+  var c5 = mat4x4f();
+  var c6 = mat4x4f();
+  var c7 = mat4x4f();
+  var c8 = mat4x4f();
+  var c9 = mat4x4f();
+  var c10 = mat4x4f();
+  var c11 = mat4x4f();
+  var c12 = mat4x4f();
+  var c13 = mat4x4f();
+  var c14 = mat4x4f();
+  var c15 = mat4x4f();
+  for (var r = kBegin; r < kEnd; r++) {
+    let oa = r * (m4l + 1u);
+    let ob = r * (n4l + 1u);
+    let y0 = mat4x4f(Bs[ob + ib0], Bs[ob + ib1], Bs[ob + ib2], Bs[ob + ib3]);
+    let y1 = mat4x4f(Bs[ob + ib4], Bs[ob + ib5], Bs[ob + ib6], Bs[ob + ib7]);
+    let x0 = A[oa + ia0];
+    a0 += x0.x * y0; a1 += x0.y * y0; a2 += x0.z * y0; a3 += x0.w * y0;
+    c0 += x0.x * y1; c1 += x0.y * y1; c2 += x0.z * y1; c3 += x0.w * y1;
+    let x1 = A[oa + ia1];
+    a4 += x1.x * y0; a5 += x1.y * y0; a6 += x1.z * y0; a7 += x1.w * y0;
+    c4 += x1.x * y1; c5 += x1.y * y1; c6 += x1.z * y1; c7 += x1.w * y1;
+    let x2 = A[oa + ia2];
+    a8 += x2.x * y0; a9 += x2.y * y0; a10 += x2.z * y0; a11 += x2.w * y0;
+    c8 += x2.x * y1; c9 += x2.y * y1; c10 += x2.z * y1; c11 += x2.w * y1;
+    let x3 = A[oa + ia3];
+    a12 += x3.x * y0; a13 += x3.y * y0; a14 += x3.z * y0; a15 += x3.w * y0;
+    c12 += x3.x * y1; c13 += x3.y * y1; c14 += x3.z * y1; c15 += x3.w * y1;
+  }
+  // Finished results go to batch b; split-K partial sums to slot gid.z.
+  let z = select(b, gid.z, PARTIAL == 1u);
+  let useBias = p.hasBias == 1u && PARTIAL == 0u;
+  let bias0 = select(vec4f(0.0), vec4f(bias[min(col0 + 0u, nl)], bias[min(col0 + 1u, nl)], bias[min(col0 + 2u, nl)], bias[min(col0 + 3u, nl)]), useBias);
+  let bias1 = select(vec4f(0.0), vec4f(bias[min(col0 + 4u, nl)], bias[min(col0 + 5u, nl)], bias[min(col0 + 6u, nl)], bias[min(col0 + 7u, nl)]), useBias);
+  let bias2 = select(vec4f(0.0), vec4f(bias[min(col0 + 8u, nl)], bias[min(col0 + 9u, nl)], bias[min(col0 + 10u, nl)], bias[min(col0 + 11u, nl)]), useBias);
+  let bias3 = select(vec4f(0.0), vec4f(bias[min(col0 + 12u, nl)], bias[min(col0 + 13u, nl)], bias[min(col0 + 14u, nl)], bias[min(col0 + 15u, nl)]), useBias);
+  let bias4 = select(vec4f(0.0), vec4f(bias[min(col0 + 16u, nl)], bias[min(col0 + 17u, nl)], bias[min(col0 + 18u, nl)], bias[min(col0 + 19u, nl)]), useBias);
+  let bias5 = select(vec4f(0.0), vec4f(bias[min(col0 + 20u, nl)], bias[min(col0 + 21u, nl)], bias[min(col0 + 22u, nl)], bias[min(col0 + 23u, nl)]), useBias);
+  let bias6 = select(vec4f(0.0), vec4f(bias[min(col0 + 24u, nl)], bias[min(col0 + 25u, nl)], bias[min(col0 + 26u, nl)], bias[min(col0 + 27u, nl)]), useBias);
+  let bias7 = select(vec4f(0.0), vec4f(bias[min(col0 + 28u, nl)], bias[min(col0 + 29u, nl)], bias[min(col0 + 30u, nl)], bias[min(col0 + 31u, nl)]), useBias);
+  if (row0 + 0u < p.M) { store4(z, row0 + 0u, col0 + 0u, a0[0], bias0); store4(z, row0 + 0u, col0 + 4u, a0[1], bias1); store4(z, row0 + 0u, col0 + 8u, a0[2], bias2); store4(z, row0 + 0u, col0 + 12u, a0[3], bias3); store4(z, row0 + 0u, col0 + 16u, c0[0], bias4); store4(z, row0 + 0u, col0 + 20u, c0[1], bias5); store4(z, row0 + 0u, col0 + 24u, c0[2], bias6); store4(z, row0 + 0u, col0 + 28u, c0[3], bias7); }
+  if (row0 + 1u < p.M) { store4(z, row0 + 1u, col0 + 0u, a1[0], bias0); store4(z, row0 + 1u, col0 + 4u, a1[1], bias1); store4(z, row0 + 1u, col0 + 8u, a1[2], bias2); store4(z, row0 + 1u, col0 + 12u, a1[3], bias3); store4(z, row0 + 1u, col0 + 16u, c1[0], bias4); store4(z, row0 + 1u, col0 + 20u, c1[1], bias5); store4(z, row0 + 1u, col0 + 24u, c1[2], bias6); store4(z, row0 + 1u, col0 + 28u, c1[3], bias7); }
+  if (row0 + 2u < p.M) { store4(z, row0 + 2u, col0 + 0u, a2[0], bias0); store4(z, row0 + 2u, col0 + 4u, a2[1], bias1); store4(z, row0 + 2u, col0 + 8u, a2[2], bias2); store4(z, row0 + 2u, col0 + 12u, a2[3], bias3); store4(z, row0 + 2u, col0 + 16u, c2[0], bias4); store4(z, row0 + 2u, col0 + 20u, c2[1], bias5); store4(z, row0 + 2u, col0 + 24u, c2[2], bias6); store4(z, row0 + 2u, col0 + 28u, c2[3], bias7); }
+  if (row0 + 3u < p.M) { store4(z, row0 + 3u, col0 + 0u, a3[0], bias0); store4(z, row0 + 3u, col0 + 4u, a3[1], bias1); store4(z, row0 + 3u, col0 + 8u, a3[2], bias2); store4(z, row0 + 3u, col0 + 12u, a3[3], bias3); store4(z, row0 + 3u, col0 + 16u, c3[0], bias4); store4(z, row0 + 3u, col0 + 20u, c3[1], bias5); store4(z, row0 + 3u, col0 + 24u, c3[2], bias6); store4(z, row0 + 3u, col0 + 28u, c3[3], bias7); }
+  if (row0 + 4u < p.M) { store4(z, row0 + 4u, col0 + 0u, a4[0], bias0); store4(z, row0 + 4u, col0 + 4u, a4[1], bias1); store4(z, row0 + 4u, col0 + 8u, a4[2], bias2); store4(z, row0 + 4u, col0 + 12u, a4[3], bias3); store4(z, row0 + 4u, col0 + 16u, c4[0], bias4); store4(z, row0 + 4u, col0 + 20u, c4[1], bias5); store4(z, row0 + 4u, col0 + 24u, c4[2], bias6); store4(z, row0 + 4u, col0 + 28u, c4[3], bias7); }
+  if (row0 + 5u < p.M) { store4(z, row0 + 5u, col0 + 0u, a5[0], bias0); store4(z, row0 + 5u, col0 + 4u, a5[1], bias1); store4(z, row0 + 5u, col0 + 8u, a5[2], bias2); store4(z, row0 + 5u, col0 + 12u, a5[3], bias3); store4(z, row0 + 5u, col0 + 16u, c5[0], bias4); store4(z, row0 + 5u, col0 + 20u, c5[1], bias5); store4(z, row0 + 5u, col0 + 24u, c5[2], bias6); store4(z, row0 + 5u, col0 + 28u, c5[3], bias7); }
+  if (row0 + 6u < p.M) { store4(z, row0 + 6u, col0 + 0u, a6[0], bias0); store4(z, row0 + 6u, col0 + 4u, a6[1], bias1); store4(z, row0 + 6u, col0 + 8u, a6[2], bias2); store4(z, row0 + 6u, col0 + 12u, a6[3], bias3); store4(z, row0 + 6u, col0 + 16u, c6[0], bias4); store4(z, row0 + 6u, col0 + 20u, c6[1], bias5); store4(z, row0 + 6u, col0 + 24u, c6[2], bias6); store4(z, row0 + 6u, col0 + 28u, c6[3], bias7); }
+  if (row0 + 7u < p.M) { store4(z, row0 + 7u, col0 + 0u, a7[0], bias0); store4(z, row0 + 7u, col0 + 4u, a7[1], bias1); store4(z, row0 + 7u, col0 + 8u, a7[2], bias2); store4(z, row0 + 7u, col0 + 12u, a7[3], bias3); store4(z, row0 + 7u, col0 + 16u, c7[0], bias4); store4(z, row0 + 7u, col0 + 20u, c7[1], bias5); store4(z, row0 + 7u, col0 + 24u, c7[2], bias6); store4(z, row0 + 7u, col0 + 28u, c7[3], bias7); }
+  if (row0 + 8u < p.M) { store4(z, row0 + 8u, col0 + 0u, a8[0], bias0); store4(z, row0 + 8u, col0 + 4u, a8[1], bias1); store4(z, row0 + 8u, col0 + 8u, a8[2], bias2); store4(z, row0 + 8u, col0 + 12u, a8[3], bias3); store4(z, row0 + 8u, col0 + 16u, c8[0], bias4); store4(z, row0 + 8u, col0 + 20u, c8[1], bias5); store4(z, row0 + 8u, col0 + 24u, c8[2], bias6); store4(z, row0 + 8u, col0 + 28u, c8[3], bias7); }
+  if (row0 + 9u < p.M) { store4(z, row0 + 9u, col0 + 0u, a9[0], bias0); store4(z, row0 + 9u, col0 + 4u, a9[1], bias1); store4(z, row0 + 9u, col0 + 8u, a9[2], bias2); store4(z, row0 + 9u, col0 + 12u, a9[3], bias3); store4(z, row0 + 9u, col0 + 16u, c9[0], bias4); store4(z, row0 + 9u, col0 + 20u, c9[1], bias5); store4(z, row0 + 9u, col0 + 24u, c9[2], bias6); store4(z, row0 + 9u, col0 + 28u, c9[3], bias7); }
+  if (row0 + 10u < p.M) { store4(z, row0 + 10u, col0 + 0u, a10[0], bias0); store4(z, row0 + 10u, col0 + 4u, a10[1], bias1); store4(z, row0 + 10u, col0 + 8u, a10[2], bias2); store4(z, row0 + 10u, col0 + 12u, a10[3], bias3); store4(z, row0 + 10u, col0 + 16u, c10[0], bias4); store4(z, row0 + 10u, col0 + 20u, c10[1], bias5); store4(z, row0 + 10u, col0 + 24u, c10[2], bias6); store4(z, row0 + 10u, col0 + 28u, c10[3], bias7); }
+  if (row0 + 11u < p.M) { store4(z, row0 + 11u, col0 + 0u, a11[0], bias0); store4(z, row0 + 11u, col0 + 4u, a11[1], bias1); store4(z, row0 + 11u, col0 + 8u, a11[2], bias2); store4(z, row0 + 11u, col0 + 12u, a11[3], bias3); store4(z, row0 + 11u, col0 + 16u, c11[0], bias4); store4(z, row0 + 11u, col0 + 20u, c11[1], bias5); store4(z, row0 + 11u, col0 + 24u, c11[2], bias6); store4(z, row0 + 11u, col0 + 28u, c11[3], bias7); }
+  if (row0 + 12u < p.M) { store4(z, row0 + 12u, col0 + 0u, a12[0], bias0); store4(z, row0 + 12u, col0 + 4u, a12[1], bias1); store4(z, row0 + 12u, col0 + 8u, a12[2], bias2); store4(z, row0 + 12u, col0 + 12u, a12[3], bias3); store4(z, row0 + 12u, col0 + 16u, c12[0], bias4); store4(z, row0 + 12u, col0 + 20u, c12[1], bias5); store4(z, row0 + 12u, col0 + 24u, c12[2], bias6); store4(z, row0 + 12u, col0 + 28u, c12[3], bias7); }
+  if (row0 + 13u < p.M) { store4(z, row0 + 13u, col0 + 0u, a13[0], bias0); store4(z, row0 + 13u, col0 + 4u, a13[1], bias1); store4(z, row0 + 13u, col0 + 8u, a13[2], bias2); store4(z, row0 + 13u, col0 + 12u, a13[3], bias3); store4(z, row0 + 13u, col0 + 16u, c13[0], bias4); store4(z, row0 + 13u, col0 + 20u, c13[1], bias5); store4(z, row0 + 13u, col0 + 24u, c13[2], bias6); store4(z, row0 + 13u, col0 + 28u, c13[3], bias7); }
+  if (row0 + 14u < p.M) { store4(z, row0 + 14u, col0 + 0u, a14[0], bias0); store4(z, row0 + 14u, col0 + 4u, a14[1], bias1); store4(z, row0 + 14u, col0 + 8u, a14[2], bias2); store4(z, row0 + 14u, col0 + 12u, a14[3], bias3); store4(z, row0 + 14u, col0 + 16u, c14[0], bias4); store4(z, row0 + 14u, col0 + 20u, c14[1], bias5); store4(z, row0 + 14u, col0 + 24u, c14[2], bias6); store4(z, row0 + 14u, col0 + 28u, c14[3], bias7); }
+  if (row0 + 15u < p.M) { store4(z, row0 + 15u, col0 + 0u, a15[0], bias0); store4(z, row0 + 15u, col0 + 4u, a15[1], bias1); store4(z, row0 + 15u, col0 + 8u, a15[2], bias2); store4(z, row0 + 15u, col0 + 12u, a15[3], bias3); store4(z, row0 + 15u, col0 + 16u, c15[0], bias4); store4(z, row0 + 15u, col0 + 20u, c15[1], bias5); store4(z, row0 + 15u, col0 + 24u, c15[2], bias6); store4(z, row0 + 15u, col0 + 28u, c15[3], bias7); }
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn main_tn_wide_colsums(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let col0 = gid.x * 32u;
+  let row0 = wid.y * 16u;
+  let b = gid.z / p.splits;
+  let kBegin = (gid.z % p.splits) * p.kChunk4;
+  let kEnd = min(p.K4, kBegin + p.kChunk4);
+  if (col0 >= p.N) { return; }
+  let ml = p.M - 1u;
+  let nl = p.N - 1u;
+  let ab = b * p.aBatchRows;
+  let bb = b * p.bBatchRows;
+  let m4l = (p.M + 3u) / 4u - 1u;
+  let n4l = (p.N + 3u) / 4u - 1u;
+  let ia0 = ab + min(row0 / 4u + 0u, m4l);
+  let ia1 = ab + min(row0 / 4u + 1u, m4l);
+  let ia2 = ab + min(row0 / 4u + 2u, m4l);
+  let ia3 = ab + min(row0 / 4u + 3u, m4l);
+  let ib0 = bb + min(col0 / 4u + 0u, n4l);
+  let ib1 = bb + min(col0 / 4u + 1u, n4l);
+  let ib2 = bb + min(col0 / 4u + 2u, n4l);
+  let ib3 = bb + min(col0 / 4u + 3u, n4l);
+  let ib4 = bb + min(col0 / 4u + 4u, n4l);
+  let ib5 = bb + min(col0 / 4u + 5u, n4l);
+  let ib6 = bb + min(col0 / 4u + 6u, n4l);
+  let ib7 = bb + min(col0 / 4u + 7u, n4l);
+  var a0 = mat4x4f();
+  var a1 = mat4x4f();
+  var a2 = mat4x4f();
+  var a3 = mat4x4f();
+  var a4 = mat4x4f();
+  var a5 = mat4x4f();
+  var a6 = mat4x4f();
+  var a7 = mat4x4f();
+  var a8 = mat4x4f();
+  var a9 = mat4x4f();
+  var a10 = mat4x4f();
+  var a11 = mat4x4f();
+  var a12 = mat4x4f();
+  var a13 = mat4x4f();
+  var a14 = mat4x4f();
+  var a15 = mat4x4f();
+  var c0 = mat4x4f();
+  var c1 = mat4x4f();
+  var c2 = mat4x4f();
+  var c3 = mat4x4f();
+  var c4 = mat4x4f();
+  var c5 = mat4x4f();
+  var c6 = mat4x4f();
+  var c7 = mat4x4f();
+  var c8 = mat4x4f();
+  var c9 = mat4x4f();
+  var c10 = mat4x4f();
+  var c11 = mat4x4f();
+  var c12 = mat4x4f();
+  var c13 = mat4x4f();
+  var c14 = mat4x4f();
+  var c15 = mat4x4f();
+  var s0 = mat4x4f();
+  var s1 = mat4x4f();
+  for (var r = kBegin; r < kEnd; r++) {
+    let oa = r * (m4l + 1u);
+    let ob = r * (n4l + 1u);
+    let y0 = mat4x4f(Bs[ob + ib0], Bs[ob + ib1], Bs[ob + ib2], Bs[ob + ib3]);
+    s0 += y0;
+    let y1 = mat4x4f(Bs[ob + ib4], Bs[ob + ib5], Bs[ob + ib6], Bs[ob + ib7]);
+    s1 += y1;
+    let x0 = A[oa + ia0];
+    a0 += x0.x * y0; a1 += x0.y * y0; a2 += x0.z * y0; a3 += x0.w * y0;
+    c0 += x0.x * y1; c1 += x0.y * y1; c2 += x0.z * y1; c3 += x0.w * y1;
+    let x1 = A[oa + ia1];
+    a4 += x1.x * y0; a5 += x1.y * y0; a6 += x1.z * y0; a7 += x1.w * y0;
+    c4 += x1.x * y1; c5 += x1.y * y1; c6 += x1.z * y1; c7 += x1.w * y1;
+    let x2 = A[oa + ia2];
+    a8 += x2.x * y0; a9 += x2.y * y0; a10 += x2.z * y0; a11 += x2.w * y0;
+    c8 += x2.x * y1; c9 += x2.y * y1; c10 += x2.z * y1; c11 += x2.w * y1;
+    let x3 = A[oa + ia3];
+    a12 += x3.x * y0; a13 += x3.y * y0; a14 += x3.z * y0; a15 += x3.w * y0;
+    c12 += x3.x * y1; c13 += x3.y * y1; c14 += x3.z * y1; c15 += x3.w * y1;
+  }
+  if (row0 == 0u) {
+    if (col0 + 0u < p.N) { colsums[col0 + 0u] = s0[0][0]; }
+    if (col0 + 1u < p.N) { colsums[col0 + 1u] = s0[0][1]; }
+    if (col0 + 2u < p.N) { colsums[col0 + 2u] = s0[0][2]; }
+    if (col0 + 3u < p.N) { colsums[col0 + 3u] = s0[0][3]; }
+    if (col0 + 4u < p.N) { colsums[col0 + 4u] = s0[1][0]; }
+    if (col0 + 5u < p.N) { colsums[col0 + 5u] = s0[1][1]; }
+    if (col0 + 6u < p.N) { colsums[col0 + 6u] = s0[1][2]; }
+    if (col0 + 7u < p.N) { colsums[col0 + 7u] = s0[1][3]; }
+    if (col0 + 8u < p.N) { colsums[col0 + 8u] = s0[2][0]; }
+    if (col0 + 9u < p.N) { colsums[col0 + 9u] = s0[2][1]; }
+    if (col0 + 10u < p.N) { colsums[col0 + 10u] = s0[2][2]; }
+    if (col0 + 11u < p.N) { colsums[col0 + 11u] = s0[2][3]; }
+    if (col0 + 12u < p.N) { colsums[col0 + 12u] = s0[3][0]; }
+    if (col0 + 13u < p.N) { colsums[col0 + 13u] = s0[3][1]; }
+    if (col0 + 14u < p.N) { colsums[col0 + 14u] = s0[3][2]; }
+    if (col0 + 15u < p.N) { colsums[col0 + 15u] = s0[3][3]; }
+    if (col0 + 16u < p.N) { colsums[col0 + 16u] = s1[0][0]; }
+    if (col0 + 17u < p.N) { colsums[col0 + 17u] = s1[0][1]; }
+    if (col0 + 18u < p.N) { colsums[col0 + 18u] = s1[0][2]; }
+    if (col0 + 19u < p.N) { colsums[col0 + 19u] = s1[0][3]; }
+    if (col0 + 20u < p.N) { colsums[col0 + 20u] = s1[1][0]; }
+    if (col0 + 21u < p.N) { colsums[col0 + 21u] = s1[1][1]; }
+    if (col0 + 22u < p.N) { colsums[col0 + 22u] = s1[1][2]; }
+    if (col0 + 23u < p.N) { colsums[col0 + 23u] = s1[1][3]; }
+    if (col0 + 24u < p.N) { colsums[col0 + 24u] = s1[2][0]; }
+    if (col0 + 25u < p.N) { colsums[col0 + 25u] = s1[2][1]; }
+    if (col0 + 26u < p.N) { colsums[col0 + 26u] = s1[2][2]; }
+    if (col0 + 27u < p.N) { colsums[col0 + 27u] = s1[2][3]; }
+    if (col0 + 28u < p.N) { colsums[col0 + 28u] = s1[3][0]; }
+    if (col0 + 29u < p.N) { colsums[col0 + 29u] = s1[3][1]; }
+    if (col0 + 30u < p.N) { colsums[col0 + 30u] = s1[3][2]; }
+    if (col0 + 31u < p.N) { colsums[col0 + 31u] = s1[3][3]; }
+  }
+  // Finished results go to batch b; split-K partial sums to slot gid.z.
+  let z = select(b, gid.z, PARTIAL == 1u);
+  let useBias = p.hasBias == 1u && PARTIAL == 0u;
+  let bias0 = select(vec4f(0.0), vec4f(bias[min(col0 + 0u, nl)], bias[min(col0 + 1u, nl)], bias[min(col0 + 2u, nl)], bias[min(col0 + 3u, nl)]), useBias);
+  let bias1 = select(vec4f(0.0), vec4f(bias[min(col0 + 4u, nl)], bias[min(col0 + 5u, nl)], bias[min(col0 + 6u, nl)], bias[min(col0 + 7u, nl)]), useBias);
+  let bias2 = select(vec4f(0.0), vec4f(bias[min(col0 + 8u, nl)], bias[min(col0 + 9u, nl)], bias[min(col0 + 10u, nl)], bias[min(col0 + 11u, nl)]), useBias);
+  let bias3 = select(vec4f(0.0), vec4f(bias[min(col0 + 12u, nl)], bias[min(col0 + 13u, nl)], bias[min(col0 + 14u, nl)], bias[min(col0 + 15u, nl)]), useBias);
+  let bias4 = select(vec4f(0.0), vec4f(bias[min(col0 + 16u, nl)], bias[min(col0 + 17u, nl)], bias[min(col0 + 18u, nl)], bias[min(col0 + 19u, nl)]), useBias);
+  let bias5 = select(vec4f(0.0), vec4f(bias[min(col0 + 20u, nl)], bias[min(col0 + 21u, nl)], bias[min(col0 + 22u, nl)], bias[min(col0 + 23u, nl)]), useBias);
+  let bias6 = select(vec4f(0.0), vec4f(bias[min(col0 + 24u, nl)], bias[min(col0 + 25u, nl)], bias[min(col0 + 26u, nl)], bias[min(col0 + 27u, nl)]), useBias);
+  let bias7 = select(vec4f(0.0), vec4f(bias[min(col0 + 28u, nl)], bias[min(col0 + 29u, nl)], bias[min(col0 + 30u, nl)], bias[min(col0 + 31u, nl)]), useBias);
+  if (row0 + 0u < p.M) { store4(z, row0 + 0u, col0 + 0u, a0[0], bias0); store4(z, row0 + 0u, col0 + 4u, a0[1], bias1); store4(z, row0 + 0u, col0 + 8u, a0[2], bias2); store4(z, row0 + 0u, col0 + 12u, a0[3], bias3); store4(z, row0 + 0u, col0 + 16u, c0[0], bias4); store4(z, row0 + 0u, col0 + 20u, c0[1], bias5); store4(z, row0 + 0u, col0 + 24u, c0[2], bias6); store4(z, row0 + 0u, col0 + 28u, c0[3], bias7); }
+  if (row0 + 1u < p.M) { store4(z, row0 + 1u, col0 + 0u, a1[0], bias0); store4(z, row0 + 1u, col0 + 4u, a1[1], bias1); store4(z, row0 + 1u, col0 + 8u, a1[2], bias2); store4(z, row0 + 1u, col0 + 12u, a1[3], bias3); store4(z, row0 + 1u, col0 + 16u, c1[0], bias4); store4(z, row0 + 1u, col0 + 20u, c1[1], bias5); store4(z, row0 + 1u, col0 + 24u, c1[2], bias6); store4(z, row0 + 1u, col0 + 28u, c1[3], bias7); }
+  if (row0 + 2u < p.M) { store4(z, row0 + 2u, col0 + 0u, a2[0], bias0); store4(z, row0 + 2u, col0 + 4u, a2[1], bias1); store4(z, row0 + 2u, col0 + 8u, a2[2], bias2); store4(z, row0 + 2u, col0 + 12u, a2[3], bias3); store4(z, row0 + 2u, col0 + 16u, c2[0], bias4); store4(z, row0 + 2u, col0 + 20u, c2[1], bias5); store4(z, row0 + 2u, col0 + 24u, c2[2], bias6); store4(z, row0 + 2u, col0 + 28u, c2[3], bias7); }
+  if (row0 + 3u < p.M) { store4(z, row0 + 3u, col0 + 0u, a3[0], bias0); store4(z, row0 + 3u, col0 + 4u, a3[1], bias1); store4(z, row0 + 3u, col0 + 8u, a3[2], bias2); store4(z, row0 + 3u, col0 + 12u, a3[3], bias3); store4(z, row0 + 3u, col0 + 16u, c3[0], bias4); store4(z, row0 + 3u, col0 + 20u, c3[1], bias5); store4(z, row0 + 3u, col0 + 24u, c3[2], bias6); store4(z, row0 + 3u, col0 + 28u, c3[3], bias7); }
+  if (row0 + 4u < p.M) { store4(z, row0 + 4u, col0 + 0u, a4[0], bias0); store4(z, row0 + 4u, col0 + 4u, a4[1], bias1); store4(z, row0 + 4u, col0 + 8u, a4[2], bias2); store4(z, row0 + 4u, col0 + 12u, a4[3], bias3); store4(z, row0 + 4u, col0 + 16u, c4[0], bias4); store4(z, row0 + 4u, col0 + 20u, c4[1], bias5); store4(z, row0 + 4u, col0 + 24u, c4[2], bias6); store4(z, row0 + 4u, col0 + 28u, c4[3], bias7); }
+  if (row0 + 5u < p.M) { store4(z, row0 + 5u, col0 + 0u, a5[0], bias0); store4(z, row0 + 5u, col0 + 4u, a5[1], bias1); store4(z, row0 + 5u, col0 + 8u, a5[2], bias2); store4(z, row0 + 5u, col0 + 12u, a5[3], bias3); store4(z, row0 + 5u, col0 + 16u, c5[0], bias4); store4(z, row0 + 5u, col0 + 20u, c5[1], bias5); store4(z, row0 + 5u, col0 + 24u, c5[2], bias6); store4(z, row0 + 5u, col0 + 28u, c5[3], bias7); }
+  if (row0 + 6u < p.M) { store4(z, row0 + 6u, col0 + 0u, a6[0], bias0); store4(z, row0 + 6u, col0 + 4u, a6[1], bias1); store4(z, row0 + 6u, col0 + 8u, a6[2], bias2); store4(z, row0 + 6u, col0 + 12u, a6[3], bias3); store4(z, row0 + 6u, col0 + 16u, c6[0], bias4); store4(z, row0 + 6u, col0 + 20u, c6[1], bias5); store4(z, row0 + 6u, col0 + 24u, c6[2], bias6); store4(z, row0 + 6u, col0 + 28u, c6[3], bias7); }
+  if (row0 + 7u < p.M) { store4(z, row0 + 7u, col0 + 0u, a7[0], bias0); store4(z, row0 + 7u, col0 + 4u, a7[1], bias1); store4(z, row0 + 7u, col0 + 8u, a7[2], bias2); store4(z, row0 + 7u, col0 + 12u, a7[3], bias3); store4(z, row0 + 7u, col0 + 16u, c7[0], bias4); store4(z, row0 + 7u, col0 + 20u, c7[1], bias5); store4(z, row0 + 7u, col0 + 24u, c7[2], bias6); store4(z, row0 + 7u, col0 + 28u, c7[3], bias7); }
+  if (row0 + 8u < p.M) { store4(z, row0 + 8u, col0 + 0u, a8[0], bias0); store4(z, row0 + 8u, col0 + 4u, a8[1], bias1); store4(z, row0 + 8u, col0 + 8u, a8[2], bias2); store4(z, row0 + 8u, col0 + 12u, a8[3], bias3); store4(z, row0 + 8u, col0 + 16u, c8[0], bias4); store4(z, row0 + 8u, col0 + 20u, c8[1], bias5); store4(z, row0 + 8u, col0 + 24u, c8[2], bias6); store4(z, row0 + 8u, col0 + 28u, c8[3], bias7); }
+  if (row0 + 9u < p.M) { store4(z, row0 + 9u, col0 + 0u, a9[0], bias0); store4(z, row0 + 9u, col0 + 4u, a9[1], bias1); store4(z, row0 + 9u, col0 + 8u, a9[2], bias2); store4(z, row0 + 9u, col0 + 12u, a9[3], bias3); store4(z, row0 + 9u, col0 + 16u, c9[0], bias4); store4(z, row0 + 9u, col0 + 20u, c9[1], bias5); store4(z, row0 + 9u, col0 + 24u, c9[2], bias6); store4(z, row0 + 9u, col0 + 28u, c9[3], bias7); }
+  if (row0 + 10u < p.M) { store4(z, row0 + 10u, col0 + 0u, a10[0], bias0); store4(z, row0 + 10u, col0 + 4u, a10[1], bias1); store4(z, row0 + 10u, col0 + 8u, a10[2], bias2); store4(z, row0 + 10u, col0 + 12u, a10[3], bias3); store4(z, row0 + 10u, col0 + 16u, c10[0], bias4); store4(z, row0 + 10u, col0 + 20u, c10[1], bias5); store4(z, row0 + 10u, col0 + 24u, c10[2], bias6); store4(z, row0 + 10u, col0 + 28u, c10[3], bias7); }
+  if (row0 + 11u < p.M) { store4(z, row0 + 11u, col0 + 0u, a11[0], bias0); store4(z, row0 + 11u, col0 + 4u, a11[1], bias1); store4(z, row0 + 11u, col0 + 8u, a11[2], bias2); store4(z, row0 + 11u, col0 + 12u, a11[3], bias3); store4(z, row0 + 11u, col0 + 16u, c11[0], bias4); store4(z, row0 + 11u, col0 + 20u, c11[1], bias5); store4(z, row0 + 11u, col0 + 24u, c11[2], bias6); store4(z, row0 + 11u, col0 + 28u, c11[3], bias7); }
+  if (row0 + 12u < p.M) { store4(z, row0 + 12u, col0 + 0u, a12[0], bias0); store4(z, row0 + 12u, col0 + 4u, a12[1], bias1); store4(z, row0 + 12u, col0 + 8u, a12[2], bias2); store4(z, row0 + 12u, col0 + 12u, a12[3], bias3); store4(z, row0 + 12u, col0 + 16u, c12[0], bias4); store4(z, row0 + 12u, col0 + 20u, c12[1], bias5); store4(z, row0 + 12u, col0 + 24u, c12[2], bias6); store4(z, row0 + 12u, col0 + 28u, c12[3], bias7); }
+  if (row0 + 13u < p.M) { store4(z, row0 + 13u, col0 + 0u, a13[0], bias0); store4(z, row0 + 13u, col0 + 4u, a13[1], bias1); store4(z, row0 + 13u, col0 + 8u, a13[2], bias2); store4(z, row0 + 13u, col0 + 12u, a13[3], bias3); store4(z, row0 + 13u, col0 + 16u, c13[0], bias4); store4(z, row0 + 13u, col0 + 20u, c13[1], bias5); store4(z, row0 + 13u, col0 + 24u, c13[2], bias6); store4(z, row0 + 13u, col0 + 28u, c13[3], bias7); }
+  if (row0 + 14u < p.M) { store4(z, row0 + 14u, col0 + 0u, a14[0], bias0); store4(z, row0 + 14u, col0 + 4u, a14[1], bias1); store4(z, row0 + 14u, col0 + 8u, a14[2], bias2); store4(z, row0 + 14u, col0 + 12u, a14[3], bias3); store4(z, row0 + 14u, col0 + 16u, c14[0], bias4); store4(z, row0 + 14u, col0 + 20u, c14[1], bias5); store4(z, row0 + 14u, col0 + 24u, c14[2], bias6); store4(z, row0 + 14u, col0 + 28u, c14[3], bias7); }
+  if (row0 + 15u < p.M) { store4(z, row0 + 15u, col0 + 0u, a15[0], bias0); store4(z, row0 + 15u, col0 + 4u, a15[1], bias1); store4(z, row0 + 15u, col0 + 8u, a15[2], bias2); store4(z, row0 + 15u, col0 + 12u, a15[3], bias3); store4(z, row0 + 15u, col0 + 16u, c15[0], bias4); store4(z, row0 + 15u, col0 + 20u, c15[1], bias5); store4(z, row0 + 15u, col0 + 24u, c15[2], bias6); store4(z, row0 + 15u, col0 + 28u, c15[3], bias7); }
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn main_tn_tall(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let col0 = gid.x * 32u;
+  let row0 = wid.y * 32u;
+  let b = gid.z / p.splits;
+  let kBegin = (gid.z % p.splits) * p.kChunk4;
+  let kEnd = min(p.K4, kBegin + p.kChunk4);
+  if (col0 >= p.N) { return; }
+  let ml = p.M - 1u;
+  let nl = p.N - 1u;
+  let ab = b * p.aBatchRows;
+  let bb = b * p.bBatchRows;
+  let m4l = (p.M + 3u) / 4u - 1u;
+  let n4l = (p.N + 3u) / 4u - 1u;
+  let ia0 = ab + min(row0 / 4u + 0u, m4l);
+  let ia1 = ab + min(row0 / 4u + 1u, m4l);
+  let ia2 = ab + min(row0 / 4u + 2u, m4l);
+  let ia3 = ab + min(row0 / 4u + 3u, m4l);
+  let ia4 = ab + min(row0 / 4u + 4u, m4l);
+  let ia5 = ab + min(row0 / 4u + 5u, m4l);
+  let ia6 = ab + min(row0 / 4u + 6u, m4l);
+  let ia7 = ab + min(row0 / 4u + 7u, m4l);
+  let ib0 = bb + min(col0 / 4u + 0u, n4l);
+  let ib1 = bb + min(col0 / 4u + 1u, n4l);
+  let ib2 = bb + min(col0 / 4u + 2u, n4l);
+  let ib3 = bb + min(col0 / 4u + 3u, n4l);
+  let ib4 = bb + min(col0 / 4u + 4u, n4l);
+  let ib5 = bb + min(col0 / 4u + 5u, n4l);
+  let ib6 = bb + min(col0 / 4u + 6u, n4l);
+  let ib7 = bb + min(col0 / 4u + 7u, n4l);
+  var a0 = mat4x4f();
+  var a1 = mat4x4f();
+  var a2 = mat4x4f();
+  var a3 = mat4x4f();
+  var a4 = mat4x4f();
+  var a5 = mat4x4f();
+  var a6 = mat4x4f();
+  var a7 = mat4x4f();
+  var a8 = mat4x4f();
+  var a9 = mat4x4f();
+  var a10 = mat4x4f();
+  var a11 = mat4x4f();
+  var a12 = mat4x4f();
+  var a13 = mat4x4f();
+  var a14 = mat4x4f();
+  var a15 = mat4x4f();
+  var a16 = mat4x4f();
+  var a17 = mat4x4f();
+  var a18 = mat4x4f();
+  var a19 = mat4x4f();
+  var a20 = mat4x4f();
+  var a21 = mat4x4f();
+  var a22 = mat4x4f();
+  var a23 = mat4x4f();
+  var a24 = mat4x4f();
+  var a25 = mat4x4f();
+  var a26 = mat4x4f();
+  var a27 = mat4x4f();
+  var a28 = mat4x4f();
+  var a29 = mat4x4f();
+  var a30 = mat4x4f();
+  var a31 = mat4x4f();
+  var c0 = mat4x4f();
+  var c1 = mat4x4f();
+  var c2 = mat4x4f();
+  var c3 = mat4x4f();
+  var c4 = mat4x4f();
+  var c5 = mat4x4f();
+  var c6 = mat4x4f();
+  var c7 = mat4x4f();
+  var c8 = mat4x4f();
+  var c9 = mat4x4f();
+  var c10 = mat4x4f();
+  var c11 = mat4x4f();
+  var c12 = mat4x4f();
+  var c13 = mat4x4f();
+  var c14 = mat4x4f();
+  var c15 = mat4x4f();
+  var c16 = mat4x4f();
+  var c17 = mat4x4f();
+  var c18 = mat4x4f();
+  var c19 = mat4x4f();
+  var c20 = mat4x4f();
+  var c21 = mat4x4f();
+  var c22 = mat4x4f();
+  var c23 = mat4x4f();
+  var c24 = mat4x4f();
+  var c25 = mat4x4f();
+  var c26 = mat4x4f();
+  var c27 = mat4x4f();
+  var c28 = mat4x4f();
+  var c29 = mat4x4f();
+  var c30 = mat4x4f();
+  var c31 = mat4x4f();
+  for (var r = kBegin; r < kEnd; r++) {
+    let oa = r * (m4l + 1u);
+    let ob = r * (n4l + 1u);
+    let y0 = mat4x4f(Bs[ob + ib0], Bs[ob + ib1], Bs[ob + ib2], Bs[ob + ib3]);
+    let y1 = mat4x4f(Bs[ob + ib4], Bs[ob + ib5], Bs[ob + ib6], Bs[ob + ib7]);
+    let x0 = A[oa + ia0];
+    a0 += x0.x * y0; a1 += x0.y * y0; a2 += x0.z * y0; a3 += x0.w * y0;
+    c0 += x0.x * y1; c1 += x0.y * y1; c2 += x0.z * y1; c3 += x0.w * y1;
+    let x1 = A[oa + ia1];
+    a4 += x1.x * y0; a5 += x1.y * y0; a6 += x1.z * y0; a7 += x1.w * y0;
+    c4 += x1.x * y1; c5 += x1.y * y1; c6 += x1.z * y1; c7 += x1.w * y1;
+    let x2 = A[oa + ia2];
+    a8 += x2.x * y0; a9 += x2.y * y0; a10 += x2.z * y0; a11 += x2.w * y0;
+    c8 += x2.x * y1; c9 += x2.y * y1; c10 += x2.z * y1; c11 += x2.w * y1;
+    let x3 = A[oa + ia3];
+    a12 += x3.x * y0; a13 += x3.y * y0; a14 += x3.z * y0; a15 += x3.w * y0;
+    c12 += x3.x * y1; c13 += x3.y * y1; c14 += x3.z * y1; c15 += x3.w * y1;
+    let x4 = A[oa + ia4];
+    a16 += x4.x * y0; a17 += x4.y * y0; a18 += x4.z * y0; a19 += x4.w * y0;
+    c16 += x4.x * y1; c17 += x4.y * y1; c18 += x4.z * y1; c19 += x4.w * y1;
+    let x5 = A[oa + ia5];
+    a20 += x5.x * y0; a21 += x5.y * y0; a22 += x5.z * y0; a23 += x5.w * y0;
+    c20 += x5.x * y1; c21 += x5.y * y1; c22 += x5.z * y1; c23 += x5.w * y1;
+    let x6 = A[oa + ia6];
+    a24 += x6.x * y0; a25 += x6.y * y0; a26 += x6.z * y0; a27 += x6.w * y0;
+    c24 += x6.x * y1; c25 += x6.y * y1; c26 += x6.z * y1; c27 += x6.w * y1;
+    let x7 = A[oa + ia7];
+    a28 += x7.x * y0; a29 += x7.y * y0; a30 += x7.z * y0; a31 += x7.w * y0;
+    c28 += x7.x * y1; c29 += x7.y * y1; c30 += x7.z * y1; c31 += x7.w * y1;
+  }
+  // Finished results go to batch b; split-K partial sums to slot gid.z.
+  let z = select(b, gid.z, PARTIAL == 1u);
+  let useBias = p.hasBias == 1u && PARTIAL == 0u;
+  let bias0 = select(vec4f(0.0), vec4f(bias[min(col0 + 0u, nl)], bias[min(col0 + 1u, nl)], bias[min(col0 + 2u, nl)], bias[min(col0 + 3u, nl)]), useBias);
+  let bias1 = select(vec4f(0.0), vec4f(bias[min(col0 + 4u, nl)], bias[min(col0 + 5u, nl)], bias[min(col0 + 6u, nl)], bias[min(col0 + 7u, nl)]), useBias);
+  let bias2 = select(vec4f(0.0), vec4f(bias[min(col0 + 8u, nl)], bias[min(col0 + 9u, nl)], bias[min(col0 + 10u, nl)], bias[min(col0 + 11u, nl)]), useBias);
+  let bias3 = select(vec4f(0.0), vec4f(bias[min(col0 + 12u, nl)], bias[min(col0 + 13u, nl)], bias[min(col0 + 14u, nl)], bias[min(col0 + 15u, nl)]), useBias);
+  let bias4 = select(vec4f(0.0), vec4f(bias[min(col0 + 16u, nl)], bias[min(col0 + 17u, nl)], bias[min(col0 + 18u, nl)], bias[min(col0 + 19u, nl)]), useBias);
+  let bias5 = select(vec4f(0.0), vec4f(bias[min(col0 + 20u, nl)], bias[min(col0 + 21u, nl)], bias[min(col0 + 22u, nl)], bias[min(col0 + 23u, nl)]), useBias);
+  let bias6 = select(vec4f(0.0), vec4f(bias[min(col0 + 24u, nl)], bias[min(col0 + 25u, nl)], bias[min(col0 + 26u, nl)], bias[min(col0 + 27u, nl)]), useBias);
+  let bias7 = select(vec4f(0.0), vec4f(bias[min(col0 + 28u, nl)], bias[min(col0 + 29u, nl)], bias[min(col0 + 30u, nl)], bias[min(col0 + 31u, nl)]), useBias);
+  if (row0 + 0u < p.M) { store4(z, row0 + 0u, col0 + 0u, a0[0], bias0); store4(z, row0 + 0u, col0 + 4u, a0[1], bias1); store4(z, row0 + 0u, col0 + 8u, a0[2], bias2); store4(z, row0 + 0u, col0 + 12u, a0[3], bias3); store4(z, row0 + 0u, col0 + 16u, c0[0], bias4); store4(z, row0 + 0u, col0 + 20u, c0[1], bias5); store4(z, row0 + 0u, col0 + 24u, c0[2], bias6); store4(z, row0 + 0u, col0 + 28u, c0[3], bias7); }
+  if (row0 + 1u < p.M) { store4(z, row0 + 1u, col0 + 0u, a1[0], bias0); store4(z, row0 + 1u, col0 + 4u, a1[1], bias1); store4(z, row0 + 1u, col0 + 8u, a1[2], bias2); store4(z, row0 + 1u, col0 + 12u, a1[3], bias3); store4(z, row0 + 1u, col0 + 16u, c1[0], bias4); store4(z, row0 + 1u, col0 + 20u, c1[1], bias5); store4(z, row0 + 1u, col0 + 24u, c1[2], bias6); store4(z, row0 + 1u, col0 + 28u, c1[3], bias7); }
+  if (row0 + 2u < p.M) { store4(z, row0 + 2u, col0 + 0u, a2[0], bias0); store4(z, row0 + 2u, col0 + 4u, a2[1], bias1); store4(z, row0 + 2u, col0 + 8u, a2[2], bias2); store4(z, row0 + 2u, col0 + 12u, a2[3], bias3); store4(z, row0 + 2u, col0 + 16u, c2[0], bias4); store4(z, row0 + 2u, col0 + 20u, c2[1], bias5); store4(z, row0 + 2u, col0 + 24u, c2[2], bias6); store4(z, row0 + 2u, col0 + 28u, c2[3], bias7); }
+  if (row0 + 3u < p.M) { store4(z, row0 + 3u, col0 + 0u, a3[0], bias0); store4(z, row0 + 3u, col0 + 4u, a3[1], bias1); store4(z, row0 + 3u, col0 + 8u, a3[2], bias2); store4(z, row0 + 3u, col0 + 12u, a3[3], bias3); store4(z, row0 + 3u, col0 + 16u, c3[0], bias4); store4(z, row0 + 3u, col0 + 20u, c3[1], bias5); store4(z, row0 + 3u, col0 + 24u, c3[2], bias6); store4(z, row0 + 3u, col0 + 28u, c3[3], bias7); }
+  if (row0 + 4u < p.M) { store4(z, row0 + 4u, col0 + 0u, a4[0], bias0); store4(z, row0 + 4u, col0 + 4u, a4[1], bias1); store4(z, row0 + 4u, col0 + 8u, a4[2], bias2); store4(z, row0 + 4u, col0 + 12u, a4[3], bias3); store4(z, row0 + 4u, col0 + 16u, c4[0], bias4); store4(z, row0 + 4u, col0 + 20u, c4[1], bias5); store4(z, row0 + 4u, col0 + 24u, c4[2], bias6); store4(z, row0 + 4u, col0 + 28u, c4[3], bias7); }
+  if (row0 + 5u < p.M) { store4(z, row0 + 5u, col0 + 0u, a5[0], bias0); store4(z, row0 + 5u, col0 + 4u, a5[1], bias1); store4(z, row0 + 5u, col0 + 8u, a5[2], bias2); store4(z, row0 + 5u, col0 + 12u, a5[3], bias3); store4(z, row0 + 5u, col0 + 16u, c5[0], bias4); store4(z, row0 + 5u, col0 + 20u, c5[1], bias5); store4(z, row0 + 5u, col0 + 24u, c5[2], bias6); store4(z, row0 + 5u, col0 + 28u, c5[3], bias7); }
+  if (row0 + 6u < p.M) { store4(z, row0 + 6u, col0 + 0u, a6[0], bias0); store4(z, row0 + 6u, col0 + 4u, a6[1], bias1); store4(z, row0 + 6u, col0 + 8u, a6[2], bias2); store4(z, row0 + 6u, col0 + 12u, a6[3], bias3); store4(z, row0 + 6u, col0 + 16u, c6[0], bias4); store4(z, row0 + 6u, col0 + 20u, c6[1], bias5); store4(z, row0 + 6u, col0 + 24u, c6[2], bias6); store4(z, row0 + 6u, col0 + 28u, c6[3], bias7); }
+  if (row0 + 7u < p.M) { store4(z, row0 + 7u, col0 + 0u, a7[0], bias0); store4(z, row0 + 7u, col0 + 4u, a7[1], bias1); store4(z, row0 + 7u, col0 + 8u, a7[2], bias2); store4(z, row0 + 7u, col0 + 12u, a7[3], bias3); store4(z, row0 + 7u, col0 + 16u, c7[0], bias4); store4(z, row0 + 7u, col0 + 20u, c7[1], bias5); store4(z, row0 + 7u, col0 + 24u, c7[2], bias6); store4(z, row0 + 7u, col0 + 28u, c7[3], bias7); }
+  if (row0 + 8u < p.M) { store4(z, row0 + 8u, col0 + 0u, a8[0], bias0); store4(z, row0 + 8u, col0 + 4u, a8[1], bias1); store4(z, row0 + 8u, col0 + 8u, a8[2], bias2); store4(z, row0 + 8u, col0 + 12u, a8[3], bias3); store4(z, row0 + 8u, col0 + 16u, c8[0], bias4); store4(z, row0 + 8u, col0 + 20u, c8[1], bias5); store4(z, row0 + 8u, col0 + 24u, c8[2], bias6); store4(z, row0 + 8u, col0 + 28u, c8[3], bias7); }
+  if (row0 + 9u < p.M) { store4(z, row0 + 9u, col0 + 0u, a9[0], bias0); store4(z, row0 + 9u, col0 + 4u, a9[1], bias1); store4(z, row0 + 9u, col0 + 8u, a9[2], bias2); store4(z, row0 + 9u, col0 + 12u, a9[3], bias3); store4(z, row0 + 9u, col0 + 16u, c9[0], bias4); store4(z, row0 + 9u, col0 + 20u, c9[1], bias5); store4(z, row0 + 9u, col0 + 24u, c9[2], bias6); store4(z, row0 + 9u, col0 + 28u, c9[3], bias7); }
+  if (row0 + 10u < p.M) { store4(z, row0 + 10u, col0 + 0u, a10[0], bias0); store4(z, row0 + 10u, col0 + 4u, a10[1], bias1); store4(z, row0 + 10u, col0 + 8u, a10[2], bias2); store4(z, row0 + 10u, col0 + 12u, a10[3], bias3); store4(z, row0 + 10u, col0 + 16u, c10[0], bias4); store4(z, row0 + 10u, col0 + 20u, c10[1], bias5); store4(z, row0 + 10u, col0 + 24u, c10[2], bias6); store4(z, row0 + 10u, col0 + 28u, c10[3], bias7); }
+  if (row0 + 11u < p.M) { store4(z, row0 + 11u, col0 + 0u, a11[0], bias0); store4(z, row0 + 11u, col0 + 4u, a11[1], bias1); store4(z, row0 + 11u, col0 + 8u, a11[2], bias2); store4(z, row0 + 11u, col0 + 12u, a11[3], bias3); store4(z, row0 + 11u, col0 + 16u, c11[0], bias4); store4(z, row0 + 11u, col0 + 20u, c11[1], bias5); store4(z, row0 + 11u, col0 + 24u, c11[2], bias6); store4(z, row0 + 11u, col0 + 28u, c11[3], bias7); }
+  if (row0 + 12u < p.M) { store4(z, row0 + 12u, col0 + 0u, a12[0], bias0); store4(z, row0 + 12u, col0 + 4u, a12[1], bias1); store4(z, row0 + 12u, col0 + 8u, a12[2], bias2); store4(z, row0 + 12u, col0 + 12u, a12[3], bias3); store4(z, row0 + 12u, col0 + 16u, c12[0], bias4); store4(z, row0 + 12u, col0 + 20u, c12[1], bias5); store4(z, row0 + 12u, col0 + 24u, c12[2], bias6); store4(z, row0 + 12u, col0 + 28u, c12[3], bias7); }
+  if (row0 + 13u < p.M) { store4(z, row0 + 13u, col0 + 0u, a13[0], bias0); store4(z, row0 + 13u, col0 + 4u, a13[1], bias1); store4(z, row0 + 13u, col0 + 8u, a13[2], bias2); store4(z, row0 + 13u, col0 + 12u, a13[3], bias3); store4(z, row0 + 13u, col0 + 16u, c13[0], bias4); store4(z, row0 + 13u, col0 + 20u, c13[1], bias5); store4(z, row0 + 13u, col0 + 24u, c13[2], bias6); store4(z, row0 + 13u, col0 + 28u, c13[3], bias7); }
+  if (row0 + 14u < p.M) { store4(z, row0 + 14u, col0 + 0u, a14[0], bias0); store4(z, row0 + 14u, col0 + 4u, a14[1], bias1); store4(z, row0 + 14u, col0 + 8u, a14[2], bias2); store4(z, row0 + 14u, col0 + 12u, a14[3], bias3); store4(z, row0 + 14u, col0 + 16u, c14[0], bias4); store4(z, row0 + 14u, col0 + 20u, c14[1], bias5); store4(z, row0 + 14u, col0 + 24u, c14[2], bias6); store4(z, row0 + 14u, col0 + 28u, c14[3], bias7); }
+  if (row0 + 15u < p.M) { store4(z, row0 + 15u, col0 + 0u, a15[0], bias0); store4(z, row0 + 15u, col0 + 4u, a15[1], bias1); store4(z, row0 + 15u, col0 + 8u, a15[2], bias2); store4(z, row0 + 15u, col0 + 12u, a15[3], bias3); store4(z, row0 + 15u, col0 + 16u, c15[0], bias4); store4(z, row0 + 15u, col0 + 20u, c15[1], bias5); store4(z, row0 + 15u, col0 + 24u, c15[2], bias6); store4(z, row0 + 15u, col0 + 28u, c15[3], bias7); }
+  if (row0 + 16u < p.M) { store4(z, row0 + 16u, col0 + 0u, a16[0], bias0); store4(z, row0 + 16u, col0 + 4u, a16[1], bias1); store4(z, row0 + 16u, col0 + 8u, a16[2], bias2); store4(z, row0 + 16u, col0 + 12u, a16[3], bias3); store4(z, row0 + 16u, col0 + 16u, c16[0], bias4); store4(z, row0 + 16u, col0 + 20u, c16[1], bias5); store4(z, row0 + 16u, col0 + 24u, c16[2], bias6); store4(z, row0 + 16u, col0 + 28u, c16[3], bias7); }
+  if (row0 + 17u < p.M) { store4(z, row0 + 17u, col0 + 0u, a17[0], bias0); store4(z, row0 + 17u, col0 + 4u, a17[1], bias1); store4(z, row0 + 17u, col0 + 8u, a17[2], bias2); store4(z, row0 + 17u, col0 + 12u, a17[3], bias3); store4(z, row0 + 17u, col0 + 16u, c17[0], bias4); store4(z, row0 + 17u, col0 + 20u, c17[1], bias5); store4(z, row0 + 17u, col0 + 24u, c17[2], bias6); store4(z, row0 + 17u, col0 + 28u, c17[3], bias7); }
+  if (row0 + 18u < p.M) { store4(z, row0 + 18u, col0 + 0u, a18[0], bias0); store4(z, row0 + 18u, col0 + 4u, a18[1], bias1); store4(z, row0 + 18u, col0 + 8u, a18[2], bias2); store4(z, row0 + 18u, col0 + 12u, a18[3], bias3); store4(z, row0 + 18u, col0 + 16u, c18[0], bias4); store4(z, row0 + 18u, col0 + 20u, c18[1], bias5); store4(z, row0 + 18u, col0 + 24u, c18[2], bias6); store4(z, row0 + 18u, col0 + 28u, c18[3], bias7); }
+  if (row0 + 19u < p.M) { store4(z, row0 + 19u, col0 + 0u, a19[0], bias0); store4(z, row0 + 19u, col0 + 4u, a19[1], bias1); store4(z, row0 + 19u, col0 + 8u, a19[2], bias2); store4(z, row0 + 19u, col0 + 12u, a19[3], bias3); store4(z, row0 + 19u, col0 + 16u, c19[0], bias4); store4(z, row0 + 19u, col0 + 20u, c19[1], bias5); store4(z, row0 + 19u, col0 + 24u, c19[2], bias6); store4(z, row0 + 19u, col0 + 28u, c19[3], bias7); }
+  if (row0 + 20u < p.M) { store4(z, row0 + 20u, col0 + 0u, a20[0], bias0); store4(z, row0 + 20u, col0 + 4u, a20[1], bias1); store4(z, row0 + 20u, col0 + 8u, a20[2], bias2); store4(z, row0 + 20u, col0 + 12u, a20[3], bias3); store4(z, row0 + 20u, col0 + 16u, c20[0], bias4); store4(z, row0 + 20u, col0 + 20u, c20[1], bias5); store4(z, row0 + 20u, col0 + 24u, c20[2], bias6); store4(z, row0 + 20u, col0 + 28u, c20[3], bias7); }
+  if (row0 + 21u < p.M) { store4(z, row0 + 21u, col0 + 0u, a21[0], bias0); store4(z, row0 + 21u, col0 + 4u, a21[1], bias1); store4(z, row0 + 21u, col0 + 8u, a21[2], bias2); store4(z, row0 + 21u, col0 + 12u, a21[3], bias3); store4(z, row0 + 21u, col0 + 16u, c21[0], bias4); store4(z, row0 + 21u, col0 + 20u, c21[1], bias5); store4(z, row0 + 21u, col0 + 24u, c21[2], bias6); store4(z, row0 + 21u, col0 + 28u, c21[3], bias7); }
+  if (row0 + 22u < p.M) { store4(z, row0 + 22u, col0 + 0u, a22[0], bias0); store4(z, row0 + 22u, col0 + 4u, a22[1], bias1); store4(z, row0 + 22u, col0 + 8u, a22[2], bias2); store4(z, row0 + 22u, col0 + 12u, a22[3], bias3); store4(z, row0 + 22u, col0 + 16u, c22[0], bias4); store4(z, row0 + 22u, col0 + 20u, c22[1], bias5); store4(z, row0 + 22u, col0 + 24u, c22[2], bias6); store4(z, row0 + 22u, col0 + 28u, c22[3], bias7); }
+  if (row0 + 23u < p.M) { store4(z, row0 + 23u, col0 + 0u, a23[0], bias0); store4(z, row0 + 23u, col0 + 4u, a23[1], bias1); store4(z, row0 + 23u, col0 + 8u, a23[2], bias2); store4(z, row0 + 23u, col0 + 12u, a23[3], bias3); store4(z, row0 + 23u, col0 + 16u, c23[0], bias4); store4(z, row0 + 23u, col0 + 20u, c23[1], bias5); store4(z, row0 + 23u, col0 + 24u, c23[2], bias6); store4(z, row0 + 23u, col0 + 28u, c23[3], bias7); }
+  if (row0 + 24u < p.M) { store4(z, row0 + 24u, col0 + 0u, a24[0], bias0); store4(z, row0 + 24u, col0 + 4u, a24[1], bias1); store4(z, row0 + 24u, col0 + 8u, a24[2], bias2); store4(z, row0 + 24u, col0 + 12u, a24[3], bias3); store4(z, row0 + 24u, col0 + 16u, c24[0], bias4); store4(z, row0 + 24u, col0 + 20u, c24[1], bias5); store4(z, row0 + 24u, col0 + 24u, c24[2], bias6); store4(z, row0 + 24u, col0 + 28u, c24[3], bias7); }
+  if (row0 + 25u < p.M) { store4(z, row0 + 25u, col0 + 0u, a25[0], bias0); store4(z, row0 + 25u, col0 + 4u, a25[1], bias1); store4(z, row0 + 25u, col0 + 8u, a25[2], bias2); store4(z, row0 + 25u, col0 + 12u, a25[3], bias3); store4(z, row0 + 25u, col0 + 16u, c25[0], bias4); store4(z, row0 + 25u, col0 + 20u, c25[1], bias5); store4(z, row0 + 25u, col0 + 24u, c25[2], bias6); store4(z, row0 + 25u, col0 + 28u, c25[3], bias7); }
+  if (row0 + 26u < p.M) { store4(z, row0 + 26u, col0 + 0u, a26[0], bias0); store4(z, row0 + 26u, col0 + 4u, a26[1], bias1); store4(z, row0 + 26u, col0 + 8u, a26[2], bias2); store4(z, row0 + 26u, col0 + 12u, a26[3], bias3); store4(z, row0 + 26u, col0 + 16u, c26[0], bias4); store4(z, row0 + 26u, col0 + 20u, c26[1], bias5); store4(z, row0 + 26u, col0 + 24u, c26[2], bias6); store4(z, row0 + 26u, col0 + 28u, c26[3], bias7); }
+  if (row0 + 27u < p.M) { store4(z, row0 + 27u, col0 + 0u, a27[0], bias0); store4(z, row0 + 27u, col0 + 4u, a27[1], bias1); store4(z, row0 + 27u, col0 + 8u, a27[2], bias2); store4(z, row0 + 27u, col0 + 12u, a27[3], bias3); store4(z, row0 + 27u, col0 + 16u, c27[0], bias4); store4(z, row0 + 27u, col0 + 20u, c27[1], bias5); store4(z, row0 + 27u, col0 + 24u, c27[2], bias6); store4(z, row0 + 27u, col0 + 28u, c27[3], bias7); }
+  if (row0 + 28u < p.M) { store4(z, row0 + 28u, col0 + 0u, a28[0], bias0); store4(z, row0 + 28u, col0 + 4u, a28[1], bias1); store4(z, row0 + 28u, col0 + 8u, a28[2], bias2); store4(z, row0 + 28u, col0 + 12u, a28[3], bias3); store4(z, row0 + 28u, col0 + 16u, c28[0], bias4); store4(z, row0 + 28u, col0 + 20u, c28[1], bias5); store4(z, row0 + 28u, col0 + 24u, c28[2], bias6); store4(z, row0 + 28u, col0 + 28u, c28[3], bias7); }
+  if (row0 + 29u < p.M) { store4(z, row0 + 29u, col0 + 0u, a29[0], bias0); store4(z, row0 + 29u, col0 + 4u, a29[1], bias1); store4(z, row0 + 29u, col0 + 8u, a29[2], bias2); store4(z, row0 + 29u, col0 + 12u, a29[3], bias3); store4(z, row0 + 29u, col0 + 16u, c29[0], bias4); store4(z, row0 + 29u, col0 + 20u, c29[1], bias5); store4(z, row0 + 29u, col0 + 24u, c29[2], bias6); store4(z, row0 + 29u, col0 + 28u, c29[3], bias7); }
+  if (row0 + 30u < p.M) { store4(z, row0 + 30u, col0 + 0u, a30[0], bias0); store4(z, row0 + 30u, col0 + 4u, a30[1], bias1); store4(z, row0 + 30u, col0 + 8u, a30[2], bias2); store4(z, row0 + 30u, col0 + 12u, a30[3], bias3); store4(z, row0 + 30u, col0 + 16u, c30[0], bias4); store4(z, row0 + 30u, col0 + 20u, c30[1], bias5); store4(z, row0 + 30u, col0 + 24u, c30[2], bias6); store4(z, row0 + 30u, col0 + 28u, c30[3], bias7); }
+  if (row0 + 31u < p.M) { store4(z, row0 + 31u, col0 + 0u, a31[0], bias0); store4(z, row0 + 31u, col0 + 4u, a31[1], bias1); store4(z, row0 + 31u, col0 + 8u, a31[2], bias2); store4(z, row0 + 31u, col0 + 12u, a31[3], bias3); store4(z, row0 + 31u, col0 + 16u, c31[0], bias4); store4(z, row0 + 31u, col0 + 20u, c31[1], bias5); store4(z, row0 + 31u, col0 + 24u, c31[2], bias6); store4(z, row0 + 31u, col0 + 28u, c31[3], bias7); }
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn main_tn_tall_colsums(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let col0 = gid.x * 32u;
+  let row0 = wid.y * 32u;
+  let b = gid.z / p.splits;
+  let kBegin = (gid.z % p.splits) * p.kChunk4;
+  let kEnd = min(p.K4, kBegin + p.kChunk4);
+  if (col0 >= p.N) { return; }
+  let ml = p.M - 1u;
+  let nl = p.N - 1u;
+  let ab = b * p.aBatchRows;
+  let bb = b * p.bBatchRows;
+  let m4l = (p.M + 3u) / 4u - 1u;
+  let n4l = (p.N + 3u) / 4u - 1u;
+  let ia0 = ab + min(row0 / 4u + 0u, m4l);
+  let ia1 = ab + min(row0 / 4u + 1u, m4l);
+  let ia2 = ab + min(row0 / 4u + 2u, m4l);
+  let ia3 = ab + min(row0 / 4u + 3u, m4l);
+  let ia4 = ab + min(row0 / 4u + 4u, m4l);
+  let ia5 = ab + min(row0 / 4u + 5u, m4l);
+  let ia6 = ab + min(row0 / 4u + 6u, m4l);
+  let ia7 = ab + min(row0 / 4u + 7u, m4l);
+  let ib0 = bb + min(col0 / 4u + 0u, n4l);
+  let ib1 = bb + min(col0 / 4u + 1u, n4l);
+  let ib2 = bb + min(col0 / 4u + 2u, n4l);
+  let ib3 = bb + min(col0 / 4u + 3u, n4l);
+  let ib4 = bb + min(col0 / 4u + 4u, n4l);
+  let ib5 = bb + min(col0 / 4u + 5u, n4l);
+  let ib6 = bb + min(col0 / 4u + 6u, n4l);
+  let ib7 = bb + min(col0 / 4u + 7u, n4l);
+  var a0 = mat4x4f();
+  var a1 = mat4x4f();
+  var a2 = mat4x4f();
+  var a3 = mat4x4f();
+  var a4 = mat4x4f();
+  var a5 = mat4x4f();
+  var a6 = mat4x4f();
+  var a7 = mat4x4f();
+  var a8 = mat4x4f();
+  var a9 = mat4x4f();
+  var a10 = mat4x4f();
+  var a11 = mat4x4f();
+  var a12 = mat4x4f();
+  var a13 = mat4x4f();
+  var a14 = mat4x4f();
+  var a15 = mat4x4f();
+  var a16 = mat4x4f();
+  var a17 = mat4x4f();
+  var a18 = mat4x4f();
+  var a19 = mat4x4f();
+  var a20 = mat4x4f();
+  var a21 = mat4x4f();
+  var a22 = mat4x4f();
+  var a23 = mat4x4f();
+  var a24 = mat4x4f();
+  var a25 = mat4x4f();
+  var a26 = mat4x4f();
+  var a27 = mat4x4f();
+  var a28 = mat4x4f();
+  var a29 = mat4x4f();
+  var a30 = mat4x4f();
+  var a31 = mat4x4f();
+  var c0 = mat4x4f();
+  var c1 = mat4x4f();
+  var c2 = mat4x4f();
+  var c3 = mat4x4f();
+  var c4 = mat4x4f();
+  var c5 = mat4x4f();
+  var c6 = mat4x4f();
+  var c7 = mat4x4f();
+  var c8 = mat4x4f();
+  var c9 = mat4x4f();
+  var c10 = mat4x4f();
+  var c11 = mat4x4f();
+  var c12 = mat4x4f();
+  var c13 = mat4x4f();
+  var c14 = mat4x4f();
+  var c15 = mat4x4f();
+  var c16 = mat4x4f();
+  var c17 = mat4x4f();
+  var c18 = mat4x4f();
+  var c19 = mat4x4f();
+  var c20 = mat4x4f();
+  var c21 = mat4x4f();
+  var c22 = mat4x4f();
+  var c23 = mat4x4f();
+  var c24 = mat4x4f();
+  var c25 = mat4x4f();
+  var c26 = mat4x4f();
+  var c27 = mat4x4f();
+  var c28 = mat4x4f();
+  var c29 = mat4x4f();
+  var c30 = mat4x4f();
+  var c31 = mat4x4f();
+  var s0 = mat4x4f();
+  var s1 = mat4x4f();
+  for (var r = kBegin; r < kEnd; r++) {
+    let oa = r * (m4l + 1u);
+    let ob = r * (n4l + 1u);
+    let y0 = mat4x4f(Bs[ob + ib0], Bs[ob + ib1], Bs[ob + ib2], Bs[ob + ib3]);
+    s0 += y0;
+    let y1 = mat4x4f(Bs[ob + ib4], Bs[ob + ib5], Bs[ob + ib6], Bs[ob + ib7]);
+    s1 += y1;
+    let x0 = A[oa + ia0];
+    a0 += x0.x * y0; a1 += x0.y * y0; a2 += x0.z * y0; a3 += x0.w * y0;
+    c0 += x0.x * y1; c1 += x0.y * y1; c2 += x0.z * y1; c3 += x0.w * y1;
+    let x1 = A[oa + ia1];
+    a4 += x1.x * y0; a5 += x1.y * y0; a6 += x1.z * y0; a7 += x1.w * y0;
+    c4 += x1.x * y1; c5 += x1.y * y1; c6 += x1.z * y1; c7 += x1.w * y1;
+    let x2 = A[oa + ia2];
+    a8 += x2.x * y0; a9 += x2.y * y0; a10 += x2.z * y0; a11 += x2.w * y0;
+    c8 += x2.x * y1; c9 += x2.y * y1; c10 += x2.z * y1; c11 += x2.w * y1;
+    let x3 = A[oa + ia3];
+    a12 += x3.x * y0; a13 += x3.y * y0; a14 += x3.z * y0; a15 += x3.w * y0;
+    c12 += x3.x * y1; c13 += x3.y * y1; c14 += x3.z * y1; c15 += x3.w * y1;
+    let x4 = A[oa + ia4];
+    a16 += x4.x * y0; a17 += x4.y * y0; a18 += x4.z * y0; a19 += x4.w * y0;
+    c16 += x4.x * y1; c17 += x4.y * y1; c18 += x4.z * y1; c19 += x4.w * y1;
+    let x5 = A[oa + ia5];
+    a20 += x5.x * y0; a21 += x5.y * y0; a22 += x5.z * y0; a23 += x5.w * y0;
+    c20 += x5.x * y1; c21 += x5.y * y1; c22 += x5.z * y1; c23 += x5.w * y1;
+    let x6 = A[oa + ia6];
+    a24 += x6.x * y0; a25 += x6.y * y0; a26 += x6.z * y0; a27 += x6.w * y0;
+    c24 += x6.x * y1; c25 += x6.y * y1; c26 += x6.z * y1; c27 += x6.w * y1;
+    let x7 = A[oa + ia7];
+    a28 += x7.x * y0; a29 += x7.y * y0; a30 += x7.z * y0; a31 += x7.w * y0;
+    c28 += x7.x * y1; c29 += x7.y * y1; c30 += x7.z * y1; c31 += x7.w * y1;
+  }
+  if (row0 == 0u) {
+    if (col0 + 0u < p.N) { colsums[col0 + 0u] = s0[0][0]; }
+    if (col0 + 1u < p.N) { colsums[col0 + 1u] = s0[0][1]; }
+    if (col0 + 2u < p.N) { colsums[col0 + 2u] = s0[0][2]; }
+    if (col0 + 3u < p.N) { colsums[col0 + 3u] = s0[0][3]; }
+    if (col0 + 4u < p.N) { colsums[col0 + 4u] = s0[1][0]; }
+    if (col0 + 5u < p.N) { colsums[col0 + 5u] = s0[1][1]; }
+    if (col0 + 6u < p.N) { colsums[col0 + 6u] = s0[1][2]; }
+    if (col0 + 7u < p.N) { colsums[col0 + 7u] = s0[1][3]; }
+    if (col0 + 8u < p.N) { colsums[col0 + 8u] = s0[2][0]; }
+    if (col0 + 9u < p.N) { colsums[col0 + 9u] = s0[2][1]; }
+    if (col0 + 10u < p.N) { colsums[col0 + 10u] = s0[2][2]; }
+    if (col0 + 11u < p.N) { colsums[col0 + 11u] = s0[2][3]; }
+    if (col0 + 12u < p.N) { colsums[col0 + 12u] = s0[3][0]; }
+    if (col0 + 13u < p.N) { colsums[col0 + 13u] = s0[3][1]; }
+    if (col0 + 14u < p.N) { colsums[col0 + 14u] = s0[3][2]; }
+    if (col0 + 15u < p.N) { colsums[col0 + 15u] = s0[3][3]; }
+    if (col0 + 16u < p.N) { colsums[col0 + 16u] = s1[0][0]; }
+    if (col0 + 17u < p.N) { colsums[col0 + 17u] = s1[0][1]; }
+    if (col0 + 18u < p.N) { colsums[col0 + 18u] = s1[0][2]; }
+    if (col0 + 19u < p.N) { colsums[col0 + 19u] = s1[0][3]; }
+    if (col0 + 20u < p.N) { colsums[col0 + 20u] = s1[1][0]; }
+    if (col0 + 21u < p.N) { colsums[col0 + 21u] = s1[1][1]; }
+    if (col0 + 22u < p.N) { colsums[col0 + 22u] = s1[1][2]; }
+    if (col0 + 23u < p.N) { colsums[col0 + 23u] = s1[1][3]; }
+    if (col0 + 24u < p.N) { colsums[col0 + 24u] = s1[2][0]; }
+    if (col0 + 25u < p.N) { colsums[col0 + 25u] = s1[2][1]; }
+    if (col0 + 26u < p.N) { colsums[col0 + 26u] = s1[2][2]; }
+    if (col0 + 27u < p.N) { colsums[col0 + 27u] = s1[2][3]; }
+    if (col0 + 28u < p.N) { colsums[col0 + 28u] = s1[3][0]; }
+    if (col0 + 29u < p.N) { colsums[col0 + 29u] = s1[3][1]; }
+    if (col0 + 30u < p.N) { colsums[col0 + 30u] = s1[3][2]; }
+    if (col0 + 31u < p.N) { colsums[col0 + 31u] = s1[3][3]; }
+  }
+  // Finished results go to batch b; split-K partial sums to slot gid.z.
+  let z = select(b, gid.z, PARTIAL == 1u);
+  let useBias = p.hasBias == 1u && PARTIAL == 0u;
+  let bias0 = select(vec4f(0.0), vec4f(bias[min(col0 + 0u, nl)], bias[min(col0 + 1u, nl)], bias[min(col0 + 2u, nl)], bias[min(col0 + 3u, nl)]), useBias);
+  let bias1 = select(vec4f(0.0), vec4f(bias[min(col0 + 4u, nl)], bias[min(col0 + 5u, nl)], bias[min(col0 + 6u, nl)], bias[min(col0 + 7u, nl)]), useBias);
+  let bias2 = select(vec4f(0.0), vec4f(bias[min(col0 + 8u, nl)], bias[min(col0 + 9u, nl)], bias[min(col0 + 10u, nl)], bias[min(col0 + 11u, nl)]), useBias);
+  let bias3 = select(vec4f(0.0), vec4f(bias[min(col0 + 12u, nl)], bias[min(col0 + 13u, nl)], bias[min(col0 + 14u, nl)], bias[min(col0 + 15u, nl)]), useBias);
+  let bias4 = select(vec4f(0.0), vec4f(bias[min(col0 + 16u, nl)], bias[min(col0 + 17u, nl)], bias[min(col0 + 18u, nl)], bias[min(col0 + 19u, nl)]), useBias);
+  let bias5 = select(vec4f(0.0), vec4f(bias[min(col0 + 20u, nl)], bias[min(col0 + 21u, nl)], bias[min(col0 + 22u, nl)], bias[min(col0 + 23u, nl)]), useBias);
+  let bias6 = select(vec4f(0.0), vec4f(bias[min(col0 + 24u, nl)], bias[min(col0 + 25u, nl)], bias[min(col0 + 26u, nl)], bias[min(col0 + 27u, nl)]), useBias);
+  let bias7 = select(vec4f(0.0), vec4f(bias[min(col0 + 28u, nl)], bias[min(col0 + 29u, nl)], bias[min(col0 + 30u, nl)], bias[min(col0 + 31u, nl)]), useBias);
+  if (row0 + 0u < p.M) { store4(z, row0 + 0u, col0 + 0u, a0[0], bias0); store4(z, row0 + 0u, col0 + 4u, a0[1], bias1); store4(z, row0 + 0u, col0 + 8u, a0[2], bias2); store4(z, row0 + 0u, col0 + 12u, a0[3], bias3); store4(z, row0 + 0u, col0 + 16u, c0[0], bias4); store4(z, row0 + 0u, col0 + 20u, c0[1], bias5); store4(z, row0 + 0u, col0 + 24u, c0[2], bias6); store4(z, row0 + 0u, col0 + 28u, c0[3], bias7); }
+  if (row0 + 1u < p.M) { store4(z, row0 + 1u, col0 + 0u, a1[0], bias0); store4(z, row0 + 1u, col0 + 4u, a1[1], bias1); store4(z, row0 + 1u, col0 + 8u, a1[2], bias2); store4(z, row0 + 1u, col0 + 12u, a1[3], bias3); store4(z, row0 + 1u, col0 + 16u, c1[0], bias4); store4(z, row0 + 1u, col0 + 20u, c1[1], bias5); store4(z, row0 + 1u, col0 + 24u, c1[2], bias6); store4(z, row0 + 1u, col0 + 28u, c1[3], bias7); }
+  if (row0 + 2u < p.M) { store4(z, row0 + 2u, col0 + 0u, a2[0], bias0); store4(z, row0 + 2u, col0 + 4u, a2[1], bias1); store4(z, row0 + 2u, col0 + 8u, a2[2], bias2); store4(z, row0 + 2u, col0 + 12u, a2[3], bias3); store4(z, row0 + 2u, col0 + 16u, c2[0], bias4); store4(z, row0 + 2u, col0 + 20u, c2[1], bias5); store4(z, row0 + 2u, col0 + 24u, c2[2], bias6); store4(z, row0 + 2u, col0 + 28u, c2[3], bias7); }
+  if (row0 + 3u < p.M) { store4(z, row0 + 3u, col0 + 0u, a3[0], bias0); store4(z, row0 + 3u, col0 + 4u, a3[1], bias1); store4(z, row0 + 3u, col0 + 8u, a3[2], bias2); store4(z, row0 + 3u, col0 + 12u, a3[3], bias3); store4(z, row0 + 3u, col0 + 16u, c3[0], bias4); store4(z, row0 + 3u, col0 + 20u, c3[1], bias5); store4(z, row0 + 3u, col0 + 24u, c3[2], bias6); store4(z, row0 + 3u, col0 + 28u, c3[3], bias7); }
+  if (row0 + 4u < p.M) { store4(z, row0 + 4u, col0 + 0u, a4[0], bias0); store4(z, row0 + 4u, col0 + 4u, a4[1], bias1); store4(z, row0 + 4u, col0 + 8u, a4[2], bias2); store4(z, row0 + 4u, col0 + 12u, a4[3], bias3); store4(z, row0 + 4u, col0 + 16u, c4[0], bias4); store4(z, row0 + 4u, col0 + 20u, c4[1], bias5); store4(z, row0 + 4u, col0 + 24u, c4[2], bias6); store4(z, row0 + 4u, col0 + 28u, c4[3], bias7); }
+  if (row0 + 5u < p.M) { store4(z, row0 + 5u, col0 + 0u, a5[0], bias0); store4(z, row0 + 5u, col0 + 4u, a5[1], bias1); store4(z, row0 + 5u, col0 + 8u, a5[2], bias2); store4(z, row0 + 5u, col0 + 12u, a5[3], bias3); store4(z, row0 + 5u, col0 + 16u, c5[0], bias4); store4(z, row0 + 5u, col0 + 20u, c5[1], bias5); store4(z, row0 + 5u, col0 + 24u, c5[2], bias6); store4(z, row0 + 5u, col0 + 28u, c5[3], bias7); }
+  if (row0 + 6u < p.M) { store4(z, row0 + 6u, col0 + 0u, a6[0], bias0); store4(z, row0 + 6u, col0 + 4u, a6[1], bias1); store4(z, row0 + 6u, col0 + 8u, a6[2], bias2); store4(z, row0 + 6u, col0 + 12u, a6[3], bias3); store4(z, row0 + 6u, col0 + 16u, c6[0], bias4); store4(z, row0 + 6u, col0 + 20u, c6[1], bias5); store4(z, row0 + 6u, col0 + 24u, c6[2], bias6); store4(z, row0 + 6u, col0 + 28u, c6[3], bias7); }
+  if (row0 + 7u < p.M) { store4(z, row0 + 7u, col0 + 0u, a7[0], bias0); store4(z, row0 + 7u, col0 + 4u, a7[1], bias1); store4(z, row0 + 7u, col0 + 8u, a7[2], bias2); store4(z, row0 + 7u, col0 + 12u, a7[3], bias3); store4(z, row0 + 7u, col0 + 16u, c7[0], bias4); store4(z, row0 + 7u, col0 + 20u, c7[1], bias5); store4(z, row0 + 7u, col0 + 24u, c7[2], bias6); store4(z, row0 + 7u, col0 + 28u, c7[3], bias7); }
+  if (row0 + 8u < p.M) { store4(z, row0 + 8u, col0 + 0u, a8[0], bias0); store4(z, row0 + 8u, col0 + 4u, a8[1], bias1); store4(z, row0 + 8u, col0 + 8u, a8[2], bias2); store4(z, row0 + 8u, col0 + 12u, a8[3], bias3); store4(z, row0 + 8u, col0 + 16u, c8[0], bias4); store4(z, row0 + 8u, col0 + 20u, c8[1], bias5); store4(z, row0 + 8u, col0 + 24u, c8[2], bias6); store4(z, row0 + 8u, col0 + 28u, c8[3], bias7); }
+  if (row0 + 9u < p.M) { store4(z, row0 + 9u, col0 + 0u, a9[0], bias0); store4(z, row0 + 9u, col0 + 4u, a9[1], bias1); store4(z, row0 + 9u, col0 + 8u, a9[2], bias2); store4(z, row0 + 9u, col0 + 12u, a9[3], bias3); store4(z, row0 + 9u, col0 + 16u, c9[0], bias4); store4(z, row0 + 9u, col0 + 20u, c9[1], bias5); store4(z, row0 + 9u, col0 + 24u, c9[2], bias6); store4(z, row0 + 9u, col0 + 28u, c9[3], bias7); }
+  if (row0 + 10u < p.M) { store4(z, row0 + 10u, col0 + 0u, a10[0], bias0); store4(z, row0 + 10u, col0 + 4u, a10[1], bias1); store4(z, row0 + 10u, col0 + 8u, a10[2], bias2); store4(z, row0 + 10u, col0 + 12u, a10[3], bias3); store4(z, row0 + 10u, col0 + 16u, c10[0], bias4); store4(z, row0 + 10u, col0 + 20u, c10[1], bias5); store4(z, row0 + 10u, col0 + 24u, c10[2], bias6); store4(z, row0 + 10u, col0 + 28u, c10[3], bias7); }
+  if (row0 + 11u < p.M) { store4(z, row0 + 11u, col0 + 0u, a11[0], bias0); store4(z, row0 + 11u, col0 + 4u, a11[1], bias1); store4(z, row0 + 11u, col0 + 8u, a11[2], bias2); store4(z, row0 + 11u, col0 + 12u, a11[3], bias3); store4(z, row0 + 11u, col0 + 16u, c11[0], bias4); store4(z, row0 + 11u, col0 + 20u, c11[1], bias5); store4(z, row0 + 11u, col0 + 24u, c11[2], bias6); store4(z, row0 + 11u, col0 + 28u, c11[3], bias7); }
+  if (row0 + 12u < p.M) { store4(z, row0 + 12u, col0 + 0u, a12[0], bias0); store4(z, row0 + 12u, col0 + 4u, a12[1], bias1); store4(z, row0 + 12u, col0 + 8u, a12[2], bias2); store4(z, row0 + 12u, col0 + 12u, a12[3], bias3); store4(z, row0 + 12u, col0 + 16u, c12[0], bias4); store4(z, row0 + 12u, col0 + 20u, c12[1], bias5); store4(z, row0 + 12u, col0 + 24u, c12[2], bias6); store4(z, row0 + 12u, col0 + 28u, c12[3], bias7); }
+  if (row0 + 13u < p.M) { store4(z, row0 + 13u, col0 + 0u, a13[0], bias0); store4(z, row0 + 13u, col0 + 4u, a13[1], bias1); store4(z, row0 + 13u, col0 + 8u, a13[2], bias2); store4(z, row0 + 13u, col0 + 12u, a13[3], bias3); store4(z, row0 + 13u, col0 + 16u, c13[0], bias4); store4(z, row0 + 13u, col0 + 20u, c13[1], bias5); store4(z, row0 + 13u, col0 + 24u, c13[2], bias6); store4(z, row0 + 13u, col0 + 28u, c13[3], bias7); }
+  if (row0 + 14u < p.M) { store4(z, row0 + 14u, col0 + 0u, a14[0], bias0); store4(z, row0 + 14u, col0 + 4u, a14[1], bias1); store4(z, row0 + 14u, col0 + 8u, a14[2], bias2); store4(z, row0 + 14u, col0 + 12u, a14[3], bias3); store4(z, row0 + 14u, col0 + 16u, c14[0], bias4); store4(z, row0 + 14u, col0 + 20u, c14[1], bias5); store4(z, row0 + 14u, col0 + 24u, c14[2], bias6); store4(z, row0 + 14u, col0 + 28u, c14[3], bias7); }
+  if (row0 + 15u < p.M) { store4(z, row0 + 15u, col0 + 0u, a15[0], bias0); store4(z, row0 + 15u, col0 + 4u, a15[1], bias1); store4(z, row0 + 15u, col0 + 8u, a15[2], bias2); store4(z, row0 + 15u, col0 + 12u, a15[3], bias3); store4(z, row0 + 15u, col0 + 16u, c15[0], bias4); store4(z, row0 + 15u, col0 + 20u, c15[1], bias5); store4(z, row0 + 15u, col0 + 24u, c15[2], bias6); store4(z, row0 + 15u, col0 + 28u, c15[3], bias7); }
+  if (row0 + 16u < p.M) { store4(z, row0 + 16u, col0 + 0u, a16[0], bias0); store4(z, row0 + 16u, col0 + 4u, a16[1], bias1); store4(z, row0 + 16u, col0 + 8u, a16[2], bias2); store4(z, row0 + 16u, col0 + 12u, a16[3], bias3); store4(z, row0 + 16u, col0 + 16u, c16[0], bias4); store4(z, row0 + 16u, col0 + 20u, c16[1], bias5); store4(z, row0 + 16u, col0 + 24u, c16[2], bias6); store4(z, row0 + 16u, col0 + 28u, c16[3], bias7); }
+  if (row0 + 17u < p.M) { store4(z, row0 + 17u, col0 + 0u, a17[0], bias0); store4(z, row0 + 17u, col0 + 4u, a17[1], bias1); store4(z, row0 + 17u, col0 + 8u, a17[2], bias2); store4(z, row0 + 17u, col0 + 12u, a17[3], bias3); store4(z, row0 + 17u, col0 + 16u, c17[0], bias4); store4(z, row0 + 17u, col0 + 20u, c17[1], bias5); store4(z, row0 + 17u, col0 + 24u, c17[2], bias6); store4(z, row0 + 17u, col0 + 28u, c17[3], bias7); }
+  if (row0 + 18u < p.M) { store4(z, row0 + 18u, col0 + 0u, a18[0], bias0); store4(z, row0 + 18u, col0 + 4u, a18[1], bias1); store4(z, row0 + 18u, col0 + 8u, a18[2], bias2); store4(z, row0 + 18u, col0 + 12u, a18[3], bias3); store4(z, row0 + 18u, col0 + 16u, c18[0], bias4); store4(z, row0 + 18u, col0 + 20u, c18[1], bias5); store4(z, row0 + 18u, col0 + 24u, c18[2], bias6); store4(z, row0 + 18u, col0 + 28u, c18[3], bias7); }
+  if (row0 + 19u < p.M) { store4(z, row0 + 19u, col0 + 0u, a19[0], bias0); store4(z, row0 + 19u, col0 + 4u, a19[1], bias1); store4(z, row0 + 19u, col0 + 8u, a19[2], bias2); store4(z, row0 + 19u, col0 + 12u, a19[3], bias3); store4(z, row0 + 19u, col0 + 16u, c19[0], bias4); store4(z, row0 + 19u, col0 + 20u, c19[1], bias5); store4(z, row0 + 19u, col0 + 24u, c19[2], bias6); store4(z, row0 + 19u, col0 + 28u, c19[3], bias7); }
+  if (row0 + 20u < p.M) { store4(z, row0 + 20u, col0 + 0u, a20[0], bias0); store4(z, row0 + 20u, col0 + 4u, a20[1], bias1); store4(z, row0 + 20u, col0 + 8u, a20[2], bias2); store4(z, row0 + 20u, col0 + 12u, a20[3], bias3); store4(z, row0 + 20u, col0 + 16u, c20[0], bias4); store4(z, row0 + 20u, col0 + 20u, c20[1], bias5); store4(z, row0 + 20u, col0 + 24u, c20[2], bias6); store4(z, row0 + 20u, col0 + 28u, c20[3], bias7); }
+  if (row0 + 21u < p.M) { store4(z, row0 + 21u, col0 + 0u, a21[0], bias0); store4(z, row0 + 21u, col0 + 4u, a21[1], bias1); store4(z, row0 + 21u, col0 + 8u, a21[2], bias2); store4(z, row0 + 21u, col0 + 12u, a21[3], bias3); store4(z, row0 + 21u, col0 + 16u, c21[0], bias4); store4(z, row0 + 21u, col0 + 20u, c21[1], bias5); store4(z, row0 + 21u, col0 + 24u, c21[2], bias6); store4(z, row0 + 21u, col0 + 28u, c21[3], bias7); }
+  if (row0 + 22u < p.M) { store4(z, row0 + 22u, col0 + 0u, a22[0], bias0); store4(z, row0 + 22u, col0 + 4u, a22[1], bias1); store4(z, row0 + 22u, col0 + 8u, a22[2], bias2); store4(z, row0 + 22u, col0 + 12u, a22[3], bias3); store4(z, row0 + 22u, col0 + 16u, c22[0], bias4); store4(z, row0 + 22u, col0 + 20u, c22[1], bias5); store4(z, row0 + 22u, col0 + 24u, c22[2], bias6); store4(z, row0 + 22u, col0 + 28u, c22[3], bias7); }
+  if (row0 + 23u < p.M) { store4(z, row0 + 23u, col0 + 0u, a23[0], bias0); store4(z, row0 + 23u, col0 + 4u, a23[1], bias1); store4(z, row0 + 23u, col0 + 8u, a23[2], bias2); store4(z, row0 + 23u, col0 + 12u, a23[3], bias3); store4(z, row0 + 23u, col0 + 16u, c23[0], bias4); store4(z, row0 + 23u, col0 + 20u, c23[1], bias5); store4(z, row0 + 23u, col0 + 24u, c23[2], bias6); store4(z, row0 + 23u, col0 + 28u, c23[3], bias7); }
+  if (row0 + 24u < p.M) { store4(z, row0 + 24u, col0 + 0u, a24[0], bias0); store4(z, row0 + 24u, col0 + 4u, a24[1], bias1); store4(z, row0 + 24u, col0 + 8u, a24[2], bias2); store4(z, row0 + 24u, col0 + 12u, a24[3], bias3); store4(z, row0 + 24u, col0 + 16u, c24[0], bias4); store4(z, row0 + 24u, col0 + 20u, c24[1], bias5); store4(z, row0 + 24u, col0 + 24u, c24[2], bias6); store4(z, row0 + 24u, col0 + 28u, c24[3], bias7); }
+  if (row0 + 25u < p.M) { store4(z, row0 + 25u, col0 + 0u, a25[0], bias0); store4(z, row0 + 25u, col0 + 4u, a25[1], bias1); store4(z, row0 + 25u, col0 + 8u, a25[2], bias2); store4(z, row0 + 25u, col0 + 12u, a25[3], bias3); store4(z, row0 + 25u, col0 + 16u, c25[0], bias4); store4(z, row0 + 25u, col0 + 20u, c25[1], bias5); store4(z, row0 + 25u, col0 + 24u, c25[2], bias6); store4(z, row0 + 25u, col0 + 28u, c25[3], bias7); }
+  if (row0 + 26u < p.M) { store4(z, row0 + 26u, col0 + 0u, a26[0], bias0); store4(z, row0 + 26u, col0 + 4u, a26[1], bias1); store4(z, row0 + 26u, col0 + 8u, a26[2], bias2); store4(z, row0 + 26u, col0 + 12u, a26[3], bias3); store4(z, row0 + 26u, col0 + 16u, c26[0], bias4); store4(z, row0 + 26u, col0 + 20u, c26[1], bias5); store4(z, row0 + 26u, col0 + 24u, c26[2], bias6); store4(z, row0 + 26u, col0 + 28u, c26[3], bias7); }
+  if (row0 + 27u < p.M) { store4(z, row0 + 27u, col0 + 0u, a27[0], bias0); store4(z, row0 + 27u, col0 + 4u, a27[1], bias1); store4(z, row0 + 27u, col0 + 8u, a27[2], bias2); store4(z, row0 + 27u, col0 + 12u, a27[3], bias3); store4(z, row0 + 27u, col0 + 16u, c27[0], bias4); store4(z, row0 + 27u, col0 + 20u, c27[1], bias5); store4(z, row0 + 27u, col0 + 24u, c27[2], bias6); store4(z, row0 + 27u, col0 + 28u, c27[3], bias7); }
+  if (row0 + 28u < p.M) { store4(z, row0 + 28u, col0 + 0u, a28[0], bias0); store4(z, row0 + 28u, col0 + 4u, a28[1], bias1); store4(z, row0 + 28u, col0 + 8u, a28[2], bias2); store4(z, row0 + 28u, col0 + 12u, a28[3], bias3); store4(z, row0 + 28u, col0 + 16u, c28[0], bias4); store4(z, row0 + 28u, col0 + 20u, c28[1], bias5); store4(z, row0 + 28u, col0 + 24u, c28[2], bias6); store4(z, row0 + 28u, col0 + 28u, c28[3], bias7); }
+  if (row0 + 29u < p.M) { store4(z, row0 + 29u, col0 + 0u, a29[0], bias0); store4(z, row0 + 29u, col0 + 4u, a29[1], bias1); store4(z, row0 + 29u, col0 + 8u, a29[2], bias2); store4(z, row0 + 29u, col0 + 12u, a29[3], bias3); store4(z, row0 + 29u, col0 + 16u, c29[0], bias4); store4(z, row0 + 29u, col0 + 20u, c29[1], bias5); store4(z, row0 + 29u, col0 + 24u, c29[2], bias6); store4(z, row0 + 29u, col0 + 28u, c29[3], bias7); }
+  if (row0 + 30u < p.M) { store4(z, row0 + 30u, col0 + 0u, a30[0], bias0); store4(z, row0 + 30u, col0 + 4u, a30[1], bias1); store4(z, row0 + 30u, col0 + 8u, a30[2], bias2); store4(z, row0 + 30u, col0 + 12u, a30[3], bias3); store4(z, row0 + 30u, col0 + 16u, c30[0], bias4); store4(z, row0 + 30u, col0 + 20u, c30[1], bias5); store4(z, row0 + 30u, col0 + 24u, c30[2], bias6); store4(z, row0 + 30u, col0 + 28u, c30[3], bias7); }
+  if (row0 + 31u < p.M) { store4(z, row0 + 31u, col0 + 0u, a31[0], bias0); store4(z, row0 + 31u, col0 + 4u, a31[1], bias1); store4(z, row0 + 31u, col0 + 8u, a31[2], bias2); store4(z, row0 + 31u, col0 + 12u, a31[3], bias3); store4(z, row0 + 31u, col0 + 16u, c31[0], bias4); store4(z, row0 + 31u, col0 + 20u, c31[1], bias5); store4(z, row0 + 31u, col0 + 24u, c31[2], bias6); store4(z, row0 + 31u, col0 + 28u, c31[3], bias7); }
 }

@@ -250,6 +250,9 @@ const ODD: Case[] = [
   // B batched over a shared A, and N = 128: B's rows go to its texture by a copy, not a pack.
   { M: 6, N: 35, K: 99, batchA: 1, batchB: 2 },
   { M: 20, N: 128, K: 70, bias: true },
+  // Aᵀ·B (main_tn*): M and N past a tile's multiple, batched.
+  { M: 37, N: 45, K: 70, transA: true, bias: true },
+  { M: 9, N: 20, K: 33, transA: true, batchA: 2, batchB: 2 },
 ];
 
 /**
@@ -285,6 +288,32 @@ describeBackends('autotune: matmul variants against float64', (get) => {
       return runCase(this, get(), REAL_BIG, plan);
     });
   }
+  // Weight and bias gradients in one pass: dW = Xᵀ·dY and dY's column sums, on every Aᵀ·B tile.
+  for (const plan of ['texture', 'texture.n32', 'texture.m32']) {
+    it(`${plan} Aᵀ·B with column sums (main_tn*_colsums): odd and real sizes against float64`, async () => {
+      const e = get();
+      for (const [M, N, R] of [[37, 45, 70], [128, 384, 512]] as const) {
+        const r = freshRng();
+        const x = randomF32(R * M, r);
+        const g = randomF32(R * N, r);
+        const tx = e.upload(x, [R, M]);
+        const tg = e.upload(g, [R, N]);
+        const sums = e.empty([N]);
+        const dw = matmul(e, tx, tg, { transA: true, colSums: sums, plan });
+        const want = new Float64Array(M * N);
+        const wantSums = new Float64Array(N);
+        for (let k = 0; k < R; k++)
+          for (let n = 0; n < N; n++) {
+            const gv = g[k * N + n]!;
+            wantSums[n] += gv;
+            for (let m = 0; m < M; m++) want[m * N + n] += x[k * M + m]! * gv;
+          }
+        expectClose(await e.readF32(dw), want, 1e-5, `${plan} ${M}×${N}×${R} dW`);
+        expectClose(await e.readF32(sums), wantSums, 1e-5, `${plan} ${M}×${N}×${R} column sums`);
+        e.release(tx, tg, sums, dw);
+      }
+    });
+  }
 });
 
 describeBackends('autotune: matmul on a device', (get) => {
@@ -299,7 +328,12 @@ describeBackends('autotune: matmul on a device', (get) => {
     const e = get();
     for (const k of [...e.tuner.checked]) if (k.startsWith('matmul:')) e.tuner.checked.delete(k);
     await checkMatmulFastPaths(e);
-    expect([...e.tuner.checked].filter((k) => k.startsWith('matmul:')).length).to.be.at.least(4);
+    const nn = [...e.tuner.checked].filter((k) => k.startsWith('matmul:')).length;
+    expect(nn).to.be.at.least(4);
+    // Aᵀ·B: the texture tiles run main_tn* there, families of their own.
+    await checkMatmulFastPaths(e, undefined, true);
+    const tn = [...e.tuner.checked].filter((k) => k.startsWith('matmul:') && k.includes('.tn'));
+    expect(tn).to.include.members(['matmul:texture.n32.tn', 'matmul:texture.m32.tn']);
     expect([...e.tuner.disabled.entries()]).to.deep.equal([]);
   });
 

@@ -232,37 +232,41 @@ function knEntry(name) {
 }
 
 /**
- * An Aᵀ·B entry: rows x 16 outputs per invocation as outer products of rows of A and B. With
- * colsums, invocations of the first row tile also write the column sums of B (over r) to colsums[n]:
- * the bias gradient next to the weight gradient (no split-K: the host checks).
+ * An Aᵀ·B entry: rows x cols outputs per invocation (cols 16 or 32) as outer products of rows of A
+ * and B. With colsums, invocations of the first row tile also write the column sums of B (over r)
+ * to colsums[n]: the bias gradient next to the weight gradient (no split-K: the host checks).
  */
-function tnEntry(name, rows, colsums = false) {
-  const out = prologue(name, rows, 16);
+function tnEntry(name, rows, cols, colsums = false) {
+  const groups = cols / 16;
+  const out = prologue(name, rows, cols);
   out.push(`  let m4l = (p.M + 3u) / 4u - 1u;`);
   out.push(`  let n4l = (p.N + 3u) / 4u - 1u;`);
   for (const q of range(rows / 4)) out.push(`  let ia${q} = ab + min(row0 / 4u + ${q}u, m4l);`);
-  for (const q of range(4)) out.push(`  let ib${q} = bb + min(col0 / 4u + ${q}u, n4l);`);
-  out.push(...accumulators(rows, 1));
-  if (colsums) out.push(`  var s = mat4x4f();`);
+  for (const q of range(4 * groups)) out.push(`  let ib${q} = bb + min(col0 / 4u + ${q}u, n4l);`);
+  out.push(...accumulators(rows, groups));
+  if (colsums) for (let g = 0; g < groups; g++) out.push(`  var s${g} = mat4x4f();`);
   out.push(`  for (var r = kBegin; r < kEnd; r++) {`);
   out.push(`    let oa = r * (m4l + 1u);`);
   out.push(`    let ob = r * (n4l + 1u);`);
-  out.push(`    let y = mat4x4f(${range(4).map((q) => `Bs[ob + ib${q}]`).join(', ')});`);
-  if (colsums) out.push(`    s += y;`);
+  for (let g = 0; g < groups; g++) {
+    out.push(`    let y${g} = mat4x4f(${range(4).map((q) => `Bs[ob + ib${4 * g + q}]`).join(', ')});`);
+    if (colsums) out.push(`    s${g} += y${g};`);
+  }
   for (const q of range(rows / 4)) {
     out.push(`    let x${q} = A[oa + ia${q}];`);
-    out.push(`    ${['x', 'y', 'z', 'w'].map((c, e) => `${acc(4 * q + e, 0)} += x${q}.${c} * y;`).join(' ')}`);
+    for (let g = 0; g < groups; g++) out.push(`    ${['x', 'y', 'z', 'w'].map((c, e) => `${acc(4 * q + e, g)} += x${q}.${c} * y${g};`).join(' ')}`);
   }
   out.push(`  }`);
   if (colsums) {
     out.push(`  if (row0 == 0u) {`);
-    for (const q of range(4)) for (const e of range(4)) out.push(`    if (col0 + ${4 * q + e}u < p.N) { colsums[col0 + ${4 * q + e}u] = s[${q}][${e}]; }`);
+    for (let g = 0; g < groups; g++)
+      for (const q of range(4)) for (const e of range(4)) out.push(`    if (col0 + ${16 * g + 4 * q + e}u < p.N) { colsums[col0 + ${16 * g + 4 * q + e}u] = s${g}[${q}][${e}]; }`);
     out.push(`  }`);
   }
-  out.push(...epilogue(rows, 16));
+  out.push(...epilogue(rows, cols));
   return out.join('\n');
 }
 
-const text = [HEADER, dotEntry('main', 16, 16, false), dotEntry('main_wide', 16, 32, true), dotEntry('main_tall', 32, 32, true), knEntry('main_kn'), tnEntry('main_tn', 16), tnEntry('main_tn_colsums', 16, true)].join('\n\n') + '\n';
+const text = [HEADER, dotEntry('main', 16, 16, false), dotEntry('main_wide', 16, 32, true), dotEntry('main_tall', 32, 32, true), knEntry('main_kn'), ...[['main_tn', 16, 16], ['main_tn_wide', 16, 32], ['main_tn_tall', 32, 32]].flatMap(([n, r, c]) => [tnEntry(n, r, c), tnEntry(`${n}_colsums`, r, c, true)])].join('\n\n') + '\n';
 
 writeOrCheck(OUT, text, fileURLToPath(import.meta.url));

@@ -43,7 +43,7 @@ export function modelMatmuls(c: ModelConfig, batch: number, o: { training?: bool
     push(what, { M: rows, N: outF, K: inF, bias: true, act: o.act, accumulate: o.residual, constB: !training });
     if (training) {
       push(`${what} dX`, { M: rows, N: inF, K: outF, transB: true, act: o.gradAct, constB: false });
-      push(`${what} dW`, { M: inF, N: outF, K: rows, transA: true, constB: false });
+      push(`${what} dW`, { M: inF, N: outF, K: rows, transA: true, constB: false, colSums: true });
     }
   };
   linear('enc.patch', PP3, D);

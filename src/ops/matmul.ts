@@ -151,9 +151,10 @@ export function parsePlan(name: string): MatmulPlan | null {
 }
 
 /** The family a plan belongs to for start-up parity checks ("texture", "storage.split", …). */
-function planFamily(p: MatmulPlan): string {
+function planFamily(p: MatmulPlan, tn = false): string {
   const tile = p.variant === 'texture' ? (p.rows === 32 ? '.m32' : p.cols === 32 ? '.n32' : p.kn ? '.kn' : '') : '';
-  return `${p.variant}${tile}${p.splits && p.splits > 1 ? '.split' : ''}`;
+  // Aᵀ·B on the texture variant runs other entry points (main_tn*): a family of its own.
+  return `${p.variant}${tile}${tn && p.variant === 'texture' ? '.tn' : ''}${p.splits && p.splits > 1 ? '.split' : ''}`;
 }
 
 /** Elements of the split-K partial buffer: splits per output element. */
@@ -202,7 +203,7 @@ function planFits(engine: Engine, d: Dims, p: MatmulPlan): boolean {
     if (partialElements(d, p.splits) * 4 > maxPartialBytes(engine)) return false;
     if (d.batch * p.splits > 65535) return false;
   }
-  return !engine.tuner.disabled.has(`matmul:${planFamily(p)}`);
+  return !engine.tuner.disabled.has(`matmul:${planFamily(p, !!d.tn)}`);
 }
 
 interface Operand {
@@ -539,13 +540,16 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = 
     // A stored [K, M] and B stored [K, N], each as vec4 rows ([K][ceil(M/4)]; packed only to pad).
     opA = operand(engine, a, K, M, K, false, d.batchA, 'storage');
     opB = operand(engine, b, K, N, K, false, d.batchB, 'storage');
-    const wg = plan.wg ?? textureWorkgroup(d, 16, 16);
+    // The tile as for A·B: 16×16 (main_tn), 16×32 (main_tn_wide) or 32×32 (main_tn_tall).
+    const rows = plan.rows ?? 16;
+    const cols = rows === 32 ? 32 : (plan.cols ?? 16);
+    const wg = plan.wg ?? textureWorkgroup(d, cols, rows);
     engine.dispatch(
       'matmul_tex',
-      o.colSums ? 'main_tn_colsums' : 'main_tn',
+      `${rows === 32 ? 'main_tn_tall' : cols === 32 ? 'main_tn_wide' : 'main_tn'}${o.colSums ? '_colsums' : ''}`,
       [opA.resource, opB.resource, bias, target, o.colSums ?? null, aux],
       { u: [M, N, K, d.batchA === 1 ? 0 : K * Math.ceil(M / 4), d.batchB === 1 ? 0 : K * Math.ceil(N / 4), o.bias ? 1 : 0, splits, kChunk4], f },
-      [Math.ceil(Math.ceil(N / 16) / wg), Math.ceil(M / 16), batch * splits],
+      [Math.ceil(Math.ceil(N / cols) / wg), Math.ceil(M / rows), batch * splits],
       { WG: wg, ACT: act, ACC: accumulate && splits === 1 ? 1 : 0, PARTIAL: splits > 1 ? 1 : 0, AUX, VEC4: N % 4 === 0 ? 1 : 0 },
     );
   } else if (plan.kn) {
@@ -621,6 +625,11 @@ export interface MatmulShape {
   constB?: boolean;
   /** C += the product (a residual added in the epilogue). */
   accumulate?: boolean;
+  /**
+   * The call also wants B's column sums (a bias gradient next to a weight gradient): plans that
+   * cannot fuse them (fusesColumnSums) are timed with the separate column-sum pass they then need.
+   */
+  colSums?: boolean;
 }
 
 function shapeDims(s: MatmulShape): Dims {
@@ -636,7 +645,7 @@ export function shapeClass(s: MatmulShape): string {
 
 export function describeShape(s: MatmulShape): string {
   const batch = (s.batchA ?? 1) > 1 || (s.batchB ?? 1) > 1 ? ` batch ${s.batchA ?? 1}/${s.batchB ?? 1}` : '';
-  return `${s.transA ? 'Aᵀ' : 'A'}·${s.transB ? 'Bᵀ' : 'B'} ${s.M}×${s.N}×${s.K}${batch}${s.bias ? ' +bias' : ''}${s.act && s.act !== 'none' ? ` ${s.act}` : ''}${s.accumulate ? ' +C' : ''}`;
+  return `${s.transA ? 'Aᵀ' : 'A'}·${s.transB ? 'Bᵀ' : 'B'} ${s.M}×${s.N}×${s.K}${batch}${s.bias ? ' +bias' : ''}${s.act && s.act !== 'none' ? ` ${s.act}` : ''}${s.accumulate ? ' +C' : ''}${s.colSums ? ' +Σcols' : ''}`;
 }
 
 /**
@@ -645,10 +654,10 @@ export function describeShape(s: MatmulShape): string {
  * per invocation; on GPUs also 4×16 and 8×8), and split-K for skinny outputs (M·N·batch ≤ 2^18)
  * with a long K (≥ 256 per chunk). On CPU executors the storage variant measured about 3× slower
  * than the texture variant on the model's shapes, so only its rule tile and one split are timed
- * there (the first round drops them quickly). With tn (an Aᵀ·B call, which the texture variant
- * runs as main_tn, 16×16 only) the wider texture tiles are left out.
+ * there (the first round drops them quickly). The texture tiles of an Aᵀ·B call run as main_tn,
+ * main_tn_wide and main_tn_tall.
  */
-export function matmulCandidates(engine: Engine, d: Dims, tn = false): MatmulPlan[] {
+export function matmulCandidates(engine: Engine, d: Dims): MatmulPlan[] {
   const list: MatmulPlan[] = [];
   const add = (p: MatmulPlan) => {
     if (planFits(engine, d, p) && !list.some((q) => planName(q) === planName(p))) list.push(p);
@@ -657,15 +666,15 @@ export function matmulCandidates(engine: Engine, d: Dims, tn = false): MatmulPla
   add(defaultPlan(engine, d));
   add({ variant: 'texture' });
   add({ variant: 'texture', kn: true });
-  // Aᵀ·B runs main_tn (16×16 only) on the texture variant: wider tiles would repeat it.
-  if (d.N > 16 && !tn) add({ variant: 'texture', cols: 32 });
-  if (d.N > 16 && d.M > 16 && !tn) add({ variant: 'texture', rows: 32, cols: 32 });
+  // Aᵀ·B runs main_tn / main_tn_wide / main_tn_tall for these tiles.
+  if (d.N > 16) add({ variant: 'texture', cols: 32 });
+  if (d.N > 16 && d.M > 16) add({ variant: 'texture', rows: 32, cols: 32 });
   add({ variant: 'storage' });
   if (gpu && d.M > 4) add({ variant: 'storage', tm: 4, tn4: 4 });
   if (gpu) add({ variant: 'storage', tm: 8, tn4: 2 });
   if (d.batch * d.M * d.N <= 1 << 18) {
     for (const s of [2, 4]) if (d.K / s >= 256) add({ variant: 'texture', splits: s });
-    if (d.N > 16 && d.K / 4 >= 256 && !tn) add({ variant: 'texture', cols: 32, splits: 4 });
+    if (d.N > 16 && d.K / 4 >= 256) add({ variant: 'texture', cols: 32, splits: 4 });
     for (const s of gpu ? [4, 16] : [4]) if (d.K / s >= 256) add({ variant: 'storage', splits: s });
   }
   return list;
@@ -707,10 +716,10 @@ export async function tuneMatmul(engine: Engine, s: MatmulShape, o: TuneMatmulOp
   const stored = tuner.entry('matmul', cls);
   if (stored && !o.force) {
     const p = parsePlan(stored.choice);
-    if (p) await checkMatmulFastPaths(engine, [p]);
+    if (p) await checkMatmulFastPaths(engine, [p], !!d.tn);
     return { shape: s, shapeClass: cls, entry: stored, rule, measured: false };
   }
-  await checkMatmulFastPaths(engine, matmulCandidates(engine, d));
+  await checkMatmulFastPaths(engine, matmulCandidates(engine, d), !!d.tn);
   const batchA = s.batchA ?? 1;
   const batchB = s.batchB ?? 1;
   const aShape = s.transA ? [s.K, s.M] : [s.M, s.K];
@@ -723,9 +732,17 @@ export async function tuneMatmul(engine: Engine, s: MatmulShape, o: TuneMatmulOp
   const opts: MatmulOptions = { transA: s.transA, transB: s.transB, bias, act: s.act, out, beta: s.accumulate ? 1 : undefined };
   // Accumulating runs add to out: it starts from zeros before the reference run and each check.
   const start = s.accumulate ? 0 : Number.NaN;
+  let tmp: Tensor | undefined;
   try {
-    const plans = matmulCandidates(engine, d, !!s.transA && !s.transB);
-    const candidates: TuneCandidate[] = plans.map((plan) => ({ name: planName(plan), run: () => void matmul(engine, a, b, { ...opts, plan }) }));
+    const plans = matmulCandidates(engine, d);
+    const sums = s.colSums ? engine.empty([s.N]) : undefined;
+    tmp = sums;
+    const run = (plan: MatmulPlan) => {
+      const fused = !!sums && fusesColumnSums(engine, a, b, { ...opts, plan });
+      matmul(engine, a, b, { ...opts, plan, colSums: fused ? sums : undefined });
+      if (sums && !fused) engine.release(columnSum(engine, b));
+    };
+    const candidates: TuneCandidate[] = plans.map((plan) => ({ name: planName(plan), run: () => run(plan) }));
     engine.fill(out, start);
     candidates[0]!.run();
     const plain = await engine.readF32(out);
@@ -743,7 +760,7 @@ export async function tuneMatmul(engine: Engine, s: MatmulShape, o: TuneMatmulOp
     });
     return { shape: s, shapeClass: cls, entry, rule, measured: true };
   } finally {
-    engine.release(a, b, bias, out);
+    engine.release(a, b, bias, out, tmp);
   }
 }
 
@@ -754,11 +771,12 @@ export async function tuneMatmul(engine: Engine, s: MatmulShape, o: TuneMatmulOp
  * disagrees beyond PARITY_TOL, or fails, is switched off on this engine (matmul() and the tuner
  * never use it again) with the reason in engine.tuner.disabled. Checks the families of `plans`
  * (default: every family); tuneMatmul checks those it is about to time or reuse, so a process
- * compiles only the pipelines it uses.
+ * compiles only the pipelines it uses. With tn the problem is Aᵀ·B, and the texture families are
+ * those of main_tn* ("texture.m32.tn", …), switched off separately from their A·B kernels.
  */
-export async function checkMatmulFastPaths(engine: Engine, plans?: readonly MatmulPlan[]): Promise<void> {
+export async function checkMatmulFastPaths(engine: Engine, plans?: readonly MatmulPlan[], tn = false): Promise<void> {
   const tuner = engine.tuner;
-  const d: Dims = { batch: 1, M: 19, N: 45, K: 1031, batchA: 1, batchB: 1 };
+  const d: Dims = { batch: 1, M: 19, N: 45, K: 1031, batchA: 1, batchB: 1, tn, nn: !tn };
   const plain = defaultPlan(engine, d);
   const all: MatmulPlan[] = [
     { variant: 'texture' },
@@ -771,27 +789,28 @@ export async function checkMatmulFastPaths(engine: Engine, plans?: readonly Matm
   ];
   const todo = new Map<string, MatmulPlan>();
   for (const p of plans ?? all) {
-    const family = planFamily(p);
-    if (family === planFamily(plain) || tuner.checked.has(`matmul:${family}`) || todo.has(family)) continue;
-    if (p.variant === 'texture' && !texturesFit(engine, d)) continue;
-    todo.set(family, { ...p, splits: p.splits && p.splits > 1 ? 3 : undefined });
+    const family = planFamily(p, tn);
+    if (family === planFamily(plain, tn) || tuner.checked.has(`matmul:${family}`) || todo.has(family)) continue;
+    const q = { ...p, splits: p.splits && p.splits > 1 ? 3 : undefined };
+    if (planFits(engine, d, q)) todo.set(family, q);
   }
   if (!todo.size) return;
-  const a = engine.upload(tuneInput(d.M * d.K, 11), [d.M, d.K]);
+  // Aᵀ·B (tn): A stored [K, M].
+  const a = engine.upload(tuneInput(d.M * d.K, 11), tn ? [d.K, d.M] : [d.M, d.K]);
   const b = engine.upload(tuneInput(d.K * d.N, 12), [d.K, d.N]);
   const bias = engine.upload(tuneInput(d.N, 13), [d.N]);
   try {
-    const c0 = matmul(engine, a, b, { bias, plan: plain });
+    const c0 = matmul(engine, a, b, { bias, plan: plain, transA: tn });
     const want = await engine.readF32(c0);
     engine.release(c0);
     for (const [family, p] of todo) {
       tuner.checked.add(`matmul:${family}`);
       let why: string | null = null;
       try {
-        const c = matmul(engine, a, b, { bias, plan: p });
+        const c = matmul(engine, a, b, { bias, plan: p, transA: tn });
         const err = relativeL2(await engine.readF32(c), want);
         engine.release(c);
-        if (!(err <= PARITY_TOL)) why = `disagrees with ${planName(plain)} on ${d.M}×${d.N}×${d.K}: relative L2 ${err.toExponential(2)}`;
+        if (!(err <= PARITY_TOL)) why = `disagrees with ${planName(plain)} on ${tn ? 'Aᵀ·B ' : ''}${d.M}×${d.N}×${d.K}: relative L2 ${err.toExponential(2)}`;
       } catch (e) {
         why = `failed: ${(e as Error).message}`;
       }
