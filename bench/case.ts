@@ -1,4 +1,5 @@
 import type { Engine } from '../src/gpu/engine.js';
+import { hasSubgroups, withReductions } from '../src/ops/reductions.js';
 import type { Tensor } from '../src/tensor.js';
 import { relL2, rng } from '../test/reference/util.js';
 
@@ -19,6 +20,25 @@ export interface BenchCase {
    *  dispose(): releases the tensors.
    */
   setup(engine: Engine, seed: number): Promise<BenchInstance>;
+  /** Why the case cannot run on this device (it is then reported as skipped), or null. */
+  requires?(engine: Engine): string | null;
+}
+
+/**
+ * The case with the workgroup reductions on the subgroup variant while it records
+ * (reduce_subgroups.wgsl; variant "VARIANT-subgroups"), skipped where the device has no
+ * 'subgroups'. Its check is the case's own float64 one.
+ */
+export function subgroupVariant(c: BenchCase): BenchCase {
+  return {
+    ...c,
+    variant: `${c.variant}-subgroups`,
+    requires: (engine) => (hasSubgroups(engine) ? null : "no 'subgroups' feature"),
+    async setup(engine, seed) {
+      const inst = await c.setup(engine, seed);
+      return { ...inst, run: () => withReductions(engine, 'subgroups', () => inst.run()) };
+    },
+  };
 }
 
 export interface BenchInstance {

@@ -59,6 +59,8 @@ export interface BenchResult {
   pctOfCeiling: number | null;
   /** "ok", or why the case failed its check or could not run. */
   check: string;
+  /** The case does not apply to this device (check says why); not a failure. */
+  skipped?: true;
   /** Case runs recorded into each timed submit. */
   reps?: number;
   runs?: number;
@@ -317,6 +319,12 @@ export async function runBench(engine: Engine, opts: BenchOptions): Promise<Benc
       const { family, c } = list[i]!;
       const label = `${c.kernel}/${c.variant} [${c.shape.join(',')}]`;
       log(`[${i + 1}/${list.length}] ${label}`);
+      const skip = c.requires?.(engine) ?? null;
+      if (skip) {
+        log(`  skipped: ${skip}`);
+        results.push({ ...emptyResult(c, `skipped: ${skip}`), skipped: true });
+        continue;
+      }
       const r = await benchCase(engine, timer, c, opts, seed + i, ceilings);
       if (opts.peers && r.ms !== null && (family === 'matmul' || c.kernel === 'matmul')) {
         if (peer === undefined) {

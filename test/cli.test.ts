@@ -140,4 +140,28 @@ describe('tok1d command line', function () {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  for (const backend of ['opengl', 'swiftshader'] as const) {
+    it(`bench: the subgroup-reduction variants are skipped without 'subgroups' and checked with it (${backend})`, async function () {
+      if (!TEST_BACKENDS.includes(backend)) this.skip();
+      const dir = mkdtempSync(join(tmpdir(), 'tok1d-cli-'));
+      try {
+        const file = join(dir, 'bench.json');
+        const r = await tok1d(['bench', '--quick', '--kernel', 'softmax', '--runs', '1', '--json', file], { TOK1D_BACKEND: backend });
+        skipWithoutAdapter(this, r, backend);
+        expectNoStack(r);
+        expect(r.code, r.stdout + r.stderr).to.equal(0);
+        const results = (JSON.parse(readFileSync(file, 'utf8')) as { results: Record<string, unknown>[] }).results;
+        const sg = results.filter((x) => String(x.variant).endsWith('-subgroups'));
+        expect(sg.map((x) => x.variant).sort()).to.deep.equal(['backward-workgroup-subgroups', 'workgroup-subgroups']);
+        for (const x of sg) {
+          // llvmpipe has no subgroups; SwiftShader has them.
+          if (backend === 'opengl') expect(x).to.include({ skipped: true, check: "skipped: no 'subgroups' feature", ms: null });
+          else expect(x.check, JSON.stringify(x)).to.equal('ok');
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
 });

@@ -1,4 +1,4 @@
-import { benchCase, type BenchCase } from '../case.js';
+import { benchCase, subgroupVariant, type BenchCase } from '../case.js';
 import type { Engine } from '../../src/gpu/engine.js';
 import { layernorm, layernormBackward, type RowLayout } from '../../src/ops/layernorm.js';
 import { randomF32, randomNormal, relL2 } from '../../test/reference/util.js';
@@ -76,4 +76,6 @@ export const cases: BenchCase[] = [
   layernormCase('workgroup'),
   layernormBackwardCase('row'),
   layernormBackwardCase('workgroup'),
+  subgroupVariant(layernormCase('workgroup')),
+  subgroupVariant(layernormBackwardCase('workgroup')),
 ];

@@ -1,4 +1,4 @@
-import { benchCase, type BenchCase } from '../case.js';
+import { benchCase, subgroupVariant, type BenchCase } from '../case.js';
 import type { RowLayout } from '../../src/ops/layernorm.js';
 import { softmax, softmaxBackward } from '../../src/ops/softmax.js';
 import { randomNormal } from '../../test/reference/util.js';
@@ -40,4 +40,11 @@ const softmaxBackwardCase = (layout: RowLayout): BenchCase =>
     tol: 1e-4,
   });
 
-export const cases: BenchCase[] = [softmaxCase('row'), softmaxCase('workgroup'), softmaxBackwardCase('row'), softmaxBackwardCase('workgroup')];
+export const cases: BenchCase[] = [
+  softmaxCase('row'),
+  softmaxCase('workgroup'),
+  softmaxBackwardCase('row'),
+  softmaxBackwardCase('workgroup'),
+  subgroupVariant(softmaxCase('workgroup')),
+  subgroupVariant(softmaxBackwardCase('workgroup')),
+];

@@ -93,7 +93,7 @@ export async function bench(o: BenchCommandOptions): Promise<number> {
   }
   process.stdout.write(`${formatReport(report, o.runs)}\n`);
   if (o.json) writeFileAtomic(o.json, `${JSON.stringify(report, null, 2)}\n`);
-  const failed = report.results.filter((r) => r.check !== 'ok').length + report.unavailable.length;
+  const failed = report.results.filter((r) => r.check !== 'ok' && !r.skipped).length + report.unavailable.length;
   if (failed) process.stderr.write(`${failed} case(s) or families failed or were unavailable\n`);
   return failed ? EXIT.failure : EXIT.ok;
 }
