@@ -7,7 +7,9 @@
 // to_textures4 runs up to four jobs in one dispatch, job j reading s<j> (binding 1 + j) and writing
 // the rgba32float texture d<j> (binding 5 + j): the weights a training step changed are packed
 // together instead of one dispatch each (unused bindings hold placeholders). to_buffer runs job 0
-// into a storage buffer (binding 9) over an 8 x 8 grid of (c4, y).
+// into a storage buffer (binding 9) over an 8 x 8 grid of (c4, y); to_texture_h, into the
+// rgba16float texture dh (binding 10): weights whose values are all exactly float16, which the
+// halves hold without loss (half the texture's bytes; ops/matmul.ts).
 
 struct Job {
   rows: u32,     // logical rows
@@ -38,6 +40,7 @@ struct Jobs {
 @group(0) @binding(7) var d2: texture_storage_2d<rgba32float, write>;
 @group(0) @binding(8) var d3: texture_storage_2d<rgba32float, write>;
 @group(0) @binding(9) var<storage, read_write> dstBuf: array<vec4f>;
+@group(0) @binding(10) var dh: texture_storage_2d<rgba16float, write>;
 
 fn job_src(j: u32, i: u32) -> f32 {
   switch j {
@@ -85,11 +88,23 @@ fn to_textures4(@builtin(global_invocation_id) gid: vec3u) {
   }
 }
 
+// Job 0's texel (c4, y) for the 8 x 8 grid of to_buffer and to_texture_h, and whether it exists.
+fn job0_at(gid: vec3u) -> bool {
+  return gid.x < q.job[0].cols4 && gid.y < q.job[0].rowsOut * q.job[0].batches;
+}
+
+fn job0_texel(gid: vec3u) -> vec4f {
+  return gather(0u, gid.y / q.job[0].rowsOut, gid.y % q.job[0].rowsOut, gid.x);
+}
+
 @compute @workgroup_size(8, 8, 1)
 fn to_buffer(@builtin(global_invocation_id) gid: vec3u) {
-  let c4 = gid.x;
-  let y = gid.y;
-  let o = q.job[0];
-  if (c4 >= o.cols4 || y >= o.rowsOut * o.batches) { return; }
-  dstBuf[y * o.cols4 + c4] = gather(0u, y / o.rowsOut, y % o.rowsOut, c4);
+  if (!job0_at(gid)) { return; }
+  dstBuf[gid.y * q.job[0].cols4 + gid.x] = job0_texel(gid);
+}
+
+@compute @workgroup_size(8, 8, 1)
+fn to_texture_h(@builtin(global_invocation_id) gid: vec3u) {
+  if (!job0_at(gid)) { return; }
+  textureStore(dh, gid.xy, job0_texel(gid));
 }

@@ -17,6 +17,12 @@ export class Tensor {
    * ops may then cache data derived from them (e.g. packed textures), checked against `version`.
    */
   constant = false;
+  /**
+   * Every value is exactly a float16 (weights loaded from an f16 checkpoint): ops may keep a derived
+   * copy in half precision (matmul's rgba16float weight textures) without changing any result.
+   * touch() clears it.
+   */
+  f16Exact = false;
   /** Set by Engine.release: the buffer is back in the pool (caches keyed on the tensor drop it). */
   released = false;
   constructor(
@@ -35,6 +41,7 @@ export class Tensor {
   /** Marks the contents as changed (invalidates caches keyed on this tensor). */
   touch(): void {
     this.version++;
+    this.f16Exact = false;
   }
 }
 

@@ -4,11 +4,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryTuneStore, Tuner, deviceKey, type TuneCandidate, type TuneHost } from '../src/gpu/autotune.js';
 import { FileTuneStore } from '../src/gpu/autotune-node.js';
-import type { DeviceInfo, Engine } from '../src/gpu/engine.js';
+import { Engine, type DeviceInfo } from '../src/gpu/engine.js';
+import { KernelSources } from '../src/gpu/kernels.js';
+import { acquireNodeDevice, nodeKernelReader } from '../src/gpu/node.js';
+import { f16ToF32, f32ToF16 } from '../src/io/safetensors.js';
+import type { Tensor } from '../src/tensor.js';
 import { PRESETS } from '../src/model/config.js';
 import { modelMatmuls } from '../src/model/tune.js';
 import {
+  checkHalfTextures,
   checkMatmulFastPaths,
+  wantsHalfTexture,
   matmul,
   matmulCandidates,
   matmulShapeClass,
@@ -430,6 +436,110 @@ describeBackends('autotune: matmul on a device', (get) => {
       expect(entry.choice).to.be.oneOf(['plain', 'split']);
     } finally {
       e.release(ta, tb, out);
+    }
+  });
+});
+
+describeBackends('matmul: half-precision textures of f16-exact weights', (get, backend) => {
+  const M = 7;
+  const K = 1031;
+  const N = 1021; // K·N past HALF_TEXTURE_MIN; K and N off multiples of 4
+  const texFormats = (e: Engine, fn: () => void): string[] => {
+    const formats: string[] = [];
+    const create = e.device.createTexture.bind(e.device);
+    e.device.createTexture = (d: GPUTextureDescriptor) => {
+      formats.push(String(d.format));
+      return create(d);
+    };
+    try {
+      fn();
+    } finally {
+      e.device.createTexture = create;
+    }
+    return formats;
+  };
+
+  it('the start-up check passes; large f16-exact constant weights get rgba16float textures and the same products, bit for bit', async () => {
+    const e = get();
+    await checkHalfTextures(e);
+    expect(e.tuner.disabled.has('matmul:texture.f16')).to.equal(false);
+    const r = freshRng();
+    const a = e.upload(randomF32(M * K, r), [M, K]);
+    const values = Float32Array.from(randomF32(K * N, r), (x) => f16ToF32(f32ToF16(x)));
+    for (const plan of ['texture', 'texture.kn']) {
+      const out: Float32Array[] = [];
+      for (const exact of [false, true]) {
+        const b = e.upload(values, [K, N]);
+        b.constant = true;
+        b.f16Exact = exact;
+        expect(wantsHalfTexture(b)).to.equal(exact);
+        let c: Tensor | undefined;
+        const formats = texFormats(e, () => (c = matmul(e, a, b, { plan })));
+        expect(formats, `${plan} exact ${exact}`).to.deep.equal([exact ? 'rgba16float' : 'rgba32float']);
+        out.push(await e.readF32(c!));
+        e.release(b, c!);
+      }
+      expect(Buffer.from(out[1]!.buffer).equals(Buffer.from(out[0]!.buffer)), `${plan}: half and f32 textures give the same bits`).to.equal(true);
+      // And both are the product (float64 reference of the same values).
+      const want = new Float64Array(M * N);
+      const av = await e.readF32(a);
+      for (let i = 0; i < M; i++) for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) want[i * N + j] += av[i * K + k]! * values[k * N + j]!;
+      expectClose(out[1]!, want, 1e-5, `${plan} against float64`);
+    }
+    e.release(a);
+  });
+
+  it('small weights, weights that are not f16-exact, and a weight written since (touch) keep f32 textures', async () => {
+    const e = get();
+    await checkHalfTextures(e);
+    const r = freshRng();
+    const small = e.upload(Float32Array.from(randomF32(64 * 32, r), (x) => f16ToF32(f32ToF16(x))), [64, 32]);
+    small.f16Exact = true;
+    expect(wantsHalfTexture(small)).to.equal(false);
+    const values = Float32Array.from(randomF32(K * N, r), (x) => f16ToF32(f32ToF16(x)));
+    const b = e.upload(values, [K, N]);
+    b.constant = true;
+    b.f16Exact = true;
+    const a = e.upload(randomF32(M * K, r), [M, K]);
+    const first = texFormats(e, () => e.release(matmul(e, a, b, { plan: 'texture.kn' })));
+    expect(first).to.deep.equal(['rgba16float']);
+    // An in-place write (as an optimizer step does) makes the values arbitrary f32 again.
+    e.fill(b, 0.1);
+    b.touch();
+    expect(b.f16Exact).to.equal(false);
+    let c: Tensor | undefined;
+    const after = texFormats(e, () => (c = matmul(e, a, b, { plan: 'texture.kn' })));
+    expect(after).to.deep.equal(['rgba32float']);
+    const av = await e.readF32(a);
+    const got = await e.readF32(c!);
+    // 0.1 is not an f16 value: the f32 texture must carry it exactly.
+    for (let i = 0; i < M; i++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += av[i * K + k]! * Math.fround(0.1);
+      expect(Math.abs(got[i * N]! - s), `row ${i}`).to.be.at.most(1e-4 * Math.max(1, Math.abs(s)));
+    }
+    e.release(small, a, b, c!);
+  });
+
+  it('a half-texture path that disagrees is switched off at start-up, and f16-exact weights keep f32 textures', async () => {
+    const read = nodeKernelReader();
+    // The half pack writes every texel doubled.
+    const reader = (name: string) => (name === 'pack' ? read(name).replace('textureStore(dh, gid.xy, job0_texel(gid));', 'textureStore(dh, gid.xy, 2.0 * job0_texel(gid));') : read(name));
+    expect(reader('pack')).to.not.equal(read('pack'));
+    const acquired = await acquireNodeDevice(backend);
+    const e = new Engine(acquired.device, acquired.info, new KernelSources(reader), { tuneStore: new MemoryTuneStore() }, acquired.release);
+    try {
+      await checkHalfTextures(e);
+      expect(e.tuner.disabled.get('matmul:texture.f16')).to.match(/disagree/);
+      const b = e.upload(new Float32Array(K * N).fill(0.5), [K, N]);
+      b.constant = true;
+      b.f16Exact = true;
+      const a = e.upload(new Float32Array(M * K).fill(1), [M, K]);
+      let c: Tensor | undefined;
+      expect(texFormats(e, () => (c = matmul(e, a, b, { plan: 'texture.kn' })))).to.deep.equal(['rgba32float']);
+      expect((await e.readF32(c!))[0]).to.equal(0.5 * K);
+    } finally {
+      e.dispose();
     }
   });
 });

@@ -20,6 +20,7 @@ import type { Ctx } from '../autograd/functions.js';
 import type { Engine } from '../gpu/engine.js';
 import type { BackendName } from '../gpu/node.js';
 import { codebookLookup, codebookSearch } from '../ops/codebook.js';
+import { checkHalfTextures, wantsHalfTexture } from '../ops/matmul.js';
 import { measuresByDefault, tuneModel } from './tune.js';
 import { checkPixelSource, checkRgbaTarget, checkTextureTarget, modelOutputToRgba, modelOutputToTexture, pixelsToModelInput } from '../ops/pixels.js';
 import { Tensor } from '../tensor.js';
@@ -196,13 +197,20 @@ export class Tokenizer {
     return { engine: await currentHost().createEngine({ device: opts.device, backend: opts.backend }), owns: true };
   }
 
-  private static async fromParams(engine: Engine, owns: boolean, parsed: Pick<ParsedCheckpoint, 'config' | 'params'>, tune: TokenizerOptions['tune']): Promise<Tokenizer> {
+  private static async fromParams(engine: Engine, owns: boolean, parsed: Pick<ParsedCheckpoint, 'config' | 'params' | 'dtypes'>, tune: TokenizerOptions['tune']): Promise<Tokenizer> {
     const tensors = new Map<string, Tensor>();
     try {
       await Tokenizer.scoped(engine, 'load', async () => {
-        for (const s of paramSpecs(parsed.config)) tensors.set(s.name, engine.upload(parsed.params.get(s.name)!, s.shape));
+        for (const s of paramSpecs(parsed.config)) {
+          const t = engine.upload(parsed.params.get(s.name)!, s.shape);
+          // Stored as f16: every value is exactly a float16 (matmul may keep half textures of it).
+          t.f16Exact = parsed.dtypes.get(s.name) === 'F16';
+          tensors.set(s.name, t);
+        }
         engine.flush();
       });
+      // Large f16 weights may live in half-precision textures, once checked on this device.
+      if ([...tensors.values()].some(wantsHalfTexture)) await checkHalfTextures(engine);
       await chooseKernels(engine, parsed.config, tune);
       return new Tokenizer(engine, new TokenizerModel(engine, parsed.config, tensors), owns);
     } catch (e) {

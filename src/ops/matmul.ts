@@ -2,6 +2,7 @@ import { relativeL2, tuneInput, type TuneCandidate, type TuneEntry } from '../gp
 import { Engine, grid } from '../gpu/engine.js';
 import { columnSum, linearLaunch } from './elementwise.js';
 import { Tensor, numel, shapeStr } from '../tensor.js';
+import { f16ToF32, f32ToF16 } from '../io/safetensors.js';
 
 export type Activation = 'none' | 'gelu' | 'gelu_tanh';
 export type MatmulVariant = 'storage' | 'texture';
@@ -227,6 +228,8 @@ interface CachedTexture {
   texture: GPUTexture;
   tensor: WeakRef<Tensor>;
   job: Omit<PackJob, 'src'>;
+  /** rgba16float (the tensor's values are all exactly float16), packed by to_texture_h. */
+  half: boolean;
 }
 
 /** Packed textures of constant tensors, per engine: tensor id + layout → texture at a version. */
@@ -295,6 +298,77 @@ function packPlaceholder(engine: Engine, slot: number): GPUTextureView {
   return list[slot]!.createView();
 }
 
+/** The start-up parity family of half-precision weight textures (see checkHalfTextures). */
+const HALF_FAMILY = 'matmul:texture.f16';
+
+/**
+ * Smallest weight (elements) kept in an rgba16float texture when f16-exact. Measured on llvmpipe
+ * (main_kn, 16-row A, one process): 0.82× the f32 texture's time at 3–4 M elements, 0.94× at 1 M,
+ * 1.03–1.18× at 64–256 K, where the f32 texture already stays in cache and the conversion costs;
+ * SwiftShader 0.93–1.0× at 1–4 M.
+ */
+export const HALF_TEXTURE_MIN = 1 << 20;
+
+/** Whether a weight would get a half-precision texture (f16-exact and large enough; see HALF_TEXTURE_MIN). */
+export function wantsHalfTexture(t: Tensor): boolean {
+  return t.f16Exact && t.size >= HALF_TEXTURE_MIN;
+}
+
+/**
+ * Whether constant f16-exact weights get rgba16float textures on this engine: only once the
+ * start-up check ran and passed (checkHalfTextures, from tuneModel); before it, f32 textures.
+ */
+function halfTexturesOn(engine: Engine): boolean {
+  return engine.tuner.checked.has(HALF_FAMILY) && !engine.tuner.disabled.has(HALF_FAMILY);
+}
+
+/**
+ * Start-up check of half-precision weight textures (once per engine; Tokenizer.load runs it when
+ * the checkpoint has f16 weights past HALF_TEXTURE_MIN): an A·B with such a B through the
+ * transposing (16×16) and the as-stored (kn) tiles, B in an rgba32float and in an rgba16float
+ * texture; the products must agree (they are the same numbers: f16 → f32 is exact). On
+ * disagreement or failure, f16-exact weights keep f32 textures on this engine.
+ */
+export async function checkHalfTextures(engine: Engine): Promise<void> {
+  const tuner = engine.tuner;
+  if (tuner.checked.has(HALF_FAMILY)) return;
+  tuner.checked.add(HALF_FAMILY);
+  // B past HALF_TEXTURE_MIN, with K and N off multiples of 4 (padded texels).
+  const d: Dims = { batch: 1, M: 5, N: 1021, K: 1031, batchA: 1, batchB: 1, nn: true };
+  const a = engine.upload(tuneInput(d.M * d.K, 14), [d.M, d.K]);
+  const values = Float32Array.from(tuneInput(d.K * d.N, 15), (x) => f16ToF32(f32ToF16(x)));
+  const tensors = [a];
+  let why: string | null = null;
+  try {
+    for (const plan of [{ variant: 'texture' }, { variant: 'texture', kn: true }] as MatmulPlan[]) {
+      if (!planFits(engine, d, plan)) continue;
+      const got: Float32Array[] = [];
+      for (const half of [false, true]) {
+        const b = engine.upload(values, [d.K, d.N]);
+        tensors.push(b);
+        b.constant = true;
+        b.f16Exact = half;
+        const c = matmul(engine, a, b, { plan });
+        got.push(await engine.readF32(c));
+        engine.release(c);
+      }
+      const err = relativeL2(got[1]!, got[0]!);
+      if (!(err <= PARITY_TOL)) why = `rgba16float weights disagree with rgba32float (${planName(plan)}, ${d.M}×${d.N}×${d.K}): relative L2 ${err.toExponential(2)}`;
+    }
+  } catch (e) {
+    why = `failed: ${(e as Error).message}`;
+  } finally {
+    engine.release(...tensors);
+  }
+  if (why) tuner.disabled.set(HALF_FAMILY, why);
+}
+
+/** Packs one matrix into an rgba16float texture (to_texture_h; values exactly float16). */
+function packToHalfTexture(engine: Engine, j: PackJob, texture: GPUTexture): void {
+  const ph = engine.placeholder(0);
+  engine.dispatch('pack', 'to_texture_h', [j.src, ph, ph, ph, null, null, null, null, null, texture.createView()], { u: [1, 0, 0, 0, ...jobWords(j)] }, [Math.ceil(Math.ceil(j.cols / 4) / 8), Math.ceil((j.rowsOut * j.batches) / 8), 1]);
+}
+
 /** Packs one matrix into a storage buffer ([batches][rowsOut][ceil(cols/4)] vec4). */
 function packToBuffer(engine: Engine, j: PackJob, target: Tensor): void {
   const cols4 = Math.ceil(j.cols / 4);
@@ -309,11 +383,20 @@ function packToBuffer(engine: Engine, j: PackJob, target: Tensor): void {
  * training every weight changes each step), in the same dispatch. Entries of released or
  * collected tensors are dropped on the way.
  */
-function cachedTexture(engine: Engine, t: Tensor, job: Omit<PackJob, 'src'>, key: string): GPUTexture {
+function cachedTexture(engine: Engine, t: Tensor, job: Omit<PackJob, 'src'>, baseKey: string): GPUTexture {
   let cache = textureCache.get(engine);
   if (!cache) textureCache.set(engine, (cache = new Map()));
+  // f16-exact weights: half the bytes, the same values (once checkHalfTextures passed).
+  const half = wantsHalfTexture(t) && halfTexturesOn(engine);
+  const key = `${baseKey}:${half ? 'h' : 'f'}`;
   const hit = cache.get(key);
   if (hit && hit.version === t.version) return hit.texture;
+  // A weight that stopped being f16-exact (written since) drops its half texture.
+  const stale = half ? undefined : cache.get(`${baseKey}:h`);
+  if (stale) {
+    cache.delete(`${baseKey}:h`);
+    engine.deferDestroy(stale.texture);
+  }
   // Same key, same geometry: the texture is rewritten in place (work recorded before reads the old
   // contents, in order, as with pooled buffers).
   const texture =
@@ -321,16 +404,20 @@ function cachedTexture(engine: Engine, t: Tensor, job: Omit<PackJob, 'src'>, key
     engine.device.createTexture({
       label: 'matmul weight',
       size: [Math.ceil(job.cols / 4), job.rowsOut * job.batches],
-      format: 'rgba32float',
+      format: half ? 'rgba16float' : 'rgba32float',
       usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
     });
-  const entry: CachedTexture = { version: t.version, texture, tensor: new WeakRef(t), job };
+  const entry: CachedTexture = { version: t.version, texture, tensor: new WeakRef(t), job, half };
   cache.set(key, entry);
+  if (half) {
+    packToHalfTexture(engine, { ...job, src: t }, texture);
+    return texture;
+  }
   const work = [{ job: { ...job, src: t }, texture }];
   if (!copiesToTexture(job)) {
     for (const [k, e] of cache) {
       if (work.length === PACK_JOBS) break;
-      if (e === entry || copiesToTexture(e.job)) continue;
+      if (e === entry || e.half || copiesToTexture(e.job)) continue;
       const other = e.tensor.deref();
       if (!other || other.released) {
         cache.delete(k);
