@@ -123,6 +123,11 @@ export function tuneInput(n: number, seed: number): Float32Array {
   return out;
 }
 
+/** x rounded up to a power of two (at least 1): how shape classes bucket a dimension. */
+export function pow2(x: number): number {
+  return 2 ** Math.ceil(Math.log2(Math.max(1, x)));
+}
+
 /** The middle value (the upper one of an even count). */
 export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -276,6 +281,25 @@ export class Tuner {
     this.record(kernel, shapeClass, entry);
     this.fresh.add(Tuner.key(kernel, shapeClass));
     return entry;
+  }
+
+  /**
+   * A start-up parity check of a fast-path family, run once per engine: `check` returns null when
+   * the family agrees with the plain path, else why not (a throw counts as "failed: message"); a
+   * family that does not agree is switched off (disabled). True when the family may be used.
+   */
+  async checkOnce(family: string, check: () => Promise<string | null>): Promise<boolean> {
+    if (!this.checked.has(family)) {
+      this.checked.add(family);
+      let why: string | null;
+      try {
+        why = await check();
+      } catch (e) {
+        why = `failed: ${(e as Error).message}`;
+      }
+      if (why) this.disabled.set(family, why);
+    }
+    return !this.disabled.has(family);
   }
 
   /** Whether tune() measured this class in this process (a forced re-tune need not repeat it). */

@@ -1,4 +1,4 @@
-import { relativeL2, tuneInput, type TuneCandidate, type TuneEntry } from '../gpu/autotune.js';
+import { pow2, relativeL2, tuneInput, type TuneCandidate, type TuneEntry } from '../gpu/autotune.js';
 import { Engine, grid } from '../gpu/engine.js';
 import { columnSum, linearLaunch } from './elementwise.js';
 import { Tensor, numel, shapeStr } from '../tensor.js';
@@ -316,7 +316,7 @@ export function wantsHalfTexture(t: Tensor): boolean {
 
 /**
  * Whether constant f16-exact weights get rgba16float textures on this engine: only once the
- * start-up check ran and passed (checkHalfTextures, from tuneModel); before it, f32 textures.
+ * start-up check ran and passed (checkHalfTextures, from Tokenizer.load); before it, f32 textures.
  */
 function halfTexturesOn(engine: Engine): boolean {
   return engine.tuner.checked.has(HALF_FAMILY) && !engine.tuner.disabled.has(HALF_FAMILY);
@@ -330,37 +330,33 @@ function halfTexturesOn(engine: Engine): boolean {
  * disagreement or failure, f16-exact weights keep f32 textures on this engine.
  */
 export async function checkHalfTextures(engine: Engine): Promise<void> {
-  const tuner = engine.tuner;
-  if (tuner.checked.has(HALF_FAMILY)) return;
-  tuner.checked.add(HALF_FAMILY);
-  // B past HALF_TEXTURE_MIN, with K and N off multiples of 4 (padded texels).
-  const d: Dims = { batch: 1, M: 5, N: 1021, K: 1031, batchA: 1, batchB: 1, nn: true };
-  const a = engine.upload(tuneInput(d.M * d.K, 14), [d.M, d.K]);
-  const values = Float32Array.from(tuneInput(d.K * d.N, 15), (x) => f16ToF32(f32ToF16(x)));
-  const tensors = [a];
-  let why: string | null = null;
-  try {
-    for (const plan of [{ variant: 'texture' }, { variant: 'texture', kn: true }] as MatmulPlan[]) {
-      if (!planFits(engine, d, plan)) continue;
-      const got: Float32Array[] = [];
-      for (const half of [false, true]) {
-        const b = engine.upload(values, [d.K, d.N]);
-        tensors.push(b);
-        b.constant = true;
-        b.f16Exact = half;
-        const c = matmul(engine, a, b, { plan });
-        got.push(await engine.readF32(c));
-        engine.release(c);
+  await engine.tuner.checkOnce(HALF_FAMILY, async () => {
+    // B past HALF_TEXTURE_MIN, with K and N off multiples of 4 (padded texels).
+    const d: Dims = { batch: 1, M: 5, N: 1021, K: 1031, batchA: 1, batchB: 1, nn: true };
+    const a = engine.upload(tuneInput(d.M * d.K, 14), [d.M, d.K]);
+    const values = Float32Array.from(tuneInput(d.K * d.N, 15), (x) => f16ToF32(f32ToF16(x)));
+    const tensors = [a];
+    try {
+      for (const plan of [{ variant: 'texture' }, { variant: 'texture', kn: true }] as MatmulPlan[]) {
+        if (!planFits(engine, d, plan)) continue;
+        const got: Float32Array[] = [];
+        for (const half of [false, true]) {
+          const b = engine.upload(values, [d.K, d.N]);
+          tensors.push(b);
+          b.constant = true;
+          b.f16Exact = half;
+          const c = matmul(engine, a, b, { plan });
+          got.push(await engine.readF32(c));
+          engine.release(c);
+        }
+        const err = relativeL2(got[1]!, got[0]!);
+        if (!(err <= PARITY_TOL)) return `rgba16float weights disagree with rgba32float (${planName(plan)}, ${d.M}×${d.N}×${d.K}): relative L2 ${err.toExponential(2)}`;
       }
-      const err = relativeL2(got[1]!, got[0]!);
-      if (!(err <= PARITY_TOL)) why = `rgba16float weights disagree with rgba32float (${planName(plan)}, ${d.M}×${d.N}×${d.K}): relative L2 ${err.toExponential(2)}`;
+      return null;
+    } finally {
+      engine.release(...tensors);
     }
-  } catch (e) {
-    why = `failed: ${(e as Error).message}`;
-  } finally {
-    engine.release(...tensors);
-  }
-  if (why) tuner.disabled.set(HALF_FAMILY, why);
+  });
 }
 
 /** Packs one matrix into an rgba16float texture (to_texture_h; values exactly float16). */
@@ -543,8 +539,6 @@ function classFlags(o: MatmulOptions): ClassFlags {
   return { transA: o.transA, transB: o.transB, bias: !!o.bias, act: o.act, accumulate: o.beta !== undefined && o.beta !== 0 };
 }
 
-const pow2 = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
-
 /**
  * The tuner's shape class: M, N, K and the batch rounded up to powers of two, the transposes,
  * which operand is broadcast over the batch, and the epilogue. Shapes of one class share a choice.
@@ -623,48 +617,46 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = 
   const AUX = partial ? 0 : auxMode;
   let opA: Operand;
   let opB: Operand;
-  if (tn) {
-    // A stored [K, M] and B stored [K, N], each as vec4 rows ([K][ceil(M/4)]; packed only to pad).
-    opA = operand(engine, a, K, M, K, false, d.batchA, 'storage');
-    opB = operand(engine, b, K, N, K, false, d.batchB, 'storage');
-    // The tile as for A·B: 16×16 (main_tn), 16×32 (main_tn_wide) or 32×32 (main_tn_tall).
+  if (variant === 'texture') {
+    // The tile: 16×16, 16×32 (wide) or 32×32 (tall); kn plans run the 16×16 one.
     const rows = plan.rows ?? 16;
     const cols = rows === 32 ? 32 : (plan.cols ?? 16);
+    const tile = rows === 32 ? '_tall' : cols === 32 ? '_wide' : '';
+    // Per entry: steps over K (rows for main_tn, vec4s otherwise) and A's and B's batch strides.
+    let entry: string;
+    let steps = K4;
+    let strideA: number;
+    let strideB: number;
+    if (tn) {
+      // A stored [K, M] and B stored [K, N], each as vec4 rows ([K][ceil(M/4)]; packed only to pad).
+      opA = operand(engine, a, K, M, K, false, d.batchA, 'storage');
+      opB = operand(engine, b, K, N, K, false, d.batchB, 'storage');
+      entry = `main_tn${tile}${o.colSums ? '_colsums' : ''}`;
+      steps = K;
+      strideA = K * Math.ceil(M / 4);
+      strideB = K * Math.ceil(N / 4);
+    } else if (plan.kn) {
+      // A as [M, K] in storage (as main), B as stored: its [K, N] rows are the texture's rows.
+      opA = operand(engine, a, M, K, M, false, d.batchA, 'storage');
+      opB = operand(engine, b, K, N, K, false, d.batchB, 'texture');
+      entry = 'main_kn';
+      strideA = M;
+      strideB = K;
+    } else {
+      // Both operands K-major: B as Bᵀ [N, K] in a texture; A as [M, K] in a texture for the wide
+      // tiles, in storage for the 16×16 one (the tensor itself when row-major with K % 4 == 0).
+      opA = operand(engine, a, M, K, M, !!o.transA, d.batchA, cols === 16 ? 'storage' : variant);
+      opB = operand(engine, b, N, K, N, !o.transB, d.batchB, variant);
+      entry = `main${tile}`;
+      strideA = M;
+      strideB = N;
+    }
     const wg = plan.wg ?? textureWorkgroup(d, cols, rows);
     engine.dispatch(
       'matmul_tex',
-      `${rows === 32 ? 'main_tn_tall' : cols === 32 ? 'main_tn_wide' : 'main_tn'}${o.colSums ? '_colsums' : ''}`,
+      entry,
       [opA.resource, opB.resource, bias, target, o.colSums ?? null, aux],
-      { u: [M, N, K, d.batchA === 1 ? 0 : K * Math.ceil(M / 4), d.batchB === 1 ? 0 : K * Math.ceil(N / 4), o.bias ? 1 : 0, splits, kChunk4], f },
-      [Math.ceil(Math.ceil(N / cols) / wg), Math.ceil(M / rows), batch * splits],
-      { WG: wg, ACT: act, ACC: accumulate && splits === 1 ? 1 : 0, PARTIAL: splits > 1 ? 1 : 0, AUX, VEC4: N % 4 === 0 ? 1 : 0 },
-    );
-  } else if (plan.kn) {
-    // A as [M, K] in storage (as main), B as stored: its [K, N] rows are the texture's rows.
-    opA = operand(engine, a, M, K, M, false, d.batchA, 'storage');
-    opB = operand(engine, b, K, N, K, false, d.batchB, 'texture');
-    const wg = plan.wg ?? textureWorkgroup(d, 16, 16);
-    engine.dispatch(
-      'matmul_tex',
-      'main_kn',
-      [opA.resource, opB.resource, bias, target, null, aux],
-      { u: [M, N, K4, d.batchA === 1 ? 0 : M, d.batchB === 1 ? 0 : K, o.bias ? 1 : 0, splits, kChunk4], f },
-      [Math.ceil(Math.ceil(N / 16) / wg), Math.ceil(M / 16), batch * splits],
-      { WG: wg, ACT: act, ACC: accumulate && splits === 1 ? 1 : 0, PARTIAL: splits > 1 ? 1 : 0, AUX, VEC4: N % 4 === 0 ? 1 : 0 },
-    );
-  } else if (variant === 'texture') {
-    // Both operands K-major: B as Bᵀ [N, K] in a texture; A as [M, K] in a texture for the wide
-    // tiles, in storage for the 16×16 one (the tensor itself when row-major with K % 4 == 0).
-    const rows = plan.rows ?? 16;
-    const cols = rows === 32 ? 32 : (plan.cols ?? 16);
-    opA = operand(engine, a, M, K, M, !!o.transA, d.batchA, cols === 16 ? 'storage' : variant);
-    opB = operand(engine, b, N, K, N, !o.transB, d.batchB, variant);
-    const wg = plan.wg ?? textureWorkgroup(d, cols, rows);
-    engine.dispatch(
-      'matmul_tex',
-      rows === 32 ? 'main_tall' : cols === 32 ? 'main_wide' : 'main',
-      [opA.resource, opB.resource, bias, target, null, aux],
-      { u: [M, N, K4, d.batchA === 1 ? 0 : M, d.batchB === 1 ? 0 : N, o.bias ? 1 : 0, splits, kChunk4], f },
+      { u: [M, N, steps, d.batchA === 1 ? 0 : strideA, d.batchB === 1 ? 0 : strideB, o.bias ? 1 : 0, splits, kChunk4], f },
       [Math.ceil(Math.ceil(N / cols) / wg), Math.ceil(M / rows), batch * splits],
       { WG: wg, ACT: act, ACC: accumulate && splits === 1 ? 1 : 0, PARTIAL: splits > 1 ? 1 : 0, AUX, VEC4: N % 4 === 0 ? 1 : 0 },
     );
@@ -819,11 +811,9 @@ export async function tuneMatmul(engine: Engine, s: MatmulShape, o: TuneMatmulOp
   const opts: MatmulOptions = { transA: s.transA, transB: s.transB, bias, act: s.act, out, beta: s.accumulate ? 1 : undefined };
   // Accumulating runs add to out: it starts from zeros before the reference run and each check.
   const start = s.accumulate ? 0 : Number.NaN;
-  let tmp: Tensor | undefined;
+  const sums = s.colSums ? engine.empty([s.N]) : undefined;
   try {
     const plans = matmulCandidates(engine, d);
-    const sums = s.colSums ? engine.empty([s.N]) : undefined;
-    tmp = sums;
     const run = (plan: MatmulPlan) => {
       const fused = !!sums && fusesColumnSums(engine, a, b, { ...opts, plan });
       matmul(engine, a, b, { ...opts, plan, colSums: fused ? sums : undefined });
@@ -847,7 +837,7 @@ export async function tuneMatmul(engine: Engine, s: MatmulShape, o: TuneMatmulOp
     });
     return { shape: s, shapeClass: cls, entry, rule, measured: true };
   } finally {
-    engine.release(a, b, bias, out, tmp);
+    engine.release(a, b, bias, out, sums);
   }
 }
 
@@ -891,17 +881,12 @@ export async function checkMatmulFastPaths(engine: Engine, plans?: readonly Matm
     const want = await engine.readF32(c0);
     engine.release(c0);
     for (const [family, p] of todo) {
-      tuner.checked.add(`matmul:${family}`);
-      let why: string | null = null;
-      try {
+      await tuner.checkOnce(`matmul:${family}`, async () => {
         const c = matmul(engine, a, b, { bias, plan: p, transA: tn });
         const err = relativeL2(await engine.readF32(c), want);
         engine.release(c);
-        if (!(err <= PARITY_TOL)) why = `disagrees with ${planName(plain)} on ${tn ? 'Aᵀ·B ' : ''}${d.M}×${d.N}×${d.K}: relative L2 ${err.toExponential(2)}`;
-      } catch (e) {
-        why = `failed: ${(e as Error).message}`;
-      }
-      if (why) tuner.disabled.set(`matmul:${family}`, why);
+        return err <= PARITY_TOL ? null : `disagrees with ${planName(plain)} on ${tn ? 'Aᵀ·B ' : ''}${d.M}×${d.N}×${d.K}: relative L2 ${err.toExponential(2)}`;
+      });
     }
   } finally {
     engine.release(a, b, bias);

@@ -7,7 +7,7 @@
  * when it disagrees or fails) and then chosen by timing on the model's shapes, stored per device
  * and row width like the matmul plans (tuneReductions, from tuneModel).
  */
-import { relativeL2, tuneInput, type TuneCandidate, type TuneEntry } from '../gpu/autotune.js';
+import { pow2, relativeL2, tuneInput, type TuneCandidate, type TuneEntry } from '../gpu/autotune.js';
 import type { Engine } from '../gpu/engine.js';
 import type { Tensor } from '../tensor.js';
 import { l1, mse } from './elementwise.js';
@@ -50,6 +50,15 @@ export function withReductions<T>(engine: Engine, variant: ReductionVariant, fn:
   }
 }
 
+/** tuneInput(n, seed) (with an offset: ×4 + offset) uploaded as `shape`, added to `keep` for release. */
+function uploadInput(engine: Engine, keep: Tensor[], n: number, seed: number, shape: number[], offset = 0): Tensor {
+  const data = tuneInput(n, seed);
+  if (offset) for (let i = 0; i < n; i++) data[i] = data[i]! * 4 + offset;
+  const t = engine.upload(data, shape);
+  keep.push(t);
+  return t;
+}
+
 /**
  * Every reduction kind in workgroup layouts on one set of inputs: sums (one and two per kernel),
  * maxima, partial then final sums. Rows of 1000 (several elements per invocation) and 37 (fewer
@@ -59,13 +68,7 @@ function probe(engine: Engine): Tensor[] {
   const out: Tensor[] = [];
   const keep = (...ts: Tensor[]) => out.push(...ts);
   const tmp: Tensor[] = [];
-  const up = (n: number, seed: number, shape: number[], offset = 0) => {
-    const data = tuneInput(n, seed);
-    if (offset) for (let i = 0; i < n; i++) data[i] = data[i]! * 4 + offset;
-    const t = engine.upload(data, shape);
-    tmp.push(t);
-    return t;
-  };
+  const up = (n: number, seed: number, shape: number[], offset = 0) => uploadInput(engine, tmp, n, seed, shape, offset);
   try {
     for (const [rows, D] of [[5, 1000], [3, 37]] as const) {
       const x = up(rows * D, 21 + D, [rows, D], 3);
@@ -112,12 +115,8 @@ async function readAll(engine: Engine, ts: Tensor[]): Promise<Float32Array> {
  * differ by more than REDUCE_PARITY_TOL or it fails to compile or run. True when it may be used.
  */
 export async function checkSubgroupReductions(engine: Engine): Promise<boolean> {
-  const tuner = engine.tuner;
   if (!hasSubgroups(engine)) return false;
-  if (tuner.checked.has(SUBGROUP_FAMILY)) return !tuner.disabled.has(SUBGROUP_FAMILY);
-  tuner.checked.add(SUBGROUP_FAMILY);
-  let why: string | null = null;
-  try {
+  return engine.tuner.checkOnce(SUBGROUP_FAMILY, async () => {
     const want = await readAll(engine, withReductions(engine, 'tree', () => probe(engine)));
     // The variant's compile and validation errors are caught here, not reported as the device's.
     engine.device.pushErrorScope('validation');
@@ -131,21 +130,16 @@ export async function checkSubgroupReductions(engine: Engine): Promise<boolean> 
     }
     if (scoped) {
       engine.release(...outs);
-      why = `failed: ${scoped.message.trim().split('\n')[0]}`;
-    } else {
-      const err = relativeL2(await readAll(engine, outs), want);
-      if (!(err <= REDUCE_PARITY_TOL)) why = `disagrees with the tree: relative L2 ${err.toExponential(2)}`;
+      return `failed: ${scoped.message.trim().split('\n')[0]}`;
     }
-  } catch (e) {
-    why = `failed: ${(e as Error).message}`;
-  }
-  if (why) tuner.disabled.set(SUBGROUP_FAMILY, why);
-  return why === null;
+    const err = relativeL2(await readAll(engine, outs), want);
+    return err <= REDUCE_PARITY_TOL ? null : `disagrees with the tree: relative L2 ${err.toExponential(2)}`;
+  });
 }
 
 /** The shape class of a choice: rows of this many columns (the model's width), rounded up to a power of two. */
 export function reductionClass(width: number): string {
-  return `D${2 ** Math.ceil(Math.log2(Math.max(1, width)))}`;
+  return `D${pow2(width)}`;
 }
 
 export interface TuneReductionsOptions {
@@ -190,11 +184,7 @@ export async function tuneReductions(engine: Engine, width: number, o: TuneReduc
 
   const rows = o.rows ?? 512;
   const tmp: Tensor[] = [];
-  const up = (n: number, seed: number, shape: number[]) => {
-    const t = engine.upload(tuneInput(n, seed), shape);
-    tmp.push(t);
-    return t;
-  };
+  const up = (n: number, seed: number, shape: number[]) => uploadInput(engine, tmp, n, seed, shape);
   const x = up(rows * width, 31, [rows, width]);
   const dy = up(rows * width, 32, [rows, width]);
   const g = up(width, 33, [width]);
