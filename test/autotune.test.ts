@@ -4,9 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryTuneStore, Tuner, deviceKey, type TuneCandidate, type TuneHost } from '../src/gpu/autotune.js';
 import { FileTuneStore } from '../src/gpu/autotune-node.js';
-import { Engine, type DeviceInfo } from '../src/gpu/engine.js';
-import { KernelSources } from '../src/gpu/kernels.js';
-import { acquireNodeDevice, nodeKernelReader } from '../src/gpu/node.js';
+import type { DeviceInfo, Engine } from '../src/gpu/engine.js';
 import { f16ToF32, f32ToF16 } from '../src/io/safetensors.js';
 import type { Tensor } from '../src/tensor.js';
 import { PRESETS } from '../src/model/config.js';
@@ -24,7 +22,7 @@ import {
   tuneMatmul,
   type MatmulPlan,
 } from '../src/ops/matmul.js';
-import { describeBackends, expectClose, freshRng, randomF32 } from './helpers.js';
+import { describeBackends, engineWithPlantedFault, expectClose, freshRng, randomF32 } from './helpers.js';
 import { matmulCaseLabel, prepareMatmulCase, type MatmulCase } from './reference/matmul.js';
 
 const INFO: DeviceInfo = {
@@ -522,12 +520,8 @@ describeBackends('matmul: half-precision textures of f16-exact weights', (get, b
   });
 
   it('a half-texture path that disagrees is switched off at start-up, and f16-exact weights keep f32 textures', async () => {
-    const read = nodeKernelReader();
     // The half pack writes every texel doubled.
-    const reader = (name: string) => (name === 'pack' ? read(name).replace('textureStore(dh, gid.xy, job0_texel(gid));', 'textureStore(dh, gid.xy, 2.0 * job0_texel(gid));') : read(name));
-    expect(reader('pack')).to.not.equal(read('pack'));
-    const acquired = await acquireNodeDevice(backend);
-    const e = new Engine(acquired.device, acquired.info, new KernelSources(reader), { tuneStore: new MemoryTuneStore() }, acquired.release);
+    const e = await engineWithPlantedFault(backend, 'pack', 'textureStore(dh, gid.xy, job0_texel(gid));', 'textureStore(dh, gid.xy, 2.0 * job0_texel(gid));');
     try {
       await checkHalfTextures(e);
       expect(e.tuner.disabled.get('matmul:texture.f16')).to.match(/disagree/);

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { MemoryTuneStore } from '../src/gpu/autotune.js';
-import type { Engine } from '../src/gpu/engine.js';
+import { Engine } from '../src/gpu/engine.js';
+import { KernelSources } from '../src/gpu/kernels.js';
+import { acquireNodeDevice, nodeKernelReader } from '../src/gpu/node.js';
 import { createEngine } from '../src/node-engine.js';
 import { RUN_SEED, relL2 } from './reference/util.js';
 
@@ -23,6 +25,19 @@ export function engineFor(backend: BackendName): Promise<Engine | string> {
     engines.set(backend, e);
   }
   return e;
+}
+
+/**
+ * An engine on a device of its own (its errors reach no other engine) whose kernel `name` has
+ * `find` replaced by `replace`: a planted fault for the start-up checks to catch. Throws when the
+ * source has no `find` (the fault would not be planted). Dispose it after use.
+ */
+export async function engineWithPlantedFault(backend: BackendName, name: string, find: string, replace: string): Promise<Engine> {
+  const read = nodeKernelReader();
+  const planted = read(name).replace(find, replace);
+  if (planted === read(name)) throw new Error(`kernel ${name} has no "${find}" to replace`);
+  const acquired = await acquireNodeDevice(backend);
+  return new Engine(acquired.device, acquired.info, new KernelSources((n) => (n === name ? planted : read(n))), { tuneStore: new MemoryTuneStore() }, acquired.release);
 }
 
 export async function disposeEngines(): Promise<void> {

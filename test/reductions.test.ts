@@ -1,8 +1,7 @@
 import { expect } from 'chai';
-import { MemoryTuneStore } from '../src/gpu/autotune.js';
-import { Engine } from '../src/gpu/engine.js';
+import type { Engine } from '../src/gpu/engine.js';
 import { KernelSources } from '../src/gpu/kernels.js';
-import { acquireNodeDevice, nodeKernelReader } from '../src/gpu/node.js';
+import { nodeKernelReader } from '../src/gpu/node.js';
 import { l1, mse } from '../src/ops/elementwise.js';
 import { layernorm, layernormBackward } from '../src/ops/layernorm.js';
 import { l2normalize, l2normalizeBackward } from '../src/ops/normalize.js';
@@ -10,7 +9,7 @@ import { checkSubgroupReductions, hasSubgroups, subgroupReductionsDisabled, tune
 import { softmax, softmaxBackward } from '../src/ops/softmax.js';
 import type { Tensor } from '../src/tensor.js';
 import { gradNorm } from '../src/train/optim.js';
-import { describeBackends, expectClose, freshRng, randomF32, randomNormal, RUN_SEED } from './helpers.js';
+import { describeBackends, engineWithPlantedFault, expectClose, freshRng, randomF32, randomNormal, RUN_SEED } from './helpers.js';
 import { l1Ref, mseRef } from './reference/elementwise.js';
 import { layernormBackwardRef, layernormRef } from './reference/layernorm.js';
 import { l2normalizeBackwardRef, l2normalizeRef } from './reference/normalize.js';
@@ -191,18 +190,13 @@ describeBackends('workgroup reductions: subgroup variant', (get, backend) => {
   });
 
   it('a subgroup variant that disagrees with the tree, or fails to compile, is switched off at start-up', async () => {
-    const read = nodeKernelReader();
-    const broken: Record<string, (src: string) => string> = {
+    const broken: Record<string, [string, string]> = {
       // Each level reads slot 0 in place of its last slot: sums count one value twice, another never.
-      disagrees: (src) => src.replace('red[select(0u, i, i < n)]', 'red[select(0u, i, i + 1u < n)]'),
-      'fails to compile': (src) => src.replace('subgroupAdd(1u)', 'subgroupAdd(1u, 2u)'),
+      disagrees: ['red[select(0u, i, i < n)]', 'red[select(0u, i, i + 1u < n)]'],
+      'fails to compile': ['subgroupAdd(1u)', 'subgroupAdd(1u, 2u)'],
     };
-    for (const [what, edit] of Object.entries(broken)) {
-      const reader = (name: string) => (name === 'reduce_subgroups' ? edit(read(name)) : read(name));
-      expect(edit(read('reduce_subgroups')), what).to.not.equal(read('reduce_subgroups'));
-      // A device of its own (its errors reach no other engine), with these kernel sources.
-      const acquired = await acquireNodeDevice(backend);
-      const e = new Engine(acquired.device, acquired.info, new KernelSources(reader), { tuneStore: new MemoryTuneStore() }, acquired.release);
+    for (const [what, [find, replace]] of Object.entries(broken)) {
+      const e = await engineWithPlantedFault(backend, 'reduce_subgroups', find, replace);
       try {
         expect(await checkSubgroupReductions(e), what).to.equal(false);
         expect(subgroupReductionsDisabled(e), what).to.match(what === 'disagrees' ? /disagrees with the tree/ : /failed/);
