@@ -262,7 +262,7 @@ describe('image: refused inputs', function () {
   });
 
   it('JPEG (truncated.jpg) is named as such', function () {
-    expectImageError(() => decodeImage(fixture('truncated.jpg')), /^not a PNG file \(it looks like a JPEG image; only PNG is supported\)$/);
+    expectImageError(() => decodeImage(fixture('truncated.jpg')), /^not a PNG file \(it looks like a JPEG image; decodeImageFile reads it\)$/);
   });
 
   it('truncated PNG (cut inside IDAT, no IEND)', function () {

@@ -90,10 +90,10 @@ async function main(): Promise<void> {
   const f32 = modelFrom(engine, config, (n) => state.tensors.get(`param/${n}`)!.data);
 
   const files = collectImages([valDir]);
-  const ds = Dataset.open(files, { size: S, seed: 12345, cacheMb: 1024, minScale: 0.15, flip: false });
-  const centre = ds.centreCrops();
+  const ds = await Dataset.open(files, { size: S, seed: 12345, cacheMb: 1024, minScale: 0.15, flip: false });
+  const centre = await ds.centreCrops();
   const random = new Float32Array(crops * S * S * 3);
-  for (let i = 0; i < crops; i++) random.set(ds.sample(i), i * S * S * 3);
+  for (let i = 0; i < crops; i++) random.set(await ds.sample(i), i * S * S * 3);
 
   const rows: Record<string, unknown>[] = [];
   const usageIds: number[] = [];

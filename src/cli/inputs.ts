@@ -1,8 +1,12 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { IMAGE_EXTENSIONS } from '../io/image.js';
 import { UsageError, UserError } from './errors.js';
 
-/** PNG files named on the command line, folders scanned recursively, in a stable sorted order. */
+/**
+ * Files named on the command line (any name), and the PNG, JPEG and WebP files (.png, .jpg, .jpeg,
+ * .webp in any letter case) of folders scanned recursively, in a stable sorted order.
+ */
 export function collectImages(paths: string[]): string[] {
   if (!paths.length) throw new UsageError('no input images or folders given');
   const out: string[] = [];
@@ -11,7 +15,7 @@ export function collectImages(paths: string[]): string[] {
       const p = join(dir, name);
       const st = statSync(p);
       if (st.isDirectory()) walk(p);
-      else if (/\.png$/i.test(name)) out.push(p);
+      else if (IMAGE_EXTENSIONS.some((e) => name.toLowerCase().endsWith(e))) out.push(p);
     }
   };
   for (const p of paths) {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { BACKENDS } from '../gpu/node.js';
+import { BACKENDS, setNativeVerbose } from '../gpu/node.js';
 import { bench } from './bench.js';
 import { doctor } from './doctor.js';
 import { resolveBackend } from './engine.js';
@@ -24,16 +24,18 @@ interface Command {
 
 const GLOBAL_OPTIONS: OptionSpec = {
   backend: { type: 'string' },
+  verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 };
 
 const GLOBAL_HELP = `Global options:
   --backend NAME   ${BACKENDS.join('|')} (default: TOK1D_BACKEND, else auto:
                    a hardware adapter, then llvmpipe through OpenGL, then SwiftShader)
+  --verbose        also show what the GPU driver layers print (Dawn's adapter notices)
   -h, --help       show help
   -V, --version    print the version
 
-Environment: TOK1D_BACKEND (as --backend), TOK1D_DEBUG=1 (stack traces on errors).`;
+Environment: TOK1D_BACKEND (as --backend), TOK1D_DEBUG=1 (stack traces on errors; implies --verbose).`;
 
 
 const MODEL_OPTIONS: OptionSpec = {
@@ -55,8 +57,9 @@ const IMAGE_OPTIONS: OptionSpec = {
   batch: { type: 'string' },
 };
 
-const IMAGE_HELP = `Images: PNG of any colour type and bit depth; alpha is composited on white. By default each is
-resized (antialiased) so its shorter side matches the model, then centre-cropped.
+const IMAGE_HELP = `Images: PNG (any colour type and bit depth), JPEG (baseline or progressive; grey, RGB or
+CMYK; EXIF orientation applied) and WebP (lossy or lossless); alpha is composited on white. By
+default each is resized (antialiased) so its shorter side matches the model, then centre-cropped.
   --no-resize         refuse images that are not exactly the model's size instead
   --max-pixels N      refuse images whose header declares more pixels (default 67108864)
   --batch B           images per GPU batch (default 16)`;
@@ -84,10 +87,11 @@ const COMMANDS: Record<string, Command> = {
     summary: 'turn images into token ids (JSONL or the binary .tok format)',
     usage: `Usage: tok1d tokenize <images|folders...> [-o FILE] [--format jsonl|tok] [--shard i/n] [model] [images]
 
-Folders are scanned recursively for .png files. Without -o, JSONL goes to stdout. With -o the
-output is appended batch by batch and files already in it are skipped, so an interrupted or
-sharded job is resumed by running it again. Progress (images/s, ETA) on stderr on a terminal, a
-summary line otherwise. Exit code 1 when some inputs could not be read (the rest are done).
+Folders are scanned recursively for .png, .jpg, .jpeg and .webp files (any letter case). Without
+-o, JSONL goes to stdout. With -o the output is appended batch by batch and files already in it
+are skipped, so an interrupted or sharded job is resumed by running it again. Progress (images/s,
+ETA) on stderr on a terminal, a summary line otherwise. Exit code 1 when some inputs could not be
+read (the rest are done).
 
 Options:
   -o, --out FILE      output file (.tok selects the binary format)
@@ -158,7 +162,7 @@ Default: the bundled checkpoint (the seed preset when there is none). Presets: $
     },
   },
   train: {
-    summary: 'train a tokenizer on a folder of PNGs (resumable, with codebook re-seeding)',
+    summary: 'train a tokenizer on a folder of images (resumable, with codebook re-seeding)',
     usage: TRAIN_USAGE,
     options: TRAIN_OPTIONS as OptionSpec,
     positionals: true,
@@ -354,6 +358,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(`${cmd.usage}\n\n${GLOBAL_HELP}\n`);
       return EXIT.ok;
     }
+    setNativeVerbose(values.verbose === true);
     return await cmd.run(values);
   } catch (e) {
     return reportError(e, command);

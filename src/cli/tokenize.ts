@@ -1,8 +1,9 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BackendName } from '../gpu/node.js';
-import { decodeImage, encodePng, fromModelOutput, ImageError, psnr, sideBySide, toModelInput, type RgbImage } from '../io/image.js';
+import { decodeImageFile, encodePng, fromModelOutput, ImageError, psnr, sideBySide, toModelInput } from '../io/image.js';
 import { Tokenizer } from '../model/tokenizer.js';
 import { PRESETS, type ModelConfig } from '../model/config.js';
 import { CheckpointError, writeFileAtomic } from '../model/checkpoint.js';
@@ -55,16 +56,51 @@ export async function openTokenizer(o: ModelChoice): Promise<Tokenizer> {
   }
 }
 
-/** Reads and prepares one image; a bad file gives an ImageError naming it. */
-export function loadInput(path: string, size: number, resize: boolean, maxPixels: number): { image: RgbImage; input: Float32Array } {
+/** Reads, decodes (PNG, JPEG or WebP) and prepares one image; a bad file gives an ImageError saying why. */
+export async function loadInput(path: string, size: number, resize: boolean, maxPixels: number): Promise<Float32Array> {
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(path);
+    bytes = await readFile(path);
   } catch (e) {
     throw new ImageError(`cannot read: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
-  const image = decodeImage(bytes, { maxPixels });
-  return { image, input: toModelInput(image, size, { resize }) };
+  return toModelInput(await decodeImageFile(bytes, { maxPixels }), size, { resize });
+}
+
+/** One batch of inputs: the images that loaded, and a message for each that did not. */
+interface LoadedBatch {
+  ok: { path: string; input: Float32Array }[];
+  failed: { path: string; message: string }[];
+}
+
+/**
+ * The inputs in batches of `batch`, each batch's files read and decoded concurrently (JPEG and WebP
+ * decode on libuv's worker threads), and the next batch loading while the caller works on this one.
+ */
+async function* loadBatches(paths: string[], batch: number, size: number, resize: boolean, maxPixels: number): AsyncGenerator<LoadedBatch> {
+  const load = async (chunk: string[]): Promise<LoadedBatch> => {
+    const out: LoadedBatch = { ok: [], failed: [] };
+    const results = await Promise.allSettled(chunk.map((path) => loadInput(path, size, resize, maxPixels)));
+    for (const [j, r] of results.entries()) {
+      if (r.status === 'fulfilled') out.ok.push({ path: chunk[j]!, input: r.value });
+      else if (r.reason instanceof ImageError) out.failed.push({ path: chunk[j]!, message: r.reason.message });
+      else throw r.reason;
+    }
+    return out;
+  };
+  let next: Promise<LoadedBatch> | null = paths.length ? load(paths.slice(0, batch)) : null;
+  for (let i = 0; next; i += batch) {
+    const current = next;
+    next = i + batch < paths.length ? load(paths.slice(i + batch, i + 2 * batch)) : null;
+    // A failure of the prefetched batch surfaces when it is awaited, not as an unhandled rejection.
+    next?.catch(() => {});
+    yield await current;
+  }
+}
+
+/** `tok1d: skipping FILE: why` on stderr (clearing a progress line on a terminal first). */
+function reportSkipped(failed: LoadedBatch['failed']): void {
+  for (const f of failed) process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}tok1d: skipping ${f.path}: ${f.message}\n`);
 }
 
 export interface ReconstructOptions extends ModelChoice {
@@ -85,18 +121,13 @@ export async function reconstruct(o: ReconstructOptions): Promise<number> {
     const progress = new Progress(o.inputs.length);
     let failed = 0;
     const psnrs: number[] = [];
-    for (let i = 0; i < o.inputs.length; i += o.batch) {
-      const ok: { path: string; image: RgbImage; input: Float32Array }[] = [];
-      for (const path of o.inputs.slice(i, i + o.batch)) {
-        try {
-          ok.push({ path, ...loadInput(path, S, o.resize, o.maxPixels) });
-        } catch (e) {
-          if (!(e instanceof ImageError)) throw e;
-          failed++;
-          process.stderr.write(`tok1d: skipping ${path}: ${e.message}\n`);
-        }
+    for await (const { ok, failed: bad } of loadBatches(o.inputs, o.batch, S, o.resize, o.maxPixels)) {
+      failed += bad.length;
+      reportSkipped(bad);
+      if (!ok.length) {
+        progress.tick(bad.length);
+        continue;
       }
-      if (!ok.length) continue;
       const tokens = await tok.encode(ok.map((x) => x.input));
       const recon = await tok.decode(tokens);
       for (const [j, x] of ok.entries()) {
@@ -108,7 +139,7 @@ export async function reconstruct(o: ReconstructOptions): Promise<number> {
         await writeFileAtomic(join(o.out, name), encodePng(o.compare ? sideBySide(ref, out) : out));
         process.stdout.write(`${x.path}\t${p.toFixed(2)} dB\n`);
       }
-      progress.tick(ok.length);
+      progress.tick(ok.length + bad.length);
     }
     const mean = psnrs.length ? psnrs.reduce((a, b) => a + b, 0) / psnrs.length : NaN;
     process.stdout.write(`mean PSNR ${mean.toFixed(2)} dB over ${psnrs.length} images; ${tok.tokensPerImage} tokens, ${tok.bitsPerImage.toFixed(0)} bits per image; outputs in ${o.out}\n`);
@@ -162,17 +193,9 @@ export async function tokenize(o: TokenizeOptions): Promise<number> {
     const progress = new Progress(todo.length);
     let failed = 0;
     let written = 0;
-    for (let i = 0; i < todo.length; i += o.batch) {
-      const ok: { path: string; input: Float32Array }[] = [];
-      for (const path of todo.slice(i, i + o.batch)) {
-        try {
-          ok.push({ path, input: loadInput(path, tok.config.imageSize, o.resize, o.maxPixels).input });
-        } catch (e) {
-          if (!(e instanceof ImageError)) throw e;
-          failed++;
-          process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}tok1d: skipping ${path}: ${e.message}\n`);
-        }
-      }
+    for await (const { ok, failed: bad } of loadBatches(todo, o.batch, tok.config.imageSize, o.resize, o.maxPixels)) {
+      failed += bad.length;
+      reportSkipped(bad);
       if (ok.length) {
         const ids = await tok.encode(ok.map((x) => x.input), o.batch);
         const records = ok.map((x, j) => ({ file: x.path, tokens: ids[j]! }));
@@ -184,7 +207,7 @@ export async function tokenize(o: TokenizeOptions): Promise<number> {
         }
         written += ok.length;
       }
-      progress.tick(Math.min(o.batch, todo.length - i));
+      progress.tick(ok.length + bad.length);
     }
     progress.done(`tokenized ${written} images (${tok.tokensPerImage} tokens, ${tok.bitsPerImage.toFixed(0)} bits each)${failed ? `, ${failed} failed` : ''}${o.out ? ` into ${o.out}` : ''}`);
     return failed ? EXIT.failure : EXIT.ok;

@@ -29,11 +29,11 @@ const D = TRAIN_DEFAULTS;
 export const TRAIN_USAGE = `Usage: tok1d train <images|folders...> -o RUN_DIR [options]
        tok1d train --resume RUN_DIR
 
-Trains a tokenizer on PNG images (folders scanned recursively): random square crops at several
-scales with horizontal flips, MSE (+ optional L1) reconstruction, codebook loss and β·commitment
-with the straight-through estimator, AdamW with warm-up and cosine decay, gradient clipping,
-optional EMA weights. Dead codes (unused for --dead-after steps) are re-seeded from encoder
-outputs. Writes RUN_DIR/model.safetensors (the checkpoint for tokenize/reconstruct),
+Trains a tokenizer on PNG, JPEG and WebP images (folders scanned recursively): random square
+crops at several scales with horizontal flips, MSE (+ optional L1) reconstruction, codebook loss
+and β·commitment with the straight-through estimator, AdamW with warm-up and cosine decay,
+gradient clipping, optional EMA weights. Dead codes (unused for --dead-after steps) are re-seeded
+from encoder outputs. Writes RUN_DIR/model.safetensors (the checkpoint for tokenize/reconstruct),
 state.safetensors (exact resume), metrics.jsonl, train.log, val/step-N.png and loss.png.
 Checkpoints every --ckpt-every steps and on exit; Ctrl-C or SIGTERM stops after the current step
 and saves. '--resume RUN_DIR' continues exactly where the run stopped (same seed, same device:

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -115,6 +115,80 @@ function attemptsFor(backend: BackendName): Attempt[] {
 
 
 
+/** Show what the native layers print on stderr (set by `--verbose`; TOK1D_DEBUG=1 does the same). */
+let nativeVerbose = false;
+
+export function setNativeVerbose(on: boolean): void {
+  nativeVerbose = on;
+}
+
+/**
+ * The notices Dawn prints from native code when it builds an OpenGL adapter: it clamps two of the
+ * driver's limits to its own maxima. Harmless, nothing a user can act on, and not tok1d's output.
+ */
+export const DAWN_NOTICE = /^Warning: maxDynamic(Uniform|Storage)BuffersPerPipelineLayout artificially reduced from \d+ to \d+ to fit dynamic offset allocation limit\.$/;
+
+/**
+ * Runs `call` (a synchronous native call) with the notices above removed from what it prints on
+ * stderr. No Dawn setting silences them and Node has no dup2, so for the duration of the call file
+ * descriptor 2 is closed and reopened on an unlinked temporary file (open() takes the lowest free
+ * descriptor), then reopened on the original terminal or pipe through /proc/self/fd; every other
+ * line captured is passed on. Only on Linux, and only when stderr is a terminal or a pipe, which can
+ * be reopened: a socket cannot, and a regular file may share its offset with stdout (`> log 2>&1`),
+ * which a reopened descriptor would not; there the notices stay. With TOK1D_DEBUG=1 or --verbose
+ * nothing is filtered.
+ */
+export function withoutDawnNotices<T>(call: () => T): T {
+  if (nativeVerbose || process.env.TOK1D_DEBUG === '1' || process.platform !== 'linux') return call();
+  const { O_WRONLY, O_NONBLOCK, O_NOCTTY } = constants;
+  let original: number;
+  try {
+    const st = fstatSync(2);
+    if (!st.isFIFO() && !st.isCharacterDevice()) return call();
+    // Non-blocking: a pipe whose reader is gone fails here (ENXIO) instead of blocking.
+    original = openSync('/proc/self/fd/2', O_WRONLY | O_NONBLOCK | O_NOCTTY);
+  } catch {
+    return call();
+  }
+  const path = join(tmpdir(), `tok1d-stderr-${process.pid}-${Date.now()}`);
+  const restore = () => {
+    try {
+      const fd = openSync(`/proc/self/fd/${original}`, O_WRONLY | O_NOCTTY);
+      if (fd !== 2) closeSync(fd);
+    } catch {
+      /* the terminal or pipe is gone: nothing can be written to it anyway */
+    }
+  };
+  let captured = '';
+  closeSync(2);
+  let capture = -1;
+  try {
+    capture = openSync(path, 'w+', 0o600);
+    unlinkSync(path);
+  } catch {
+    /* no temporary file: the call prints where stderr was */
+  }
+  if (capture !== 2) {
+    // Another thread's descriptor took number 2, or no file could be made: put stderr back first.
+    if (capture >= 0) closeSync(capture);
+    restore();
+  }
+  try {
+    return call();
+  } finally {
+    if (capture === 2) {
+      const bytes = Buffer.alloc(fstatSync(2).size);
+      if (bytes.length) readSync(2, bytes, 0, bytes.length, 0);
+      captured = bytes.toString('utf8');
+      closeSync(2);
+      restore();
+    }
+    closeSync(original);
+    const rest = captured.split('\n').filter((l, i, all) => !DAWN_NOTICE.test(l) && (l !== '' || i < all.length - 1));
+    if (rest.length) writeSync(2, `${rest.join('\n')}\n`);
+  }
+}
+
 export interface AcquiredDevice {
   device: GPUDevice;
   info: DeviceInfo;
@@ -160,7 +234,8 @@ export async function acquireNodeDevice(requested?: BackendName): Promise<Acquir
       process.env.VK_ICD_FILENAMES = icd;
     }
     const gpu = create([`backend=${attempt.dawn}`]);
-    const adapter = await gpu.requestAdapter({ featureLevel: attempt.featureLevel, powerPreference: 'high-performance' });
+    // Dawn enumerates the adapters inside this call (synchronously): that is where it prints its notices.
+    const adapter = await withoutDawnNotices(() => gpu.requestAdapter({ featureLevel: attempt.featureLevel, powerPreference: 'high-performance' }));
     if (!adapter) {
       tried.push(`${attempt.backend} (no adapter)`);
       continue;

@@ -1,13 +1,20 @@
 /**
- * PNG in/out (the pixel conversions between images and the model are in pixels.ts, re-exported here).
+ * Image files in (PNG, JPEG, WebP) and PNG out (the pixel conversions between images and the model are
+ * in pixels.ts, re-exported here).
  *
- *   file bytes ──readImageHeader──▶ size check ──decodeImage──▶ 8-bit RGB ──toModelInput──▶ f32 [S,S,3] in [-1,1]
+ *   file bytes ──readImageInfo──▶ size check ──decodeImageFile──▶ 8-bit RGB ──toModelInput──▶ f32 [S,S,3] in [-1,1]
  *   f32 [S,S,3] ──fromModelOutput──▶ 8-bit RGB ──encodePng──▶ file bytes
  *
- * Decoding accepts every PNG colour type and bit depth (grey 1/2/4/8/16, grey+alpha 8/16, palette 1/2/4/8
- * with or without tRNS, RGB 8/16 with or without tRNS, RGBA 8/16, Adam7 interlacing). Every failure is an
- * `ImageError` whose message says what is wrong with the file; pixel memory is only allocated after the
- * declared size has been checked against `maxPixels`.
+ * PNG is decoded here (pngjs, synchronously: decodeImage), accepting every colour type and bit depth
+ * (grey 1/2/4/8/16, grey+alpha 8/16, palette 1/2/4/8 with or without tRNS, RGB 8/16 with or without
+ * tRNS, RGBA 8/16, Adam7 interlacing). JPEG and WebP are decoded by libvips through the `sharp`
+ * package (decodeImageFile, asynchronous, off the main thread): baseline and progressive JPEG, grey,
+ * RGB, CMYK and YCCK JPEG, lossy and lossless WebP with or without alpha; EXIF orientation is applied
+ * and embedded ICC profiles are converted to sRGB. No resizing happens in any decoder: tok1d's own
+ * resize (pixels.ts) is the one path, so Node and the browser give the same tokens for the same pixels.
+ *
+ * Every failure is an `ImageError` whose message says what is wrong with the file; pixel memory is
+ * only allocated after the size declared in the file's header has been checked against `maxPixels`.
  */
 import { PNG } from 'pngjs';
 import * as zlib from 'node:zlib';
@@ -48,14 +55,39 @@ function chunkName(b: Uint8Array, at: number): string {
   return s;
 }
 
-function notPng(bytes: Uint8Array): ImageError {
-  if (bytes.length === 0) return new ImageError('not a PNG file: the file is empty');
+/** The formats tok1d reads. */
+export type ImageFormat = 'PNG' | 'JPEG' | 'WebP';
+
+/** File name extensions of the formats tok1d reads (folder scans look for these, in any letter case). */
+export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp'] as const;
+
+/** What a file's header declares: its format and its stored size (before EXIF orientation). */
+export interface ImageInfo {
+  format: ImageFormat;
+  width: number;
+  height: number;
+}
+
+/** The format of a file from its first bytes, or a description of what else it looks like. */
+function sniff(bytes: Uint8Array): ImageFormat | string {
+  if (bytes.length === 0) return 'the file is empty';
+  if (bytes[0] === SIGNATURE[0] && bytes[1] === SIGNATURE[1]) return 'PNG';
+  if (bytes[0] === 0xff && bytes[1] === 0xd8) return 'JPEG';
+  if (chunkName(bytes, 0) === 'RIFF' && chunkName(bytes, 8) === 'WEBP') return 'WebP';
   const kind =
-    bytes[0] === 0xff && bytes[1] === 0xd8 ? 'a JPEG' :
     chunkName(bytes, 0) === 'GIF?' ? 'a GIF' :
     bytes[0] === 0x42 && bytes[1] === 0x4d ? 'a BMP' :
-    chunkName(bytes, 0) === 'RIFF' && chunkName(bytes, 8) === 'WEBP' ? 'a WebP' : '';
-  return new ImageError(`not a PNG file${kind ? ` (it looks like ${kind} image; only PNG is supported)` : ''}`);
+    (bytes[0] === 0x49 && bytes[1] === 0x49 && bytes[2] === 0x2a) || (bytes[0] === 0x4d && bytes[1] === 0x4d && bytes[3] === 0x2a) ? 'a TIFF' :
+    chunkName(bytes, 4) === 'ftyp' ? 'a HEIF/AVIF' : '';
+  return kind ? `it looks like ${kind} image` : '';
+}
+
+function notPng(bytes: Uint8Array): ImageError {
+  if (bytes.length === 0) return new ImageError('not a PNG file: the file is empty');
+  const what = sniff(bytes);
+  const kind = what === 'JPEG' ? 'it looks like a JPEG image' : what === 'WebP' ? 'it looks like a WebP image' : what;
+  const other = what === 'JPEG' || what === 'WebP' ? '; decodeImageFile reads it' : '';
+  return new ImageError(`not a PNG file${kind ? ` (${kind}${other})` : ''}`);
 }
 
 /**
@@ -181,9 +213,7 @@ export function decodeImage(bytes: Uint8Array, opts: DecodeOptions = {}): RgbIma
   const header = readImageHeader(bytes);
   const { width, height } = header;
   if (width === 0 || height === 0) throw new ImageError(`invalid PNG: declared size ${width}×${height} has no pixels`);
-  if (width * height > maxPixels) {
-    throw new ImageError(`declared size ${width}×${height} exceeds the ${maxPixels}-pixel limit (use --max-pixels)`);
-  }
+  checkPixels({ format: 'PNG', width, height }, maxPixels);
   checkImageData(bytes, header, checkChunks(bytes));
 
   let decoded;
@@ -211,6 +241,197 @@ export function decodeImage(bytes: Uint8Array, opts: DecodeOptions = {}): RgbIma
     }
   }
   return { width, height, rgb };
+}
+
+function u16be(b: Uint8Array, at: number): number {
+  return (b[at] << 8) | b[at + 1];
+}
+
+function u24le(b: Uint8Array, at: number): number {
+  return b[at] | (b[at + 1] << 8) | (b[at + 2] << 16);
+}
+
+function u32le(b: Uint8Array, at: number): number {
+  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+}
+
+/** Start-of-frame markers: SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC). */
+function isSof(marker: number): boolean {
+  return marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+}
+
+/**
+ * The size a JPEG declares in its frame header (SOFn), its number of colour components and whether
+ * an ICC profile (APP2) comes before it, found by walking the marker segments before the first scan. Throws ImageError for a file cut short in its headers, a malformed segment, or a
+ * frame header without a usable size.
+ */
+function readJpegInfo(bytes: Uint8Array): ImageInfo & { components: number; iccProfile: boolean } {
+  let at = 2;
+  let iccProfile = false;
+  for (;;) {
+    if (at >= bytes.length) throw new ImageError(`truncated JPEG: the file ends after ${bytes.length} bytes, before its frame header`);
+    if (bytes[at] !== 0xff) throw new ImageError(`invalid JPEG: expected a marker at byte ${at}, found 0x${bytes[at].toString(16).padStart(2, '0')}`);
+    while (bytes[at] === 0xff && at < bytes.length) at++; // fill bytes
+    if (at >= bytes.length) throw new ImageError(`truncated JPEG: the file ends after ${bytes.length} bytes, before its frame header`);
+    const marker = bytes[at++];
+    if ((marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) continue; // RSTn and TEM have no length
+    if (marker === 0xd9 || marker === 0xda || marker === 0xd8) {
+      throw new ImageError(`invalid JPEG: ${marker === 0xda ? 'a scan starts' : marker === 0xd9 ? 'the image ends' : 'a second image starts'} before the frame header (no image size)`);
+    }
+    if (at + 2 > bytes.length) throw new ImageError(`truncated JPEG: the file ends after ${bytes.length} bytes, inside its headers`);
+    const len = u16be(bytes, at);
+    if (len < 2) throw new ImageError(`invalid JPEG: segment 0xff${marker.toString(16)} at byte ${at - 2} has length ${len}`);
+    if (at + len > bytes.length) throw new ImageError(`truncated JPEG: the file ends after ${bytes.length} bytes, inside its headers`);
+    if (marker === 0xe2 && String.fromCharCode(...bytes.subarray(at + 2, at + 14)) === 'ICC_PROFILE\0') iccProfile = true;
+    if (isSof(marker)) {
+      if (len < 8) throw new ImageError(`invalid JPEG: frame header of ${len} bytes`);
+      const height = u16be(bytes, at + 3);
+      const width = u16be(bytes, at + 5);
+      const components = bytes[at + 7];
+      if (width === 0 || height === 0) {
+        throw new ImageError(`invalid JPEG: the frame header declares ${width}×${height}${height === 0 ? ' (a height given later in a DNL marker is not supported)' : ''}`);
+      }
+      if (![1, 3, 4].includes(components)) throw new ImageError(`invalid JPEG: ${components} colour components (1, 3 or 4 are readable)`);
+      return { format: 'JPEG', width, height, components, iccProfile };
+    }
+    at += len;
+  }
+}
+
+/**
+ * The canvas size a WebP declares: in its VP8X chunk (extended format), else in the first frame's
+ * VP8 (lossy) or VP8L (lossless) header. Throws ImageError for a file shorter than its RIFF header
+ * says, or a header that is not one of these.
+ */
+function readWebpInfo(bytes: Uint8Array): ImageInfo {
+  const declared = 8 + u32le(bytes, 4);
+  if (bytes.length < declared) {
+    throw new ImageError(`truncated WebP: the file is ${bytes.length} bytes, its RIFF header declares ${declared}`);
+  }
+  if (bytes.length < 30) throw new ImageError(`invalid WebP: ${bytes.length} bytes is too short for an image header`);
+  const chunk = String.fromCharCode(bytes[12], bytes[13], bytes[14], bytes[15]);
+  let width: number;
+  let height: number;
+  if (chunk === 'VP8X') {
+    width = u24le(bytes, 24) + 1;
+    height = u24le(bytes, 27) + 1;
+  } else if (chunk === 'VP8 ') {
+    if (bytes[23] !== 0x9d || bytes[24] !== 0x01 || bytes[25] !== 0x2a) throw new ImageError('invalid WebP: the VP8 frame has no start code');
+    width = (bytes[26] | (bytes[27] << 8)) & 0x3fff;
+    height = (bytes[28] | (bytes[29] << 8)) & 0x3fff;
+  } else if (chunk === 'VP8L') {
+    if (bytes[20] !== 0x2f) throw new ImageError('invalid WebP: the VP8L header has no signature');
+    const bits = u32le(bytes, 21);
+    width = (bits & 0x3fff) + 1;
+    height = ((bits >>> 14) & 0x3fff) + 1;
+  } else {
+    throw new ImageError(`invalid WebP: the first chunk is ${JSON.stringify(chunk.replace(/[^\x20-\x7e]/g, '?'))}, expected VP8, VP8L or VP8X`);
+  }
+  if (width === 0 || height === 0) throw new ImageError(`invalid WebP: declared size ${width}×${height} has no pixels`);
+  return { format: 'WebP', width, height };
+}
+
+/**
+ * The format and declared size of a PNG, JPEG or WebP file, from its header only (no pixel data is
+ * read). Throws ImageError for another kind of file or a header that is cut short or malformed.
+ */
+export function readImageInfo(bytes: Uint8Array): ImageInfo {
+  const format = sniff(bytes);
+  switch (format) {
+    case 'PNG': {
+      const { width, height } = readImageHeader(bytes);
+      return { format, width, height };
+    }
+    case 'JPEG': {
+      const { width, height } = readJpegInfo(bytes);
+      return { format, width, height };
+    }
+    case 'WebP':
+      return readWebpInfo(bytes);
+    default:
+      throw new ImageError(bytes.length === 0 ? 'not an image: the file is empty' : `not a PNG, JPEG or WebP image${format ? ` (${format})` : ''}`);
+  }
+}
+
+function checkPixels(info: ImageInfo, maxPixels: number): void {
+  if (info.width * info.height > maxPixels) {
+    throw new ImageError(`declared size ${info.width}×${info.height} exceeds the ${maxPixels}-pixel limit (use --max-pixels)`);
+  }
+}
+
+type Sharp = (typeof import('sharp'))['default'];
+let sharpLoaded: Promise<Sharp> | undefined;
+
+/** The sharp module, loaded on first use (PNG-only work never loads libvips). */
+function loadSharp(): Promise<Sharp> {
+  sharpLoaded ??= import('sharp').then(
+    (m) => {
+      const sharp = m.default;
+      sharp.cache(false); // decoded images are used once: keep no copies in libvips' operation cache
+      return sharp;
+    },
+    (e: unknown) => {
+      sharpLoaded = undefined;
+      throw new ImageError(`JPEG and WebP input needs the 'sharp' package, which did not load: ${(e as Error).message.split('\n')[0]}`);
+    },
+  );
+  return sharpLoaded;
+}
+
+/** libvips' message, one line: its distinct reasons without the loader prefixes. */
+function vipsReason(err: unknown): string {
+  const lines = String((err as Error)?.message ?? err)
+    .split('\n')
+    .map((l) => l.replace(/^Input (buffer|file) (has corrupt header|contains unsupported image format):?\s*/i, '').replace(/^(VipsJpeg|VipsForeignLoad\w*|webp|jpeg|vips\w*):\s*/i, '').trim())
+    .filter(Boolean);
+  return [...new Set(lines)].join('; ') || 'the decoder gave no reason';
+}
+
+/**
+ * Decodes a PNG, JPEG or WebP file to 8-bit RGB. The header's declared size is checked against
+ * `maxPixels` before anything is decoded. PNG: as decodeImage. JPEG and WebP (libvips): EXIF
+ * orientation applied, grey and CMYK converted to sRGB (embedded ICC profiles honoured), alpha
+ * composited on `background`, only the first frame of an animation; any decoder warning (a file
+ * cut short, damaged entropy-coded data) is an error.
+ */
+export async function decodeImageFile(bytes: Uint8Array, opts: DecodeOptions = {}): Promise<RgbImage> {
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const info = readImageInfo(bytes);
+  if (info.format === 'PNG') return decodeImage(bytes, opts);
+  checkPixels(info, maxPixels);
+  const sharp = await loadSharp();
+  // A CMYK JPEG without an ICC profile: its own inks, converted as browsers, libjpeg and Pillow do.
+  const jpeg = info.format === 'JPEG' ? readJpegInfo(bytes) : undefined;
+  const naiveCmyk = jpeg?.components === 4 && !jpeg.iccProfile;
+  const [r, g, b] = opts.background ?? [255, 255, 255];
+  let out: { data: Buffer; info: { width: number; height: number; channels: number } };
+  try {
+    const image = sharp(bytes, { failOn: 'warning', limitInputPixels: maxPixels, autoOrient: true, sequentialRead: true });
+    const converted = naiveCmyk ? image.pipelineColourspace('cmyk').toColourspace('cmyk') : image.flatten({ background: { r, g, b } }).toColourspace('srgb');
+    out = await converted.raw().toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    const reason = vipsReason(err);
+    const truncated = /premature end of (JPEG|the) (image|file|data)|truncated|unexpected end/i.test(reason) && !/corrupt/i.test(reason);
+    throw new ImageError(`${truncated ? 'truncated' : 'corrupt'} ${info.format}: ${reason}`);
+  }
+  const { width, height, channels } = out.info;
+  const want = naiveCmyk ? 4 : 3;
+  if (channels !== want || out.data.length !== width * height * want) {
+    throw new ImageError(`corrupt ${info.format}: decoded ${width}×${height} with ${channels} channels, expected ${naiveCmyk ? 'CMYK' : 'RGB'}`);
+  }
+  if (naiveCmyk) return { width, height, rgb: cmykToRgb(out.data) };
+  return { width, height, rgb: new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.byteLength) };
+}
+
+/** CMYK (0 = no ink) to RGB without a colour profile: R = round((255 − C)(255 − K) / 255), and so on. */
+export function cmykToRgb(cmyk: Uint8Array): Uint8Array {
+  const n = cmyk.length / 4;
+  const rgb = new Uint8Array(n * 3);
+  for (let p = 0; p < n; p++) {
+    const k = 255 - cmyk[4 * p + 3];
+    for (let c = 0; c < 3; c++) rgb[3 * p + c] = Math.round(((255 - cmyk[4 * p + c]) * k) / 255);
+  }
+  return rgb;
 }
 
 /** Encodes 8-bit RGB as an 8-bit RGB (colour type 2) PNG. */

@@ -1,5 +1,5 @@
 /**
- * Training data: a folder of PNGs, decoded once and kept in memory within a budget, sampled as
+ * Training data: a folder of images (PNG, JPEG, WebP), decoded once and kept in memory within a budget, sampled as
  * random square crops at several scales with horizontal flips, plus a fixed validation set.
  *
  * Every random choice is a pure function of (seed, sample number, draw) through the counter-based
@@ -7,8 +7,8 @@
  * fully determined by its seed and step: resuming at step s replays exactly what an uninterrupted
  * run would have drawn, with no generator state to save.
  */
-import { readFileSync } from 'node:fs';
-import { cropToModelInput, decodeImage, toModelInput, type RgbImage } from '../io/image.js';
+import { readFile } from 'node:fs/promises';
+import { cropToModelInput, decodeImageFile, toModelInput, type RgbImage } from '../io/image.js';
 import { randomBits } from './init.js';
 
 export interface DatasetOptions {
@@ -35,6 +35,9 @@ const DRAW_SCALE = 1;
 const DRAW_X = 2;
 const DRAW_Y = 3;
 const DRAW_FLIP = 4;
+
+/** Files decoded at once when a dataset is opened. */
+const OPEN_CONCURRENCY = 4;
 
 /** A uniform number in [0, 1) from 32 random bits. */
 function unit(bits: number): number {
@@ -84,23 +87,29 @@ export class Dataset {
 
   /**
    * Opens the files, decoding each once to check it (and caching it within the budget). Files that
-   * fail to decode are listed in `skipped` and left out; no usable file at all is an error.
+   * fail to decode are listed in `skipped` and left out; no usable file at all is an error. A few
+   * files decode at a time (JPEG and WebP on worker threads).
    */
-  static open(files: readonly string[], o: DatasetOptions): Dataset {
-    const good: string[] = [];
-    const skipped: SkippedFile[] = [];
-    const decoded: RgbImage[] = [];
-    for (const f of files) {
-      try {
-        decoded.push(decodeImage(readFileSync(f), { maxPixels: o.maxPixels }));
-        good.push(f);
-      } catch (e) {
-        skipped.push({ file: f, reason: (e as Error).message });
+  static async open(files: readonly string[], o: DatasetOptions): Promise<Dataset> {
+    const decoded: (RgbImage | Error)[] = new Array(files.length);
+    let nextFile = 0;
+    const worker = async () => {
+      for (let i = nextFile++; i < files.length; i = nextFile++) {
+        try {
+          decoded[i] = await decodeImageFile(await readFile(files[i]!), { maxPixels: o.maxPixels });
+        } catch (e) {
+          decoded[i] = e as Error;
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(OPEN_CONCURRENCY, files.length) }, worker));
+    const good = files.filter((_, i) => !(decoded[i] instanceof Error));
     const ds = new Dataset(good, o);
-    ds.skipped.push(...skipped);
-    decoded.forEach((img, i) => ds.keep(i, img));
+    files.forEach((f, i) => {
+      const d = decoded[i]!;
+      if (d instanceof Error) ds.skipped.push({ file: f, reason: d.message });
+    });
+    decoded.filter((d): d is RgbImage => !(d instanceof Error)).forEach((img, i) => ds.keep(i, img));
     return ds;
   }
 
@@ -115,10 +124,10 @@ export class Dataset {
     }
   }
 
-  image(i: number): RgbImage {
+  async image(i: number): Promise<RgbImage> {
     const hit = this.cache.get(i);
     if (hit) return hit;
-    const img = decodeImage(readFileSync(this.files[i]!), { maxPixels: this.o.maxPixels });
+    const img = await decodeImageFile(await readFile(this.files[i]!), { maxPixels: this.o.maxPixels });
     this.keep(i, img);
     return img;
   }
@@ -136,8 +145,8 @@ export class Dataset {
    * least the model size when the image allows), at a uniform position, resampled to size×size,
    * flipped with probability ½.
    */
-  sample(n: number): Float32Array {
-    const img = this.image(this.fileFor(n));
+  async sample(n: number): Promise<Float32Array> {
+    const img = await this.image(this.fileFor(n));
     const seed = this.o.seed;
     const short = Math.min(img.width, img.height);
     const lo = Math.min(short, Math.max(this.o.size, this.o.minScale * short));
@@ -149,18 +158,18 @@ export class Dataset {
   }
 
   /** The batch for a training step: samples step·batch … step·batch + batch − 1, as one [B, S, S, 3] array. */
-  batch(step: number, batch: number): Float32Array {
+  async batch(step: number, batch: number): Promise<Float32Array> {
     const S = this.o.size;
     const out = new Float32Array(batch * S * S * 3);
-    for (let i = 0; i < batch; i++) out.set(this.sample(step * batch + i), i * S * S * 3);
+    for (let i = 0; i < batch; i++) out.set(await this.sample(step * batch + i), i * S * S * 3);
     return out;
   }
 
   /** Validation inputs: each image resized and centre-cropped (as tokenize does), [N, S, S, 3]. */
-  centreCrops(): Float32Array {
+  async centreCrops(): Promise<Float32Array> {
     const S = this.o.size;
     const out = new Float32Array(this.files.length * S * S * 3);
-    for (let i = 0; i < this.files.length; i++) out.set(toModelInput(this.image(i), S), i * S * S * 3);
+    for (let i = 0; i < this.files.length; i++) out.set(toModelInput(await this.image(i), S), i * S * S * 3);
     return out;
   }
 }

@@ -165,8 +165,8 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
     appendFileSync(logPath, line + '\n');
   };
 
-  const train = Dataset.open(s.trainFiles, { size: s.model.imageSize, seed: s.seed, cacheMb: s.cacheMb, minScale: s.minScale, flip: s.flip });
-  const val = Dataset.open(s.valFiles, { size: s.model.imageSize, seed: s.seed, cacheMb: s.cacheMb, minScale: 1, flip: false });
+  const train = await Dataset.open(s.trainFiles, { size: s.model.imageSize, seed: s.seed, cacheMb: s.cacheMb, minScale: s.minScale, flip: s.flip });
+  const val = await Dataset.open(s.valFiles, { size: s.model.imageSize, seed: s.seed, cacheMb: s.cacheMb, minScale: 1, flip: false });
   const skipped = [...train.skipped, ...val.skipped];
   for (const k of skipped) log(`skipped ${k.file}: ${k.reason}`);
   if (!train.length) throw new RunError('none of the training images could be read');
@@ -260,7 +260,7 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
   };
 
   // Validation inputs are fixed: resampled once.
-  const valInputs = val.length ? val.centreCrops() : new Float32Array(0);
+  const valInputs = val.length ? await val.centreCrops() : new Float32Array(0);
   const validate = async (step: number): Promise<ValMetrics | null> => {
     if (!val.length) return null;
     if (ema) ema.swapIn();
@@ -301,7 +301,7 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
       break;
     }
     const t0 = performance.now();
-    engine.write(images, train.batch(step, s.batch));
+    engine.write(images, await train.batch(step, s.batch));
     const reseedNow = s.reseed && (step + 1) % s.reseedEvery === 0;
     const l = trainer.step(images, { keepZ: reseedNow });
     if (ema) ema.update();
