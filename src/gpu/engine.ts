@@ -81,6 +81,10 @@ export class Engine {
   reductions: 'tree' | 'subgroups' = 'tree';
   /** Counts for tests and the bench: dispatches and submits since creation. */
   readonly counters = { dispatches: 0, submits: 0, pipelinesCompiled: 0 };
+  /** Objects the ops keep between calls (see resource()), by key, in creation order. */
+  private readonly resources = new Map<string, { value: unknown; destroy: () => void; owner?: number }>();
+  /** Keys of the resources derived from each tensor (by tensor id): release() frees them. */
+  private readonly derived = new Map<number, Set<string>>();
 
   constructor(
     readonly device: GPUDevice,
@@ -180,14 +184,71 @@ export class Engine {
     return t;
   }
 
-  /** Returns a tensor's buffer to the pool. Work already recorded that uses it stays valid. */
+  /**
+   * Returns a tensor's buffer to the pool and frees the resources derived from it (resource() with
+   * the tensor as owner). Work already recorded that uses them stays valid.
+   */
   release(...ts: (Tensor | null | undefined)[]): void {
     for (const t of ts) {
-      if (t && t.pooled) {
+      if (!t) continue;
+      if (t.pooled) {
         this.pool.release(t.buffer);
         t.released = true;
       }
+      const keys = this.derived.get(t.id);
+      if (keys) for (const key of keys) this.freeResource(key);
     }
+  }
+
+  // ---------------------------------------------------------------- resources
+
+  /**
+   * A GPU object (or a group of them) an op keeps between calls on this engine: made by `create` on
+   * the first call with this key, the same value afterwards. dispose() destroys every one, so
+   * nothing the ops made outlives the engine on a device that is not the engine's (an app's). With
+   * an `owner`, the value is derived from that tensor (a packed copy of a weight) and release(owner)
+   * frees it too.
+   */
+  resource<T>(key: string, create: () => T, destroy: (value: T) => void, owner?: Tensor): T {
+    const had = this.resources.get(key);
+    if (had) return had.value as T;
+    if (this.disposed) throw new Error('engine is disposed');
+    const value = create();
+    this.resources.set(key, { value, destroy: () => destroy(value), owner: owner?.id });
+    if (owner) {
+      let keys = this.derived.get(owner.id);
+      if (!keys) this.derived.set(owner.id, (keys = new Set()));
+      keys.add(key);
+    }
+    return value;
+  }
+
+  /** The resource under `key`, if there is one (it is not created). */
+  peekResource<T>(key: string): T | undefined {
+    return this.resources.get(key)?.value as T | undefined;
+  }
+
+  /** The resources whose keys start with `prefix`, in creation order (one may be freed while iterating). */
+  *resourcesUnder<T>(prefix: string): IterableIterator<[string, T]> {
+    for (const [key, r] of this.resources) if (key.startsWith(prefix)) yield [key, r.value as T];
+  }
+
+  /** Forgets the resource under `key` at once and destroys it once the work recorded so far is submitted. */
+  freeResource(key: string): void {
+    const r = this.resources.get(key);
+    if (!r) return;
+    this.resources.delete(key);
+    if (r.owner !== undefined) {
+      const keys = this.derived.get(r.owner);
+      keys?.delete(key);
+      if (keys?.size === 0) this.derived.delete(r.owner);
+    }
+    this.deferDestroy(r);
+  }
+
+  /** How many resources the engine holds (tests). */
+  get resourceCount(): number {
+    return this.resources.size;
   }
 
   /** Uploads host data into a new tensor; the copy is recorded in order with pending work. */
@@ -411,7 +472,11 @@ export class Engine {
     this.throwErrors();
   }
 
-  /** Releases the pool and, for a device the engine acquired itself, the device. Idempotent. */
+  /**
+   * Destroys every buffer and texture the engine and its ops made (the pool, the uniform arenas,
+   * the resources) and, for a device the engine acquired itself, the device. A caller's device
+   * stays usable. Idempotent.
+   */
   dispose(): void {
     if (this.disposed) return;
     try {
@@ -421,8 +486,17 @@ export class Engine {
     }
     this.disposed = true;
     this.device.removeEventListener('uncapturederror', this.onUncaptured);
+    // Staging buffers of a submit that failed above.
+    for (const fn of this.afterSubmit.splice(0)) fn();
+    this.encoder = null;
+    this.pass = null;
+    for (const r of this.resources.values()) r.destroy();
+    this.resources.clear();
+    this.derived.clear();
     this.pool.destroy();
     for (const a of this.arenas) a.buffer.destroy();
+    this.arenas.length = 0;
+    this.placeholders.length = 0;
     this.pipelines.clear();
     this.onDispose();
   }

@@ -71,3 +71,44 @@ export class BufferPool {
     this.bytesAllocated = 0;
   }
 }
+
+/**
+ * Reuses 2D textures of one format and usage by size: acquire() hands out a free one of that size
+ * or creates it, release() takes it back. destroy() destroys every texture the pool made, free or
+ * not.
+ */
+export class TexturePool {
+  private readonly free = new Map<string, GPUTexture[]>();
+  private readonly all = new Set<GPUTexture>();
+
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly descriptor: { label: string; format: GPUTextureFormat; usage: GPUTextureUsageFlags },
+  ) {}
+
+  acquire(width: number, height: number): GPUTexture {
+    const hit = this.free.get(`${width}x${height}`)?.pop();
+    if (hit) return hit;
+    const texture = this.device.createTexture({ ...this.descriptor, size: [width, height] });
+    this.all.add(texture);
+    return texture;
+  }
+
+  release(texture: GPUTexture): void {
+    const key = `${texture.width}x${texture.height}`;
+    let list = this.free.get(key);
+    if (!list) this.free.set(key, (list = []));
+    list.push(texture);
+  }
+
+  /** Textures the pool made and still holds. */
+  get size(): number {
+    return this.all.size;
+  }
+
+  destroy(): void {
+    for (const t of this.all) t.destroy();
+    this.all.clear();
+    this.free.clear();
+  }
+}

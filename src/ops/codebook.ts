@@ -86,76 +86,59 @@ function prepRows(engine: Engine, src: Tensor, normalize: boolean): Tensor {
 
 // ---------------------------------------------------------------- per-engine textures
 
-interface TextureState {
-  /** 1×1 texture bound where the storage variant leaves the texture binding unused. */
-  placeholder: GPUTexture;
-  /** The texture the texture variant packs codebooks into (reused; grown when too small). */
-  scratch: GPUTexture | null;
-  /** Which codebook contents the scratch holds: tensor id and version (see Tensor.version). */
-  packed: { id: number; version: number } | null;
-}
+/** Usage of the textures codebooks are packed into (a function: the WebGPU globals may load after this module). */
+const textureUsage = (): GPUTextureUsageFlags => GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST;
 
-const textures = new WeakMap<Engine, TextureState>();
-
-function textureState(engine: Engine): TextureState {
-  let s = textures.get(engine);
-  if (!s) {
-    s = {
-      placeholder: engine.device.createTexture({ label: 'codebook placeholder', size: [1, 1], format: 'rgba32float', usage: GPUTextureUsage.TEXTURE_BINDING }),
-      scratch: null,
-      packed: null,
-    };
-    textures.set(engine, s);
-  }
-  return s;
+/** 1×1 texture bound where the storage variant leaves the texture binding unused (one per engine). */
+function placeholderTexture(engine: Engine): GPUTexture {
+  return engine.resource(
+    'codebook placeholder',
+    () => engine.device.createTexture({ label: 'codebook placeholder', size: [1, 1], format: 'rgba32float', usage: GPUTextureUsage.TEXTURE_BINDING }),
+    (t) => t.destroy(),
+  );
 }
 
 /**
- * The scratch texture, at least w × h texels. An outgrown texture is dropped, not destroyed: work
- * already recorded may still read it (Dawn frees it once unreferenced).
+ * The texture codebooks that are not `constant` are packed into on every call, at least w × h
+ * texels: one per engine, replaced by a larger one when outgrown (the old one is destroyed once the
+ * work recorded so far, which may read it, is submitted).
  */
 function scratchTexture(engine: Engine, w: number, h: number): GPUTexture {
-  const s = textureState(engine);
-  if (!s.scratch || s.scratch.width < w || s.scratch.height < h) {
-    s.packed = null;
-    s.scratch = engine.device.createTexture({
-      label: 'codebook packed',
-      size: [Math.max(w, s.scratch?.width ?? 0), Math.max(h, s.scratch?.height ?? 0)],
-      format: 'rgba32float',
-      usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST,
-    });
-  }
-  return s.scratch;
+  const key = 'codebook scratch';
+  const had = engine.peekResource<GPUTexture>(key);
+  if (had && had.width >= w && had.height >= h) return had;
+  engine.freeResource(key);
+  const size = [Math.max(w, had?.width ?? 0), Math.max(h, had?.height ?? 0)];
+  return engine.resource(key, () => engine.device.createTexture({ label: 'codebook scratch', size, format: 'rgba32float', usage: textureUsage() }), (t) => t.destroy());
 }
 
 /**
- * The codebook packed into the scratch texture: texel (j, k) = e_k[4j .. 4j+3], zero-padded. For a
- * `constant` tensor (a weight, changed only through writes that call touch()) the packing is
- * skipped while the scratch still holds that tensor at that version; other tensors are packed on
- * every call. Rows of a multiple of 64 floats are copied (copyBufferToTexture), others packed by
- * the pack_tex kernel.
+ * The codebook packed into a texture: texel (j, k) = e_k[4j .. 4j+3], zero-padded. A `constant`
+ * tensor (a weight, changed only through writes that call touch()) has a texture of its own,
+ * derived from it (released with it), packed again only when its version moved; other tensors are
+ * packed into the engine's scratch texture on every call. Rows of a multiple of 64 floats are
+ * copied (copyBufferToTexture), others packed by the pack_tex kernel.
  */
 function packedCodebook(engine: Engine, codebook: Tensor, k: number, d: number): GPUTexture {
   const d4 = Math.ceil(d / 4);
-  const tex = scratchTexture(engine, d4, k);
-  const s = textureState(engine);
-  if (codebook.constant && s.packed && s.packed.id === codebook.id && s.packed.version === codebook.version) return tex;
+  let tex: GPUTexture;
+  if (codebook.constant) {
+    const packed = engine.resource(
+      `codebook packed ${codebook.id}`,
+      () => ({ texture: engine.device.createTexture({ label: 'codebook packed', size: [d4, k], format: 'rgba32float', usage: textureUsage() }), version: -1 }),
+      (p) => p.texture.destroy(),
+      codebook,
+    );
+    if (packed.version === codebook.version) return packed.texture;
+    packed.version = codebook.version;
+    tex = packed.texture;
+  } else tex = scratchTexture(engine, d4, k);
   if ((d * 4) % 256 === 0) {
     engine.recordCommands((enc) => enc.copyBufferToTexture({ buffer: codebook.buffer, bytesPerRow: d * 4, rowsPerImage: k }, { texture: tex }, [d4, k]));
   } else {
     engine.dispatch(KERNEL, 'pack_tex', [codebook, tex.createView()], params({ n: 0, k, d }), [Math.ceil(d4 / WG), k, 1]);
   }
-  s.packed = codebook.constant ? { id: codebook.id, version: codebook.version } : null;
   return tex;
-}
-
-/** Drops the engine's codebook textures (they are rebuilt on the next texture-variant search). */
-export function codebookReleaseTextures(engine: Engine): void {
-  const s = textures.get(engine);
-  if (!s) return;
-  textures.delete(engine);
-  s.scratch?.destroy();
-  s.placeholder.destroy();
 }
 
 function textureFits(engine: Engine, k: number, d: number): boolean {
@@ -222,7 +205,7 @@ export function codebookSearch(engine: Engine, z: Tensor, codebook: Tensor, opts
   } else {
     ownCodes = d % 4 !== 0;
     codes = ownCodes ? prepRows(engine, codebook, false) : codebook;
-    codeTex = textureState(engine).placeholder.createView();
+    codeTex = placeholderTexture(engine).createView();
   }
   const overrides = { COSINE: cosine ? 1 : 0, USE_TEX: variant === 'texture' ? 1 : 0 };
 

@@ -1,5 +1,6 @@
 import { pow2, relativeL2, tuneInput, type TuneCandidate, type TuneEntry } from '../gpu/autotune.js';
 import { Engine, grid } from '../gpu/engine.js';
+import { TexturePool } from '../gpu/pool.js';
 import { columnSum, linearLaunch } from './elementwise.js';
 import { Tensor, numel, shapeStr } from '../tensor.js';
 import { f16ToF32, f32ToF16 } from '../io/safetensors.js';
@@ -232,8 +233,11 @@ interface CachedTexture {
   half: boolean;
 }
 
-/** Packed textures of constant tensors, per engine: tensor id + layout → texture at a version. */
-const textureCache = new WeakMap<Engine, Map<string, CachedTexture>>();
+/**
+ * Key prefix of the packed textures of constant tensors among the engine's resources: then tensor
+ * id + layout + format. Each is derived from its tensor: releasing the tensor destroys it.
+ */
+const WEIGHT_TEXTURE = 'matmul weight ';
 
 /** Jobs one to_textures4 dispatch runs (the WebGPU default of 4 storage textures per stage). */
 const PACK_JOBS = 4;
@@ -285,17 +289,17 @@ function fillTextures(engine: Engine, work: { job: PackJob; texture: GPUTexture 
   }
 }
 
-const packPlaceholders = new WeakMap<Engine, GPUTexture[]>();
-
 /**
  * A 1×1 storage texture for an unused destination of a to_textures4 dispatch, one per slot: a
  * dispatch may not bind one texture as writable storage twice.
  */
 function packPlaceholder(engine: Engine, slot: number): GPUTextureView {
-  let list = packPlaceholders.get(engine);
-  if (!list) packPlaceholders.set(engine, (list = []));
-  list[slot] ??= engine.device.createTexture({ label: 'pack placeholder', size: [1, 1], format: 'rgba32float', usage: GPUTextureUsage.STORAGE_BINDING });
-  return list[slot]!.createView();
+  const texture = engine.resource(
+    `matmul pack placeholder ${slot}`,
+    () => engine.device.createTexture({ label: 'pack placeholder', size: [1, 1], format: 'rgba32float', usage: GPUTextureUsage.STORAGE_BINDING }),
+    (t) => t.destroy(),
+  );
+  return texture.createView();
 }
 
 /** The start-up parity family of half-precision weight textures (see checkHalfTextures). */
@@ -377,48 +381,51 @@ function packToBuffer(engine: Engine, j: PackJob, target: Tensor): void {
 /**
  * A constant tensor's packed texture, refreshed when its version moved. A refresh that needs the
  * pack kernel also refreshes up to PACK_JOBS − 1 other cached textures whose tensors changed (in
- * training every weight changes each step), in the same dispatch. Entries of released or
- * collected tensors are dropped on the way.
+ * training every weight changes each step), in the same dispatch. The texture is an engine
+ * resource derived from the tensor: engine.release(t) destroys it, engine.dispose() too; textures
+ * of tensors garbage-collected without a release are dropped on the way.
  */
 function cachedTexture(engine: Engine, t: Tensor, job: Omit<PackJob, 'src'>, baseKey: string): GPUTexture {
-  let cache = textureCache.get(engine);
-  if (!cache) textureCache.set(engine, (cache = new Map()));
   // f16-exact weights: half the bytes, the same values (once checkHalfTextures passed).
   const half = wantsHalfTexture(t) && halfTexturesOn(engine);
-  const key = `${baseKey}:${half ? 'h' : 'f'}`;
-  const hit = cache.get(key);
+  const prefix = `${WEIGHT_TEXTURE}${baseKey}:`;
+  const hit = engine.peekResource<CachedTexture>(`${prefix}${half ? 'h' : 'f'}`);
   if (hit && hit.version === t.version) return hit.texture;
   // A weight that stopped being f16-exact (written since) drops its half texture.
-  const stale = half ? undefined : cache.get(`${baseKey}:h`);
-  if (stale) {
-    cache.delete(`${baseKey}:h`);
-    engine.deferDestroy(stale.texture);
-  }
+  if (!half) engine.freeResource(`${prefix}h`);
   // Same key, same geometry: the texture is rewritten in place (work recorded before reads the old
   // contents, in order, as with pooled buffers).
-  const texture =
-    hit?.texture ??
-    engine.device.createTexture({
-      label: 'matmul weight',
-      size: [Math.ceil(job.cols / 4), job.rowsOut * job.batches],
-      format: half ? 'rgba16float' : 'rgba32float',
-      usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
-    });
-  const entry: CachedTexture = { version: t.version, texture, tensor: new WeakRef(t), job, half };
-  cache.set(key, entry);
+  const entry = engine.resource<CachedTexture>(
+    `${prefix}${half ? 'h' : 'f'}`,
+    () => ({
+      version: t.version,
+      texture: engine.device.createTexture({
+        label: 'matmul weight',
+        size: [Math.ceil(job.cols / 4), job.rowsOut * job.batches],
+        format: half ? 'rgba16float' : 'rgba32float',
+        usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
+      }),
+      tensor: new WeakRef(t),
+      job,
+      half,
+    }),
+    (e) => e.texture.destroy(),
+    t,
+  );
+  entry.version = t.version;
+  const texture = entry.texture;
   if (half) {
     packToHalfTexture(engine, { ...job, src: t }, texture);
     return texture;
   }
   const work = [{ job: { ...job, src: t }, texture }];
   if (!copiesToTexture(job)) {
-    for (const [k, e] of cache) {
+    for (const [k, e] of engine.resourcesUnder<CachedTexture>(WEIGHT_TEXTURE)) {
       if (work.length === PACK_JOBS) break;
       if (e === entry || e.half || copiesToTexture(e.job)) continue;
       const other = e.tensor.deref();
       if (!other || other.released) {
-        cache.delete(k);
-        engine.deferDestroy(e.texture);
+        engine.freeResource(k);
         continue;
       }
       if (other.version === e.version) continue;
@@ -446,33 +453,24 @@ function operand(engine: Engine, t: Tensor, rows: number, cols: number, rowsOut:
   if (t.constant) return { resource: cachedTexture(engine, t, job, `${t.id}:${trans ? 1 : 0}:${rowsOut}`).createView(), done: () => {} };
   // Activations: a pooled texture, back in the pool as soon as the matmul is recorded (later
   // dispatches that reuse it run after this one, as with pooled buffers).
-  const texture = acquireTexture(engine, cols4, rowsOut * batches);
+  const pool = operandTextures(engine);
+  const texture = pool.acquire(cols4, rowsOut * batches);
   fillTextures(engine, [{ job: { ...job, src: t }, texture }]);
-  return { resource: texture.createView(), done: () => releaseTexture(engine, texture) };
+  return { resource: texture.createView(), done: () => pool.release(texture) };
 }
 
 /** Operand textures of activations by size, per engine: creating one per call cost up to 10% of a small matmul. */
-const texturePool = new WeakMap<Engine, Map<string, GPUTexture[]>>();
-
-function acquireTexture(engine: Engine, width: number, height: number): GPUTexture {
-  const free = texturePool.get(engine)?.get(`${width}x${height}`);
-  const hit = free?.pop();
-  if (hit) return hit;
-  return engine.device.createTexture({
-    label: 'matmul operand',
-    size: [width, height],
-    format: 'rgba32float',
-    usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
-  });
-}
-
-function releaseTexture(engine: Engine, texture: GPUTexture): void {
-  let pool = texturePool.get(engine);
-  if (!pool) texturePool.set(engine, (pool = new Map()));
-  const key = `${texture.width}x${texture.height}`;
-  let free = pool.get(key);
-  if (!free) pool.set(key, (free = []));
-  free.push(texture);
+function operandTextures(engine: Engine): TexturePool {
+  return engine.resource(
+    'matmul operand textures',
+    () =>
+      new TexturePool(engine.device, {
+        label: 'matmul operand',
+        format: 'rgba32float',
+        usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
+      }),
+    (pool) => pool.destroy(),
+  );
 }
 
 /** Whether the texture variant can hold these operands on this device (both K-major; Aᵀ·B always: main_tn reads storage). */
