@@ -101,7 +101,7 @@ describe('tok1d command line', function () {
   }
 
   it('bench --quick --kernel <family> --json writes the documented JSON', async function () {
-    const small = ['elementwise', 'gelu', 'softmax', 'layernorm'].find((f) => existsSync(join(ROOT, 'dist', 'bench', 'cases', `${f}.js`)));
+    const small = ['elementwise', 'gelu', 'softmax', 'layernorm'].find((f) => existsSync(join(ROOT, 'dist', 'src', 'bench', 'cases', `${f}.js`)));
     if (!small) {
       console.log('      skipped: no small family has bench cases yet');
       this.skip();

@@ -2,7 +2,7 @@ import { accessSync, constants, existsSync, renameSync, statSync, unlinkSync, wr
 import { basename, dirname, join } from 'node:path';
 import type { Engine } from '../gpu/engine.js';
 import type { BackendName } from '../gpu/node.js';
-import type { BenchReport } from '../../bench/run.js';
+import type { BenchReport } from '../bench/run.js';
 import { describeEngine, openEngine } from './engine.js';
 import { cliPreset, EXIT, UsageError, UserError } from './errors.js';
 
@@ -74,7 +74,7 @@ export async function bench(o: BenchCommandOptions): Promise<number> {
   if (o.suite !== 'kernels') throw new UsageError(`unknown suite '${o.suite}'; suites: kernels, train, model`);
   if (o.json) checkWritable(o.json);
   // Loaded on demand: the rest of the CLI works without the bench harness installed.
-  const { formatReport, runBench, UnknownKernelError } = await import('../../bench/run.js');
+  const { formatReport, runBench, UnknownKernelError } = await import('../bench/run.js');
   let report: BenchReport;
   try {
     report = await withEngine(o, (engine) =>
@@ -101,7 +101,7 @@ export async function bench(o: BenchCommandOptions): Promise<number> {
 /** `tok1d bench --suite train`: step time and images/s per preset, kernel-family shares. */
 async function benchTrainSuite(o: BenchCommandOptions): Promise<number> {
   if (o.json) checkWritable(o.json);
-  const { benchTrain, formatTrain } = await import('../../bench/train.js');
+  const { benchTrain, formatTrain } = await import('../bench/train.js');
   const presets = o.presets?.length ? o.presets : o.kernels?.length ? o.kernels : ['tiny', 'small'];
   checkPresets(presets);
   return withEngine(o, async (engine) => {
@@ -120,7 +120,7 @@ async function benchTrainSuite(o: BenchCommandOptions): Promise<number> {
 async function benchModelSuite(o: BenchCommandOptions): Promise<number> {
   if (o.json) checkWritable(o.json);
   if (o.kernels?.length) throw new UsageError('--suite model takes --preset NAME, not --kernel');
-  const { benchModel, formatModel } = await import('../../bench/model.js');
+  const { benchModel, formatModel } = await import('../bench/model.js');
   const presets = o.presets?.length ? o.presets : o.quick ? ['tiny', 'small'] : ['seed', 'small'];
   const batches = o.batches?.length ? o.batches : [1, 16];
   checkPresets(presets);

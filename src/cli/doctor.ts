@@ -26,7 +26,7 @@ export async function runSelfTest(engine: Engine, family: string): Promise<SelfT
     ms: performance.now() - t0,
     ...(message === undefined ? {} : { message }),
   });
-  const loaded = await importOptional<ReferenceModule>(new URL(`../../test/reference/${family}.js`, import.meta.url));
+  const loaded = await importOptional<ReferenceModule>(new URL(`../check/${family}.js`, import.meta.url));
   if ('missing' in loaded) return done(loaded.missing);
   if ('error' in loaded) return done(loaded.error);
   const selfTest = loaded.module.selfTest;

@@ -1,7 +1,7 @@
 /**
  * The kernel families. Each provides an op in src/ops/<family>.ts, a self-test
- * `selfTest(engine)` in test/reference/<family>.ts (run by `tok1d doctor`) and bench cases
- * `cases: BenchCase[]` in bench/cases/<family>.ts (run by `tok1d bench`).
+ * `selfTest(engine)` in src/check/<family>.ts (run by `tok1d doctor`) and bench cases
+ * `cases: BenchCase[]` in src/bench/cases/<family>.ts (run by `tok1d bench`).
  */
 export const FAMILIES = ['matmul', 'attention', 'codebook', 'layernorm', 'gelu', 'softmax', 'elementwise', 'normalize', 'optim'] as const;
 export type Family = (typeof FAMILIES)[number];

@@ -34,13 +34,13 @@
  * smooth function are what finiteDifferenceGrads returns.
  */
 import { paramSpecs, tokensPerImage, type ModelConfig } from '../../src/model/config.js';
-import { attentionRef } from './attention.js';
-import { addRef, finiteDifferences, gatherRowsRef, mseRef, patchifyRef, unpatchifyRef } from './elementwise.js';
-import { geluRef } from './gelu.js';
-import { layernormRef } from './layernorm.js';
-import { matmulRef } from './matmul.js';
-import { l2normalizeRef } from './normalize.js';
-import { randomNormal, rng } from './util.js';
+import { attentionRef } from '../../src/check/attention.js';
+import { addRef, finiteDifferences, gatherRowsRef, mseRef, patchifyRef, unpatchifyRef } from '../../src/check/elementwise.js';
+import { geluRef } from '../../src/check/gelu.js';
+import { layernormRef } from '../../src/check/layernorm.js';
+import { matmulRef } from '../../src/check/matmul.js';
+import { l2normalizeRef } from '../../src/check/normalize.js';
+import { randomNormal, rng } from '../../src/check/util.js';
 
 export type Params = Map<string, Float64Array>;
 

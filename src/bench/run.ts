@@ -1,15 +1,15 @@
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Engine } from '../src/gpu/engine.js';
-import { GpuTimer } from '../src/gpu/timing.js';
-import { FAMILIES, firstLine, importOptional } from '../src/cli/families.js';
-import { describeEngine } from '../src/cli/engine.js';
+import type { Engine } from '../gpu/engine.js';
+import { GpuTimer } from '../gpu/timing.js';
+import { FAMILIES, firstLine, importOptional } from '../cli/families.js';
+import { describeEngine } from '../cli/engine.js';
 import type { BenchCase, BenchInstance } from './case.js';
 import { median, openTfjsPeer, type MatmulPeer } from './peers.js';
 import { copyProbe, fmaProbe } from './probes.js';
 
 /**
- * The kernel bench harness. For every case of every family (bench/cases/<family>.js): setup,
+ * The kernel bench harness. For every case of every family (src/bench/cases/<family>.ts): setup,
  * check() against the float64 reference (a failing case is reported and not timed), a warm-up,
  * then `runs` timed runs. Each timed run records `reps` runs of the case into one submit, reps
  * chosen so a timed run lasts at least `minRunMs`, and is timed with GPU timestamps where the
@@ -151,7 +151,7 @@ interface LoadedCase {
   c: BenchCase;
 }
 
-/** Case modules: the known families in order, then any other bench/cases/*.js alphabetically. */
+/** Case modules: the known families in order, then any other cases/*.js alphabetically. */
 function caseFamilies(): string[] {
   const dir = fileURLToPath(new URL('./cases/', import.meta.url));
   let files: string[] = [];

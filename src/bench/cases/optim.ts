@@ -1,8 +1,8 @@
 import type { BenchCase, BenchInstance } from '../case.js';
-import type { Engine } from '../../src/gpu/engine.js';
-import { AdamW, decayFor, gradNorm, type AdamWParam } from '../../src/train/optim.js';
-import { randomF32, randomNormal, relL2, rng } from '../../test/reference/util.js';
-import { adamwRef, clipFactorRef, globalNormRef } from '../../test/reference/optim.js';
+import type { Engine } from '../../gpu/engine.js';
+import { AdamW, decayFor, gradNorm, type AdamWParam } from '../../train/optim.js';
+import { randomF32, randomNormal, relL2, rng } from '../../check/util.js';
+import { adamwRef, clipFactorRef, globalNormRef } from '../../check/optim.js';
 
 /** The parameters of one transformer block of the reference model (D = 1024, MLP 4096): 12,596,224. */
 const D = 1024;

@@ -1,7 +1,7 @@
 import { benchCase, type BenchCase } from '../case.js';
-import { codebookNorms, codebookSearch, type CodebookVariant } from '../../src/ops/codebook.js';
-import { randomF32, rng } from '../../test/reference/util.js';
-import { checkSearch, firstQueries, searchReference, type SearchReference } from '../../test/reference/codebook.js';
+import { codebookNorms, codebookSearch, type CodebookVariant } from '../../ops/codebook.js';
+import { randomF32, rng } from '../../check/util.js';
+import { checkSearch, firstQueries, searchReference, type SearchReference } from '../../check/codebook.js';
 
 /** Queries × codes × dims: one image's tokens (16) and a batch of 16 images (256), K 8192, D 1024. */
 export const CODEBOOK_SHAPES: [number, number, number][] = [

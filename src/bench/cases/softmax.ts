@@ -1,8 +1,8 @@
 import { benchCase, subgroupVariant, type BenchCase } from '../case.js';
-import type { RowLayout } from '../../src/ops/layernorm.js';
-import { softmax, softmaxBackward } from '../../src/ops/softmax.js';
-import { randomNormal } from '../../test/reference/util.js';
-import { softmaxBackwardRef, softmaxRef } from '../../test/reference/softmax.js';
+import type { RowLayout } from '../../ops/layernorm.js';
+import { softmax, softmaxBackward } from '../../ops/softmax.js';
+import { randomNormal } from '../../check/util.js';
+import { softmaxBackwardRef, softmaxRef } from '../../check/softmax.js';
 
 const ROWS = 4096;
 const COLS = 1024;

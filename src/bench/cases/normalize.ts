@@ -1,8 +1,8 @@
 import { benchCase, type BenchCase } from '../case.js';
-import type { RowLayout } from '../../src/ops/layernorm.js';
-import { l2normalize, l2normalizeBackward } from '../../src/ops/normalize.js';
-import { randomNormal } from '../../test/reference/util.js';
-import { l2normalizeBackwardRef, l2normalizeRef } from '../../test/reference/normalize.js';
+import type { RowLayout } from '../../ops/layernorm.js';
+import { l2normalize, l2normalizeBackward } from '../../ops/normalize.js';
+import { randomNormal } from '../../check/util.js';
+import { l2normalizeBackwardRef, l2normalizeRef } from '../../check/normalize.js';
 
 /**
  * Shapes: 256 × 1024 are the seed model's code vectors at batch 16 (what the cosine quantizer

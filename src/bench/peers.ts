@@ -1,4 +1,4 @@
-import type { Engine } from '../src/gpu/engine.js';
+import type { Engine } from '../gpu/engine.js';
 
 /**
  * Peer implementations the bench compares with, run on the engine's own GPUDevice so both sides

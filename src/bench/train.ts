@@ -3,17 +3,17 @@
  * presets (forward, backward, gradient norm and AdamW in one recorded step, the loss read back once
  * per step), and the share of step time per kernel family from one profiled step.
  */
-import type { Engine } from '../src/gpu/engine.js';
-import { presetConfig, type ModelConfig } from '../src/model/config.js';
-import { TokenizerModel } from '../src/model/model.js';
-import { measuresByDefault, tuneModel } from '../src/model/tune.js';
-import { Trainer } from '../src/train/trainer.js';
-import { randomF32, rng } from '../test/reference/util.js';
-import { median } from '../src/gpu/autotune.js';
+import type { Engine } from '../gpu/engine.js';
+import { presetConfig, type ModelConfig } from '../model/config.js';
+import { TokenizerModel } from '../model/model.js';
+import { measuresByDefault, tuneModel } from '../model/tune.js';
+import { Trainer } from '../train/trainer.js';
+import { randomF32, rng } from '../check/util.js';
+import { median } from '../gpu/autotune.js';
 import { familyBudget, formatFamily, measureCeilings, profileMethod, trainOps, type FamilyRow, type ModelBenchReport } from './model.js';
 
 export const TRAIN_BUDGET_METHOD =
-  'ideal time per op = max(FLOPs / FMA ceiling, bytes / copy ceiling) over the ops of a step (bench/model.ts trainOps: ' +
+  'ideal time per op = max(FLOPs / FMA ceiling, bytes / copy ceiling) over the ops of a step (src/bench/model.ts trainOps: ' +
   'forward FLOPs as costs.ts counts them, a linear layer\'s backward 2× its forward, attention\'s 2.5×; bytes read + written once)';
 
 export interface TrainBenchResult {

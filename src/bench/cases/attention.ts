@@ -1,7 +1,7 @@
 import { benchCase, relL2Check, type BenchCase } from '../case.js';
-import { attention, attentionBackward, type AttentionOptions } from '../../src/ops/attention.js';
-import { randomF32, randomNormal } from '../../test/reference/util.js';
-import { attentionBackwardRef, attentionRef } from '../../test/reference/attention.js';
+import { attention, attentionBackward, type AttentionOptions } from '../../ops/attention.js';
+import { randomF32, randomNormal } from '../../check/util.js';
+import { attentionBackwardRef, attentionRef } from '../../check/attention.js';
 
 type Shape = [number, number, number, number];
 

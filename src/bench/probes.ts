@@ -1,4 +1,4 @@
-import { grid, type Engine } from '../src/gpu/engine.js';
+import { grid, type Engine } from '../gpu/engine.js';
 import type { BenchCase } from './case.js';
 
 /**

@@ -1,7 +1,7 @@
 import { benchCase, type BenchCase } from '../case.js';
-import { gelu, geluBackward } from '../../src/ops/gelu.js';
-import { randomNormal } from '../../test/reference/util.js';
-import { geluBackwardRef, geluRef } from '../../test/reference/gelu.js';
+import { gelu, geluBackward } from '../../ops/gelu.js';
+import { randomNormal } from '../../check/util.js';
+import { geluBackwardRef, geluRef } from '../../check/gelu.js';
 
 const ROWS = 4096;
 const COLS = 1024;

@@ -1,8 +1,8 @@
 import { benchCase, type BenchCase } from '../case.js';
-import type { Engine } from '../../src/gpu/engine.js';
-import { add, columnSum, gatherRows, gatherRowsBackward, l1, l1Backward, mse, mseBackward, patchify, patchifyBackward } from '../../src/ops/elementwise.js';
-import type { Tensor } from '../../src/tensor.js';
-import { randomF32, randomNormal } from '../../test/reference/util.js';
+import type { Engine } from '../../gpu/engine.js';
+import { add, columnSum, gatherRows, gatherRowsBackward, l1, l1Backward, mse, mseBackward, patchify, patchifyBackward } from '../../ops/elementwise.js';
+import type { Tensor } from '../../tensor.js';
+import { randomF32, randomNormal } from '../../check/util.js';
 import {
   addRef,
   columnSumRef,
@@ -14,7 +14,7 @@ import {
   mseRef,
   patchifyBackwardRef,
   patchifyRef,
-} from '../../test/reference/elementwise.js';
+} from '../../check/elementwise.js';
 
 const SHAPE = [4096, 1024];
 const N = 4096 * 1024;

@@ -1,7 +1,7 @@
-import type { Engine } from '../src/gpu/engine.js';
-import { hasSubgroups, withReductions } from '../src/ops/reductions.js';
-import type { Tensor } from '../src/tensor.js';
-import { relL2, rng } from '../test/reference/util.js';
+import type { Engine } from '../gpu/engine.js';
+import { hasSubgroups, withReductions } from '../ops/reductions.js';
+import type { Tensor } from '../tensor.js';
+import { relL2, rng } from '../check/util.js';
 
 /** One kernel × variant × shape the bench times. */
 export interface BenchCase {

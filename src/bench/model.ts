@@ -8,18 +8,18 @@
  * Ideal times: the bench lists the ops one batch runs (a model of the model: shapes from the
  * configuration, FLOPs as src/model/costs.ts counts them, bytes each op must at least read and
  * write), and gives each op max(FLOPs / FMA ceiling, bytes / copy ceiling), the ceilings measured
- * in the same run with the probes of bench/probes.ts. The engine's profile has no FLOPs per
+ * in the same run with the probes of src/bench/probes.ts. The engine's profile has no FLOPs per
  * dispatch, so the per-op figures come from this list, not from the dispatches; its FLOP total is
  * checked against costs.ts (they must agree exactly).
  */
-import type { Engine } from '../src/gpu/engine.js';
-import { median } from '../src/gpu/autotune.js';
-import { GpuTimer } from '../src/gpu/timing.js';
-import { paramSpecs, PRESETS, presetConfig, tokensPerImage, type ModelConfig } from '../src/model/config.js';
-import { modelCosts } from '../src/model/costs.js';
-import { Tokenizer } from '../src/model/tokenizer.js';
-import { tuneModel } from '../src/model/tune.js';
-import { randomF32, rng } from '../test/reference/util.js';
+import type { Engine } from '../gpu/engine.js';
+import { median } from '../gpu/autotune.js';
+import { GpuTimer } from '../gpu/timing.js';
+import { paramSpecs, PRESETS, presetConfig, tokensPerImage, type ModelConfig } from '../model/config.js';
+import { modelCosts } from '../model/costs.js';
+import { Tokenizer } from '../model/tokenizer.js';
+import { tuneModel } from '../model/tune.js';
+import { randomF32, rng } from '../check/util.js';
 import { copyProbe, fmaProbe } from './probes.js';
 import { measure } from './run.js';
 

@@ -1,8 +1,8 @@
 import { benchCase, subgroupVariant, type BenchCase } from '../case.js';
-import type { Engine } from '../../src/gpu/engine.js';
-import { layernorm, layernormBackward, type RowLayout } from '../../src/ops/layernorm.js';
-import { randomF32, randomNormal, relL2 } from '../../test/reference/util.js';
-import { layernormBackwardRef, layernormRef } from '../../test/reference/layernorm.js';
+import type { Engine } from '../../gpu/engine.js';
+import { layernorm, layernormBackward, type RowLayout } from '../../ops/layernorm.js';
+import { randomF32, randomNormal, relL2 } from '../../check/util.js';
+import { layernormBackwardRef, layernormRef } from '../../check/layernorm.js';
 
 const ROWS = 4096;
 const D = 1024;

@@ -1,8 +1,8 @@
 import { benchCase, type BenchCase } from '../case.js';
-import { checkHalfTextures, matmul, parsePlan } from '../../src/ops/matmul.js';
-import { f16ToF32, f32ToF16 } from '../../src/io/safetensors.js';
-import { randomF32 } from '../../test/reference/util.js';
-import { matmulRef } from '../../test/reference/matmul.js';
+import { checkHalfTextures, matmul, parsePlan } from '../../ops/matmul.js';
+import { f16ToF32, f32ToF16 } from '../../io/safetensors.js';
+import { randomF32 } from '../../check/util.js';
+import { matmulRef } from '../../check/matmul.js';
 
 /** The reference model's matmuls (M×N×K): patch embed, qkv, MLP up, MLP down; and 1024³. */
 export const MATMUL_SHAPES: [number, number, number][] = [
