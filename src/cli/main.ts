@@ -132,11 +132,12 @@ ${MODEL_HELP}`,
     usage: `Usage: tok1d reconstruct <images|folders...> -o DIR [--compare] [model] [images]
 
 Prints the PSNR of each reconstruction against the model-size input and the mean, and writes
-DIR/<name>.png (with --compare: input | reconstruction side by side).
+DIR/<name>.png (with --compare: input | reconstruction side by side, and DIR/index.html, a
+page showing each input and reconstruction enlarged, its tokens, PSNR and bits).
 
 Options:
   -o, --out DIR       output folder
-  --compare           write side-by-side PNGs
+  --compare           write side-by-side PNGs and the page DIR/index.html
 
 ${MODEL_HELP}
 

@@ -10,6 +10,7 @@ import { CheckpointError, writeFileAtomic } from '../model/checkpoint.js';
 import { appendTokFile, formatJsonlLine, parseJsonl, parseTok, readJsonl, readTokFile, TOK_MAGIC, TokenFileError, tokHeaderFor, type TokenRecord } from '../io/tokens.js';
 import { cliPreset, EXIT, UsageError, UserError } from './errors.js';
 import { Progress } from './progress.js';
+import { DEMO_PAGE_MAX, demoPageHtml, type DemoEntry } from './demo-page.js';
 
 /** Where the bundled default checkpoint lives in the package. */
 export function bundledCheckpoint(): string {
@@ -121,6 +122,7 @@ export async function reconstruct(o: ReconstructOptions): Promise<number> {
     const progress = new Progress(o.inputs.length);
     let failed = 0;
     const psnrs: number[] = [];
+    const page: DemoEntry[] = [];
     for await (const { ok, failed: bad } of loadBatches(o.inputs, o.batch, S, o.resize, o.maxPixels)) {
       failed += bad.length;
       reportSkipped(bad);
@@ -137,12 +139,17 @@ export async function reconstruct(o: ReconstructOptions): Promise<number> {
         psnrs.push(p);
         const name = `${basename(x.path, extname(x.path))}.png`;
         await writeFileAtomic(join(o.out, name), encodePng(o.compare ? sideBySide(ref, out) : out));
+        if (o.compare && page.length < DEMO_PAGE_MAX) page.push({ file: x.path, input: ref, output: out, psnr: p, tokens: tokens[j] });
         process.stdout.write(`${x.path}\t${p.toFixed(2)} dB\n`);
       }
       progress.tick(ok.length + bad.length);
     }
     const mean = psnrs.length ? psnrs.reduce((a, b) => a + b, 0) / psnrs.length : NaN;
-    process.stdout.write(`mean PSNR ${mean.toFixed(2)} dB over ${psnrs.length} images; ${tok.tokensPerImage} tokens, ${tok.bitsPerImage.toFixed(0)} bits per image; outputs in ${o.out}\n`);
+    if (o.compare) {
+      const html = demoPageHtml(page, { images: psnrs.length, meanPsnr: mean, tokensPerImage: tok.tokensPerImage, bitsPerImage: tok.bitsPerImage, codebookSize: tok.config.codebookSize });
+      await writeFileAtomic(join(o.out, 'index.html'), new TextEncoder().encode(html));
+    }
+    process.stdout.write(`mean PSNR ${mean.toFixed(2)} dB over ${psnrs.length} images; ${tok.tokensPerImage} tokens, ${tok.bitsPerImage.toFixed(0)} bits per image; outputs in ${o.out}${o.compare ? ` (page: ${join(o.out, 'index.html')})` : ''}\n`);
     progress.done(`reconstructed ${psnrs.length} images${failed ? `, ${failed} failed` : ''}`);
     return failed ? EXIT.failure : EXIT.ok;
   } finally {
