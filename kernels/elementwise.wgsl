@@ -8,6 +8,7 @@
 // fill                | out[i] = bitcast(bits)                      | 4n
 // add4 / add1         | y = alpha a + beta b                        | 12n, 3n FLOPs
 // scale4 / scale1     | y = alpha a                                 | 8n, n FLOPs
+// affine4 / affine1   | y = alpha a + beta (value-range changes)    | 8n, 2n FLOPs
 // gather4 / gather1   | y[r, :] = table[idx[r], :] (zeros past K)   | 8 N D + 4 N
 // patchify4 / 1       | NHWC image -> [B gh gw, P P 3] patch rows   | 8 B H W 3
 // unpatchify4 / 1     | its inverse (same index map, other way)     | 8 B H W 3
@@ -106,6 +107,18 @@ fn scale4(@builtin(global_invocation_id) gid: vec3u) {
 fn scale1(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i < p.n) { ys1[i] = p.alpha * a1[i]; }
+}
+
+@compute @workgroup_size(256)
+fn affine4(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.stride;
+  if (i < p.n) { ys4[i] = p.alpha * a4[i] + vec4f(p.beta); }
+}
+
+@compute @workgroup_size(256)
+fn affine1(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.stride;
+  if (i < p.n) { ys1[i] = p.alpha * a1[i] + p.beta; }
 }
 
 // ---- gather: y[r, :] = table[idx[r], :]; an index >= K gives a row of zeros.

@@ -17,6 +17,7 @@ import { describeAppDevice } from './engine-factory.js';
 import { deviceDescriptor } from './gpu/device-request.js';
 import { CheckpointError, parseCheckpoint, type ParsedCheckpoint } from './model/checkpoint-format.js';
 import type { ModelConfig } from './model/config.js';
+import { parseTiTok, parseTiTokConfig, type ParsedTiTok } from './model/titok-checkpoint.js';
 import { setTokenizerHost } from './model/tokenizer-host.js';
 
 /** kernels/*.wgsl by name, defined by the bundler (tools/build-browser.mjs). */
@@ -90,20 +91,35 @@ export async function createEngine(options: CreateEngineOptions = {}): Promise<E
   });
 }
 
-/** Fetches and parses a checkpoint (see parseCheckpoint); failures are CheckpointErrors naming the URL. */
-export async function fetchCheckpoint(url: string | URL, expected?: ModelConfig): Promise<ParsedCheckpoint> {
-  let bytes: Uint8Array;
+/** The bytes at a URL; failures are CheckpointErrors naming it. */
+async function fetchBytes(url: string | URL): Promise<Uint8Array> {
   try {
     const res = await fetch(url);
     if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText}`);
-    bytes = new Uint8Array(await res.arrayBuffer());
+    return new Uint8Array(await res.arrayBuffer());
   } catch (e) {
     throw new CheckpointError(`cannot fetch checkpoint ${String(url)}: ${(e as Error).message}`);
   }
+}
+
+/**
+ * Fetches and parses a checkpoint: a tok1d checkpoint file (see parseCheckpoint), or, for a URL
+ * ending in '/', a TiTok checkpoint folder (its config.json and model.safetensors). Failures are
+ * CheckpointErrors naming the URL.
+ */
+export async function fetchCheckpoint(url: string | URL, expected?: ModelConfig): Promise<ParsedCheckpoint | ParsedTiTok> {
+  const href = String(url);
+  if (href.endsWith('/')) {
+    // Relative folder URLs resolve against the page, as fetch() resolves file URLs.
+    const base = new URL(href, (globalThis as { location?: { href: string } }).location?.href);
+    const config = new TextDecoder().decode(await fetchBytes(new URL('config.json', base)));
+    return parseTiTok(parseTiTokConfig(config, `${href}config.json`).reference, await fetchBytes(new URL('model.safetensors', base)), `${href}model.safetensors`);
+  }
+  const bytes = await fetchBytes(url);
   try {
     return parseCheckpoint(bytes, expected);
   } catch (e) {
-    if (e instanceof CheckpointError) throw new CheckpointError(`${String(url)}: ${e.message}`);
+    if (e instanceof CheckpointError) throw new CheckpointError(`${href}: ${e.message}`);
     throw e;
   }
 }
@@ -116,8 +132,11 @@ setTokenizerHost({
 export { Engine, grid, type DeviceInfo, type EngineOptions } from './gpu/engine.js';
 export { Tensor, type DType } from './tensor.js';
 export * as ops from './ops/index.js';
-export { PRESETS, paramSpecs, presetConfig, tokensPerImage, UnknownPresetError, type ModelConfig } from './model/config.js';
+export { PRESETS, paramSpecs, presetConfig, anyPresetConfig, tokensPerImage, UnknownPresetError, type ModelConfig, type AnyModelConfig } from './model/config.js';
 export { TokenizerModel } from './model/model.js';
+export { TiTokModel } from './model/titok.js';
+export { TITOK_PRESETS, TITOK_SIZES, titokParamSpecs, titokFromReference, isTiTok, type TiTokConfig } from './model/titok-config.js';
+export { parseTiTok, parseTiTokConfig, type ParsedTiTok } from './model/titok-checkpoint.js';
 export * from './model/tokenizer-core.js';
 export {
   CheckpointError,

@@ -4,8 +4,12 @@ export { Engine, grid, type DeviceInfo, type EngineOptions } from './gpu/engine.
 export { Tensor, type DType } from './tensor.js';
 export { NoAdapterError, BACKENDS, type BackendName } from './gpu/node.js';
 export * as ops from './ops/index.js';
-export { PRESETS, paramSpecs, presetConfig, tokensPerImage, UnknownPresetError, type ModelConfig } from './model/config.js';
+export { PRESETS, paramSpecs, presetConfig, anyPresetConfig, tokensPerImage, UnknownPresetError, type ModelConfig, type AnyModelConfig } from './model/config.js';
 export { TokenizerModel, type ForwardResult } from './model/model.js';
+export { TiTokModel } from './model/titok.js';
+export { TITOK_PRESETS, TITOK_SIZES, titokParamSpecs, titokFromReference, titokCosts, isTiTok, type TiTokConfig } from './model/titok-config.js';
+export { parseTiTok, parseTiTokConfig, type ParsedTiTok } from './model/titok-checkpoint.js';
+export { loadTiTokDir, loadTiTokConfig } from './model/titok-files.js';
 export { Tape } from './autograd/tape.js';
 export { Trainer, type TrainerOptions, type StepLosses } from './train/trainer.js';
 export { tuneModel, measuresByDefault, type TuneModelOptions } from './model/tune.js';

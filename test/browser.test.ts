@@ -20,6 +20,7 @@ import type { Browser, Page } from 'playwright-core';
 import { decodeImage } from '../src/io/image.js';
 import type { Engine } from '../src/gpu/engine.js';
 import { prepareImage, Tokenizer } from '../src/model/tokenizer.js';
+import { TITOK_PRESETS, type TiTokConfig } from '../src/model/titok-config.js';
 import type * as Tok1dBrowser from '../src/browser.js';
 import { engineFor, relL2, RUN_SEED } from './helpers.js';
 
@@ -221,7 +222,25 @@ describe('browser build in headless Chromium (SwiftShader) vs Node (llvmpipe)', 
     }
   });
 
-  it('app-owned device: handed over, ids read by the app’s own shader between tok1d calls, decode into the app’s texture; device kept, no error scope left', async () => {
+  it("token ids equal Node's: a TiTok model the page loads from a checkpoint folder URL", async () => {
+    const engine = (await engineFor('opengl')) as Engine;
+    // A reduced TiTok configuration (the reference's 'small' size at 64×64, patch 8, 32 tokens), random weights.
+    const config: TiTokConfig = { ...TITOK_PRESETS['titok-bl64-vq']!, imageSize: 64, encoderPatch: 8, decoderPatch: 8, encoderSize: 'small', decoderSize: 'small', tokens: 32, codebookSize: 1024 };
+    const tok = await Tokenizer.random(config, RUN_SEED ^ 0x7171, { engine });
+    const folder = '/__tok1d_test__/titok/';
+    try {
+      const files = await tok.titokFiles();
+      await page.route(`**${folder}config.json`, (route) => route.fulfill({ status: 200, contentType: 'application/json', body: files.config }));
+      await page.route(`**${folder}model.safetensors`, (route) => route.fulfill({ status: 200, contentType: 'application/octet-stream', body: Buffer.from(files.weights) }));
+      compare('TiTok (folder URL)', await pageEncode({ url: folder }), await nodeEncode(tok));
+    } finally {
+      tok.dispose();
+      await page.unroute(`**${folder}config.json`);
+      await page.unroute(`**${folder}model.safetensors`);
+    }
+  });
+
+  it('app-owned device: handed over, ids read by the app’s own shader between tok1d calls, decode into the app’s texture; device kept, no error scope or tok1d buffer or texture left', async () => {
     const engine = (await engineFor('opengl')) as Engine;
     const nodeTok = await Tokenizer.random('tiny', RUN_SEED, { engine });
     let nodeIds: number[][];
@@ -238,7 +257,27 @@ describe('browser build in headless Chromium (SwiftShader) vs Node (llvmpipe)', 
         const device = await adapter.requestDevice({ label: 'app device' }); // the default limits: tok1d must live within them
         const appErrors: string[] = [];
         device.addEventListener('uncapturederror', (e) => appErrors.push((e as GPUUncapturedErrorEvent).error.message));
-        const engine = await m.createEngine({ device });
+        // tok1d gets the device through a proxy that records every buffer and texture it creates
+        // until their destroy(); the app's own objects below are made on the device itself.
+        const alive = new Set<GPUBuffer | GPUTexture>();
+        const tracked = <T extends GPUBuffer | GPUTexture>(o: T): T => {
+          alive.add(o);
+          const destroy = o.destroy.bind(o);
+          o.destroy = () => {
+            alive.delete(o);
+            destroy();
+          };
+          return o;
+        };
+        const tok1dDevice = new Proxy(device, {
+          get(target, prop) {
+            if (prop === 'createBuffer') return (d: GPUBufferDescriptor) => tracked(target.createBuffer(d));
+            if (prop === 'createTexture') return (d: GPUTextureDescriptor) => tracked(target.createTexture(d));
+            const v = Reflect.get(target, prop, target) as unknown;
+            return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+          },
+        });
+        const engine = await m.createEngine({ device: tok1dDevice });
         const tok = await m.Tokenizer.random('tiny', seed, { engine });
         const S = tok.config.imageSize;
         const T = tok.tokensPerImage;
@@ -295,8 +334,11 @@ describe('browser build in headless Chromium (SwiftShader) vs Node (llvmpipe)', 
         let texDiff = 0;
         for (let y = 0; y < S; y++) for (let x = 0; x < 4 * S; x++) texDiff = Math.max(texDiff, Math.abs(rows[y * bpr + x]! - pixels!.data[y * 4 * S + x]!));
 
+        const tok1dObjects = alive.size;
         tok.dispose();
         engine.dispose();
+        // Alive after both disposals: only the ids buffer encodeToBuffer handed to the app.
+        const leftAlive = [...alive].filter((o) => o !== tb.buffer).map((o) => o.label || '(no label)');
         // No scope left open by tok1d: popping an empty stack rejects.
         const stackEmpty = await device.popErrorScope().then(() => false, () => true);
         // The device is still the app's and alive: it runs work and reads back.
@@ -320,6 +362,8 @@ describe('browser build in headless Chromium (SwiftShader) vs Node (llvmpipe)', 
           lost,
           probeValue,
           appErrors,
+          tok1dObjects,
+          leftAlive,
         };
       },
       { bundle: BUNDLE_URL, wire, seed: RUN_SEED },
@@ -332,6 +376,8 @@ describe('browser build in headless Chromium (SwiftShader) vs Node (llvmpipe)', 
     expect(r.stackEmpty, 'a tok1d call left an error scope open').to.equal(true);
     expect(r.lost, 'the app device was lost or destroyed').to.equal(false);
     expect(r.probeValue).to.equal(7);
+    expect(r.tok1dObjects, 'buffers and textures tok1d held before dispose').to.be.greaterThan(1);
+    expect(r.leftAlive, 'tok1d buffers and textures alive after tok.dispose(); engine.dispose()').to.deep.equal([]);
     expect(r.appErrors.length, `the app's own error reaches the app's handler: ${r.appErrors.join(' | ')}`).to.equal(1);
     expect(pageErrors, 'page errors').to.deep.equal([]);
   });

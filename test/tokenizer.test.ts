@@ -103,7 +103,7 @@ describeBackends('Tokenizer (tiny)', (get, backend) => {
       const data = new Float32Array(5 * S * S * 3);
       imgs.forEach((img, i) => data.set(img, i * S * S * 3));
       const x = e.upload(data, [5, S, S, 3]);
-      const r = tok.model.forward({ engine: e, tape: null }, x);
+      const r = (tok.model as TokenizerModel).forward({ engine: e, tape: null }, x);
       const want = await e.readU32(r.indices);
       e.release(x, r.reconstruction, r.indices, r.recon, r.codebookLoss, r.commitmentLoss);
       expect(Array.from(want)).to.deep.equal(a.flatMap((ids) => Array.from(ids)));

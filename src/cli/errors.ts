@@ -1,4 +1,4 @@
-import { presetConfig, UnknownPresetError, type ModelConfig } from '../model/config.js';
+import { anyPresetConfig, presetConfig, UnknownPresetError, type AnyModelConfig, type ModelConfig } from '../model/config.js';
 
 /** A mistake on the command line: one line on stderr, exit code 2. */
 export class UsageError extends Error {
@@ -16,6 +16,16 @@ export const EXIT = { ok: 0, failure: 1, usage: 2, user: 3 } as const;
 export function cliPreset(name: string): ModelConfig {
   try {
     return presetConfig(name);
+  } catch (e) {
+    if (e instanceof UnknownPresetError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+/** cliPreset over both families (commands that run TiTok presets too). */
+export function cliAnyPreset(name: string): AnyModelConfig {
+  try {
+    return anyPresetConfig(name);
   } catch (e) {
     if (e instanceof UnknownPresetError) throw new UsageError(e.message);
     throw e;

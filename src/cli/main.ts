@@ -4,11 +4,12 @@ import { BACKENDS, setNativeVerbose } from '../gpu/node.js';
 import { bench } from './bench.js';
 import { doctor } from './doctor.js';
 import { resolveBackend } from './engine.js';
-import { cliPreset, EXIT, UsageError, UserError } from './errors.js';
+import { cliAnyPreset, EXIT, UsageError, UserError } from './errors.js';
 import { FAMILIES } from './families.js';
 import { collectImages, parseShard, positiveInt } from './inputs.js';
 import type { ModelChoice } from './tokenize.js';
 import { PRESETS } from '../model/config.js';
+import { TITOK_PRESETS } from '../model/titok-config.js';
 import { TRAIN_OPTIONS, TRAIN_USAGE } from './train-options.js';
 
 type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
@@ -46,10 +47,15 @@ const MODEL_OPTIONS: OptionSpec = {
 };
 
 const MODEL_HELP = `Model (default: the bundled checkpoint):
-  --checkpoint FILE   a safetensors checkpoint (from tok1d train, or with --preset NAME for a
-                      file that stores no tok1d configuration, e.g. one saved from PyTorch)
+  --checkpoint PATH   a safetensors checkpoint (from tok1d train, or with --preset NAME for a
+                      file that stores no tok1d configuration, e.g. one saved from PyTorch), or
+                      a TiTok checkpoint folder (config.json + model.safetensors as published)
   --preset NAME --random-init [--seed S]
-                      a randomly initialized model (${Object.keys(PRESETS).join(', ')}), for benchmarks and tests`;
+                      a randomly initialized model, for benchmarks and tests
+                      (${[...Object.keys(PRESETS), ...Object.keys(TITOK_PRESETS)].join(', ')})`;
+
+const TOKENS_HELP = `  --tokens K          decode only the first K tokens of each image (TiTok models: coarse
+                      to fine prefixes; default all)`;
 
 const IMAGE_OPTIONS: OptionSpec = {
   'no-resize': { type: 'boolean' },
@@ -68,13 +74,14 @@ type Values = Record<string, string | boolean | string[] | undefined>;
 
 /** The model options of tokenize, detokenize and reconstruct; a preset name is checked before any input. */
 function modelChoice(v: Values): ModelChoice {
-  if (typeof v.preset === 'string') cliPreset(v.preset);
+  if (typeof v.preset === 'string') cliAnyPreset(v.preset);
   return {
     checkpoint: v.checkpoint as string | undefined,
     preset: v.preset as string | undefined,
     randomInit: v['random-init'] === true,
     seed: v.seed as string | undefined,
     backend: resolveBackend(v.backend as string | undefined),
+    tokens: v.tokens === undefined ? undefined : positiveInt('--tokens', v.tokens as string, 1),
   };
 }
 
@@ -99,15 +106,18 @@ Options:
                       config hash, count, then uint16/uint32 ids per image
   --shard i/n         take every n-th input starting at the i-th (0-based), to split a dataset
                       over processes or machines
+  --profile           print where the time went: start-up, model (device, parameters, upload),
+                      waiting for inputs (reading and decoding not hidden behind the GPU), GPU,
+                      output, and the resizing within them
 
 ${MODEL_HELP}
 
 ${IMAGE_HELP}`,
-    options: { ...MODEL_OPTIONS, ...IMAGE_OPTIONS, out: { type: 'string', short: 'o' }, format: { type: 'string' }, shard: { type: 'string' } },
+    options: { ...MODEL_OPTIONS, ...IMAGE_OPTIONS, out: { type: 'string', short: 'o' }, format: { type: 'string' }, shard: { type: 'string' }, profile: { type: 'boolean' } },
     positionals: true,
     run: async (v) => {
       const { tokenize } = await import('./tokenize.js');
-      return tokenize({ ...modelChoice(v), ...imageChoice(v), inputs: collectImages(v._ as string[]), out: v.out as string | undefined, format: v.format as string | undefined, shard: parseShard(v.shard as string | undefined) });
+      return tokenize({ ...modelChoice(v), ...imageChoice(v), inputs: collectImages(v._ as string[]), out: v.out as string | undefined, format: v.format as string | undefined, shard: parseShard(v.shard as string | undefined), profile: v.profile === true });
     },
   },
   detokenize: {
@@ -117,8 +127,10 @@ ${IMAGE_HELP}`,
 Writes DIR/<name>.png (8-bit RGB) for every record; the model must be the one that made the
 tokens (a .tok file's config hash is checked).
 
+${TOKENS_HELP}
+
 ${MODEL_HELP}`,
-    options: { ...MODEL_OPTIONS, out: { type: 'string', short: 'o' }, batch: { type: 'string' } },
+    options: { ...MODEL_OPTIONS, out: { type: 'string', short: 'o' }, batch: { type: 'string' }, tokens: { type: 'string' } },
     positionals: true,
     run: async (v) => {
       const files = v._ as string[];
@@ -138,11 +150,12 @@ page showing each input and reconstruction enlarged, its tokens, PSNR and bits).
 Options:
   -o, --out DIR       output folder
   --compare           write side-by-side PNGs and the page DIR/index.html
+${TOKENS_HELP}
 
 ${MODEL_HELP}
 
 ${IMAGE_HELP}`,
-    options: { ...MODEL_OPTIONS, ...IMAGE_OPTIONS, out: { type: 'string', short: 'o' }, compare: { type: 'boolean' } },
+    options: { ...MODEL_OPTIONS, ...IMAGE_OPTIONS, out: { type: 'string', short: 'o' }, compare: { type: 'boolean' }, tokens: { type: 'string' } },
     positionals: true,
     run: async (v) => {
       const { reconstruct, checkOutDir } = await import('./tokenize.js');
@@ -151,11 +164,13 @@ ${IMAGE_HELP}`,
   },
   info: {
     summary: 'parameters, FLOPs, tokens and bits per image of a preset or checkpoint',
-    usage: `Usage: tok1d info [--preset NAME | --checkpoint FILE] [--json]
+    usage: `Usage: tok1d info [--preset NAME | --checkpoint PATH] [--json]
 
-Parameter count per part, FLOPs per image (encode, codebook search, decode), tokens and bits per
-image (tokens · log2 codebook size) and the compression ratio against raw 8-bit RGB.
-Default: the bundled checkpoint (the seed preset when there is none). Presets: ${Object.keys(PRESETS).join(', ')}.`,
+The model family, parameter count per part, FLOPs per image (encode, codebook search, decode),
+tokens and bits per image (tokens · log2 codebook size) and the compression ratio against raw
+8-bit RGB. PATH is a tok1d checkpoint file or a TiTok checkpoint folder.
+Default: the bundled checkpoint (the seed preset when there is none).
+Presets: ${[...Object.keys(PRESETS), ...Object.keys(TITOK_PRESETS)].join(', ')}.`,
     options: { preset: { type: 'string' }, checkpoint: { type: 'string' }, json: { type: 'boolean' } },
     run: async (v) => {
       const { info } = await import('./info.js');

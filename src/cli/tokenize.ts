@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,7 +8,7 @@ import { Tokenizer } from '../model/tokenizer.js';
 import { PRESETS, type ModelConfig } from '../model/config.js';
 import { CheckpointError, writeFileAtomic } from '../model/checkpoint.js';
 import { appendTokFile, formatJsonlLine, parseJsonl, parseTok, readJsonl, readTokFile, TOK_MAGIC, TokenFileError, tokHeaderFor, type TokenRecord } from '../io/tokens.js';
-import { cliPreset, EXIT, UsageError, UserError } from './errors.js';
+import { cliAnyPreset, cliPreset, EXIT, UsageError, UserError } from './errors.js';
 import { Progress } from './progress.js';
 import { DEMO_PAGE_MAX, demoPageHtml, type DemoEntry } from './demo-page.js';
 
@@ -23,6 +23,8 @@ export interface ModelChoice {
   randomInit: boolean;
   seed?: string;
   backend?: BackendName;
+  /** detokenize / reconstruct: decode only the first k tokens of each image (TiTok models). */
+  tokens?: number;
 }
 
 /**
@@ -36,14 +38,15 @@ export async function openTokenizer(o: ModelChoice): Promise<Tokenizer> {
     if (!o.randomInit) throw new UsageError('--preset needs --random-init, or --checkpoint FILE for the weights');
     const seed = o.seed === undefined ? 0 : Number(o.seed);
     if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, not '${o.seed}'`);
-    return Tokenizer.random(cliPreset(o.preset ?? 'tiny'), seed, { backend: o.backend });
+    return Tokenizer.random(cliAnyPreset(o.preset ?? 'tiny'), seed, { backend: o.backend });
   }
   const path = o.checkpoint ?? bundledCheckpoint();
   if (!existsSync(path)) {
     if (o.checkpoint) throw new UserError(`${path}: no such checkpoint`);
     throw new UserError('no bundled checkpoint in this build yet: pass --checkpoint FILE, or --preset NAME --random-init [--seed S] for a randomly initialized model');
   }
-  const config: ModelConfig | undefined = o.preset ? cliPreset(o.preset) : undefined;
+  // A TiTok checkpoint folder carries its configuration in config.json.
+  const config: ModelConfig | undefined = o.preset && !statSync(path).isDirectory() ? cliPreset(o.preset) : undefined;
   try {
     return await Tokenizer.load(path, { backend: o.backend, config });
   } catch (e) {
@@ -57,15 +60,54 @@ export async function openTokenizer(o: ModelChoice): Promise<Tokenizer> {
   }
 }
 
+/**
+ * Where a command's time goes (`--profile`), in milliseconds: start-up and the phases of the main
+ * loop, which add up to the wall time, and the resizing inside them (main thread). Reading and
+ * JPEG/WebP decoding run on worker threads while the GPU works; what they do not hide is the wait
+ * for inputs.
+ */
+export class Timings {
+  /** Milliseconds from the process start to the command's start (Node, modules, folder scan). */
+  readonly startup = performance.now();
+  model = 0;
+  wait = 0;
+  gpu = 0;
+  output = 0;
+  resize = 0;
+
+  /** Adds the time `fn` takes to `phase`. */
+  async time<T>(phase: 'model' | 'wait' | 'gpu' | 'output', fn: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      this[phase] += performance.now() - t0;
+    }
+  }
+
+  report(): string {
+    const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+    return (
+      `profile: start-up ${s(this.startup)}, model ${s(this.model)} (device, parameters, upload), ` +
+      `waiting for inputs ${s(this.wait)}, GPU ${s(this.gpu)}, output ${s(this.output)}; ` +
+      `resizing (main thread, within those) ${s(this.resize)}`
+    );
+  }
+}
+
 /** Reads, decodes (PNG, JPEG or WebP) and prepares one image; a bad file gives an ImageError saying why. */
-export async function loadInput(path: string, size: number, resize: boolean, maxPixels: number): Promise<Float32Array> {
+export async function loadInput(path: string, size: number, resize: boolean, maxPixels: number, timings?: Timings): Promise<Float32Array> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(path);
   } catch (e) {
     throw new ImageError(`cannot read: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
-  return toModelInput(await decodeImageFile(bytes, { maxPixels }), size, { resize });
+  const image = await decodeImageFile(bytes, { maxPixels });
+  const t0 = performance.now();
+  const input = toModelInput(image, size, { resize });
+  if (timings) timings.resize += performance.now() - t0;
+  return input;
 }
 
 /** One batch of inputs: the images that loaded, and a message for each that did not. */
@@ -78,10 +120,10 @@ interface LoadedBatch {
  * The inputs in batches of `batch`, each batch's files read and decoded concurrently (JPEG and WebP
  * decode on libuv's worker threads), and the next batch loading while the caller works on this one.
  */
-async function* loadBatches(paths: string[], batch: number, size: number, resize: boolean, maxPixels: number): AsyncGenerator<LoadedBatch> {
+async function* loadBatches(paths: string[], batch: number, size: number, resize: boolean, maxPixels: number, timings?: Timings): AsyncGenerator<LoadedBatch> {
   const load = async (chunk: string[]): Promise<LoadedBatch> => {
     const out: LoadedBatch = { ok: [], failed: [] };
-    const results = await Promise.allSettled(chunk.map((path) => loadInput(path, size, resize, maxPixels)));
+    const results = await Promise.allSettled(chunk.map((path) => loadInput(path, size, resize, maxPixels, timings)));
     for (const [j, r] of results.entries()) {
       if (r.status === 'fulfilled') out.ok.push({ path: chunk[j]!, input: r.value });
       else if (r.reason instanceof ImageError) out.failed.push({ path: chunk[j]!, message: r.reason.message });
@@ -95,7 +137,7 @@ async function* loadBatches(paths: string[], batch: number, size: number, resize
     next = i + batch < paths.length ? load(paths.slice(i + batch, i + 2 * batch)) : null;
     // A failure of the prefetched batch surfaces when it is awaited, not as an unhandled rejection.
     next?.catch(() => {});
-    yield await current;
+    yield await (timings ? timings.time('wait', () => current) : current);
   }
 }
 
@@ -130,8 +172,9 @@ export async function reconstruct(o: ReconstructOptions): Promise<number> {
         progress.tick(bad.length);
         continue;
       }
-      const tokens = await tok.encode(ok.map((x) => x.input));
-      const recon = await tok.decode(tokens);
+      // The token ids are kept for the --compare page (models with continuous latents have none).
+      const tokens = tok.continuous ? undefined : await tok.encode(ok.map((x) => x.input), { batch: o.batch });
+      const recon = tokens ? await tok.decode(tokens, { batch: o.batch, tokens: o.tokens }) : await tok.reconstruct(ok.map((x) => x.input), { batch: o.batch });
       for (const [j, x] of ok.entries()) {
         const ref = fromModelOutput(x.input, S);
         const out = fromModelOutput(recon[j]!, S);
@@ -139,17 +182,18 @@ export async function reconstruct(o: ReconstructOptions): Promise<number> {
         psnrs.push(p);
         const name = `${basename(x.path, extname(x.path))}.png`;
         await writeFileAtomic(join(o.out, name), encodePng(o.compare ? sideBySide(ref, out) : out));
-        if (o.compare && page.length < DEMO_PAGE_MAX) page.push({ file: x.path, input: ref, output: out, psnr: p, tokens: tokens[j] });
+        if (o.compare && page.length < DEMO_PAGE_MAX) page.push({ file: x.path, input: ref, output: out, psnr: p, tokens: tokens?.[j]?.subarray(0, o.tokens) });
         process.stdout.write(`${x.path}\t${p.toFixed(2)} dB\n`);
       }
       progress.tick(ok.length + bad.length);
     }
     const mean = psnrs.length ? psnrs.reduce((a, b) => a + b, 0) / psnrs.length : NaN;
+    const k = o.tokens ?? tok.tokensPerImage;
     if (o.compare) {
-      const html = demoPageHtml(page, { images: psnrs.length, meanPsnr: mean, tokensPerImage: tok.tokensPerImage, bitsPerImage: tok.bitsPerImage, codebookSize: tok.config.codebookSize });
+      const html = demoPageHtml(page, { images: psnrs.length, meanPsnr: mean, tokensPerImage: k, bitsPerImage: tok.bitsForTokens(k), codebookSize: tok.config.codebookSize });
       await writeFileAtomic(join(o.out, 'index.html'), new TextEncoder().encode(html));
     }
-    process.stdout.write(`mean PSNR ${mean.toFixed(2)} dB over ${psnrs.length} images; ${tok.tokensPerImage} tokens, ${tok.bitsPerImage.toFixed(0)} bits per image; outputs in ${o.out}${o.compare ? ` (page: ${join(o.out, 'index.html')})` : ''}\n`);
+    process.stdout.write(`mean PSNR ${mean.toFixed(2)} dB over ${psnrs.length} images; ${k} tokens, ${tok.bitsForTokens(k).toFixed(0)} bits per image; outputs in ${o.out}${o.compare ? ` (page: ${join(o.out, 'index.html')})` : ''}\n`);
     progress.done(`reconstructed ${psnrs.length} images${failed ? `, ${failed} failed` : ''}`);
     return failed ? EXIT.failure : EXIT.ok;
   } finally {
@@ -170,6 +214,8 @@ export interface TokenizeOptions extends ModelChoice {
   shard: { index: number; count: number };
   resize: boolean;
   maxPixels: number;
+  /** Print where the time went (stderr, after the summary). */
+  profile?: boolean;
 }
 
 /**
@@ -182,8 +228,10 @@ export async function tokenize(o: TokenizeOptions): Promise<number> {
   if (format !== 'jsonl' && format !== 'tok') throw new UsageError(`--format must be jsonl or tok, not '${format}'`);
   if (format === 'tok' && !o.out) throw new UsageError('--format tok needs -o FILE (binary output)');
   const all = o.inputs.filter((_, i) => i % o.shard.count === o.shard.index);
-  const tok = await openTokenizer(o);
+  const timings = o.profile ? new Timings() : undefined;
+  const tok = await (timings ? timings.time('model', () => openTokenizer(o)) : openTokenizer(o));
   try {
+    if (tok.continuous) throw new UserError('this TiTok model is a VAE: its latents are continuous, there are no token ids to write; use reconstruct');
     const header = tokHeaderFor(tok.config);
     const done = new Set<string>();
     if (o.out && existsSync(o.out)) {
@@ -200,22 +248,26 @@ export async function tokenize(o: TokenizeOptions): Promise<number> {
     const progress = new Progress(todo.length);
     let failed = 0;
     let written = 0;
-    for await (const { ok, failed: bad } of loadBatches(todo, o.batch, tok.config.imageSize, o.resize, o.maxPixels)) {
+    const timed = <T>(phase: 'gpu' | 'output', fn: () => Promise<T>) => (timings ? timings.time(phase, fn) : fn());
+    for await (const { ok, failed: bad } of loadBatches(todo, o.batch, tok.config.imageSize, o.resize, o.maxPixels, timings)) {
       failed += bad.length;
       reportSkipped(bad);
       if (ok.length) {
-        const ids = await tok.encode(ok.map((x) => x.input), o.batch);
+        const ids = await timed('gpu', () => tok.encode(ok.map((x) => x.input), o.batch));
         const records = ok.map((x, j) => ({ file: x.path, tokens: ids[j]! }));
-        if (format === 'tok') await appendTokFile(o.out!, header, records);
-        else {
-          const text = records.map((r) => `${formatJsonlLine(r)}\n`).join('');
-          if (o.out) appendFileSync(o.out, text);
-          else process.stdout.write(text);
-        }
+        await timed('output', async () => {
+          if (format === 'tok') await appendTokFile(o.out!, header, records);
+          else {
+            const text = records.map((r) => `${formatJsonlLine(r)}\n`).join('');
+            if (o.out) appendFileSync(o.out, text);
+            else process.stdout.write(text);
+          }
+        });
         written += ok.length;
       }
       progress.tick(ok.length + bad.length);
     }
+    if (timings) process.stderr.write(`${timings.report()}\n`);
     progress.done(`tokenized ${written} images (${tok.tokensPerImage} tokens, ${tok.bitsPerImage.toFixed(0)} bits each)${failed ? `, ${failed} failed` : ''}${o.out ? ` into ${o.out}` : ''}`);
     return failed ? EXIT.failure : EXIT.ok;
   } finally {
@@ -246,7 +298,7 @@ export async function detokenize(o: ModelChoice & { file: string; out: string; b
     const S = tok.config.imageSize;
     for (let i = 0; i < records.length; i += o.batch) {
       const chunk = records.slice(i, i + o.batch);
-      const images = await tok.decode(chunk.map((r) => r.tokens), o.batch);
+      const images = await tok.decode(chunk.map((r) => r.tokens), { batch: o.batch, tokens: o.tokens });
       for (const [j, r] of chunk.entries()) {
         await writeFileAtomic(join(o.out, `${basename(r.file, extname(r.file))}.png`), encodePng(fromModelOutput(images[j]!, S)));
       }

@@ -19,7 +19,8 @@
  */
 import { promises as fsp } from 'node:fs';
 import { canonicalConfigJson, writeFileAtomic } from '../model/checkpoint.js';
-import { tokensPerImage, type ModelConfig } from '../model/config.js';
+import { tokensPerImage, type AnyModelConfig } from '../model/config.js';
+import { isTiTok } from '../model/titok-config.js';
 
 /** A malformed or mismatched token file. */
 export class TokenFileError extends Error {
@@ -45,8 +46,9 @@ export function fnv1a64(bytes: Uint8Array): string {
 }
 
 /** Identifies a model configuration: FNV-1a 64 of its canonical JSON (16 hex digits). */
-export function configHash(config: ModelConfig): string {
-  return fnv1a64(new TextEncoder().encode(canonicalConfigJson(config)));
+export function configHash(config: AnyModelConfig): string {
+  const json = isTiTok(config) ? JSON.stringify(config, Object.keys(config).sort()) : canonicalConfigJson(config);
+  return fnv1a64(new TextEncoder().encode(json));
 }
 
 // ---------------------------------------------------------------- JSONL
@@ -130,7 +132,7 @@ export interface TokHeader {
 }
 
 /** The header for a model configuration. */
-export function tokHeaderFor(config: ModelConfig): TokHeader {
+export function tokHeaderFor(config: AnyModelConfig): TokHeader {
   return { configHash: configHash(config), tokensPerImage: tokensPerImage(config), codebookSize: config.codebookSize, idWidth: config.codebookSize <= 65536 ? 2 : 4 };
 }
 
@@ -196,7 +198,7 @@ export function serializeTok(header: TokHeader, records: readonly TokenRecord[])
 
 export interface ReadTokOptions {
   /** The model the ids must come from (config hash, tokens per image, codebook size checked). */
-  config?: ModelConfig;
+  config?: AnyModelConfig;
   /** Ignore bytes after the last counted record (left by an interrupted append). */
   recover?: boolean;
 }

@@ -39,7 +39,7 @@ export interface ParsedCheckpoint {
   /** The whole __metadata__ map (format and tok1d_config included). */
   metadata: Record<string, string>;
   /** Storage dtype per tensor (safetensors spelling, e.g. "F32"). */
-  dtypes: Map<string, 'F32' | 'F16'>;
+  dtypes: Map<string, StoredDType>;
 }
 
 /** Largest header accepted (the format's own reference implementation uses the same bound). */
@@ -145,9 +145,12 @@ export function serializeCheckpoint(config: ModelConfig, params: ReadonlyMap<str
 
 // ---------------------------------------------------------------- parse
 
+/** Storage types read from safetensors files. */
+export type StoredDType = 'F32' | 'F16' | 'BF16';
+
 interface Entry {
   name: string;
-  dtype: 'F32' | 'F16';
+  dtype: StoredDType;
   start: number;
   end: number;
 }
@@ -157,31 +160,7 @@ interface Entry {
  * the differing fields). Every problem is a CheckpointError naming the tensor or field concerned.
  */
 export function parseCheckpoint(bytes: Uint8Array, expected?: ModelConfig): ParsedCheckpoint {
-  if (bytes.length < 8) throw new CheckpointError(`not a checkpoint: ${bytes.length} bytes, shorter than the 8-byte header length`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const lo = view.getUint32(0, true);
-  const hi = view.getUint32(4, true);
-  const n = hi * 2 ** 32 + lo;
-  if (n > MAX_HEADER_BYTES) throw new CheckpointError(`bad header length ${n} (more than ${MAX_HEADER_BYTES} bytes): not a safetensors file`);
-  if (n < 2 || 8 + n > bytes.length) throw new CheckpointError(`bad header length ${n} for a ${bytes.length}-byte file (truncated or not a safetensors file)`);
-  let header: unknown;
-  try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
-  } catch (e) {
-    throw new CheckpointError(`checkpoint header is not valid JSON: ${(e as Error).message}`);
-  }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new CheckpointError('checkpoint header is not a JSON object');
-  const h = header as Record<string, unknown>;
-
-  const metadata: Record<string, string> = {};
-  const rawMeta = h.__metadata__;
-  if (rawMeta !== undefined) {
-    if (typeof rawMeta !== 'object' || rawMeta === null || Array.isArray(rawMeta)) throw new CheckpointError('__metadata__ is not an object');
-    for (const [k, v] of Object.entries(rawMeta)) {
-      if (typeof v !== 'string') throw new CheckpointError(`__metadata__.${k} is not a string`);
-      metadata[k] = v;
-    }
-  }
+  const { header: h, metadata, dataStart } = readSafetensorsHeader(bytes);
   let config: ModelConfig;
   const stored = metadata[CONFIG_KEY];
   if (stored !== undefined) {
@@ -201,13 +180,62 @@ export function parseCheckpoint(bytes: Uint8Array, expected?: ModelConfig): Pars
   } else {
     throw new CheckpointError(`checkpoint has no __metadata__.${CONFIG_KEY} (model configuration); pass the expected configuration`);
   }
+  const { params, dtypes } = readSafetensorsTensors(bytes, h, dataStart, paramSpecs(config), 'not a parameter of this model configuration');
+  return { config, params, metadata, dtypes };
+}
 
-  const dataStart = 8 + n;
+/** A safetensors header: the JSON object, its string metadata and where the data starts. */
+export interface SafetensorsHeader {
+  header: Record<string, unknown>;
+  metadata: Record<string, string>;
+  dataStart: number;
+}
+
+/** Reads and checks the header of safetensors bytes; every problem is a CheckpointError. */
+export function readSafetensorsHeader(bytes: Uint8Array): SafetensorsHeader {
+  if (bytes.length < 8) throw new CheckpointError(`not a checkpoint: ${bytes.length} bytes, shorter than the 8-byte header length`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const lo = view.getUint32(0, true);
+  const hi = view.getUint32(4, true);
+  const n = hi * 2 ** 32 + lo;
+  if (n > MAX_HEADER_BYTES) throw new CheckpointError(`bad header length ${n} (more than ${MAX_HEADER_BYTES} bytes): not a safetensors file`);
+  if (n < 2 || 8 + n > bytes.length) throw new CheckpointError(`bad header length ${n} for a ${bytes.length}-byte file (truncated or not a safetensors file)`);
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
+  } catch (e) {
+    throw new CheckpointError(`checkpoint header is not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new CheckpointError('checkpoint header is not a JSON object');
+  const h = header as Record<string, unknown>;
+  const metadata: Record<string, string> = {};
+  const rawMeta = h.__metadata__;
+  if (rawMeta !== undefined) {
+    if (typeof rawMeta !== 'object' || rawMeta === null || Array.isArray(rawMeta)) throw new CheckpointError('__metadata__ is not an object');
+    for (const [k, v] of Object.entries(rawMeta)) {
+      if (typeof v !== 'string') throw new CheckpointError(`__metadata__.${k} is not a string`);
+      metadata[k] = v;
+    }
+  }
+  return { header: h, metadata, dataStart: 8 + n };
+}
+
+/**
+ * The tensors `specs` names, decoded to Float32Array (F32, F16 or BF16 storage), after checking that
+ * the header has exactly those tensors, with those shapes, in non-overlapping ranges of the data,
+ * and that every value is finite. `unknownWhy` ends the message for a tensor not in `specs`.
+ */
+export function readSafetensorsTensors(
+  bytes: Uint8Array,
+  h: Record<string, unknown>,
+  dataStart: number,
+  specs: readonly { name: string; shape: readonly number[] }[],
+  unknownWhy: string,
+): { params: Map<string, Float32Array>; dtypes: Map<string, StoredDType> } {
   const dataLen = bytes.length - dataStart;
-  const specs = paramSpecs(config);
   const specByName = new Map(specs.map((s) => [s.name, s]));
   for (const name of Object.keys(h)) {
-    if (name !== '__metadata__' && !specByName.has(name)) throw new CheckpointError(`unknown tensor ${name} in checkpoint (not a parameter of this model configuration)`);
+    if (name !== '__metadata__' && !specByName.has(name)) throw new CheckpointError(`unknown tensor ${name} in checkpoint (${unknownWhy})`);
   }
   const entries: Entry[] = [];
   for (const s of specs) {
@@ -215,7 +243,7 @@ export function parseCheckpoint(bytes: Uint8Array, expected?: ModelConfig): Pars
     if (raw === undefined) throw new CheckpointError(`missing tensor ${s.name} (expected shape [${s.shape.join(', ')}])`);
     if (typeof raw !== 'object' || raw === null) throw new CheckpointError(`tensor ${s.name}: header entry is not an object`);
     const { dtype, shape, data_offsets: offs } = raw as Record<string, unknown>;
-    if (dtype !== 'F32' && dtype !== 'F16') throw new CheckpointError(`tensor ${s.name}: dtype ${JSON.stringify(dtype)} is not supported (expected F32 or F16)`);
+    if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16') throw new CheckpointError(`tensor ${s.name}: dtype ${JSON.stringify(dtype)} is not supported (expected F32, F16 or BF16)`);
     if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0))
       throw new CheckpointError(`tensor ${s.name}: bad shape ${JSON.stringify(shape)}`);
     if (shape.length !== s.shape.length || shape.some((d, i) => d !== s.shape[i]))
@@ -236,7 +264,7 @@ export function parseCheckpoint(bytes: Uint8Array, expected?: ModelConfig): Pars
   }
 
   const params = new Map<string, Float32Array>();
-  const dtypes = new Map<string, 'F32' | 'F16'>();
+  const dtypes = new Map<string, StoredDType>();
   for (const e of entries) {
     const src = bytes.subarray(dataStart + e.start, dataStart + e.end);
     let out: Float32Array;
@@ -246,16 +274,20 @@ export function parseCheckpoint(bytes: Uint8Array, expected?: ModelConfig): Pars
         const copy = new Uint8Array(src.length);
         copy.set(src);
         out = new Float32Array(copy.buffer);
-      }
-      else {
+      } else {
         out = new Float32Array(src.length / 4);
         const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
         for (let i = 0; i < out.length; i++) out[i] = dv.getFloat32(4 * i, true);
       }
-    } else {
+    } else if (e.dtype === 'F16') {
       const table = halfTable();
       out = new Float32Array(src.length / 2);
       for (let i = 0; i < out.length; i++) out[i] = table[src[2 * i]! | (src[2 * i + 1]! << 8)]!;
+    } else {
+      // bfloat16: the high half of an f32.
+      const bits = new Uint32Array(src.length / 2);
+      for (let i = 0; i < bits.length; i++) bits[i] = ((src[2 * i]! | (src[2 * i + 1]! << 8)) << 16) >>> 0;
+      out = new Float32Array(bits.buffer);
     }
     for (let i = 0; i < out.length; i++) {
       if (!Number.isFinite(out[i]!)) throw new CheckpointError(`tensor ${e.name}: non-finite value ${out[i]} at index ${i}`);
@@ -263,5 +295,5 @@ export function parseCheckpoint(bytes: Uint8Array, expected?: ModelConfig): Pars
     params.set(e.name, out);
     dtypes.set(e.name, e.dtype);
   }
-  return { config, params, metadata, dtypes };
+  return { params, dtypes };
 }

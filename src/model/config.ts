@@ -1,3 +1,5 @@
+import { TITOK_PRESETS, isTiTok, type TiTokConfig } from './titok-config.js';
+
 /** Model configuration (TiTok-style 1D tokenizer where each patch becomes one token). */
 export interface ModelConfig {
   /** Square input images: imageSize × imageSize RGB in [-1, 1], NHWC. */
@@ -31,10 +33,16 @@ export const PRESETS: Record<string, ModelConfig> = {
   small: { imageSize: 64, patch: 8, width: 128, heads: 4, encoderDepth: 4, decoderDepth: 4, mlpRatio: 4, codebookSize: 1024, codeDim: 32, cosine: false, beta: 0.25, eps: 1e-5 },
 };
 
-/** A preset name that is not one of PRESETS; the message lists the known names. */
+/** Either model family: tok1d's patch-token models or TiTok's latent-token models. */
+export type AnyModelConfig = ModelConfig | TiTokConfig;
+
+/** A preset name that is not one of PRESETS (or, where allowed, TITOK_PRESETS); the message lists the known names. */
 export class UnknownPresetError extends Error {
-  constructor(readonly preset: string) {
-    super(`unknown preset "${preset}" (known: ${Object.keys(PRESETS).join(', ')})`);
+  constructor(
+    readonly preset: string,
+    titok = false,
+  ) {
+    super(`unknown preset "${preset}" (known: ${[...Object.keys(PRESETS), ...(titok ? Object.keys(TITOK_PRESETS) : [])].join(', ')})`);
     this.name = 'UnknownPresetError';
   }
 }
@@ -46,8 +54,16 @@ export function presetConfig(name: string): ModelConfig {
   return config;
 }
 
-export function tokensPerImage(c: ModelConfig): number {
-  return (c.imageSize / c.patch) ** 2;
+/** A preset of either family (PRESETS, then TITOK_PRESETS), or an UnknownPresetError listing both. */
+export function anyPresetConfig(name: string): AnyModelConfig {
+  const config = PRESETS[name] ?? TITOK_PRESETS[name];
+  if (!config) throw new UnknownPresetError(name, true);
+  return config;
+}
+
+/** Tokens per image: one per patch, or TiTok's K latent tokens. */
+export function tokensPerImage(c: AnyModelConfig): number {
+  return isTiTok(c) ? c.tokens : (c.imageSize / c.patch) ** 2;
 }
 
 export interface ParamSpec {

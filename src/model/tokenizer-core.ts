@@ -20,13 +20,17 @@ import type { Ctx } from '../autograd/functions.js';
 import type { Engine } from '../gpu/engine.js';
 import type { BackendName } from '../gpu/node.js';
 import { codebookLookup, codebookSearch } from '../ops/codebook.js';
+import { affine } from '../ops/elementwise.js';
 import { checkHalfTextures, wantsHalfTexture } from '../ops/matmul.js';
 import { measuresByDefault, tuneModel } from './tune.js';
 import { checkPixelSource, checkRgbaTarget, checkTextureTarget, modelOutputToRgba, modelOutputToTexture, pixelsToModelInput } from '../ops/pixels.js';
 import { Tensor } from '../tensor.js';
-import { parseCheckpoint, serializeCheckpoint, type CheckpointDType, type ParsedCheckpoint, type SaveCheckpointOptions } from './checkpoint-format.js';
-import { paramSpecs, presetConfig, tokensPerImage, type ModelConfig } from './config.js';
+import { CheckpointError, parseCheckpoint, serializeCheckpoint, type CheckpointDType, type ParsedCheckpoint, type SaveCheckpointOptions } from './checkpoint-format.js';
+import { anyPresetConfig, paramSpecs, tokensPerImage, type AnyModelConfig, type ModelConfig } from './config.js';
 import { TokenizerModel } from './model.js';
+import { TiTokModel } from './titok.js';
+import { serializeTiTok, type ParsedTiTok, type TiTokFiles } from './titok-checkpoint.js';
+import { isTiTok, titokBits, titokParamSpecs, type TiTokConfig } from './titok-config.js';
 import { currentHost } from './tokenizer-host.js';
 import { fromModelOutput, toModelInput, type RgbImage } from '../io/pixels.js';
 
@@ -108,6 +112,16 @@ export interface EncodeOptions {
   resize?: boolean;
 }
 
+export interface DecodeOptions {
+  /** Images per GPU batch (default DEFAULT_BATCH). */
+  batch?: number;
+  /**
+   * Decode only the first k tokens of each list (TiTok models: a prefix of the latent tokens;
+   * 1 ≤ k ≤ tokensPerImage). Default: every token given. Lists may also simply be k long.
+   */
+  tokens?: number;
+}
+
 export interface EncodeToBufferOptions extends EncodeOptions {
   /** Write into this buffer (COPY_DST usage) at byte `offset`; default: a new buffer the caller owns. */
   into?: GPUBuffer;
@@ -176,7 +190,7 @@ function byteOffset(offset: number | undefined, what: string): number {
  * stored ones, and with measuring the missing ones timed and stored first. Classes without a
  * choice use the fixed per-device rule.
  */
-async function chooseKernels(engine: Engine, config: ModelConfig, mode: TokenizerOptions['tune'] = 'auto'): Promise<void> {
+async function chooseKernels(engine: Engine, config: AnyModelConfig, mode: TokenizerOptions['tune'] = 'auto'): Promise<void> {
   const measure = mode === 'measure' || (mode === 'auto' && measuresByDefault(engine));
   await tuneModel(engine, config, DEFAULT_BATCH, { measure });
 }
@@ -188,20 +202,26 @@ export class Tokenizer {
 
   private constructor(
     readonly engine: Engine,
-    readonly model: TokenizerModel,
+    /** The network: tok1d's patch-token model or a TiTok model. */
+    readonly model: TokenizerModel | TiTokModel,
     private readonly ownsEngine: boolean,
   ) {}
+
+  /** The specs (name, shape) of the model's parameters, in order. */
+  private static specs(config: AnyModelConfig): { name: string; shape: number[] }[] {
+    return isTiTok(config) ? titokParamSpecs(config) : paramSpecs(config);
+  }
 
   private static async engineFor(opts: TokenizerOptions): Promise<{ engine: Engine; owns: boolean }> {
     if (opts.engine) return { engine: opts.engine, owns: false };
     return { engine: await currentHost().createEngine({ device: opts.device, backend: opts.backend }), owns: true };
   }
 
-  private static async fromParams(engine: Engine, owns: boolean, parsed: Pick<ParsedCheckpoint, 'config' | 'params' | 'dtypes'>, tune: TokenizerOptions['tune']): Promise<Tokenizer> {
+  private static async fromParams(engine: Engine, owns: boolean, parsed: Pick<ParsedCheckpoint | ParsedTiTok, 'config' | 'params' | 'dtypes'>, tune: TokenizerOptions['tune']): Promise<Tokenizer> {
     const tensors = new Map<string, Tensor>();
     try {
       await Tokenizer.scoped(engine, 'load', async () => {
-        for (const s of paramSpecs(parsed.config)) {
+        for (const s of Tokenizer.specs(parsed.config)) {
           const t = engine.upload(parsed.params.get(s.name)!, s.shape);
           // Stored as f16: every value is exactly a float16 (matmul may keep half textures of it).
           t.f16Exact = parsed.dtypes.get(s.name) === 'F16';
@@ -212,7 +232,8 @@ export class Tokenizer {
       // Large f16 weights may live in half-precision textures, once checked on this device.
       if ([...tensors.values()].some(wantsHalfTexture)) await checkHalfTextures(engine);
       await chooseKernels(engine, parsed.config, tune);
-      return new Tokenizer(engine, new TokenizerModel(engine, parsed.config, tensors), owns);
+      const c = parsed.config;
+      return new Tokenizer(engine, isTiTok(c) ? new TiTokModel(engine, c, tensors) : new TokenizerModel(engine, c, tensors), owns);
     } catch (e) {
       engine.release(...tensors.values());
       if (owns) engine.dispose();
@@ -221,29 +242,30 @@ export class Tokenizer {
   }
 
   /**
-   * A tokenizer from a checkpoint (validated before any GPU work): a file path in Node, a URL in the
-   * browser (fetched), or the file's bytes anywhere.
+   * A tokenizer from a checkpoint (validated before any GPU work): a tok1d checkpoint file or a TiTok
+   * checkpoint folder (config.json + model.safetensors, as the reference publishes them) by path in
+   * Node, by URL in the browser (a folder URL ends in '/'), or a tok1d checkpoint's bytes anywhere.
    */
   static async load(source: string | URL | Uint8Array | ArrayBuffer, opts: TokenizerOptions = {}): Promise<Tokenizer> {
+    if (!(typeof source === 'string' || source instanceof URL || source instanceof Uint8Array || source instanceof ArrayBuffer))
+      throw new TypeError(`Tokenizer.load: expected a path, URL or checkpoint bytes, got ${source === null ? 'null' : typeof source}`);
     const parsed =
       typeof source === 'string' || source instanceof URL
         ? await currentHost().readCheckpoint(source, opts.config)
         : parseCheckpoint(source instanceof Uint8Array ? source : new Uint8Array(source), opts.config);
+    if (opts.config && isTiTok(parsed.config) !== isTiTok(opts.config)) throw new CheckpointError(`checkpoint is a ${isTiTok(parsed.config) ? 'TiTok' : 'tok1d'} model, not the configuration asked for`);
     const { engine, owns } = await Tokenizer.engineFor(opts);
     return Tokenizer.fromParams(engine, owns, parsed, opts.tune);
   }
 
   /** A randomly initialized tokenizer (reproducible from the seed) for a preset name or a configuration. */
-  static async random(preset: string | ModelConfig, seed: number, opts: TokenizerOptions = {}): Promise<Tokenizer> {
-    let config: ModelConfig;
-    if (typeof preset === 'string') {
-      config = presetConfig(preset);
-    } else config = preset;
+  static async random(preset: string | AnyModelConfig, seed: number, opts: TokenizerOptions = {}): Promise<Tokenizer> {
+    const config = typeof preset === 'string' ? anyPresetConfig(preset) : preset;
     const { engine, owns } = await Tokenizer.engineFor(opts);
-    let model: TokenizerModel | undefined;
+    let model: TokenizerModel | TiTokModel | undefined;
     try {
       await Tokenizer.scoped(engine, 'random', async () => {
-        model = TokenizerModel.random(engine, config, seed);
+        model = isTiTok(config) ? TiTokModel.random(engine, config, seed) : TokenizerModel.random(engine, config, seed);
         engine.flush();
       });
       await chooseKernels(engine, config, opts.tune);
@@ -255,17 +277,60 @@ export class Tokenizer {
     }
   }
 
-  get config(): ModelConfig {
+  get config(): AnyModelConfig {
     return this.model.config;
+  }
+
+  /** The TiTok configuration, or null for tok1d's patch-token models. */
+  get titok(): TiTokConfig | null {
+    return isTiTok(this.config) ? this.config : null;
   }
 
   get tokensPerImage(): number {
     return tokensPerImage(this.config);
   }
 
-  /** Information per image: tokens · log2(codebookSize). */
+  /** Information per image: tokens · log2(codebookSize) (a TiTok VAE: its latents as float16). */
   get bitsPerImage(): number {
-    return this.tokensPerImage * Math.log2(this.config.codebookSize);
+    const t = this.titok;
+    return t ? titokBits(t) : this.tokensPerImage * Math.log2(this.config.codebookSize);
+  }
+
+  /** Bits of the first k tokens of an image (prefix decoding). */
+  bitsForTokens(k: number): number {
+    const t = this.titok;
+    return t ? titokBits(t, k) : k * Math.log2(this.config.codebookSize);
+  }
+
+  /** True for models with continuous latents (TiTok VAE): encodeLatents/decodeLatents instead of ids. */
+  get continuous(): boolean {
+    return this.titok?.quantizeMode === 'vae';
+  }
+
+  /** The codebook tensor and whether its search is l2-normalized (cosine). */
+  private quantizer(what: string): { codebook: Tensor; cosine: boolean } {
+    const t = this.titok;
+    if (t?.quantizeMode === 'vae') throw new Error(`${what}: this TiTok model is a VAE (continuous latents, no token ids); use encodeLatents / decodeLatents or reconstruct`);
+    if (t) return { codebook: this.model.p('quantize.embedding.weight'), cosine: t.useL2Norm };
+    return { codebook: this.model.p('vq.codebook'), cosine: (this.config as ModelConfig).cosine };
+  }
+
+  /** Encoder output [b·T, C] of a batch x [b, S, S, 3] in [-1, 1] (TiTok reads [0, 1]: mapped here). */
+  private encodeLatent(ctx: Ctx, x: Tensor): Tensor {
+    if (this.model instanceof TokenizerModel) return this.model.encode(ctx, x);
+    const unit = affine(this.engine, x, 0.5, 0.5);
+    const z = this.model.encode(ctx, unit);
+    this.engine.release(unit);
+    return z;
+  }
+
+  /** Images [b, S, S, 3] in [-1, 1] from code vectors [b·k, C] (TiTok's [0, 1] output mapped back). */
+  private decodeLatent(ctx: Ctx, codes: Tensor, batch: number): Tensor {
+    if (this.model instanceof TokenizerModel) return this.model.decode(ctx, codes, batch);
+    const unit = this.model.decode(ctx, codes, batch);
+    const img = affine(this.engine, unit, 2, -1);
+    this.engine.release(unit);
+    return img;
   }
 
   /** Values per image: imageSize · imageSize · 3. */
@@ -438,21 +503,29 @@ export class Tokenizer {
 
   /** Records the encoder and codebook search for each batch; `sink` gets the ids tensor [b·T] of images i0… */
   private async encodeBatches(images: readonly ImageInput[], opts: EncodeOptions, what: string, sink: (ids: Tensor, i0: number, count: number) => Promise<void> | void): Promise<void> {
+    const { codebook, cosine } = this.quantizer(what);
+    await this.latentBatches(images, opts, what, async (z, i0, count) => {
+      const { indices, distances } = codebookSearch(this.engine, z, codebook, { cosine });
+      this.engine.release(distances);
+      await sink(indices, i0, count);
+      this.engine.release(indices);
+    });
+  }
+
+  /** Records the encoder for each batch; `sink` gets the encoder output [b·T, C] of images i0… (released after). */
+  private async latentBatches(images: readonly ImageInput[], opts: EncodeOptions, what: string, sink: (z: Tensor, i0: number, count: number) => Promise<void> | void): Promise<void> {
     const ctx = this.ctx();
     const B = Tokenizer.batchSize(opts.batch);
     this.checkInputs(images, opts.resize, what);
     const S = this.config.imageSize;
-    const codebook = this.model.p('vq.codebook');
     for (let i0 = 0; i0 < images.length; i0 += B) {
       const chunk = images.slice(i0, i0 + B);
       const x = this.engine.empty([chunk.length, S, S, 3]);
       this.prepareBatch(chunk, x, opts.resize, (k) => `${what}: image ${i0 + k}`);
-      const z = this.model.encode(ctx, x);
+      const z = this.encodeLatent(ctx, x);
       this.engine.release(x);
-      const { indices, distances } = codebookSearch(this.engine, z, codebook, { cosine: this.config.cosine });
-      this.engine.release(z, distances);
-      await sink(indices, i0, chunk.length);
-      this.engine.release(indices);
+      await sink(z, i0, chunk.length);
+      this.engine.release(z);
     }
   }
 
@@ -506,13 +579,12 @@ export class Tokenizer {
   }
 
   /** Checks token lists on the CPU, or a token buffer's size and usage. */
-  private checkTokens(tokens: readonly Uint32Array[] | TokenBuffer, what: string): number {
-    const T = this.tokensPerImage;
+  private checkTokens(tokens: readonly Uint32Array[] | TokenBuffer, what: string, T = this.tokensPerImage): number {
     const K = this.config.codebookSize;
     if (Array.isArray(tokens)) {
       tokens.forEach((ids: Uint32Array, i: number) => {
         if (!(ids instanceof Uint32Array)) throw new Error(`${what}: token list ${i} is not a Uint32Array`);
-        if (ids.length !== T) throw new Error(`${what}: token list ${i} has ${ids.length} ids, expected ${T}`);
+        if (ids.length < T) throw new Error(`${what}: token list ${i} has ${ids.length} ids, expected ${T}`);
         for (let j = 0; j < T; j++) if (ids[j]! >= K) throw new Error(`${what}: token list ${i} has id ${ids[j]} at position ${j}, outside the codebook (size ${K})`);
       });
       return tokens.length;
@@ -527,18 +599,19 @@ export class Tokenizer {
   }
 
   /** Records the decoder per batch; `sink` gets the images tensor [b, S, S, 3] of images i0… */
-  private async decodeBatches(tokens: readonly Uint32Array[] | TokenBuffer, batch: number | undefined, what: string, sink: (img: Tensor, i0: number, count: number) => Promise<void> | void): Promise<void> {
+  private async decodeBatches(tokens: readonly Uint32Array[] | TokenBuffer, opts: number | DecodeOptions | undefined, what: string, sink: (img: Tensor, i0: number, count: number) => Promise<void> | void): Promise<void> {
     const ctx = this.ctx();
-    const B = Tokenizer.batchSize(batch);
-    const T = this.tokensPerImage;
-    const count = this.checkTokens(tokens, what);
-    const codebook = this.model.p('vq.codebook');
+    const o = typeof opts === 'object' ? opts : { batch: opts };
+    const B = Tokenizer.batchSize(o.batch);
+    const T = this.decodeTokens(tokens, o.tokens, what);
+    const count = this.checkTokens(tokens, what, T);
+    const { codebook, cosine } = this.quantizer(what);
     for (let i0 = 0; i0 < count; i0 += B) {
       const b = Math.min(B, count - i0);
       let idx: Tensor;
       if (Array.isArray(tokens)) {
         const ids = new Uint32Array(b * T);
-        (tokens as readonly Uint32Array[]).slice(i0, i0 + b).forEach((t, k) => ids.set(t, k * T));
+        (tokens as readonly Uint32Array[]).slice(i0, i0 + b).forEach((t, k) => ids.set(t.subarray(0, T), k * T));
         idx = this.engine.upload(ids, [ids.length], 'u32');
       } else {
         const tb = tokens as TokenBuffer;
@@ -546,9 +619,9 @@ export class Tokenizer {
         this.engine.recordCommands((enc) => enc.copyBufferToBuffer(tb.buffer, (tb.offset ?? 0) + i0 * T * 4, idx.buffer, 0, b * T * 4));
         idx.touch();
       }
-      const codes = codebookLookup(this.engine, codebook, idx, { cosine: this.config.cosine });
+      const codes = codebookLookup(this.engine, codebook, idx, { cosine });
       this.engine.release(idx);
-      const img = this.model.decode(ctx, codes, b);
+      const img = this.decodeLatent(ctx, codes, b);
       this.engine.release(codes);
       await sink(img, i0, b);
       this.engine.release(img);
@@ -556,15 +629,36 @@ export class Tokenizer {
   }
 
   /**
-   * Images [S, S, 3] (NHWC, not clamped) from token ids: codebook rows through the decoder. Ids
-   * may also come from a GPUBuffer (COPY_SRC usage); there an id outside the codebook decodes as a
-   * zero code vector instead of being rejected. The second argument is the batch size.
+   * Tokens decoded per image: `want` when given, else the lists' common length (TiTok models decode
+   * any prefix 1..K; tok1d's patch-token models need all of them).
    */
-  async decode(tokens: readonly Uint32Array[] | TokenBuffer, batch?: number): Promise<Float32Array[]> {
+  private decodeTokens(tokens: readonly Uint32Array[] | TokenBuffer, want: number | undefined, what: string): number {
+    const T = this.tokensPerImage;
+    const prefix = this.titok !== null;
+    let k = want;
+    if (k === undefined && Array.isArray(tokens) && prefix && tokens.length > 0) {
+      k = (tokens as readonly Uint32Array[])[0]!.length;
+      (tokens as readonly Uint32Array[]).forEach((t, i) => {
+        if (t.length !== k) throw new Error(`${what}: token list ${i} has ${t.length} ids and list 0 ${k}; decode lists of one length per call`);
+      });
+    }
+    k ??= T;
+    if (!(Number.isInteger(k) && k >= 1 && k <= T)) throw new Error(`${what}: ${k} tokens per image; this model takes ${prefix ? `1 to ${T}` : T}`);
+    if (k !== T && !prefix) throw new Error(`${what}: this model decodes all ${T} tokens of an image; prefix decoding needs a TiTok model`);
+    return k;
+  }
+
+  /**
+   * Images [S, S, 3] (NHWC in [-1, 1], not clamped) from token ids: codebook rows through the
+   * decoder. Ids may also come from a GPUBuffer (COPY_SRC usage); there an id outside the codebook
+   * decodes as a zero code vector instead of being rejected. The second argument is the batch size
+   * or the options (TiTok: `tokens` decodes a prefix).
+   */
+  async decode(tokens: readonly Uint32Array[] | TokenBuffer, opts?: number | DecodeOptions): Promise<Float32Array[]> {
     return this.run('decode', async () => {
       const n = this.imageValues;
       const out: Float32Array[] = [];
-      await this.decodeBatches(tokens, batch, 'decode', async (img, _i0, count) => {
+      await this.decodeBatches(tokens, opts, 'decode', async (img, _i0, count) => {
         const pixels = await this.engine.readF32(img);
         for (let k = 0; k < count; k++) out.push(pixels.slice(k * n, (k + 1) * n));
       });
@@ -620,10 +714,14 @@ export class Tokenizer {
   }
 
   /** 8-bit images from token ids: RGB rows, or RGBA (alpha 255) with channels 4, e.g. for ImageData. */
-  async decodePixels(tokens: readonly Uint32Array[] | TokenBuffer, opts: { channels?: 3 | 4; batch?: number } = {}): Promise<PixelImage[]> {
+  async decodePixels(tokens: readonly Uint32Array[] | TokenBuffer, opts: { channels?: 3 | 4 } & DecodeOptions = {}): Promise<PixelImage[]> {
+    return this.toPixels(await this.decode(tokens, opts), opts.channels ?? 3);
+  }
+
+  /** 8-bit RGB or RGBA images from decoded model outputs. */
+  private toPixels(images: Float32Array[], channels: 3 | 4): PixelImage[] {
     const S = this.config.imageSize;
-    const channels = opts.channels ?? 3;
-    return (await this.decode(tokens, opts.batch)).map((x) => {
+    return images.map((x) => {
       const rgb = fromModelOutput(x, S);
       if (channels === 3) return { width: S, height: S, channels, data: rgb.rgb };
       const data = new Uint8Array(S * S * 4);
@@ -637,30 +735,107 @@ export class Tokenizer {
     });
   }
 
-  /** decode(encode(images)). */
-  async reconstruct(images: readonly ImageInput[], batch?: number): Promise<Float32Array[]> {
-    return this.decode(await this.encode(images, batch), batch);
+  /**
+   * decode(encode(images)); for a TiTok VAE, decodeLatents(encodeLatents(images)) (the posterior
+   * mean). The second argument is the batch size or the options (TiTok: `tokens` decodes a prefix).
+   */
+  async reconstruct(images: readonly ImageInput[], opts?: number | DecodeOptions): Promise<Float32Array[]> {
+    const o = typeof opts === 'object' ? opts : { batch: opts };
+    if (this.continuous) return this.decodeLatents(await this.encodeLatents(images, { batch: o.batch }), o);
+    return this.decode(await this.encode(images, { batch: o.batch }), o);
   }
 
-  /** The parameters, read back, by name in paramSpecs order. */
-  async parameters(): Promise<Map<string, Float32Array>> {
-    return this.run('parameters', async () => {
-      const out = new Map<string, Float32Array>();
-      for (const s of paramSpecs(this.config)) out.set(s.name, await this.engine.readF32(this.model.p(s.name)));
+  /**
+   * The encoder's output per image, before quantization: [T, C] row-major (TiTok: K latent tokens of
+   * token_size channels; a VAE's posterior mean, i.e. what its decoder reads).
+   */
+  async encodeLatents(images: readonly ImageInput[], opts?: number | EncodeOptions): Promise<Float32Array[]> {
+    return this.run('encodeLatents', async () => {
+      const out: Float32Array[] = [];
+      await this.latentBatches(images, Tokenizer.encodeOptions(opts), 'encodeLatents', async (z, _i0, count) => {
+        const mean = this.continuous ? (this.model as TiTokModel).posteriorMean(z) : z;
+        const v = await this.engine.readF32(mean);
+        if (mean !== z) this.engine.release(mean);
+        const per = v.length / count;
+        for (let k = 0; k < count; k++) out.push(v.slice(k * per, (k + 1) * per));
+      });
       return out;
     });
   }
 
+  /**
+   * Images (as decode() returns them) from latents [k, C] per image, row-major: a TiTok VAE's means
+   * (any prefix of its K tokens, all images the same k), or any code vectors the decoder should read.
+   */
+  async decodeLatents(latents: readonly Float32Array[], opts?: number | DecodeOptions): Promise<Float32Array[]> {
+    return this.run('decodeLatents', async () => {
+      const t = this.titok;
+      if (!t) throw new Error('decodeLatents: only TiTok models decode latents');
+      const o = typeof opts === 'object' ? opts : { batch: opts };
+      const B = Tokenizer.batchSize(o.batch);
+      const C = t.tokenSize;
+      const k = o.tokens ?? (latents[0]?.length ?? 0) / C;
+      latents.forEach((l, i) => {
+        if (!(l instanceof Float32Array) || l.length < k * C || (o.tokens === undefined && l.length !== k * C))
+          throw new Error(`decodeLatents: latents ${i} have ${l?.length} values; expected ${k} tokens of ${C}`);
+        for (let j = 0; j < k * C; j++) if (!Number.isFinite(l[j]!)) throw new Error(`decodeLatents: latents ${i} have a non-finite value at ${j}`);
+      });
+      if (!(Number.isInteger(k) && k >= 1 && k <= t.tokens)) throw new Error(`decodeLatents: ${k} tokens per image; this model takes 1 to ${t.tokens} of ${C} values`);
+      const ctx = this.ctx();
+      const n = this.imageValues;
+      const out: Float32Array[] = [];
+      for (let i0 = 0; i0 < latents.length; i0 += B) {
+        const chunk = latents.slice(i0, i0 + B);
+        const data = new Float32Array(chunk.length * k * C);
+        chunk.forEach((l, j) => data.set(l.subarray(0, k * C), j * k * C));
+        const codes = this.engine.upload(data, [chunk.length * k, C]);
+        const img = this.decodeLatent(ctx, codes, chunk.length);
+        this.engine.release(codes);
+        const pixels = await this.engine.readF32(img);
+        this.engine.release(img);
+        for (let j = 0; j < chunk.length; j++) out.push(pixels.slice(j * n, (j + 1) * n));
+      }
+      return out;
+    });
+  }
+
+  /** The parameters, read back, by name in paramSpecs order (TiTok: reference names, tok1d's layout). */
+  async parameters(): Promise<Map<string, Float32Array>> {
+    return this.run('parameters', async () => {
+      const out = new Map<string, Float32Array>();
+      for (const s of Tokenizer.specs(this.config)) out.set(s.name, await this.engine.readF32(this.model.p(s.name)));
+      return out;
+    });
+  }
+
+  /** tok1d's own configuration, or an error for TiTok models (which keep the reference's folder format). */
+  private ownConfig(what: string): ModelConfig {
+    if (this.titok) throw new Error(`${what}: a TiTok model is a folder of two files (config.json, model.safetensors): use titokFiles()`);
+    return this.config as ModelConfig;
+  }
+
+  /**
+   * A TiTok model's checkpoint folder as the reference publishes it: config.json text and
+   * model.safetensors bytes (the reference code and Tokenizer.load read them back).
+   */
+  async titokFiles(dtype: 'F32' | 'F16' = 'F32'): Promise<TiTokFiles> {
+    const t = this.titok;
+    if (!t) throw new Error('titokFiles: not a TiTok model (use checkpointBytes)');
+    return serializeTiTok(t, await this.parameters(), dtype);
+  }
+
   /** The parameters as safetensors checkpoint bytes (what saveCheckpoint writes; Tokenizer.load takes them back). */
   async checkpointBytes(dtype: CheckpointDType = 'f32', metadata?: Record<string, string>): Promise<Uint8Array> {
-    return serializeCheckpoint(this.config, await this.parameters(), { dtype, metadata });
+    const config = this.ownConfig('checkpointBytes');
+    return serializeCheckpoint(config, await this.parameters(), { dtype, metadata });
   }
 
   /** Saves the parameters as a safetensors checkpoint (atomically; Node only: use checkpointBytes() in a page). */
   async saveCheckpoint(path: string, dtype: CheckpointDType = 'f32', metadata?: Record<string, string>): Promise<void> {
+    const config = this.ownConfig('saveCheckpoint');
     const h = currentHost();
     if (!h.saveCheckpoint) throw new Error('saveCheckpoint: no file system here; use checkpointBytes() and store the bytes yourself');
-    await h.saveCheckpoint(path, this.config, await this.parameters(), { dtype, metadata });
+    await h.saveCheckpoint(path, config, await this.parameters(), { dtype, metadata });
   }
 
   /** Frees the parameters; the engine too when this tokenizer created it. Idempotent. */

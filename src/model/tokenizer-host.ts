@@ -8,13 +8,14 @@ import type { Engine } from '../gpu/engine.js';
 import type { BackendName } from '../gpu/node.js';
 import type { ModelConfig } from './config.js';
 import type { ParsedCheckpoint, SaveCheckpointOptions } from './checkpoint-format.js';
+import type { ParsedTiTok } from './titok-checkpoint.js';
 
 /** What differs between Node and the browser. */
 export interface TokenizerHost {
   /** An engine the tokenizer will own (on `device` when given: the device stays the caller's). */
   createEngine(opts: { device?: GPUDevice; backend?: BackendName }): Promise<Engine>;
-  /** Checkpoint from a file path (Node) or URL (browser). */
-  readCheckpoint(source: string | URL, expected?: ModelConfig): Promise<ParsedCheckpoint>;
+  /** Checkpoint from a file path (Node) or URL (browser): a tok1d checkpoint file or a TiTok folder. */
+  readCheckpoint(source: string | URL, expected?: ModelConfig): Promise<ParsedCheckpoint | ParsedTiTok>;
   /** Saves a checkpoint file (atomically); absent where there is no file system. */
   saveCheckpoint?(path: string, config: ModelConfig, params: ReadonlyMap<string, Float32Array>, opts: SaveCheckpointOptions): Promise<void>;
 }

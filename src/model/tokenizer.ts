@@ -8,16 +8,20 @@
  *
  * The Tokenizer itself lives in tokenizer-core.ts (shared with the browser entry, src/browser.ts);
  * this module installs the Node host: engines through Dawn (src/node-engine.ts) and checkpoint files
- * on disk.
+ * and TiTok checkpoint folders on disk.
  */
 import { fileURLToPath } from 'node:url';
 import { createEngine } from '../node-engine.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { isDirectory, loadTiTokDir } from './titok-files.js';
 import { setTokenizerHost } from './tokenizer-host.js';
 
 setTokenizerHost({
   createEngine: (opts) => createEngine(opts),
-  readCheckpoint: (source, expected) => loadCheckpoint(typeof source === 'string' ? source : fileURLToPath(source), expected),
+  readCheckpoint: async (source, expected) => {
+    const path = typeof source === 'string' ? source : fileURLToPath(source);
+    return (await isDirectory(path)) ? loadTiTokDir(path) : loadCheckpoint(path, expected);
+  },
   saveCheckpoint,
 });
 

@@ -8,7 +8,8 @@ import type { TuneEntry } from '../gpu/autotune.js';
 import type { Engine } from '../gpu/engine.js';
 import { shapeClass, tuneMatmul, type MatmulShape, type TunedMatmul } from '../ops/matmul.js';
 import { tuneReductions, type TunedReductions } from '../ops/reductions.js';
-import { tokensPerImage, type ModelConfig } from './config.js';
+import { tokensPerImage, type AnyModelConfig } from './config.js';
+import { isTiTok, TITOK_SIZES, titokGrid } from './titok-config.js';
 
 /** One of the model's matmuls: what it is for, and its shape. */
 export interface ModelMatmul {
@@ -22,11 +23,7 @@ export interface ModelMatmul {
  * tokens; with `training`, also their gradients dX = dY · Wᵀ and dW = Xᵀ · dY, and every weight
  * counts as changing between calls (repacked each step).
  */
-export function modelMatmuls(c: ModelConfig, batch: number, o: { training?: boolean } = {}): ModelMatmul[] {
-  const rows = batch * tokensPerImage(c);
-  const D = c.width;
-  const H = D * c.mlpRatio;
-  const PP3 = c.patch * c.patch * 3;
+export function modelMatmuls(c: AnyModelConfig, batch: number, o: { training?: boolean } = {}): ModelMatmul[] {
   const training = !!o.training;
   const out: ModelMatmul[] = [];
   const seen = new Set<string>();
@@ -39,21 +36,41 @@ export function modelMatmuls(c: ModelConfig, batch: number, o: { training?: bool
   // As autograd/functions.ts runs them: the projections add the residual in their epilogue
   // (accumulate), fc1 applies GELU in its epilogue, and fc2's dX applies GELU's derivative in its
   // (timed here with GELU itself: the same epilogue but for the derivative's formula).
-  const linear = (what: string, inF: number, outF: number, o: { act?: 'gelu'; residual?: boolean; gradAct?: 'gelu' } = {}) => {
+  const linear = (what: string, rows: number, inF: number, outF: number, o: { act?: 'gelu'; residual?: boolean; gradAct?: 'gelu' } = {}) => {
     push(what, { M: rows, N: outF, K: inF, bias: true, act: o.act, accumulate: o.residual, constB: !training });
     if (training) {
       push(`${what} dX`, { M: rows, N: inF, K: outF, transB: true, act: o.gradAct, constB: false });
       push(`${what} dW`, { M: inF, N: outF, K: rows, transA: true, constB: false, colSums: true });
     }
   };
-  linear('enc.patch', PP3, D);
-  linear('attn.qkv', D, 3 * D);
-  linear('attn.proj', D, D, { residual: true });
-  linear('mlp.fc1', D, H, { act: 'gelu' });
-  linear('mlp.fc2', H, D, { residual: true, gradAct: 'gelu' });
-  if (c.codeDim !== D) linear('enc.proj', D, c.codeDim);
-  linear('dec.embed', c.codeDim, D);
-  linear('dec.out', D, PP3);
+  const blocks = (prefix: string, rows: number, D: number, H: number) => {
+    linear(`${prefix}attn.qkv`, rows, D, 3 * D);
+    linear(`${prefix}attn.proj`, rows, D, D, { residual: true });
+    linear(`${prefix}mlp.fc1`, rows, D, H, { act: 'gelu' });
+    linear(`${prefix}mlp.fc2`, rows, H, D, { residual: true, gradAct: 'gelu' });
+  };
+  if (isTiTok(c)) {
+    // The encoder's and decoder's sequences: class token, patch or mask rows, latent tokens.
+    const e = TITOK_SIZES[c.encoderSize];
+    const d = TITOK_SIZES[c.decoderSize];
+    const Ge = titokGrid(c, 'encoder');
+    const Gd = titokGrid(c, 'decoder');
+    linear('encoder.patch_embed', batch * Ge * Ge, 3 * c.encoderPatch ** 2, e.width);
+    blocks('encoder.', batch * (1 + Ge * Ge + c.tokens), e.width, 4 * e.width);
+    linear('encoder.conv_out', batch * c.tokens, e.width, c.quantizeMode === 'vae' ? 2 * c.tokenSize : c.tokenSize);
+    linear('decoder.decoder_embed', batch * c.tokens, c.tokenSize, d.width);
+    blocks('decoder.', batch * (1 + Gd * Gd + c.tokens), d.width, 4 * d.width);
+    linear('decoder.ffn', batch * Gd * Gd, d.width, 3 * c.decoderPatch ** 2);
+    return out;
+  }
+  const rows = batch * tokensPerImage(c);
+  const D = c.width;
+  const PP3 = c.patch * c.patch * 3;
+  linear('enc.patch', rows, PP3, D);
+  blocks('', rows, D, D * c.mlpRatio);
+  if (c.codeDim !== D) linear('enc.proj', rows, D, c.codeDim);
+  linear('dec.embed', rows, c.codeDim, D);
+  linear('dec.out', rows, D, PP3);
   return out;
 }
 
@@ -92,7 +109,7 @@ export function measuresByDefault(engine: Engine): boolean {
  * compiles each candidate); a stored choice costs nothing. Returns every class with its entry
  * (`measured` false where the stored one was reused; empty with measure: false).
  */
-export async function tuneModel(engine: Engine, config: ModelConfig, batch: number, o: TuneModelOptions = {}): Promise<TunedModelMatmul[]> {
+export async function tuneModel(engine: Engine, config: AnyModelConfig, batch: number, o: TuneModelOptions = {}): Promise<TunedModelMatmul[]> {
   if (o.measure === false) {
     await engine.tuner.load();
     await tuneModelReductions(engine, config, o);
@@ -115,12 +132,15 @@ export async function tuneModel(engine: Engine, config: ModelConfig, batch: numb
  * The workgroup-reduction variant for the model's rows (its width): the stored choice, or with
  * measuring allowed, timed now (src/ops/reductions.ts; only on devices with 'subgroups').
  */
-export function tuneModelReductions(engine: Engine, config: ModelConfig, o: TuneModelOptions = {}): Promise<TunedReductions> {
-  return tuneReductions(engine, config.width, { measure: o.measure !== false, force: o.force, log: o.log });
+export async function tuneModelReductions(engine: Engine, config: AnyModelConfig, o: TuneModelOptions = {}): Promise<TunedReductions> {
+  const widths = isTiTok(config) ? [...new Set([TITOK_SIZES[config.encoderSize].width, TITOK_SIZES[config.decoderSize].width])] : [config.width];
+  let last: TunedReductions | undefined;
+  for (const w of widths) last = await tuneReductions(engine, w, { measure: o.measure !== false, force: o.force, log: o.log });
+  return last!;
 }
 
 /** The stored entries of a model's classes (no measuring): what `tok1d bench --tune` prints. */
-export function modelChoices(engine: Engine, config: ModelConfig, batch: number, o: { training?: boolean } = {}): { what: string; shape: MatmulShape; shapeClass: string; entry: TuneEntry | undefined }[] {
+export function modelChoices(engine: Engine, config: AnyModelConfig, batch: number, o: { training?: boolean } = {}): { what: string; shape: MatmulShape; shapeClass: string; entry: TuneEntry | undefined }[] {
   return modelMatmuls(config, batch, o).map((m) => {
     const cls = shapeClass(m.shape);
     return { ...m, shapeClass: cls, entry: engine.tuner.entry('matmul', cls) };

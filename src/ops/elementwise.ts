@@ -68,6 +68,17 @@ export function addRows(engine: Engine, a: Tensor, r: Tensor): Tensor {
   return y;
 }
 
+/** alpha·a + beta elementwise: changes of value range (e.g. [-1, 1] images to [0, 1]). */
+export function affine(engine: Engine, a: Tensor, alpha: number, beta: number): Tensor {
+  checkBindable(engine, 'affine', a);
+  const y = engine.empty(a.shape);
+  const vec = a.size % 4 === 0;
+  const items = vec ? a.size / 4 : a.size;
+  const { groups, stride } = linearLaunch(items);
+  engine.dispatch('elementwise', vec ? 'affine4' : 'affine1', [a, y], ew([items, stride], [alpha, beta]), groups);
+  return y;
+}
+
 /** s·a elementwise. */
 export function scale(engine: Engine, a: Tensor, s: number): Tensor {
   checkBindable(engine, 'scale', a);

@@ -8,3 +8,5 @@ export * from './attention.js';
 export * from './codebook.js';
 export * from './normalize.js';
 export * from './pixels.js';
+export * from './sequence.js';
+export * from './conv.js';

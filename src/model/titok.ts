@@ -1,0 +1,176 @@
+/**
+ * The TiTok network on the engine's kernels, as the reference implementation computes it for
+ * `is_legacy: false` models (modeling/modules/blocks.py: TiTokEncoder, TiTokDecoder):
+ *
+ *   encoder  pixels [0, 1] → patch embedding (the stride-P convolution as patchify + matmul)
+ *            → [class + pos₀, patches + pos₁…, latent tokens + latent pos] → ln_pre → blocks
+ *            → the K latent rows → ln_post → 1×1 convolution to token_size (VAE: 2·token_size)
+ *   decoder  K' ≤ K latents → decoder_embed → [class + pos₀, mask token + pos₁…, latents + latent
+ *            pos[:K']] → ln_pre → blocks → the grid rows → ln_post → 1×1 convolution to P²·3
+ *            → pixel shuffle (unpatchify: columns (p1, p2, c) are exactly its patch order)
+ *            → 3×3 convolution → pixels [0, 1] (unclamped)
+ *
+ * Blocks are nn.MultiheadAttention pre-LN blocks: x + attn(ln_1(x)), x + mlp(ln_2(x)) with exact
+ * GELU; in_proj's packed [q | k | v] columns are the fused qkv layout attention() reads. Weights are
+ * kept in tok1d's layout (titokToEngineLayout). Every method takes a Ctx like TokenizerModel's; the
+ * caller owns what an inference call returns.
+ */
+import * as F from '../autograd/functions.js';
+import type { Ctx } from '../autograd/functions.js';
+import type { Engine } from '../gpu/engine.js';
+import { conv3x3 } from '../ops/conv.js';
+import { patchify, unpatchify } from '../ops/elementwise.js';
+import { view } from '../ops/matmul.js';
+import { rowsFrom, rowsInto } from '../ops/sequence.js';
+import type { Tensor } from '../tensor.js';
+import { seedFor, truncNormal, ones, zeros } from '../train/init.js';
+import { TITOK_SIZES, titokGrid, titokParamSpecs, type TiTokConfig } from './titok-config.js';
+
+const EPS = 1e-5;
+
+export class TiTokModel {
+  constructor(
+    readonly engine: Engine,
+    readonly config: TiTokConfig,
+    /** Parameters by reference name, in tok1d's layout, all marked constant. */
+    readonly params: Map<string, Tensor>,
+  ) {
+    for (const s of titokParamSpecs(config)) {
+      const t = params.get(s.name);
+      if (!t) throw new Error(`missing parameter ${s.name}`);
+      if (t.size !== s.shape.reduce((a, b) => a * b, 1)) throw new Error(`parameter ${s.name} has ${t.size} values, expected [${s.shape.join(', ')}]`);
+      t.constant = true;
+    }
+  }
+
+  /** Reproducible random weights (truncated normal, ones and zeros per TiTokParamSpec.init). */
+  static random(engine: Engine, config: TiTokConfig, seed: number): TiTokModel {
+    const params = new Map<string, Tensor>();
+    for (const s of titokParamSpecs(config)) {
+      const n = s.shape.reduce((a, b) => a * b, 1);
+      const data = s.init === 'ones' ? ones(n) : s.init === 'zeros' ? zeros(n) : truncNormal(n, s.init.std, seedFor(seed, s.name));
+      params.set(s.name, engine.upload(data, s.shape));
+    }
+    return new TiTokModel(engine, config, params);
+  }
+
+  p(name: string): Tensor {
+    const t = this.params.get(name);
+    if (!t) throw new Error(`no parameter ${name}`);
+    return t;
+  }
+
+  /** Channels of the encoder output: token_size, or 2·token_size (mean, log-variance) for a VAE. */
+  get latentChannels(): number {
+    return this.config.quantizeMode === 'vae' ? 2 * this.config.tokenSize : this.config.tokenSize;
+  }
+
+  private release(ctx: Ctx, ...ts: Tensor[]): void {
+    if (!ctx.tape) ctx.engine.release(...ts);
+  }
+
+  private block(ctx: Ctx, prefix: string, x: Tensor, batch: number, seq: number, heads: number): Tensor {
+    const W = x.shape[x.shape.length - 1]!;
+    const h = F.layerNorm(ctx, x, this.p(`${prefix}.ln_1.weight`), this.p(`${prefix}.ln_1.bias`), EPS);
+    const qkv = F.linear(ctx, h, this.p(`${prefix}.attn.in_proj_weight`), this.p(`${prefix}.attn.in_proj_bias`));
+    this.release(ctx, h);
+    const att = F.attention(ctx, qkv, { batch, seq, heads, headDim: W / heads });
+    this.release(ctx, qkv);
+    const x1 = F.linear(ctx, att, this.p(`${prefix}.attn.out_proj.weight`), this.p(`${prefix}.attn.out_proj.bias`), { residual: x });
+    this.release(ctx, att);
+    const h2 = F.layerNorm(ctx, x1, this.p(`${prefix}.ln_2.weight`), this.p(`${prefix}.ln_2.bias`), EPS);
+    const x2 = F.mlp(ctx, h2, this.p(`${prefix}.mlp.c_fc.weight`), this.p(`${prefix}.mlp.c_fc.bias`), this.p(`${prefix}.mlp.c_proj.weight`), this.p(`${prefix}.mlp.c_proj.bias`), { residual: x1 });
+    this.release(ctx, h2, x1);
+    return x2;
+  }
+
+  /**
+   * ln_pre, the transformer over x [batch·seq, W], then the segment [offset, offset + rows) of each
+   * image through ln_post → [batch·rows, W].
+   */
+  private transformer(ctx: Ctx, part: 'encoder' | 'decoder', x: Tensor, batch: number, offset: number, rows: number): Tensor {
+    const { depth, heads } = TITOK_SIZES[part === 'encoder' ? this.config.encoderSize : this.config.decoderSize];
+    const W = x.shape[1]!;
+    const seq = x.shape[0]! / batch;
+    let h = F.layerNorm(ctx, x, this.p(`${part}.ln_pre.weight`), this.p(`${part}.ln_pre.bias`), EPS);
+    for (let i = 0; i < depth; i++) {
+      const nh = this.block(ctx, `${part}.transformer.${i}`, h, batch, seq, heads);
+      this.release(ctx, h);
+      h = nh;
+    }
+    const kept = rowsFrom(this.engine, view(h, [batch, seq, W]), offset, rows);
+    this.release(ctx, h);
+    const y = F.layerNorm(ctx, view(kept, [batch * rows, W]), this.p(`${part}.ln_post.weight`), this.p(`${part}.ln_post.bias`), EPS);
+    this.engine.release(kept);
+    return y;
+  }
+
+  /**
+   * images [B, S, S, 3] in [0, 1] → the encoder output [B·K, C] (C = token_size; for a VAE
+   * 2·token_size per row: mean then log-variance), row b·K + k for image b's latent token k.
+   */
+  encode(ctx: Ctx, images: Tensor): Tensor {
+    if (ctx.tape) throw new Error('TiTokModel: training is not available for TiTok models yet');
+    const c = this.config;
+    const e = this.engine;
+    const B = images.shape[0]!;
+    const G = titokGrid(c, 'encoder');
+    const W = TITOK_SIZES[c.encoderSize].width;
+    const K = c.tokens;
+    const seq = 1 + G * G + K;
+    const patches = patchify(e, images, c.encoderPatch);
+    const emb = F.linear(ctx, patches, this.p('encoder.patch_embed.weight'), this.p('encoder.patch_embed.bias'));
+    e.release(patches);
+    const x = e.empty([B * seq, W]);
+    const xs = view(x, [B, seq, W]);
+    const pos = this.p('encoder.positional_embedding');
+    rowsInto(e, xs, this.p('encoder.class_embedding'), pos, { offset: 0, rows: 1, source: 'repeat' });
+    rowsInto(e, xs, emb, pos, { offset: 1, rows: G * G, source: 'perImage', posOffset: 1 });
+    rowsInto(e, xs, this.p('latent_tokens'), this.p('encoder.latent_token_positional_embedding'), { offset: 1 + G * G, rows: K, source: 'shared' });
+    e.release(emb);
+    const latent = this.transformer(ctx, 'encoder', x, B, 1 + G * G, K);
+    e.release(x);
+    const z = F.linear(ctx, latent, this.p('encoder.conv_out.weight'), this.p('encoder.conv_out.bias'));
+    e.release(latent);
+    return z;
+  }
+
+  /** A VAE's posterior mean [B·K, 1, token_size] from its encoder output [B·K, 2·token_size]. */
+  posteriorMean(z: Tensor): Tensor {
+    const C = this.config.tokenSize;
+    return rowsFrom(this.engine, view(z, [z.size / (2 * C), 2, C]), 0, 1);
+  }
+
+  /**
+   * Latents [B·k, token_size] (quantized codes or VAE means; k ≤ K, the first k tokens of each
+   * image) → images [B, S, S, 3] in [0, 1] (unclamped).
+   */
+  decode(ctx: Ctx, latents: Tensor, batch: number): Tensor {
+    if (ctx.tape) throw new Error('TiTokModel: training is not available for TiTok models yet');
+    const c = this.config;
+    const e = this.engine;
+    const k = latents.size / (batch * c.tokenSize);
+    if (!(Number.isInteger(k) && k >= 1 && k <= c.tokens)) throw new Error(`TiTok decode: ${latents.size} latent values for ${batch} images are not 1..${c.tokens} tokens of ${c.tokenSize}`);
+    const G = titokGrid(c, 'decoder');
+    const P = c.decoderPatch;
+    const W = TITOK_SIZES[c.decoderSize].width;
+    const seq = 1 + G * G + k;
+    const emb = F.linear(ctx, view(latents, [batch * k, c.tokenSize]), this.p('decoder.decoder_embed.weight'), this.p('decoder.decoder_embed.bias'));
+    const x = e.empty([batch * seq, W]);
+    const xs = view(x, [batch, seq, W]);
+    const pos = this.p('decoder.positional_embedding');
+    rowsInto(e, xs, this.p('decoder.class_embedding'), pos, { offset: 0, rows: 1, source: 'repeat' });
+    rowsInto(e, xs, this.p('decoder.mask_token'), pos, { offset: 1, rows: G * G, source: 'repeat', posOffset: 1 });
+    rowsInto(e, xs, emb, this.p('decoder.latent_token_positional_embedding'), { offset: 1 + G * G, rows: k, source: 'perImage' });
+    e.release(emb);
+    const grid = this.transformer(ctx, 'decoder', x, batch, 1, G * G);
+    e.release(x);
+    const patches = F.linear(ctx, grid, this.p('decoder.ffn.0.weight'), this.p('decoder.ffn.0.bias'));
+    e.release(grid);
+    const shuffled = unpatchify(e, patches, { batch, height: c.imageSize, width: c.imageSize, patch: P });
+    e.release(patches);
+    const img = conv3x3(e, shuffled, this.p('decoder.conv_out.weight'), this.p('decoder.conv_out.bias'));
+    e.release(shuffled);
+    return img;
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Token-row assembly (kernels/sequence.wgsl): writing segments of a sequence x [batch, seq, D] from
+ * rows plus position rows, and reading a segment back out. TiTok's encoder builds [class, patches,
+ * latent tokens] this way and its decoder [class, mask tokens, latents], with the position
+ * embeddings added in the same pass; both keep one segment after their transformer.
+ */
+import type { Engine } from '../gpu/engine.js';
+import { shapeStr, type Tensor } from '../tensor.js';
+import { checkBindable, linearLaunch } from './elementwise.js';
+
+/** Where a segment's source rows come from: `perImage` rows for each image, `shared` one set for the batch, `repeat` one row for every position. */
+export type RowSource = 'perImage' | 'shared' | 'repeat';
+
+export interface RowsIntoOptions {
+  /** First row of the segment in each image of x. */
+  offset: number;
+  /** Rows of the segment per image. */
+  rows: number;
+  source: RowSource;
+  /** First row of `pos` added to the segment's first row (default 0). */
+  posOffset?: number;
+}
+
+function dims(x: Tensor, what: string): [number, number, number] {
+  if (x.shape.length !== 3 || x.dtype !== 'f32') throw new Error(`${what}: expected an f32 sequence [batch, seq, D], got ${x.dtype} ${shapeStr(x.shape)}`);
+  return x.shape as [number, number, number];
+}
+
+function params(items: number, stride: number, d: number, rows: number, seq: number, offset: number, sb = 0, sr = 0, pos0 = 0): { u: number[] } {
+  return { u: [items, stride, d, rows, seq, offset, sb, sr, pos0] };
+}
+
+/**
+ * x[b, offset + r, :] = src row + pos[posOffset + r, :] for every image b and r < rows, where the
+ * source row is src[b·rows + r] (perImage), src[r] (shared) or src[0] (repeat). x is written in
+ * place (other rows untouched); src and pos are read as [·, D] rows.
+ */
+export function rowsInto(engine: Engine, x: Tensor, src: Tensor, pos: Tensor, o: RowsIntoOptions): void {
+  const [batch, seq, D] = dims(x, 'rowsInto');
+  const { offset, rows, source } = o;
+  const pos0 = o.posOffset ?? 0;
+  if (!(Number.isInteger(rows) && rows >= 1 && Number.isInteger(offset) && offset >= 0 && offset + rows <= seq))
+    throw new Error(`rowsInto: rows [${offset}, ${offset + rows}) outside the sequence of ${seq}`);
+  const srcRows = source === 'perImage' ? batch * rows : source === 'shared' ? rows : 1;
+  if (src.size !== srcRows * D) throw new Error(`rowsInto: source ${shapeStr(src.shape)} is not ${srcRows} rows of ${D} (${source})`);
+  if (pos.size % D !== 0 || pos.size / D < pos0 + rows) throw new Error(`rowsInto: position table ${shapeStr(pos.shape)} has no rows [${pos0}, ${pos0 + rows}) of ${D}`);
+  checkBindable(engine, 'rowsInto', x, src, pos);
+  const vec = D % 4 === 0;
+  const d = vec ? D / 4 : D;
+  const items = batch * rows * d;
+  const { groups, stride } = linearLaunch(items);
+  const [sb, sr] = source === 'perImage' ? [rows, 1] : source === 'shared' ? [0, 1] : [0, 0];
+  engine.dispatch('sequence', vec ? 'rows_into4' : 'rows_into1', [x, src, pos], params(items, stride, d, rows, seq, offset, sb, sr, pos0), groups);
+  x.touch();
+}
+
+/** The segment x[:, offset : offset + rows, :] as a new tensor [batch, rows, D]. */
+export function rowsFrom(engine: Engine, x: Tensor, offset: number, rows: number): Tensor {
+  const [batch, seq, D] = dims(x, 'rowsFrom');
+  if (!(Number.isInteger(rows) && rows >= 1 && Number.isInteger(offset) && offset >= 0 && offset + rows <= seq))
+    throw new Error(`rowsFrom: rows [${offset}, ${offset + rows}) outside the sequence of ${seq}`);
+  checkBindable(engine, 'rowsFrom', x);
+  const y = engine.empty([batch, rows, D]);
+  const vec = D % 4 === 0;
+  const d = vec ? D / 4 : D;
+  const items = batch * rows * d;
+  const { groups, stride } = linearLaunch(items);
+  engine.dispatch('sequence', vec ? 'rows_from4' : 'rows_from1', [x, y], params(items, stride, d, rows, seq, offset), groups);
+  return y;
+}
