@@ -81,6 +81,18 @@ describe('tok1d on JPEG, WebP and PNG folders', function () {
     expect(skipped).to.deep.equal(['a.JPG', 'c.webp', 'd.PNG'].map((f) => `tok1d: skipping ${join(dir, f)}: declared size 24×16 exceeds the 383-pixel limit (use --max-pixels)`));
   });
 
+  it('tokenize --profile: one line with the phases, which add up to no more than the run', async () => {
+    const r = await tok1d(['tokenize', dir, '--profile', '-o', join(dir, 'profile.jsonl'), ...MODEL]);
+    expect(r.code).to.equal(1); // the truncated JPEG
+    const line = r.stderr.split('\n').find((l) => l.startsWith('profile: '));
+    const m = /^profile: start-up ([\d.]+) s, model ([\d.]+) s \(device, parameters, upload\), waiting for inputs ([\d.]+) s, GPU ([\d.]+) s, output ([\d.]+) s; resizing \(main thread, within those\) ([\d.]+) s$/.exec(line ?? '');
+    expect(m, r.stderr).to.not.equal(null);
+    const [, , model, wait, gpu, output] = m!.map(Number);
+    const run = Number(/ in ([\d.]+)s \(/.exec(r.stderr)![1]); // the summary's time, from after the model is loaded
+    expect(wait! + gpu! + output!).to.be.at.most(run + 0.15);
+    expect(model! + wait! + gpu! + output!).to.be.greaterThan(0);
+  });
+
   it('quiet by default: Dawn\'s adapter notices appear only with --verbose or TOK1D_DEBUG=1', async () => {
     const quiet = await withStderrPipe([BIN, 'reconstruct', join(dir, 'd.PNG'), '-o', join(dir, 'out'), ...MODEL], dir);
     expect(quiet.code).to.equal(0);

@@ -96,7 +96,7 @@ export class Timings {
 }
 
 /** Reads, decodes (PNG, JPEG or WebP) and prepares one image; a bad file gives an ImageError saying why. */
-export async function loadInput(path: string, size: number, resize: boolean, maxPixels: number, timings?: Timings): Promise<Float32Array> {
+export async function loadInput(path: string, size: number | Promise<number>, resize: boolean, maxPixels: number, timings?: Timings): Promise<Float32Array> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(path);
@@ -104,8 +104,9 @@ export async function loadInput(path: string, size: number, resize: boolean, max
     throw new ImageError(`cannot read: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
   const image = await decodeImageFile(bytes, { maxPixels });
+  const side = await size;
   const t0 = performance.now();
-  const input = toModelInput(image, size, { resize });
+  const input = toModelInput(image, side, { resize });
   if (timings) timings.resize += performance.now() - t0;
   return input;
 }
@@ -119,8 +120,10 @@ interface LoadedBatch {
 /**
  * The inputs in batches of `batch`, each batch's files read and decoded concurrently (JPEG and WebP
  * decode on libuv's worker threads), and the next batch loading while the caller works on this one.
+ * The first batch starts loading at once: with `size` a promise (the model's input size, known once
+ * the model is open), its files are read and decoded while the model is being set up.
  */
-async function* loadBatches(paths: string[], batch: number, size: number, resize: boolean, maxPixels: number, timings?: Timings): AsyncGenerator<LoadedBatch> {
+function loadBatches(paths: string[], batch: number, size: number | Promise<number>, resize: boolean, maxPixels: number, timings?: Timings): AsyncIterable<LoadedBatch> {
   const load = async (chunk: string[]): Promise<LoadedBatch> => {
     const out: LoadedBatch = { ok: [], failed: [] };
     const results = await Promise.allSettled(chunk.map((path) => loadInput(path, size, resize, maxPixels, timings)));
@@ -131,14 +134,27 @@ async function* loadBatches(paths: string[], batch: number, size: number, resize
     }
     return out;
   };
-  let next: Promise<LoadedBatch> | null = paths.length ? load(paths.slice(0, batch)) : null;
-  for (let i = 0; next; i += batch) {
-    const current = next;
-    next = i + batch < paths.length ? load(paths.slice(i + batch, i + 2 * batch)) : null;
-    // A failure of the prefetched batch surfaces when it is awaited, not as an unhandled rejection.
-    next?.catch(() => {});
-    yield await (timings ? timings.time('wait', () => current) : current);
-  }
+  const first = paths.length ? load(paths.slice(0, batch)) : null;
+  // A failure of a prefetched batch surfaces when it is awaited, not as an unhandled rejection.
+  first?.catch(() => {});
+  return {
+    async *[Symbol.asyncIterator]() {
+      let next = first;
+      for (let i = 0; next; i += batch) {
+        const current = next;
+        next = i + batch < paths.length ? load(paths.slice(i + batch, i + 2 * batch)) : null;
+        next?.catch(() => {});
+        yield await (timings ? timings.time('wait', () => current) : current);
+      }
+    },
+  };
+}
+
+/** A promise and the function that resolves it. */
+function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
 }
 
 /** `tok1d: skipping FILE: why` on stderr (clearing a progress line on a terminal first). */
@@ -157,7 +173,10 @@ export interface ReconstructOptions extends ModelChoice {
 
 /** `tok1d reconstruct`: image → tokens → image, PSNR per image and the mean. */
 export async function reconstruct(o: ReconstructOptions): Promise<number> {
+  const size = deferred<number>();
+  const batches = loadBatches(o.inputs, o.batch, size.promise, o.resize, o.maxPixels);
   const tok = await openTokenizer(o);
+  size.resolve(tok.config.imageSize);
   try {
     mkdirSync(o.out, { recursive: true });
     const S = tok.config.imageSize;
@@ -165,7 +184,7 @@ export async function reconstruct(o: ReconstructOptions): Promise<number> {
     let failed = 0;
     const psnrs: number[] = [];
     const page: DemoEntry[] = [];
-    for await (const { ok, failed: bad } of loadBatches(o.inputs, o.batch, S, o.resize, o.maxPixels)) {
+    for await (const { ok, failed: bad } of batches) {
       failed += bad.length;
       reportSkipped(bad);
       if (!ok.length) {
@@ -229,7 +248,11 @@ export async function tokenize(o: TokenizeOptions): Promise<number> {
   if (format === 'tok' && !o.out) throw new UsageError('--format tok needs -o FILE (binary output)');
   const all = o.inputs.filter((_, i) => i % o.shard.count === o.shard.index);
   const timings = o.profile ? new Timings() : undefined;
+  // Without earlier output to skip, the first images are read and decoded while the model is set up.
+  const size = deferred<number>();
+  const early = !o.out || !existsSync(o.out) ? loadBatches(all, o.batch, size.promise, o.resize, o.maxPixels, timings) : undefined;
   const tok = await (timings ? timings.time('model', () => openTokenizer(o)) : openTokenizer(o));
+  size.resolve(tok.config.imageSize);
   try {
     if (tok.continuous) throw new UserError('this TiTok model is a VAE: its latents are continuous, there are no token ids to write; use reconstruct');
     const header = tokHeaderFor(tok.config);
@@ -249,7 +272,7 @@ export async function tokenize(o: TokenizeOptions): Promise<number> {
     let failed = 0;
     let written = 0;
     const timed = <T>(phase: 'gpu' | 'output', fn: () => Promise<T>) => (timings ? timings.time(phase, fn) : fn());
-    for await (const { ok, failed: bad } of loadBatches(todo, o.batch, tok.config.imageSize, o.resize, o.maxPixels, timings)) {
+    for await (const { ok, failed: bad } of early ?? loadBatches(todo, o.batch, tok.config.imageSize, o.resize, o.maxPixels, timings)) {
       failed += bad.length;
       reportSkipped(bad);
       if (ok.length) {
