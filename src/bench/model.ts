@@ -13,7 +13,7 @@
  * checked against costs.ts (they must agree exactly).
  */
 import type { Engine } from '../gpu/engine.js';
-import { median } from '../gpu/autotune.js';
+import { median } from '../util/stats.js';
 import { GpuTimer } from '../gpu/timing.js';
 import { paramSpecs, PRESETS, presetConfig, tokensPerImage, type ModelConfig } from '../model/config.js';
 import { modelCosts } from '../model/costs.js';

@@ -1,4 +1,5 @@
 import type { Engine } from '../gpu/engine.js';
+import { median } from '../util/stats.js';
 
 /**
  * Peer implementations the bench compares with, run on the engine's own GPUDevice so both sides
@@ -28,12 +29,6 @@ const BACKEND = 'webgpu'; // tfjs-backend-webgpu registers its kernels under thi
 
 function unwrap<T>(mod: T | { default: T }): T {
   return mod && typeof mod === 'object' && 'default' in mod && mod.default ? (mod.default as T) : (mod as T);
-}
-
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
 }
 
 /**

@@ -5,7 +5,8 @@ import { GpuTimer } from '../gpu/timing.js';
 import { FAMILIES, firstLine, importOptional } from '../cli/families.js';
 import { describeEngine } from '../cli/engine.js';
 import type { BenchCase, BenchInstance } from './case.js';
-import { median, openTfjsPeer, type MatmulPeer } from './peers.js';
+import { openTfjsPeer, type MatmulPeer } from './peers.js';
+import { median } from '../util/stats.js';
 import { copyProbe, fmaProbe } from './probes.js';
 
 /**

@@ -9,7 +9,7 @@ import { TokenizerModel } from '../model/model.js';
 import { measuresByDefault, tuneModel } from '../model/tune.js';
 import { Trainer } from '../train/trainer.js';
 import { randomF32, rng } from '../check/util.js';
-import { median } from '../gpu/autotune.js';
+import { median } from '../util/stats.js';
 import { familyBudget, formatFamily, measureCeilings, profileMethod, trainOps, type FamilyRow, type ModelBenchReport } from './model.js';
 
 export const TRAIN_BUDGET_METHOD =

@@ -33,18 +33,6 @@ export function randomNormal(n: number, r: () => number, std = 1): Float32Array 
   return a;
 }
 
-/** ‖a − b‖ / ‖b‖; NaN anywhere in a gives Infinity. */
-export function relL2(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  if (actual.length < expected.length) return Infinity;
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i]!;
-    if (!Number.isFinite(a) && Number.isFinite(expected[i]!)) return Infinity;
-    const d = a - expected[i]!;
-    num += d * d;
-    den += expected[i]! * expected[i]!;
-  }
-  return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
-}
+/** The relative L2 error every check uses (src/util/stats.ts). */
+export { relL2 } from '../util/stats.js';
 

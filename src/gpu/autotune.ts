@@ -12,6 +12,7 @@
  * several executors and never applies a choice measured on another.
  */
 import type { DeviceInfo } from './engine.js';
+import { median } from '../util/stats.js';
 
 /** Where tuning results live between processes. */
 export interface TuneStore {
@@ -94,20 +95,6 @@ export function deviceKey(info: Pick<DeviceInfo, 'backend' | 'featureLevel' | 'a
   return [info.backend, info.featureLevel, info.adapter, info.description].join(' | ');
 }
 
-/** Relative L2 distance ‖a − b‖ / ‖b‖ (0 when both are zero), for parity checks. */
-export function relativeL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Number.POSITIVE_INFINITY;
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = a[i]! - b[i]!;
-    num += d * d;
-    den += b[i]! * b[i]!;
-  }
-  if (den === 0) return num === 0 ? 0 : Number.POSITIVE_INFINITY;
-  return Math.sqrt(num / den);
-}
-
 /** Deterministic values in [-1, 1) for tuning inputs (xorshift32; never all zeros). */
 export function tuneInput(n: number, seed: number): Float32Array {
   const out = new Float32Array(n);
@@ -126,12 +113,6 @@ export function tuneInput(n: number, seed: number): Float32Array {
 /** x rounded up to a power of two (at least 1): how shape classes bucket a dimension. */
 export function pow2(x: number): number {
   return 2 ** Math.ceil(Math.log2(Math.max(1, x)));
-}
-
-/** The middle value (the upper one of an even count). */
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 /** The engine surface the tuner needs (kept narrow so tests can drive it). */

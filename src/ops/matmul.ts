@@ -1,9 +1,10 @@
-import { pow2, relativeL2, tuneInput, type TuneCandidate, type TuneEntry } from '../gpu/autotune.js';
+import { pow2, tuneInput, type TuneCandidate, type TuneEntry } from '../gpu/autotune.js';
 import { Engine, grid } from '../gpu/engine.js';
 import { TexturePool } from '../gpu/pool.js';
 import { columnSum, linearLaunch } from './elementwise.js';
 import { Tensor, numel, shapeStr } from '../tensor.js';
 import { f16ToF32, f32ToF16 } from '../io/safetensors.js';
+import { relL2 } from '../util/stats.js';
 
 export type Activation = 'none' | 'gelu' | 'gelu_tanh';
 export type MatmulVariant = 'storage' | 'texture';
@@ -354,7 +355,7 @@ export async function checkHalfTextures(engine: Engine): Promise<void> {
           got.push(await engine.readF32(c));
           engine.release(c);
         }
-        const err = relativeL2(got[1]!, got[0]!);
+        const err = relL2(got[1]!, got[0]!);
         if (!(err <= PARITY_TOL)) return `rgba16float weights disagree with rgba32float (${planName(plan)}, ${d.M}×${d.N}×${d.K}): relative L2 ${err.toExponential(2)}`;
       }
       return null;
@@ -830,7 +831,7 @@ export async function tuneMatmul(engine: Engine, s: MatmulShape, o: TuneMatmulOp
       verify: async (c) => {
         engine.fill(out, start);
         c.run();
-        const err = relativeL2(await engine.readF32(out), plain);
+        const err = relL2(await engine.readF32(out), plain);
         return err <= PARITY_TOL ? null : `disagrees with ${candidates[0]!.name}: relative L2 ${err.toExponential(2)}`;
       },
     });
@@ -882,7 +883,7 @@ export async function checkMatmulFastPaths(engine: Engine, plans?: readonly Matm
     for (const [family, p] of todo) {
       await tuner.checkOnce(`matmul:${family}`, async () => {
         const c = matmul(engine, a, b, { bias, plan: p, transA: tn });
-        const err = relativeL2(await engine.readF32(c), want);
+        const err = relL2(await engine.readF32(c), want);
         engine.release(c);
         return err <= PARITY_TOL ? null : `disagrees with ${planName(plain)} on ${tn ? 'Aᵀ·B ' : ''}${d.M}×${d.N}×${d.K}: relative L2 ${err.toExponential(2)}`;
       });

@@ -7,7 +7,8 @@
  * when it disagrees or fails) and then chosen by timing on the model's shapes, stored per device
  * and row width like the matmul plans (tuneReductions, from tuneModel).
  */
-import { pow2, relativeL2, tuneInput, type TuneCandidate, type TuneEntry } from '../gpu/autotune.js';
+import { pow2, tuneInput, type TuneCandidate, type TuneEntry } from '../gpu/autotune.js';
+import { relL2 } from '../util/stats.js';
 import type { Engine } from '../gpu/engine.js';
 import type { Tensor } from '../tensor.js';
 import { l1, mse } from './elementwise.js';
@@ -132,7 +133,7 @@ export async function checkSubgroupReductions(engine: Engine): Promise<boolean> 
       engine.release(...outs);
       return `failed: ${scoped.message.trim().split('\n')[0]}`;
     }
-    const err = relativeL2(await readAll(engine, outs), want);
+    const err = relL2(await readAll(engine, outs), want);
     return err <= REDUCE_PARITY_TOL ? null : `disagrees with the tree: relative L2 ${err.toExponential(2)}`;
   });
 }
