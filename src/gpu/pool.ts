@@ -101,11 +101,6 @@ export class TexturePool {
     list.push(texture);
   }
 
-  /** Textures the pool made and still holds. */
-  get size(): number {
-    return this.all.size;
-  }
-
   destroy(): void {
     for (const t of this.all) t.destroy();
     this.all.clear();
