@@ -11,6 +11,20 @@
 // · cout + o: 9 · cin loads of x (neighbouring invocations share them through the cache) and of the
 // weight, 9 · cin FMAs. Memory-bound at these channel counts (cin = cout = 3: 27 FMAs per 4 bytes
 // written). Bindings: 1 x, 2 weight, 3 bias, 4 y (written).
+//
+// Backward (deterministic: every sum in a fixed order, no atomics):
+//   conv3x3_dx         dx[b, h, w, i] = Σ_{ky, kx} Σ_o dy[b, h − ky + 1, w − kx + 1, o] · wt[o, i, ky, kx]
+//                      (the output pixels whose window read (h, w)); one invocation per element of
+//                      dx, 9 · cout FMAs. Bindings: 1 dy, 2 weight, 4 dx (written).
+//   conv3x3_dw_partial the weight and bias gradients are sums over every pixel,
+//                        dwt[o, i, ky, kx] = Σ_{b, h, w} dy[b, h, w, o] · x[b, h + ky − 1, w + kx − 1, i]
+//                        dbias[o] = Σ_{b, h, w} dy[b, h, w, o]
+//                      in two passes: workgroup (chunk, k) sums gradient element k0 + k over its
+//                      chunk of 256 · per pixels (invocation t takes pixels chunk · 256 · per +
+//                      j · 256 + t, then the workgroup tree of reduce.wgsl) into partial[chunk, k];
+//                      the column sum of elementwise.wgsl then adds the chunks in order. Elements
+//                      k0 + k < cout · cin · 9 are weights (PyTorch order), the next cout biases.
+//                      Bindings: 1 x, 3 dy, 4 partial (written).
 
 struct Params {
   n: u32,       // items: batch · H · W · cout
@@ -19,6 +33,10 @@ struct Params {
   w: u32,       // image width
   cin: u32,
   cout: u32,
+  k0: u32,      // conv3x3_dw_partial: first gradient element of the dispatch
+  nk: u32,      // conv3x3_dw_partial: gradient elements (partial's row length)
+  per: u32,     // conv3x3_dw_partial: pixels per invocation
+  pixels: u32,  // conv3x3_dw_partial: batch · H · W
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -26,6 +44,9 @@ struct Params {
 @group(0) @binding(2) var<storage, read> wt: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> dy_in: array<f32>;
+@group(0) @binding(3) var<storage, read> dy_w: array<f32>;
+//!include reduce
 
 @compute @workgroup_size(256)
 fn conv3x3(@builtin(global_invocation_id) gid: vec3u) {
@@ -51,4 +72,72 @@ fn conv3x3(@builtin(global_invocation_id) gid: vec3u) {
     }
   }
   y[i] = acc;
+}
+
+@compute @workgroup_size(256)
+fn conv3x3_dx(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * p.stride;
+  if (i >= p.n) { return; }
+  let pix = i / p.cin;
+  let c = i - pix * p.cin;
+  let bh = pix / p.w;
+  let col = pix - bh * p.w;
+  let b = bh / p.h;
+  let row = bh - b * p.h;
+  var acc = 0.0;
+  for (var ky = 0u; ky < 3u; ky++) {
+    let yy = i32(row) - i32(ky) + 1;
+    if (yy < 0 || yy >= i32(p.h)) { continue; }
+    for (var kx = 0u; kx < 3u; kx++) {
+      let xx = i32(col) - i32(kx) + 1;
+      if (xx < 0 || xx >= i32(p.w)) { continue; }
+      let base = ((b * p.h + u32(yy)) * p.w + u32(xx)) * p.cout;
+      for (var o = 0u; o < p.cout; o++) {
+        acc = fma(dy_in[base + o], wt[((o * p.cin + c) * 3u + ky) * 3u + kx], acc);
+      }
+    }
+  }
+  y[i] = acc;
+}
+
+@compute @workgroup_size(256)
+fn conv3x3_dw_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32) {
+  let chunk = wid.x;
+  let k = p.k0 + wid.y;
+  let nw = p.cout * p.cin * 9u;
+  let is_bias = k >= nw;
+  var o = k - nw;
+  var c = 0u;
+  var ky = 0u;
+  var kx = 0u;
+  if (!is_bias) {
+    o = k / (p.cin * 9u);
+    let rem = k - o * p.cin * 9u;
+    c = rem / 9u;
+    ky = (rem - c * 9u) / 3u;
+    kx = rem - c * 9u - ky * 3u;
+  }
+  var acc = 0.0;
+  // No break or continue: every invocation reaches the workgroup sum.
+  for (var j = 0u; j < p.per; j++) {
+    let pix = (chunk * p.per + j) * 256u + t;
+    if (pix < p.pixels) {
+      let g = dy_w[pix * p.cout + o];
+      if (is_bias) {
+        acc += g;
+      } else {
+        let bh = pix / p.w;
+        let col = pix - bh * p.w;
+        let b = bh / p.h;
+        let row = bh - b * p.h;
+        let yy = i32(row) + i32(ky) - 1;
+        let xx = i32(col) + i32(kx) - 1;
+        if (yy >= 0 && yy < i32(p.h) && xx >= 0 && xx < i32(p.w)) {
+          acc = fma(g, x[((b * p.h + u32(yy)) * p.w + u32(xx)) * p.cin + c], acc);
+        }
+      }
+    }
+  }
+  let s = wg_sum(t, acc);
+  if (t == 0u) { y[chunk * p.nk + wid.y] = s; }
 }

@@ -6,9 +6,12 @@
 import type { Engine } from '../gpu/engine.js';
 import { attention as attentionOp, attentionBackward, type AttentionOptions } from '../ops/attention.js';
 import { codebookSearch } from '../ops/codebook.js';
+import { conv3x3 as conv3x3Op, conv3x3Backward } from '../ops/conv.js';
 import {
   add as addOp,
   addRows as addRowsOp,
+  affine as affineOp,
+  scale as scaleOp,
   columnSumRows,
   gatherRows,
   gatherRowsBackward,
@@ -22,7 +25,8 @@ import {
 import { layernorm as layernormOp, layernormBackward } from '../ops/layernorm.js';
 import { matmul, matmulBackward, view } from '../ops/matmul.js';
 import { l2normalize as l2normalizeOp, l2normalizeBackward } from '../ops/normalize.js';
-import type { Tensor } from '../tensor.js';
+import { rowsFrom as rowsFromOp, rowsFromBackward, rowsInto, rowsIntoBackward, type RowSource } from '../ops/sequence.js';
+import { shapeStr, Tensor } from '../tensor.js';
 import type { BackwardFn, Tape } from './tape.js';
 
 /** The engine and, when training, the tape ops record on. */
@@ -128,6 +132,86 @@ export function unpatchify(ctx: Ctx, patches: Tensor, geom: { batch: number; hei
   const y = unpatchifyOp(e, patches, geom);
   recordOrRelease(ctx, 'unpatchify', [patches], [y], [], ([dy]) => [unpatchifyBackward(e, dy!, geom)]);
   return y;
+}
+
+/** α·x + β elementwise (value-range maps); the gradient is α·dy. */
+export function affine(ctx: Ctx, x: Tensor, alpha: number, beta: number): Tensor {
+  const e = ctx.engine;
+  const y = affineOp(e, x, alpha, beta);
+  recordOrRelease(ctx, 'affine', [x], [y], [], ([dy]) => [scaleOp(e, dy!, alpha)]);
+  return y;
+}
+
+/** 3×3 convolution (stride 1, zero padding 1) over NHWC images; weight [cout, cin, 3, 3]. */
+export function conv3x3(ctx: Ctx, x: Tensor, w: Tensor, b: Tensor): Tensor {
+  const e = ctx.engine;
+  const y = conv3x3Op(e, x, w, b);
+  recordOrRelease(ctx, 'conv3x3', [x, w, b], [y], [], ([dy]) => {
+    const need = (t: Tensor) => ctx.tape!.requiresGrad(t);
+    const g = conv3x3Backward(e, dy!, x, w, { x: need(x), weight: need(w), bias: need(b) });
+    return [g.dx ?? null, g.dWeight ?? null, g.dBias ?? null];
+  });
+  return y;
+}
+
+/** One segment of a sequence built by assembleRows (see rowsInto). */
+export interface RowSegment {
+  src: Tensor;
+  pos: Tensor;
+  offset: number;
+  rows: number;
+  source: RowSource;
+  posOffset?: number;
+}
+
+/**
+ * A sequence [batch·seq, D] written segment by segment (rowsInto: source rows plus position rows);
+ * the segments must cover every row exactly once. Backward: each distinct table's gradient from
+ * its segments (rowsIntoBackward: copies for per-image rows, sums over images and repeated rows),
+ * the first segment writing the whole table, later ones adding in place.
+ */
+export function assembleRows(ctx: Ctx, batch: number, seq: number, D: number, segments: RowSegment[]): Tensor {
+  const e = ctx.engine;
+  const sorted = [...segments].sort((a, b) => a.offset - b.offset);
+  let next = 0;
+  for (const s of sorted) {
+    if (s.offset !== next) throw new Error(`assembleRows: rows ${next}..${s.offset - 1} of ${seq} are ${s.offset > next ? 'not written' : 'written twice'}`);
+    next = s.offset + s.rows;
+  }
+  if (next !== seq) throw new Error(`assembleRows: segments cover ${next} of ${seq} rows`);
+  const x = e.empty([batch * seq, D]);
+  const xs = view(x, [batch, seq, D]);
+  for (const s of segments) rowsInto(e, xs, s.src, s.pos, s);
+  const inputs = [...new Set(segments.flatMap((s) => [s.src, s.pos]))];
+  recordOrRelease(ctx, 'assembleRows', inputs, [x], [], ([dx]) => {
+    const dxs = view(dx!, [batch, seq, D]);
+    return inputs.map((t) => {
+      if (!ctx.tape!.requiresGrad(t)) return null;
+      let g: Tensor | undefined;
+      for (const s of segments) {
+        if (s.src === t) g = rowsIntoBackward(e, dxs, t.size / D, { offset: s.offset, rows: s.rows, source: s.source }, g);
+        if (s.pos === t) g = rowsIntoBackward(e, dxs, t.size / D, { offset: s.offset, rows: s.rows, source: 'position', tableOffset: s.posOffset ?? 0 }, g);
+      }
+      return g ?? null;
+    });
+  });
+  return x;
+}
+
+/**
+ * Rows [offset, offset + rows) of each image of x (batch·seq rows of D, any shape) → [batch·rows, D].
+ * Backward: the gradient placed in those rows of zeros.
+ */
+export function rowsFrom(ctx: Ctx, x: Tensor, batch: number, offset: number, rows: number): Tensor {
+  const e = ctx.engine;
+  const D = x.shape[x.shape.length - 1]!;
+  const seq = x.size / (batch * D);
+  if (!Number.isInteger(seq)) throw new Error(`rowsFrom: ${shapeStr(x.shape)} is not ${batch} images of rows of ${D}`);
+  const y3 = rowsFromOp(e, view(x, [batch, seq, D]), offset, rows);
+  // The same pooled buffer as rows [batch·rows, D] (y3 itself is never released).
+  const out = new Tensor(y3.buffer, [batch * rows, D]);
+  recordOrRelease(ctx, 'rowsFrom', [x], [out], [], ([dy]) => [rowsFromBackward(e, view(dy!, [batch, rows, D]), seq, offset)]);
+  return out;
 }
 
 /** mean((a − b)²) as a [1] tensor; the target b gets no gradient. */

@@ -3,8 +3,8 @@
  * (kernels/conv.wgsl): TiTok's last decoder layer. The weight keeps PyTorch's Conv2d layout.
  */
 import type { Engine } from '../gpu/engine.js';
-import { shapeStr, type Tensor } from '../tensor.js';
-import { checkBindable, linearLaunch } from './elementwise.js';
+import { shapeStr, Tensor } from '../tensor.js';
+import { checkBindable, columnSumRows, linearLaunch } from './elementwise.js';
 
 /** Most input channels (9·cin loop trips per invocation stay far below llvmpipe's 65535). */
 const MAX_CIN = 1024;
@@ -24,4 +24,45 @@ export function conv3x3(engine: Engine, x: Tensor, weight: Tensor, bias: Tensor)
   const { groups, stride } = linearLaunch(items);
   engine.dispatch('conv', 'conv3x3', [x, weight, bias, y], { u: [items, stride, H, W, cin, cout] }, groups);
   return y;
+}
+
+/** Pixels one invocation of conv3x3_dw_partial sums (a workgroup covers 256 times as many). */
+const DW_PER = 16;
+
+export interface Conv3x3Grads {
+  dx?: Tensor;
+  dWeight?: Tensor;
+  dBias?: Tensor;
+}
+
+/**
+ * conv3x3's backward from dy [B, H, W, cout]: dx (the transposed convolution), dWeight
+ * [cout, cin, 3, 3] and dBias [cout] (sums over every pixel: per-chunk workgroup sums, then the
+ * chunks in order by columnSumRows: deterministic). Only the gradients asked for are formed.
+ */
+export function conv3x3Backward(engine: Engine, dy: Tensor, x: Tensor, weight: Tensor, need: { x?: boolean; weight?: boolean; bias?: boolean } = { x: true, weight: true, bias: true }): Conv3x3Grads {
+  const [B, H, W, cin] = x.shape as [number, number, number, number];
+  const cout = weight.shape[0]!;
+  if (dy.size !== B * H * W * cout) throw new Error(`conv3x3Backward: dy ${shapeStr(dy.shape)} is not [${B}, ${H}, ${W}, ${cout}]`);
+  checkBindable(engine, 'conv3x3Backward', dy, x);
+  const out: Conv3x3Grads = {};
+  if (need.x) {
+    const items = B * H * W * cin;
+    const { groups, stride } = linearLaunch(items);
+    out.dx = engine.empty(x.shape);
+    engine.dispatch('conv', 'conv3x3_dx', [dy, weight, null, out.dx], { u: [items, stride, H, W, cin, cout] }, groups);
+  }
+  const pixels = B * H * W;
+  const chunks = Math.ceil(pixels / (256 * DW_PER));
+  const reduce = (k0: number, nk: number, shape: number[]): Tensor => {
+    const partial = engine.empty([chunks, nk]);
+    engine.dispatch('conv', 'conv3x3_dw_partial', [x, null, dy, partial], { u: [0, 0, H, W, cin, cout, k0, nk, DW_PER, pixels] }, [chunks, nk, 1]);
+    const sum = columnSumRows(engine, partial, chunks, nk);
+    engine.release(partial);
+    // The same pooled buffer under the parameter's shape (sum itself is not released).
+    return new Tensor(sum.buffer, shape);
+  };
+  if (need.weight) out.dWeight = reduce(0, cout * cin * 9, [cout, cin, 3, 3]);
+  if (need.bias) out.dBias = reduce(cout * cin * 9, cout, [cout]);
+  return out;
 }

@@ -26,6 +26,14 @@ function dims(x: Tensor, what: string): [number, number, number] {
   return x.shape as [number, number, number];
 }
 
+/** One item per element of `rows` rows of D (per vec4 where D % 4 == 0: the *4 entries). */
+function launch(rows: number, D: number): { vec: boolean; d: number; items: number; groups: [number, number, number]; stride: number } {
+  const vec = D % 4 === 0;
+  const d = vec ? D / 4 : D;
+  const items = rows * d;
+  return { vec, d, items, ...linearLaunch(items) };
+}
+
 function params(items: number, stride: number, d: number, rows: number, seq: number, offset: number, sb = 0, sr = 0, pos0 = 0): { u: number[] } {
   return { u: [items, stride, d, rows, seq, offset, sb, sr, pos0] };
 }
@@ -45,10 +53,7 @@ export function rowsInto(engine: Engine, x: Tensor, src: Tensor, pos: Tensor, o:
   if (src.size !== srcRows * D) throw new Error(`rowsInto: source ${shapeStr(src.shape)} is not ${srcRows} rows of ${D} (${source})`);
   if (pos.size % D !== 0 || pos.size / D < pos0 + rows) throw new Error(`rowsInto: position table ${shapeStr(pos.shape)} has no rows [${pos0}, ${pos0 + rows}) of ${D}`);
   checkBindable(engine, 'rowsInto', x, src, pos);
-  const vec = D % 4 === 0;
-  const d = vec ? D / 4 : D;
-  const items = batch * rows * d;
-  const { groups, stride } = linearLaunch(items);
+  const { vec, d, items, groups, stride } = launch(batch * rows, D);
   const [sb, sr] = source === 'perImage' ? [rows, 1] : source === 'shared' ? [0, 1] : [0, 0];
   engine.dispatch('sequence', vec ? 'rows_into4' : 'rows_into1', [x, src, pos], params(items, stride, d, rows, seq, offset, sb, sr, pos0), groups);
   x.touch();
@@ -61,10 +66,58 @@ export function rowsFrom(engine: Engine, x: Tensor, offset: number, rows: number
     throw new Error(`rowsFrom: rows [${offset}, ${offset + rows}) outside the sequence of ${seq}`);
   checkBindable(engine, 'rowsFrom', x);
   const y = engine.empty([batch, rows, D]);
-  const vec = D % 4 === 0;
-  const d = vec ? D / 4 : D;
-  const items = batch * rows * d;
-  const { groups, stride } = linearLaunch(items);
+  const { vec, d, items, groups, stride } = launch(batch * rows, D);
   engine.dispatch('sequence', vec ? 'rows_from4' : 'rows_from1', [x, y], params(items, stride, d, rows, seq, offset), groups);
   return y;
+}
+
+/** Loop trips one rows_grad invocation may make ('repeat' sums batch · rows terms): llvmpipe caps loops near 65535. */
+const MAX_TRIPS = 65535;
+
+const GRAD_MODE = { perImage: 0, shared: 1, position: 1, repeat: 2 } as const;
+
+export interface RowsIntoGradOptions {
+  offset: number;
+  rows: number;
+  /** The table's role in rowsInto: its source (perImage, shared, repeat) or its position rows ('position'). */
+  source: RowSource | 'position';
+  /** First table row the segment read (posOffset for 'position'; 0 for a source). */
+  tableOffset?: number;
+}
+
+/**
+ * rowsInto's backward for one table it read: the gradient of that table [tableRows, D] from dx
+ * [batch, seq, D]. Per image copies for 'perImage', sums over images for 'shared' and 'position',
+ * over images and the segment's rows for 'repeat' (each element summed by one invocation in a fixed
+ * order: deterministic). Rows outside the segment's are 0, or, with `into` (a second segment read
+ * the same table), the segment's gradient is added to `into` in place and `into` is returned.
+ */
+export function rowsIntoBackward(engine: Engine, dx: Tensor, tableRows: number, o: RowsIntoGradOptions, into?: Tensor): Tensor {
+  const [batch, seq, D] = dims(dx, 'rowsIntoBackward');
+  const { offset, rows, source } = o;
+  const q0 = o.tableOffset ?? 0;
+  if (!(Number.isInteger(rows) && rows >= 1 && Number.isInteger(offset) && offset >= 0 && offset + rows <= seq))
+    throw new Error(`rowsIntoBackward: rows [${offset}, ${offset + rows}) outside the sequence of ${seq}`);
+  const span = source === 'perImage' ? batch * rows : source === 'repeat' ? 1 : rows;
+  if (q0 + span > tableRows) throw new Error(`rowsIntoBackward: table rows [${q0}, ${q0 + span}) outside a table of ${tableRows}`);
+  if (source === 'repeat' && batch * rows > MAX_TRIPS) throw new Error(`rowsIntoBackward: ${batch} images × ${rows} repeated rows exceed ${MAX_TRIPS} terms per sum`);
+  if (into && into.size !== tableRows * D) throw new Error(`rowsIntoBackward: gradient ${shapeStr(into.shape)} is not ${tableRows} rows of ${D}`);
+  checkBindable(engine, 'rowsIntoBackward', dx, [tableRows, D]);
+  const out = into ?? engine.empty([tableRows, D]);
+  const { vec, d, items, groups, stride } = launch(tableRows, D);
+  const u = [items, stride, d, rows, seq, offset, 0, 0, 0, batch, q0, GRAD_MODE[source], into ? 1 : 0];
+  engine.dispatch('sequence', vec ? 'rows_grad4' : 'rows_grad1', [dx, out], { u }, groups);
+  if (into) into.touch();
+  return out;
+}
+
+/** rowsFrom's backward: dx [batch, seq, D] with dy [batch, rows, D] in rows [offset, offset + rows) and 0 elsewhere. */
+export function rowsFromBackward(engine: Engine, dy: Tensor, seq: number, offset: number): Tensor {
+  const [batch, rows, D] = dims(dy, 'rowsFromBackward');
+  if (!(Number.isInteger(offset) && offset >= 0 && offset + rows <= seq)) throw new Error(`rowsFromBackward: rows [${offset}, ${offset + rows}) outside the sequence of ${seq}`);
+  checkBindable(engine, 'rowsFromBackward', dy, [batch, seq, D]);
+  const dx = engine.empty([batch, seq, D]);
+  const { vec, d, items, groups, stride } = launch(batch * seq, D);
+  engine.dispatch('sequence', vec ? 'rows_scatter4' : 'rows_scatter1', [dy, dx], params(items, stride, d, rows, seq, offset), groups);
+  return dx;
 }
