@@ -15,8 +15,9 @@
 import type { Engine } from '../gpu/engine.js';
 import { median } from '../util/stats.js';
 import { GpuTimer } from '../gpu/timing.js';
-import { paramSpecs, PRESETS, presetConfig, tokensPerImage, type ModelConfig } from '../model/config.js';
+import { anyPresetConfig, paramSpecs, tokensPerImage, type AnyModelConfig, type ModelConfig } from '../model/config.js';
 import { modelCosts } from '../model/costs.js';
+import { isTiTok, TITOK_SIZES, titokCosts, titokGrid, type TiTokConfig } from '../model/titok-config.js';
 import { Tokenizer } from '../model/tokenizer.js';
 import { tuneModel } from '../model/tune.js';
 import { randomF32, rng } from '../check/util.js';
@@ -47,70 +48,134 @@ export function modelOps(c: ModelConfig, batch: number, phase: Phase, training =
   const D = c.width;
   const C = c.codeDim;
   const K = c.codebookSize;
-  const H = D * c.mlpRatio;
   const PP3 = c.patch * c.patch * 3;
-  const ops: ModelOp[] = [];
-  // With training, each forward op is followed by its backward (marked backward): gradients of the
-  // inputs and the parameters, FLOPs by the usual convention (a linear layer's backward is two
-  // matmuls of its size; attention's is 2.5× its forward, as FlashAttention-2 counts it) and bytes
-  // each pass must at least read and write.
-  const back = (family: string, what: string, flops: number, bytes: number) => {
-    if (training) ops.push({ family, what: `${what} backward`, flops, bytes, backward: true });
-  };
-  // residual: the epilogue also reads the residual stream (a copy of it made beforehand) and adds it.
-  const linear = (what: string, rows: number, i: number, o: number, residual = false) => {
-    ops.push({ family: 'matmul', what, flops: 2 * rows * i * o, bytes: 4 * (rows * i + i * o + o + rows * o) + (residual ? 12 * rows * o : 0) });
-    back('matmul', `${what} dX`, 2 * rows * i * o, 4 * (rows * o + i * o + rows * i));
-    // dW and the bias gradient; the weight's texture is repacked after each update (8 bytes a weight).
-    back('matmul', `${what} dW`, 2 * rows * i * o, 4 * (rows * i + rows * o + i * o + o) + 8 * i * o);
-  };
-  const layernorm = (what: string) => {
-    ops.push({ family: 'layernorm', what, flops: 0, bytes: 4 * (2 * N * D + 2 * D + 2 * N) });
-    back('layernorm', what, 0, 4 * (4 * N * D + 2 * N + 3 * D));
-  };
-  const block = (p: string) => {
-    layernorm(`${p}.ln1`);
-    linear(`${p}.attn.qkv`, N, D, 3 * D);
-    ops.push({ family: 'attention', what: `${p}.attn`, flops: 4 * batch * T * T * D, bytes: 4 * (3 * N * D + N * D + batch * c.heads * T) });
-    back('attention', `${p}.attn`, 10 * batch * T * T * D, 4 * (3 * N * D + 2 * N * D + batch * c.heads * T + 3 * N * D));
-    // The residual adds run in the projections' epilogues and GELU in fc1's (autograd/functions.ts).
-    linear(`${p}.attn.proj`, N, D, D, true);
-    layernorm(`${p}.ln2`);
-    linear(`${p}.mlp.fc1 + gelu`, N, D, H);
-    linear(`${p}.mlp.fc2`, N, H, D, true);
-  };
+  const b = new OpList(training);
+  const { ops } = b;
   const positions = (what: string) => {
     ops.push({ family: 'elementwise', what, flops: 0, bytes: 4 * (2 * N * D + T * D) });
-    back('elementwise', what, 0, 4 * (N * D + T * D));
+    b.back('elementwise', what, 0, 4 * (N * D + T * D));
   };
   if (phase === 'encode') {
     ops.push({ family: 'elementwise', what: 'patchify', flops: 0, bytes: 8 * N * PP3 });
-    linear('enc.patch', N, PP3, D);
+    b.linear('enc.patch', N, PP3, D);
     positions('enc.pos');
-    for (let i = 0; i < c.encoderDepth; i++) block(`enc.blocks.${i}`);
-    layernorm('enc.ln');
-    if (C !== D) linear('enc.proj', N, D, C);
-    // The Tokenizer passes no precomputed norms: ‖e‖² is computed on every search.
-    ops.push({ family: 'codebook', what: 'codebook norms', flops: 0, bytes: 4 * (K * C + K) });
-    if (c.cosine) ops.push({ family: 'codebook', what: 'normalize queries', flops: 0, bytes: 8 * N * C });
-    ops.push({ family: 'codebook', what: 'codebook search', flops: 2 * N * K * C, bytes: 4 * (N * C + K * C + K) + 8 * N });
+    for (let i = 0; i < c.encoderDepth; i++) b.block(`enc.blocks.${i}`, batch, T, D, c.heads, D * c.mlpRatio);
+    b.layernorm('enc.ln', N, D);
+    if (C !== D) b.linear('enc.proj', N, D, C);
+    b.codebook(N, K, C, c.cosine);
   } else {
     ops.push({ family: 'elementwise', what: 'gather codes', flops: 0, bytes: 8 * N * C });
     if (c.cosine) ops.push({ family: 'normalize', what: 'normalize codes', flops: 0, bytes: 4 * (2 * N * C + N) });
-    linear('dec.embed', N, C, D);
+    b.linear('dec.embed', N, C, D);
     positions('dec.pos');
-    for (let i = 0; i < c.decoderDepth; i++) block(`dec.blocks.${i}`);
-    layernorm('dec.ln');
-    linear('dec.out', N, D, PP3);
+    for (let i = 0; i < c.decoderDepth; i++) b.block(`dec.blocks.${i}`, batch, T, D, c.heads, D * c.mlpRatio);
+    b.layernorm('dec.ln', N, D);
+    b.linear('dec.out', N, D, PP3);
     ops.push({ family: 'elementwise', what: 'unpatchify', flops: 0, bytes: 8 * N * PP3 });
   }
-  if (training && phase === 'encode') back('elementwise', 'codebook and commitment losses', 0, 4 * 3 * N * C);
-  if (training && phase === 'decode') back('elementwise', 'reconstruction loss', 0, 4 * 3 * N * PP3);
-  const counted = ops.reduce((a, o) => a + (o.backward ? 0 : o.flops), 0);
+  if (training && phase === 'encode') b.back('elementwise', 'codebook and commitment losses', 0, 4 * 3 * N * C);
+  if (training && phase === 'decode') b.back('elementwise', 'reconstruction loss', 0, 4 * 3 * N * PP3);
   const costs = modelCosts(c).flops;
-  const want = batch * (phase === 'encode' ? costs.encode + costs.quantize : costs.decode);
-  if (counted !== want) throw new Error(`model bench: the op list counts ${counted} FLOPs for ${phase}, costs.ts ${want}`);
+  return checkedOps(ops, batch * (phase === 'encode' ? costs.encode + costs.quantize : costs.decode), phase);
+}
+
+/** The op list after checking its FLOP total against the cost model's. */
+function checkedOps(ops: ModelOp[], want: number, phase: Phase): ModelOp[] {
+  const counted = ops.reduce((a, o) => a + (o.backward ? 0 : o.flops), 0);
+  if (counted !== want) throw new Error(`model bench: the op list counts ${counted} FLOPs for ${phase}, the cost model ${want}`);
   return ops;
+}
+
+/**
+ * Ops of a model's building blocks, appended in order. With training, each forward op is followed
+ * by its backward (marked backward): gradients of the inputs and the parameters, FLOPs by the usual
+ * convention (a linear layer's backward is two matmuls of its size; attention's is 2.5× its
+ * forward, as FlashAttention-2 counts it) and bytes each pass must at least read and write.
+ */
+class OpList {
+  readonly ops: ModelOp[] = [];
+  constructor(readonly training: boolean) {}
+
+  back(family: string, what: string, flops: number, bytes: number): void {
+    if (this.training) this.ops.push({ family, what: `${what} backward`, flops, bytes, backward: true });
+  }
+
+  /** residual: the epilogue also reads the residual stream (a copy of it made beforehand) and adds it. */
+  linear(what: string, rows: number, i: number, o: number, residual = false): void {
+    this.ops.push({ family: 'matmul', what, flops: 2 * rows * i * o, bytes: 4 * (rows * i + i * o + o + rows * o) + (residual ? 12 * rows * o : 0) });
+    this.back('matmul', `${what} dX`, 2 * rows * i * o, 4 * (rows * o + i * o + rows * i));
+    // dW and the bias gradient; the weight's texture is repacked after each update (8 bytes a weight).
+    this.back('matmul', `${what} dW`, 2 * rows * i * o, 4 * (rows * i + rows * o + i * o + o) + 8 * i * o);
+  }
+
+  layernorm(what: string, rows: number, D: number): void {
+    this.ops.push({ family: 'layernorm', what, flops: 0, bytes: 4 * (2 * rows * D + 2 * D + 2 * rows) });
+    this.back('layernorm', what, 0, 4 * (4 * rows * D + 2 * rows + 3 * D));
+  }
+
+  /** A pre-LN transformer block over batch × T tokens of width D (MLP hidden H). */
+  block(p: string, batch: number, T: number, D: number, heads: number, H: number): void {
+    const N = batch * T;
+    this.layernorm(`${p}.ln1`, N, D);
+    this.linear(`${p}.attn.qkv`, N, D, 3 * D);
+    this.ops.push({ family: 'attention', what: `${p}.attn`, flops: 4 * batch * T * T * D, bytes: 4 * (3 * N * D + N * D + batch * heads * T) });
+    this.back('attention', `${p}.attn`, 10 * batch * T * T * D, 4 * (3 * N * D + 2 * N * D + batch * heads * T + 3 * N * D));
+    // The residual adds run in the projections' epilogues and GELU in fc1's (autograd/functions.ts).
+    this.linear(`${p}.attn.proj`, N, D, D, true);
+    this.layernorm(`${p}.ln2`, N, D);
+    this.linear(`${p}.mlp.fc1 + gelu`, N, D, H);
+    this.linear(`${p}.mlp.fc2`, N, H, D, true);
+  }
+
+  /** Codebook search of N queries over K codes of C (the Tokenizer passes no precomputed norms). */
+  codebook(N: number, K: number, C: number, cosine: boolean): void {
+    this.ops.push({ family: 'codebook', what: 'codebook norms', flops: 0, bytes: 4 * (K * C + K) });
+    if (cosine) this.ops.push({ family: 'codebook', what: 'normalize queries', flops: 0, bytes: 8 * N * C });
+    this.ops.push({ family: 'codebook', what: 'codebook search', flops: 2 * N * K * C, bytes: 4 * (N * C + K * C + K) + 8 * N });
+  }
+}
+
+/** The ops of one TiTok batch (inference; see modelOps for the conventions), FLOPs checked against titokCosts. */
+export function titokOps(c: TiTokConfig, batch: number, phase: Phase): ModelOp[] {
+  const b = new OpList(false);
+  const { ops } = b;
+  const S = c.imageSize;
+  const pixels = batch * S * S * 3;
+  const part = phase === 'encode' ? 'encoder' : 'decoder';
+  const { width: W, depth, heads } = TITOK_SIZES[phase === 'encode' ? c.encoderSize : c.decoderSize];
+  const G = titokGrid(c, part);
+  const P = phase === 'encode' ? c.encoderPatch : c.decoderPatch;
+  const K = c.tokens;
+  const seq = 1 + G * G + K;
+  const rows = batch * seq;
+  const assemble = () => ops.push({ family: 'sequence', what: `${part} rows`, flops: 0, bytes: 4 * (2 * rows * W + seq * W) });
+  if (phase === 'encode') {
+    ops.push({ family: 'elementwise', what: 'affine [-1, 1] → [0, 1]', flops: 0, bytes: 8 * pixels });
+    ops.push({ family: 'elementwise', what: 'patchify', flops: 0, bytes: 8 * pixels });
+    b.linear('encoder.patch_embed', batch * G * G, 3 * P * P, W);
+    assemble();
+    b.layernorm('encoder.ln_pre', rows, W);
+    for (let i = 0; i < depth; i++) b.block(`encoder.transformer.${i}`, batch, seq, W, heads, 4 * W);
+    ops.push({ family: 'sequence', what: 'latent rows', flops: 0, bytes: 8 * batch * K * W });
+    b.layernorm('encoder.ln_post', batch * K, W);
+    b.linear('encoder.conv_out', batch * K, W, c.quantizeMode === 'vae' ? 2 * c.tokenSize : c.tokenSize);
+    if (c.quantizeMode === 'vq') b.codebook(batch * K, c.codebookSize, c.tokenSize, c.useL2Norm);
+  } else {
+    if (c.quantizeMode === 'vq') ops.push({ family: 'elementwise', what: 'gather codes', flops: 0, bytes: 8 * batch * K * c.tokenSize });
+    if (c.useL2Norm) ops.push({ family: 'normalize', what: 'normalize codes', flops: 0, bytes: 4 * (2 * batch * K * c.tokenSize + batch * K) });
+    b.linear('decoder.decoder_embed', batch * K, c.tokenSize, W);
+    assemble();
+    b.layernorm('decoder.ln_pre', rows, W);
+    for (let i = 0; i < depth; i++) b.block(`decoder.transformer.${i}`, batch, seq, W, heads, 4 * W);
+    ops.push({ family: 'sequence', what: 'grid rows', flops: 0, bytes: 8 * batch * G * G * W });
+    b.layernorm('decoder.ln_post', batch * G * G, W);
+    b.linear('decoder.ffn', batch * G * G, W, 3 * P * P);
+    ops.push({ family: 'elementwise', what: 'pixel shuffle (unpatchify)', flops: 0, bytes: 8 * pixels });
+    ops.push({ family: 'conv', what: 'conv_out 3×3', flops: 2 * batch * S * S * 27 * 3, bytes: 8 * pixels });
+    ops.push({ family: 'elementwise', what: 'affine [0, 1] → [-1, 1]', flops: 0, bytes: 8 * pixels });
+  }
+  const costs = titokCosts(c).flops;
+  return checkedOps(ops, batch * (phase === 'encode' ? costs.encode + costs.quantize : costs.decode), phase);
 }
 
 /**
@@ -170,7 +235,7 @@ export interface PhaseResult {
 export interface ModelBenchResult {
   preset: string;
   batch: number;
-  config: ModelConfig;
+  config: AnyModelConfig;
   encode: PhaseResult;
   decode: PhaseResult;
 }
@@ -309,32 +374,38 @@ export interface ModelBenchOptions {
 }
 
 export async function benchModel(engine: Engine, o: ModelBenchOptions): Promise<ModelBenchReport> {
-  for (const p of o.presets) presetConfig(p);
+  for (const p of o.presets) anyPresetConfig(p);
   o.log('ceilings: timing the FMA and copy probes');
   const ceilings = await measureCeilings(engine, o.runs);
   o.log(`ceilings: FMA ${ceilings.fmaGflops.toFixed(1)} GFLOP/s, copy ${ceilings.copyGBs.toFixed(2)} GB/s`);
   const results: ModelBenchResult[] = [];
   for (const preset of o.presets) {
-    const config = PRESETS[preset]!;
+    const config = anyPresetConfig(preset);
     o.log(`model ${preset}: random weights`);
     const tok = await Tokenizer.random(config, 1, { engine });
     try {
       const S = config.imageSize;
       const T = tokensPerImage(config);
-      const costs = modelCosts(config).flops;
+      const titok = isTiTok(config) ? config : null;
+      const costs = titok ? titokCosts(titok).flops : modelCosts(config as ModelConfig).flops;
+      const ops = (batch: number, phase: Phase) => (titok ? titokOps(titok, batch, phase) : modelOps(config as ModelConfig, batch, phase));
       for (const batch of o.batches) {
         const r = rng(1000 + batch);
         const images = Array.from({ length: batch }, () => randomF32(S * S * 3, r));
+        // A VAE decodes continuous latents; everything else token ids.
+        const latents = titok?.quantizeMode === 'vae' ? Array.from({ length: batch }, () => randomF32(T * titok.tokenSize, r)) : null;
         const tokens = Array.from({ length: batch }, () => Uint32Array.from({ length: T }, () => Math.floor(r() * config.codebookSize)));
+        const encodeOnce = () => (latents ? tok.encodeLatents(images, batch) : tok.encode(images, batch));
+        const decodeOnce = () => (latents ? tok.decodeLatents(latents, batch) : tok.decode(tokens, batch));
         if (o.tune ?? true) {
           const tuned = await tuneModel(engine, config, batch, { log: o.log });
           o.log(`model ${preset}: batch ${batch}, matmul choices ${tuned.map((t) => `${t.what} ${t.entry.choice}`).join(', ')}`);
         }
         o.log(`model ${preset}: batch ${batch}, encode`);
-        const encode = await timePhase(engine, () => tok.encode(images, batch), o.runs, batch, costs.encode + costs.quantize, modelOps(config, batch, 'encode'), ceilings, 'encode');
+        const encode = await timePhase(engine, encodeOnce, o.runs, batch, costs.encode + costs.quantize, ops(batch, 'encode'), ceilings, 'encode');
         o.log(`  ${encode.imagesPerSec.toFixed(2)} images/s, ${encode.gflops.toFixed(1)} GFLOP/s`);
         o.log(`model ${preset}: batch ${batch}, decode`);
-        const decode = await timePhase(engine, () => tok.decode(tokens, batch), o.runs, batch, costs.decode, modelOps(config, batch, 'decode'), ceilings, 'decode');
+        const decode = await timePhase(engine, decodeOnce, o.runs, batch, costs.decode, ops(batch, 'decode'), ceilings, 'decode');
         o.log(`  ${decode.imagesPerSec.toFixed(2)} images/s, ${decode.gflops.toFixed(1)} GFLOP/s`);
         results.push({ preset, batch, config, encode, decode });
       }
@@ -351,6 +422,15 @@ export async function benchModel(engine: Engine, o: ModelBenchOptions): Promise<
     budgetMethod: BUDGET_METHOD,
     results,
   };
+}
+
+/** A configuration in a few words for the report. */
+function describeConfig(cfg: AnyModelConfig): string {
+  if (!isTiTok(cfg)) return `${cfg.imageSize}×${cfg.imageSize}, width ${cfg.width}, depth ${cfg.encoderDepth}+${cfg.decoderDepth}, ${cfg.codebookSize}×${cfg.codeDim} codes`;
+  const e = TITOK_SIZES[cfg.encoderSize];
+  const d = TITOK_SIZES[cfg.decoderSize];
+  const q = cfg.quantizeMode === 'vq' ? `${cfg.codebookSize}×${cfg.tokenSize} codes` : `VAE, ${cfg.tokenSize} channels`;
+  return `TiTok ${cfg.imageSize}×${cfg.imageSize}, ${cfg.tokens} tokens, width ${e.width}/${d.width}, depth ${e.depth}+${d.depth}, ${q}`;
 }
 
 function pad(s: string, n: number, right = true): string {
@@ -390,9 +470,8 @@ export function formatModel(report: ModelBenchReport): string {
   lines.push('', `Kernel time by family (one profiled batch; ${report.profileMethod}) against the family's ideal time:`);
   for (const r of report.results) {
     for (const p of [r.encode, r.decode]) {
-      const cfg = r.config;
       lines.push(
-        `${r.preset} (${cfg.imageSize}×${cfg.imageSize}, width ${cfg.width}, depth ${cfg.encoderDepth}+${cfg.decoderDepth}, ${cfg.codebookSize}×${cfg.codeDim} codes) batch ${r.batch} ${p.phase}: ` +
+        `${r.preset} (${describeConfig(r.config)}) batch ${r.batch} ${p.phase}: ` +
           `${p.ms.toFixed(1)} ms end to end, ${p.profiledMs.toFixed(1)} ms profiled kernels, ideal ${p.idealMs.toFixed(2)} ms (${(100 * p.efficiency).toFixed(1)}% of ideal)`,
       );
       for (const f of p.families) lines.push(formatFamily(f));

@@ -4,7 +4,7 @@ import type { Engine } from '../gpu/engine.js';
 import type { BackendName } from '../gpu/node.js';
 import type { BenchReport } from '../bench/run.js';
 import { describeEngine, openEngine } from './engine.js';
-import { cliPreset, EXIT, UsageError, UserError } from './errors.js';
+import { cliAnyPreset, cliPreset, EXIT, UsageError, UserError } from './errors.js';
 
 export interface BenchCommandOptions {
   backend?: BackendName;
@@ -52,8 +52,9 @@ function checkWritable(path: string): void {
 }
 
 /** A usage error for a preset name that does not exist, before any GPU work. */
-function checkPresets(names: readonly string[]): void {
-  for (const p of names) cliPreset(p);
+function checkPresets(names: readonly string[], titok = false): void {
+  for (const p of names) if (titok) cliAnyPreset(p);
+  else cliPreset(p);
 }
 
 /** Runs `work` on an engine opened for the bench, disposed afterwards. */
@@ -123,7 +124,7 @@ async function benchModelSuite(o: BenchCommandOptions): Promise<number> {
   const { benchModel, formatModel } = await import('../bench/model.js');
   const presets = o.presets?.length ? o.presets : o.quick ? ['tiny', 'small'] : ['seed', 'small'];
   const batches = o.batches?.length ? o.batches : [1, 16];
-  checkPresets(presets);
+  checkPresets(presets, true);
   return withEngine(o, async (engine) => {
     // The engine's tuner reads the on-disk cache (`tok1d bench --tune` fills it; missing classes are tuned now).
     const report = await benchModel(engine, { presets, batches, runs: o.runs, log: (line) => process.stderr.write(`${line}\n`) });

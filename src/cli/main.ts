@@ -217,7 +217,8 @@ Table on stdout, progress on stderr. Exit code 1 when a case fails or a family i
 Options:
   --suite NAME     kernels (default), or train: ms per training step and images/s for the\n                   tiny and small presets at batch 8 (--kernel PRESET picks presets), GFLOP/s\n                   and the step's ideal time at the measured ceilings, where the step's time\n                   goes (recording, submit, read-back, dispatch launches), and the share of\n                   kernel time per family against its ideal time;
                    or model: encode and decode images/s and GFLOP/s through the Tokenizer for
-                   random-init seed and small (--quick: tiny and small) at batch 1 and 16, the
+                   random-init seed and small (--quick: tiny and small; --preset for others,
+                   TiTok presets such as titok-bl64-vq included) at batch 1 and 16, the
                    share of kernel time per family, and the time against the sum of the ideal
                    times of the model's ops (FLOPs / FMA ceiling or bytes / copy ceiling)
   --preset NAME    train and model suites: these presets (repeat or comma-separate)
