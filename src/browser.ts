@@ -6,10 +6,12 @@
  *
  *   import { createEngine, Tokenizer } from 'tok1d/browser';
  *   const engine = await createEngine({ device });          // the app's device, used as it is
- *   const tok = await Tokenizer.load('/models/default.safetensors', { engine });
+ *   const tok = await Tokenizer.load('default', { engine }); // the bundled model, next to the bundle
  *   const ids = await tok.encode([imageData]);               // or ImageBitmap, GPUTexture, GPUBuffer
  *   const { buffer } = await tok.encodeToBuffer([texture]);  // ids stay on the GPU
  *   await tok.decodeTo(ids, [outputTexture]);                // rgba8unorm, STORAGE_BINDING
+ *
+ * @module tok1d/browser
  */
 import { Engine, type DeviceInfo, type EngineOptions } from './gpu/engine.js';
 import { KernelSources, type KernelReader } from './gpu/kernels.js';
@@ -33,6 +35,7 @@ function kernelReader(): KernelReader {
   };
 }
 
+/** Options of createEngine in the browser: the engine's, plus the app's device or the adapter preference. */
 export interface CreateEngineOptions extends EngineOptions {
   /**
    * The application's device, used as it is: its limits and features are read, never raised; the
@@ -124,28 +127,48 @@ export async function fetchCheckpoint(url: string | URL, expected?: ModelConfig)
   }
 }
 
+/** The bundled model's place in the package. */
+const DEFAULT_MODEL_PATH = 'models/default.safetensors';
+
+/**
+ * The URL `Tokenizer.load()` fetches the bundled model from: `models/default.safetensors` under
+ * `baseUrl` (the package folder as served; a relative one resolves against the page), by default
+ * under the folder two levels above this bundle (dist/browser/tok1d.js in the package).
+ */
+export function defaultModelUrl(baseUrl?: string | URL): URL {
+  const page = (globalThis as { location?: { href: string } }).location?.href;
+  const base = baseUrl === undefined ? new URL('../../', import.meta.url) : new URL(String(baseUrl), page);
+  return new URL(DEFAULT_MODEL_PATH, base);
+}
+
 setTokenizerHost({
   createEngine: ({ device }) => createEngine({ device }),
   readCheckpoint: fetchCheckpoint,
+  defaultCheckpoint: defaultModelUrl,
 });
 
-export { Engine, grid, type DeviceInfo, type EngineOptions } from './gpu/engine.js';
+export { Engine, grid, type DeviceInfo } from './gpu/engine.js';
+/** Engine settings: NaN-poisoning of new buffers (tests), the device error handler, and where kernel choices persist. */
+export type { EngineOptions } from './gpu/engine.js';
 export { Tensor, type DType } from './tensor.js';
+/** The ops: GPU kernels on tensors (matmul, attention, layernorm, elementwise, codebook search, …), each recorded on an engine and submitted at the next read-back. */
 export * as ops from './ops/index.js';
-export { PRESETS, paramSpecs, presetConfig, anyPresetConfig, tokensPerImage, UnknownPresetError, type ModelConfig, type AnyModelConfig } from './model/config.js';
+/** tok1d's own model presets by name (tiny, small, seed, …), each a complete ModelConfig. */
+export { PRESETS } from './model/config.js';
+export { paramSpecs, presetConfig, anyPresetConfig, tokensPerImage, UnknownPresetError, type ModelConfig, type AnyModelConfig } from './model/config.js';
 export { TokenizerModel } from './model/model.js';
+/** A TiTok network (latent-token ViT encoder, quantizer, decoder) on an engine; Tokenizer runs it. */
 export { TiTokModel } from './model/titok.js';
-export { TITOK_PRESETS, TITOK_SIZES, titokParamSpecs, titokFromReference, isTiTok, type TiTokConfig } from './model/titok-config.js';
-export { parseTiTok, parseTiTokConfig, type ParsedTiTok } from './model/titok-checkpoint.js';
+/** True when a configuration is a TiTok model's (TiTokConfig) rather than tok1d's own (ModelConfig). */
+export { isTiTok } from './model/titok-config.js';
+export { TITOK_PRESETS, TITOK_SIZES, titokParamSpecs, titokFromReference, type TiTokConfig } from './model/titok-config.js';
+export { parseTiTok, parseTiTokConfig } from './model/titok-checkpoint.js';
+/** A TiTok checkpoint read: its configuration, the parameters in tok1d's layout with their stored types, and the reference's config.json. */
+export type { ParsedTiTok } from './model/titok-checkpoint.js';
 export * from './model/tokenizer-core.js';
-export {
-  CheckpointError,
-  serializeCheckpoint,
-  parseCheckpoint,
-  f32ToF16,
-  f16ToF32,
-  canonicalConfigJson,
-  type CheckpointDType,
-  type ParsedCheckpoint,
-} from './model/checkpoint-format.js';
+export { CheckpointError, serializeCheckpoint, parseCheckpoint, f32ToF16, f16ToF32, canonicalConfigJson } from './model/checkpoint-format.js';
+/** How a checkpoint stores its parameters: 'f32' or 'f16'. */
+export type { CheckpointDType } from './model/checkpoint-format.js';
+/** A tok1d checkpoint read: its model configuration, every parameter by name and their stored types. */
+export type { ParsedCheckpoint } from './model/checkpoint-format.js';
 export { toModelInput, fromModelOutput, psnr, type RgbImage } from './io/pixels.js';

@@ -23,7 +23,7 @@ export async function info(o: { preset?: string; checkpoint?: string; json: bool
   if (o.preset && o.checkpoint) throw new UsageError('give --preset or --checkpoint, not both');
   let config: AnyModelConfig;
   let source: string;
-  const { bundledCheckpoint } = await import('./tokenize.js');
+  const { bundledCheckpoint } = await import('../model/tokenizer.js');
   const path = o.checkpoint ?? (o.preset === undefined && existsSync(bundledCheckpoint()) ? bundledCheckpoint() : undefined);
   if (path && existsSync(path) && statSync(path).isDirectory()) {
     const { loadTiTokConfig } = await import('../model/titok-files.js');

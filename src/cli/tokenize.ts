@@ -1,21 +1,15 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { basename, dirname, extname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
 import type { BackendName } from '../gpu/node.js';
-import { decodeImageFile, encodePng, fromModelOutput, ImageError, psnr, sideBySide, toModelInput } from '../io/image.js';
-import { Tokenizer } from '../model/tokenizer.js';
+import { encodePng, fromModelOutput, psnr, sideBySide } from '../io/image.js';
+import { readImageBatches, shardOf, tokenFormatFor, tokenizeFileBatches, TokenWriter, type DatasetTimings } from '../io/dataset.js';
+import { bundledCheckpoint, Tokenizer } from '../model/tokenizer.js';
 import { PRESETS, type ModelConfig } from '../model/config.js';
 import { CheckpointError, writeFileAtomic } from '../model/checkpoint.js';
-import { appendTokFile, formatJsonlLine, parseJsonl, parseTok, readJsonl, readTokFile, TOK_MAGIC, TokenFileError, tokHeaderFor, type TokenRecord } from '../io/tokens.js';
+import { formatJsonlLine, parseJsonl, parseTok, TOK_MAGIC, TokenFileError, type TokenRecord } from '../io/tokens.js';
 import { cliAnyPreset, cliPreset, EXIT, UsageError, UserError } from './errors.js';
 import { Progress } from './progress.js';
 import { DEMO_PAGE_MAX, demoPageHtml, type DemoEntry } from './demo-page.js';
-
-/** Where the bundled default checkpoint lives in the package. */
-export function bundledCheckpoint(): string {
-  return resolve(dirname(fileURLToPath(import.meta.url)), '../../../models/default.safetensors');
-}
 
 export interface ModelChoice {
   checkpoint?: string;
@@ -66,7 +60,7 @@ export async function openTokenizer(o: ModelChoice): Promise<Tokenizer> {
  * JPEG/WebP decoding run on worker threads while the GPU works; what they do not hide is the wait
  * for inputs.
  */
-export class Timings {
+export class Timings implements DatasetTimings {
   /** Milliseconds from the process start to the command's start (Node, modules, folder scan). */
   readonly startup = performance.now();
   model = 0;
@@ -95,71 +89,15 @@ export class Timings {
   }
 }
 
-/** Reads, decodes (PNG, JPEG or WebP) and prepares one image; a bad file gives an ImageError saying why. */
-export async function loadInput(path: string, size: number | Promise<number>, resize: boolean, maxPixels: number, timings?: Timings): Promise<Float32Array> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    throw new ImageError(`cannot read: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  const image = await decodeImageFile(bytes, { maxPixels });
-  const side = await size;
-  const t0 = performance.now();
-  const input = toModelInput(image, side, { resize });
-  if (timings) timings.resize += performance.now() - t0;
-  return input;
-}
-
-/** One batch of inputs: the images that loaded, and a message for each that did not. */
-interface LoadedBatch {
-  ok: { path: string; input: Float32Array }[];
-  failed: { path: string; message: string }[];
-}
-
-/**
- * The inputs in batches of `batch`, each batch's files read and decoded concurrently (JPEG and WebP
- * decode on libuv's worker threads), and the next batch loading while the caller works on this one.
- * The first batch starts loading at once: with `size` a promise (the model's input size, known once
- * the model is open), its files are read and decoded while the model is being set up.
- */
-function loadBatches(paths: string[], batch: number, size: number | Promise<number>, resize: boolean, maxPixels: number, timings?: Timings): AsyncIterable<LoadedBatch> {
-  const load = async (chunk: string[]): Promise<LoadedBatch> => {
-    const out: LoadedBatch = { ok: [], failed: [] };
-    const results = await Promise.allSettled(chunk.map((path) => loadInput(path, size, resize, maxPixels, timings)));
-    for (const [j, r] of results.entries()) {
-      if (r.status === 'fulfilled') out.ok.push({ path: chunk[j]!, input: r.value });
-      else if (r.reason instanceof ImageError) out.failed.push({ path: chunk[j]!, message: r.reason.message });
-      else throw r.reason;
-    }
-    return out;
-  };
-  const first = paths.length ? load(paths.slice(0, batch)) : null;
-  // A failure of a prefetched batch surfaces when it is awaited, not as an unhandled rejection.
-  first?.catch(() => {});
-  return {
-    async *[Symbol.asyncIterator]() {
-      let next = first;
-      for (let i = 0; next; i += batch) {
-        const current = next;
-        next = i + batch < paths.length ? load(paths.slice(i + batch, i + 2 * batch)) : null;
-        next?.catch(() => {});
-        yield await (timings ? timings.time('wait', () => current) : current);
-      }
-    },
-  };
-}
-
-/** A promise and the function that resolves it. */
-function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
-  let resolve!: (v: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
-}
-
 /** `tok1d: skipping FILE: why` on stderr (clearing a progress line on a terminal first). */
-function reportSkipped(failed: LoadedBatch['failed']): void {
-  for (const f of failed) process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}tok1d: skipping ${f.path}: ${f.message}\n`);
+function reportSkipped(results: readonly { file: string; error?: string }[]): number {
+  let failed = 0;
+  for (const r of results) {
+    if (r.error === undefined) continue;
+    failed++;
+    process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}tok1d: skipping ${r.file}: ${r.error}\n`);
+  }
+  return failed;
 }
 
 export interface ReconstructOptions extends ModelChoice {
@@ -173,10 +111,10 @@ export interface ReconstructOptions extends ModelChoice {
 
 /** `tok1d reconstruct`: image → tokens → image, PSNR per image and the mean. */
 export async function reconstruct(o: ReconstructOptions): Promise<number> {
-  const size = deferred<number>();
-  const batches = loadBatches(o.inputs, o.batch, size.promise, o.resize, o.maxPixels);
-  const tok = await openTokenizer(o);
-  size.resolve(tok.config.imageSize);
+  // The first images are read and decoded while the model is set up.
+  const opening = openTokenizer(o);
+  const batches = readImageBatches(o.inputs, opening.then((t) => t.config.imageSize), o);
+  const tok = await opening;
   try {
     mkdirSync(o.out, { recursive: true });
     const S = tok.config.imageSize;
@@ -184,11 +122,11 @@ export async function reconstruct(o: ReconstructOptions): Promise<number> {
     let failed = 0;
     const psnrs: number[] = [];
     const page: DemoEntry[] = [];
-    for await (const { ok, failed: bad } of batches) {
-      failed += bad.length;
-      reportSkipped(bad);
+    for await (const loaded of batches) {
+      failed += reportSkipped(loaded);
+      const ok = loaded.filter((x): x is { file: string; input: Float32Array } => x.input !== undefined);
       if (!ok.length) {
-        progress.tick(bad.length);
+        progress.tick(loaded.length);
         continue;
       }
       // The token ids are kept for the --compare page (models with continuous latents have none).
@@ -199,12 +137,12 @@ export async function reconstruct(o: ReconstructOptions): Promise<number> {
         const out = fromModelOutput(recon[j]!, S);
         const p = psnr(ref.rgb, out.rgb);
         psnrs.push(p);
-        const name = `${basename(x.path, extname(x.path))}.png`;
+        const name = `${basename(x.file, extname(x.file))}.png`;
         await writeFileAtomic(join(o.out, name), encodePng(o.compare ? sideBySide(ref, out) : out));
-        if (o.compare && page.length < DEMO_PAGE_MAX) page.push({ file: x.path, input: ref, output: out, psnr: p, tokens: tokens?.[j]?.subarray(0, o.tokens) });
-        process.stdout.write(`${x.path}\t${p.toFixed(2)} dB\n`);
+        if (o.compare && page.length < DEMO_PAGE_MAX) page.push({ file: x.file, input: ref, output: out, psnr: p, tokens: tokens?.[j]?.subarray(0, o.tokens) });
+        process.stdout.write(`${x.file}\t${p.toFixed(2)} dB\n`);
       }
-      progress.tick(ok.length + bad.length);
+      progress.tick(loaded.length);
     }
     const mean = psnrs.length ? psnrs.reduce((a, b) => a + b, 0) / psnrs.length : NaN;
     const k = o.tokens ?? tok.tokensPerImage;
@@ -243,52 +181,40 @@ export interface TokenizeOptions extends ModelChoice {
  * it are skipped, so an interrupted or sharded job can simply be run again.
  */
 export async function tokenize(o: TokenizeOptions): Promise<number> {
-  const format = o.format ?? (o.out && extname(o.out).toLowerCase() === '.tok' ? 'tok' : 'jsonl');
+  const format = o.format ?? (o.out ? tokenFormatFor(o.out) : 'jsonl');
   if (format !== 'jsonl' && format !== 'tok') throw new UsageError(`--format must be jsonl or tok, not '${format}'`);
   if (format === 'tok' && !o.out) throw new UsageError('--format tok needs -o FILE (binary output)');
-  const all = o.inputs.filter((_, i) => i % o.shard.count === o.shard.index);
   const timings = o.profile ? new Timings() : undefined;
+  const opening = timings ? timings.time('model', () => openTokenizer(o)) : openTokenizer(o);
+  const settings = { ...o, timings };
   // Without earlier output to skip, the first images are read and decoded while the model is set up.
-  const size = deferred<number>();
-  const early = !o.out || !existsSync(o.out) ? loadBatches(all, o.batch, size.promise, o.resize, o.maxPixels, timings) : undefined;
-  const tok = await (timings ? timings.time('model', () => openTokenizer(o)) : openTokenizer(o));
-  size.resolve(tok.config.imageSize);
+  const early = !o.out || !existsSync(o.out) ? tokenizeFileBatches(opening, o.inputs, settings) : undefined;
+  const tok = await opening;
   try {
     if (tok.continuous) throw new UserError('this TiTok model is a VAE: its latents are continuous, there are no token ids to write; use reconstruct');
-    const header = tokHeaderFor(tok.config);
-    const done = new Set<string>();
-    if (o.out && existsSync(o.out)) {
-      try {
-        const records = format === 'tok' ? (await readTokFile(o.out, { config: tok.config, recover: true })).records : await readJsonl(o.out, { tokensPerImage: tok.tokensPerImage, codebookSize: tok.config.codebookSize });
-        for (const r of records) done.add(r.file);
-      } catch (e) {
-        if (e instanceof TokenFileError) throw new UserError(`${o.out}: ${e.message} (it is not this model's token file; choose another -o)`);
-        throw e;
-      }
+    let writer: TokenWriter | undefined;
+    try {
+      writer = o.out ? await TokenWriter.open(o.out, tok, { format }) : undefined;
+    } catch (e) {
+      if (e instanceof TokenFileError) throw new UserError(`${e.message.replace(/\)$/, '')}; choose another -o)`);
+      throw e;
     }
-    const todo = all.filter((f) => !done.has(f));
-    if (done.size) process.stderr.write(`tok1d: ${all.length - todo.length} of ${all.length} images already in ${o.out}; tokenizing the other ${todo.length}\n`);
+    const all = shardOf(o.inputs, o.shard);
+    const todo = writer?.done.size ? all.filter((f) => !writer.done.has(f)) : all;
+    if (todo.length < all.length) process.stderr.write(`tok1d: ${all.length - todo.length} of ${all.length} images already in ${o.out}; tokenizing the other ${todo.length}\n`);
     const progress = new Progress(todo.length);
     let failed = 0;
     let written = 0;
-    const timed = <T>(phase: 'gpu' | 'output', fn: () => Promise<T>) => (timings ? timings.time(phase, fn) : fn());
-    for await (const { ok, failed: bad } of early ?? loadBatches(todo, o.batch, tok.config.imageSize, o.resize, o.maxPixels, timings)) {
-      failed += bad.length;
-      reportSkipped(bad);
-      if (ok.length) {
-        const ids = await timed('gpu', () => tok.encode(ok.map((x) => x.input), o.batch));
-        const records = ok.map((x, j) => ({ file: x.path, tokens: ids[j]! }));
-        await timed('output', async () => {
-          if (format === 'tok') await appendTokFile(o.out!, header, records);
-          else {
-            const text = records.map((r) => `${formatJsonlLine(r)}\n`).join('');
-            if (o.out) appendFileSync(o.out, text);
-            else process.stdout.write(text);
-          }
-        });
-        written += ok.length;
-      }
-      progress.tick(ok.length + bad.length);
+    for await (const results of early ?? tokenizeFileBatches(tok, todo, { ...settings, shard: undefined })) {
+      failed += reportSkipped(results);
+      const records = results.filter((r): r is { file: string; ids: Uint32Array } => r.ids !== undefined);
+      const write = async () => {
+        if (writer) await writer.write(records);
+        else process.stdout.write(records.map((r) => `${formatJsonlLine({ file: r.file, tokens: r.ids })}\n`).join(''));
+      };
+      await (timings ? timings.time('output', write) : write());
+      written += records.length;
+      progress.tick(results.length);
     }
     if (timings) process.stderr.write(`${timings.report()}\n`);
     progress.done(`tokenized ${written} images (${tok.tokensPerImage} tokens, ${tok.bitsPerImage.toFixed(0)} bits each)${failed ? `, ${failed} failed` : ''}${o.out ? ` into ${o.out}` : ''}`);

@@ -17,7 +17,11 @@
  * only allocated after the size declared in the file's header has been checked against `maxPixels`.
  */
 import { PNG } from 'pngjs';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import * as zlib from 'node:zlib';
+import { toRgb, type PixelImage } from '../model/tokenizer-core.js';
+import { writeFileAtomic } from '../model/checkpoint.js';
 import { checkImage, ImageError, type RgbImage } from './pixels.js';
 
 export * from './pixels.js';
@@ -31,6 +35,7 @@ export interface PngHeader {
   colorType: number;
 }
 
+/** Options of decoding an image file: the pixel-count guard and the colour under transparent pixels. */
 export interface DecodeOptions {
   /** Largest accepted width·height (default 64·2^20 = 67108864). */
   maxPixels?: number;
@@ -38,6 +43,7 @@ export interface DecodeOptions {
   background?: [number, number, number];
 }
 
+/** The largest width·height an image file's header may declare unless told otherwise: 64·2^20 pixels. */
 export const DEFAULT_MAX_PIXELS = 64 * 1024 * 1024;
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -445,3 +451,43 @@ export function encodePng(img: RgbImage): Uint8Array {
   return new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
 }
 
+
+/** The bytes of an image file; a file that cannot be read is an ImageError saying why ("no such file", …). */
+export async function readImageBytes(path: string | URL): Promise<Uint8Array> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new ImageError(`cannot read: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'a folder, not a file' : err.message}`);
+  }
+}
+
+/**
+ * Reads an image for the tokenizer: a PNG, JPEG or WebP file by path (or file URL), or its bytes,
+ * decoded as `tok1d tokenize` decodes it (decodeImageFile: EXIF orientation applied, grey and CMYK
+ * converted, alpha composited on white, the header's size checked against `maxPixels` before
+ * decoding) into 8-bit RGB pixels at the file's own size, which Tokenizer.encodePixels resizes and
+ * crops. A bad file is an ImageError whose message starts with the path.
+ */
+export async function readImage(source: string | URL | Uint8Array | ArrayBuffer, opts: DecodeOptions = {}): Promise<PixelImage & { channels: 3 }> {
+  const bytes = source instanceof Uint8Array ? source : source instanceof ArrayBuffer ? new Uint8Array(source) : undefined;
+  if (!bytes && !(typeof source === 'string' || source instanceof URL)) {
+    throw new TypeError(`readImage: expected a file path, a file URL or the file's bytes (Uint8Array or ArrayBuffer), got ${source === null ? 'null' : typeof source}`);
+  }
+  const name = bytes ? '' : source instanceof URL ? fileURLToPath(source) : (source as string);
+  try {
+    const img = await decodeImageFile(bytes ?? (await readImageBytes(source as string | URL)), opts);
+    return { width: img.width, height: img.height, channels: 3, data: img.rgb };
+  } catch (e) {
+    if (e instanceof ImageError && name) throw new ImageError(`${name}: ${e.message}`);
+    throw e;
+  }
+}
+
+/**
+ * Writes 8-bit pixels (a PixelImage as Tokenizer.decodePixels returns it, RGB or RGBA; or an
+ * RgbImage) as an 8-bit RGB PNG file, atomically (alpha, if any, is composited on white).
+ */
+export async function writeImage(path: string, image: PixelImage | RgbImage): Promise<void> {
+  await writeFileAtomic(path, encodePng('rgb' in image ? image : toRgb(image, 'writeImage')));
+}

@@ -34,6 +34,7 @@ import { isTiTok, titokBits, titokParamSpecs, type TiTokConfig } from './titok-c
 import { currentHost } from './tokenizer-host.js';
 import { fromModelOutput, toModelInput, type RgbImage } from '../io/pixels.js';
 
+/** Where a tokenizer runs (its engine, device or backend) and how it loads: for Tokenizer.load and Tokenizer.random. */
 export interface TokenizerOptions {
   /** Run on this engine (it stays the caller's: dispose() leaves it alone). */
   engine?: Engine;
@@ -52,6 +53,12 @@ export interface TokenizerOptions {
    * (`tok1d bench --tune` does it there ahead of time).
    */
   tune?: 'auto' | 'stored' | 'measure';
+  /**
+   * Browser, load() of the bundled model: the URL of the package folder, where
+   * `models/default.safetensors` is fetched from (default: the folder two levels above the bundle,
+   * as in the package: dist/browser/tok1d.js). Ignored in Node and for any other source.
+   */
+  baseUrl?: string | URL;
 }
 
 
@@ -105,6 +112,7 @@ export interface TokenBuffer {
 /** Where decodeTo writes one image: an rgba8unorm texture (STORAGE_BINDING, at least S × S; top-left S × S written) or a buffer. */
 export type DecodeTarget = GPUTexture | Omit<GpuPixels, 'width' | 'height'>;
 
+/** Options of encode() and the other calls that take images: batch size and resizing. */
 export interface EncodeOptions {
   /** Images per GPU batch (default DEFAULT_BATCH). */
   batch?: number;
@@ -112,6 +120,7 @@ export interface EncodeOptions {
   resize?: boolean;
 }
 
+/** Options of decode() and the other calls that produce images: batch size and (TiTok) prefix decoding. */
 export interface DecodeOptions {
   /** Images per GPU batch (default DEFAULT_BATCH). */
   batch?: number;
@@ -122,6 +131,7 @@ export interface DecodeOptions {
   tokens?: number;
 }
 
+/** Options of encodeToBuffer(): encode's, and which GPUBuffer (and byte offset) receives the ids. */
 export interface EncodeToBufferOptions extends EncodeOptions {
   /** Write into this buffer (COPY_DST usage) at byte `offset`; default: a new buffer the caller owns. */
   into?: GPUBuffer;
@@ -139,8 +149,8 @@ export function prepareImage(img: PixelImage, size: number, opts: { resize?: boo
   return toModelInput(toRgb(img, 'prepareImage'), size, opts);
 }
 
-/** RGB from RGB or RGBA pixels; alpha composited on white (as PNG input is). */
-function toRgb(img: PixelImage, what: string): RgbImage {
+/** 8-bit RGB (an RgbImage) from RGB or RGBA pixels, alpha composited on white (as PNG input is); `what` names the caller in errors. */
+export function toRgb(img: PixelImage, what: string): RgbImage {
   const n = img.width * img.height;
   const channels = img.channels ?? (img.data.length === n * 4 ? 4 : 3);
   if (!(Number.isInteger(n) && n > 0) || img.data.length !== n * channels) throw new Error(`${what}: ${img.data.length} bytes for ${img.width}×${img.height}×${channels}`);
@@ -195,6 +205,45 @@ async function chooseKernels(engine: Engine, config: AnyModelConfig, mode: Token
   await tuneModel(engine, config, DEFAULT_BATCH, { measure });
 }
 
+/** What Tokenizer.load takes: a path (Node) or URL (browser), checkpoint bytes, or 'default'. */
+export type CheckpointSource = string | URL | Uint8Array | ArrayBuffer;
+
+/** The name Tokenizer.load takes for the model bundled with the package (also load() with no argument). */
+export const DEFAULT_MODEL = 'default';
+
+/** The end of every message about a wrong Tokenizer.load argument. */
+export const CHECKPOINT_SOURCES =
+  "Tokenizer.load takes a tok1d checkpoint (.safetensors) or a TiTok checkpoint folder (config.json + model.safetensors) as a path (Node) or URL (browser), a checkpoint's bytes (Uint8Array or ArrayBuffer), or no argument or 'default' for the bundled model";
+
+function isCheckpointSource(x: unknown): x is CheckpointSource | undefined {
+  return x === undefined || typeof x === 'string' || x instanceof URL || x instanceof Uint8Array || x instanceof ArrayBuffer;
+}
+
+/** A wrong argument as a message shows it: its type and, for short values, the value. */
+function describeArgument(x: unknown, given: boolean): string {
+  if (x === undefined) return given ? 'undefined (an unset variable?)' : 'nothing';
+  if (x === null) return 'null';
+  if (typeof x === 'string') return x.trim() === '' ? 'an empty path' : JSON.stringify(x);
+  if (typeof x === 'number' || typeof x === 'boolean' || typeof x === 'bigint') return `the ${typeof x} ${String(x)}`;
+  if (typeof x === 'object') return `${Array.isArray(x) ? 'an array' : `an object (${(x as object).constructor?.name ?? 'no prototype'})`}`;
+  return `a ${typeof x}`;
+}
+
+/** Checkpoint bytes parsed; an unreadable one is a CheckpointError that says what load() accepts. */
+function parseBytes(bytes: Uint8Array, expected?: ModelConfig): ParsedCheckpoint {
+  try {
+    return parseCheckpoint(bytes, expected);
+  } catch (e) {
+    if (e instanceof CheckpointError && bytes.length < 8) throw new CheckpointError(`the ${bytes.length} bytes given are not a checkpoint; ${CHECKPOINT_SOURCES}`);
+    throw e;
+  }
+}
+
+/**
+ * A model on the GPU: images to token ids (encode, encodePixels) and back (decode, decodePixels,
+ * decodeTo), continuous latents for TiTok VAEs, and checkpoint export. Made by Tokenizer.load
+ * (a checkpoint, or the bundled model) or Tokenizer.random; dispose() frees it.
+ */
 export class Tokenizer {
   private disposed = false;
   /** Calls run one at a time (their error scopes nest correctly and the engine's encoder is not shared). */
@@ -242,17 +291,28 @@ export class Tokenizer {
   }
 
   /**
-   * A tokenizer from a checkpoint (validated before any GPU work): a tok1d checkpoint file or a TiTok
-   * checkpoint folder (config.json + model.safetensors, as the reference publishes them) by path in
-   * Node, by URL in the browser (a folder URL ends in '/'), or a tok1d checkpoint's bytes anywhere.
+   * A tokenizer from a checkpoint (validated before any GPU work). With no argument or `'default'`,
+   * the model bundled with the package (models/default.safetensors: found next to the package in
+   * Node; in the browser fetched relative to the bundle, or to `opts.baseUrl`). Otherwise a tok1d
+   * checkpoint file or a TiTok checkpoint folder (config.json + model.safetensors, as the reference
+   * publishes them) by path in Node, by URL in the browser (a folder URL ends in '/'), or a tok1d
+   * checkpoint's bytes anywhere. Anything else is a TypeError; a file or folder that is not a
+   * checkpoint a CheckpointError naming it.
    */
-  static async load(source: string | URL | Uint8Array | ArrayBuffer, opts: TokenizerOptions = {}): Promise<Tokenizer> {
-    if (!(typeof source === 'string' || source instanceof URL || source instanceof Uint8Array || source instanceof ArrayBuffer))
-      throw new TypeError(`Tokenizer.load: expected a path, URL or checkpoint bytes, got ${source === null ? 'null' : typeof source}`);
+  static async load(): Promise<Tokenizer>;
+  static async load(source: CheckpointSource, opts?: TokenizerOptions): Promise<Tokenizer>;
+  static async load(source?: CheckpointSource, opts: TokenizerOptions = {}): Promise<Tokenizer> {
+    // load() is the bundled model; load(undefined) is a missing argument (e.g. an unset variable).
+    const given = arguments.length > 0;
+    if (!isCheckpointSource(source) || (source === undefined && given) || (typeof source === 'string' && source.trim() === ''))
+      throw new TypeError(`Tokenizer.load: got ${describeArgument(source, given)}; ${CHECKPOINT_SOURCES}`);
+    if (typeof opts !== 'object' || opts === null) throw new TypeError(`Tokenizer.load: the options must be an object, got ${describeArgument(opts, true)}`);
+    const h = currentHost();
+    const where = source === undefined || source === DEFAULT_MODEL ? h.defaultCheckpoint(opts.baseUrl) : source;
     const parsed =
-      typeof source === 'string' || source instanceof URL
-        ? await currentHost().readCheckpoint(source, opts.config)
-        : parseCheckpoint(source instanceof Uint8Array ? source : new Uint8Array(source), opts.config);
+      typeof where === 'string' || where instanceof URL
+        ? await h.readCheckpoint(where, opts.config)
+        : parseBytes(where instanceof Uint8Array ? where : new Uint8Array(where), opts.config);
     if (opts.config && isTiTok(parsed.config) !== isTiTok(opts.config)) throw new CheckpointError(`checkpoint is a ${isTiTok(parsed.config) ? 'TiTok' : 'tok1d'} model, not the configuration asked for`);
     const { engine, owns } = await Tokenizer.engineFor(opts);
     return Tokenizer.fromParams(engine, owns, parsed, opts.tune);

@@ -16,6 +16,11 @@ export interface TokenizerHost {
   createEngine(opts: { device?: GPUDevice; backend?: BackendName }): Promise<Engine>;
   /** Checkpoint from a file path (Node) or URL (browser): a tok1d checkpoint file or a TiTok folder. */
   readCheckpoint(source: string | URL, expected?: ModelConfig): Promise<ParsedCheckpoint | ParsedTiTok>;
+  /**
+   * Where the bundled model is: a path next to the package (Node), or a URL resolved against
+   * `baseUrl`, else against the bundle's own URL (browser).
+   */
+  defaultCheckpoint(baseUrl?: string | URL): string | URL;
   /** Saves a checkpoint file (atomically); absent where there is no file system. */
   saveCheckpoint?(path: string, config: ModelConfig, params: ReadonlyMap<string, Float32Array>, opts: SaveCheckpointOptions): Promise<void>;
 }
