@@ -22,22 +22,9 @@ import type { Engine } from '../src/gpu/engine.js';
 import { prepareImage, Tokenizer } from '../src/model/tokenizer.js';
 import { TITOK_PRESETS, type TiTokConfig } from '../src/model/titok-config.js';
 import type * as Tok1dBrowser from '../src/browser.js';
-import { engineFor, relL2, RUN_SEED } from './helpers.js';
+import { CHROMIUM, CHROMIUM_ARGS, engineFor, relL2, RUN_SEED } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CHROMIUM = process.env.TOK1D_CHROMIUM ?? '/usr/bin/chromium';
-/** Launch flags from ../shared/docs/software-gpu.md (playwright adds --headless and a fresh profile). */
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--enable-unsafe-webgpu',
-  '--enable-unsafe-swiftshader',
-  '--use-webgpu-adapter=swiftshader',
-  '--enable-features=Vulkan',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 const BUNDLE_URL = '/dist/browser/tok1d.js';
 const DEFAULT_CHECKPOINT = join(ROOT, 'models', 'default.safetensors');
 /** Sample photos: a non-square RGB one (resize + crop), a square RGB one, a grey one. */
