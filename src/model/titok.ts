@@ -18,11 +18,11 @@
 import * as F from '../autograd/functions.js';
 import type { Ctx } from '../autograd/functions.js';
 import type { Engine } from '../gpu/engine.js';
-import { conv3x3 } from '../ops/conv.js';
-import { patchify, unpatchify } from '../ops/elementwise.js';
+import { affine, gatherRows, add as addOp, patchify } from '../ops/elementwise.js';
 import { view } from '../ops/matmul.js';
-import { rowsFrom, rowsInto } from '../ops/sequence.js';
+import { rowsFrom } from '../ops/sequence.js';
 import type { Tensor } from '../tensor.js';
+import type { ForwardResult } from './model.js';
 import { seedFor, truncNormal, ones, zeros } from '../train/init.js';
 import { TITOK_SIZES, titokGrid, titokParamSpecs, type TiTokConfig } from './titok-config.js';
 
@@ -90,7 +90,6 @@ export class TiTokModel {
    */
   private transformer(ctx: Ctx, part: 'encoder' | 'decoder', x: Tensor, batch: number, offset: number, rows: number): Tensor {
     const { depth, heads } = TITOK_SIZES[part === 'encoder' ? this.config.encoderSize : this.config.decoderSize];
-    const W = x.shape[1]!;
     const seq = x.shape[0]! / batch;
     let h = F.layerNorm(ctx, x, this.p(`${part}.ln_pre.weight`), this.p(`${part}.ln_pre.bias`), EPS);
     for (let i = 0; i < depth; i++) {
@@ -98,10 +97,10 @@ export class TiTokModel {
       this.release(ctx, h);
       h = nh;
     }
-    const kept = rowsFrom(this.engine, view(h, [batch, seq, W]), offset, rows);
+    const kept = F.rowsFrom(ctx, h, batch, offset, rows);
     this.release(ctx, h);
-    const y = F.layerNorm(ctx, view(kept, [batch * rows, W]), this.p(`${part}.ln_post.weight`), this.p(`${part}.ln_post.bias`), EPS);
-    this.engine.release(kept);
+    const y = F.layerNorm(ctx, kept, this.p(`${part}.ln_post.weight`), this.p(`${part}.ln_post.bias`), EPS);
+    this.release(ctx, kept);
     return y;
   }
 
@@ -110,7 +109,6 @@ export class TiTokModel {
    * 2·token_size per row: mean then log-variance), row b·K + k for image b's latent token k.
    */
   encode(ctx: Ctx, images: Tensor): Tensor {
-    if (ctx.tape) throw new Error('TiTokModel: training is not available for TiTok models yet');
     const c = this.config;
     const e = this.engine;
     const B = images.shape[0]!;
@@ -120,18 +118,20 @@ export class TiTokModel {
     const seq = 1 + G * G + K;
     const patches = patchify(e, images, c.encoderPatch);
     const emb = F.linear(ctx, patches, this.p('encoder.patch_embed.weight'), this.p('encoder.patch_embed.bias'));
-    e.release(patches);
-    const x = e.empty([B * seq, W]);
-    const xs = view(x, [B, seq, W]);
+    // The patch embedding's weight gradient reads the patches: on a tape they live until then.
+    if (ctx.tape) ctx.tape.adopt(patches);
+    else e.release(patches);
     const pos = this.p('encoder.positional_embedding');
-    rowsInto(e, xs, this.p('encoder.class_embedding'), pos, { offset: 0, rows: 1, source: 'repeat' });
-    rowsInto(e, xs, emb, pos, { offset: 1, rows: G * G, source: 'perImage', posOffset: 1 });
-    rowsInto(e, xs, this.p('latent_tokens'), this.p('encoder.latent_token_positional_embedding'), { offset: 1 + G * G, rows: K, source: 'shared' });
-    e.release(emb);
+    const x = F.assembleRows(ctx, B, seq, W, [
+      { src: this.p('encoder.class_embedding'), pos, offset: 0, rows: 1, source: 'repeat' },
+      { src: emb, pos, offset: 1, rows: G * G, source: 'perImage', posOffset: 1 },
+      { src: this.p('latent_tokens'), pos: this.p('encoder.latent_token_positional_embedding'), offset: 1 + G * G, rows: K, source: 'shared' },
+    ]);
+    this.release(ctx, emb);
     const latent = this.transformer(ctx, 'encoder', x, B, 1 + G * G, K);
-    e.release(x);
+    this.release(ctx, x);
     const z = F.linear(ctx, latent, this.p('encoder.conv_out.weight'), this.p('encoder.conv_out.bias'));
-    e.release(latent);
+    this.release(ctx, latent);
     return z;
   }
 
@@ -146,7 +146,6 @@ export class TiTokModel {
    * image) → images [B, S, S, 3] in [0, 1] (unclamped).
    */
   decode(ctx: Ctx, latents: Tensor, batch: number): Tensor {
-    if (ctx.tape) throw new Error('TiTokModel: training is not available for TiTok models yet');
     const c = this.config;
     const e = this.engine;
     const k = latents.size / (batch * c.tokenSize);
@@ -155,22 +154,100 @@ export class TiTokModel {
     const P = c.decoderPatch;
     const W = TITOK_SIZES[c.decoderSize].width;
     const seq = 1 + G * G + k;
-    const emb = F.linear(ctx, view(latents, [batch * k, c.tokenSize]), this.p('decoder.decoder_embed.weight'), this.p('decoder.decoder_embed.bias'));
-    const x = e.empty([batch * seq, W]);
-    const xs = view(x, [batch, seq, W]);
+    // A recorded op must see the tensor the tape tracks, not a view of it.
+    const rows = latents.shape.length === 2 && latents.shape[1] === c.tokenSize ? latents : view(latents, [batch * k, c.tokenSize]);
+    if (rows !== latents && ctx.tape?.requiresGrad(latents)) throw new Error('TiTok decode: latents on a tape must be [B·k, token_size]');
+    const emb = F.linear(ctx, rows, this.p('decoder.decoder_embed.weight'), this.p('decoder.decoder_embed.bias'));
     const pos = this.p('decoder.positional_embedding');
-    rowsInto(e, xs, this.p('decoder.class_embedding'), pos, { offset: 0, rows: 1, source: 'repeat' });
-    rowsInto(e, xs, this.p('decoder.mask_token'), pos, { offset: 1, rows: G * G, source: 'repeat', posOffset: 1 });
-    rowsInto(e, xs, emb, this.p('decoder.latent_token_positional_embedding'), { offset: 1 + G * G, rows: k, source: 'perImage' });
-    e.release(emb);
+    const x = F.assembleRows(ctx, batch, seq, W, [
+      { src: this.p('decoder.class_embedding'), pos, offset: 0, rows: 1, source: 'repeat' },
+      { src: this.p('decoder.mask_token'), pos, offset: 1, rows: G * G, source: 'repeat', posOffset: 1 },
+      { src: emb, pos: this.p('decoder.latent_token_positional_embedding'), offset: 1 + G * G, rows: k, source: 'perImage' },
+    ]);
+    this.release(ctx, emb);
     const grid = this.transformer(ctx, 'decoder', x, batch, 1, G * G);
-    e.release(x);
+    this.release(ctx, x);
     const patches = F.linear(ctx, grid, this.p('decoder.ffn.0.weight'), this.p('decoder.ffn.0.bias'));
-    e.release(grid);
-    const shuffled = unpatchify(e, patches, { batch, height: c.imageSize, width: c.imageSize, patch: P });
-    e.release(patches);
-    const img = conv3x3(e, shuffled, this.p('decoder.conv_out.weight'), this.p('decoder.conv_out.bias'));
-    e.release(shuffled);
+    this.release(ctx, grid);
+    const shuffled = F.unpatchify(ctx, patches, { batch, height: c.imageSize, width: c.imageSize, patch: P });
+    this.release(ctx, patches);
+    const img = F.conv3x3(ctx, shuffled, this.p('decoder.conv_out.weight'), this.p('decoder.conv_out.bias'));
+    this.release(ctx, shuffled);
     return img;
   }
+
+  /**
+   * Full pass with losses, as TokenizerModel.forward: images [B, S, S, 3] in tok1d's [-1, 1] (the
+   * model sees (x + 1)/2), the vector quantizer with the straight-through estimator (l2-normalized
+   * codes when use_l2_norm), the reconstruction mapped back to [-1, 1] and its MSE to the images.
+   *
+   * `tokens` (nested dropout, coarse-to-fine training): image b is decoded from its first
+   * tokens[b] tokens only. Images with the same count are decoded together (their token rows
+   * gathered, differentiably), each group's MSE is a loss term weighted by its share of the batch,
+   * so the terms add up to the batch's MSE; `recon` is that sum (a value, not on the tape) and
+   * `reconstruction` the decoded images in batch order (a copy, not on the tape).
+   */
+  forward(ctx: Ctx, images: Tensor, o: { tokens?: readonly number[] } = {}): TiTokForwardResult {
+    const c = this.config;
+    const e = this.engine;
+    if (c.quantizeMode !== 'vq') throw new Error('TiTokModel.forward: training is available for VQ models (quantize_mode vq) only');
+    const B = images.shape[0]!;
+    const K = c.tokens;
+    const x01 = affine(e, images, 0.5, 0.5);
+    const z = this.encode(ctx, x01);
+    e.release(x01);
+    const q = F.quantize(ctx, z, this.p('quantize.embedding.weight'), { cosine: c.useL2Norm });
+    const counts = o.tokens ?? new Array<number>(B).fill(K);
+    if (counts.length !== B || counts.some((k) => !(Number.isInteger(k) && k >= 1 && k <= K))) throw new Error(`TiTokModel.forward: token counts [${counts.join(', ')}] are not ${B} integers in 1..${K}`);
+    const result = (reconstruction: Tensor, recon: Tensor, reconTerms: { loss: Tensor; weight: number }[]): TiTokForwardResult => {
+      if (!ctx.tape) e.release(z, q.zq);
+      return { reconstruction, indices: q.indices, recon, reconTerms, codebookLoss: q.codebookLoss, commitmentLoss: q.commitmentLoss, z: ctx.tape ? z : null };
+    };
+    if (counts.every((k) => k === K)) {
+      const rec = this.decode(ctx, q.zq, B);
+      const reconstruction = F.affine(ctx, rec, 2, -1);
+      this.release(ctx, rec);
+      const recon = F.mseLoss(ctx, reconstruction, images);
+      return result(reconstruction, recon, [{ loss: recon, weight: 1 }]);
+    }
+    const S = c.imageSize;
+    const px = S * S * 3;
+    const reconstruction = e.empty(images.shape);
+    const terms: { loss: Tensor; weight: number }[] = [];
+    let recon: Tensor | null = null;
+    for (const k of [...new Set(counts)].sort((a, b) => a - b)) {
+      const members = counts.flatMap((n, b) => (n === k ? [b] : []));
+      const n = members.length;
+      const rowIdx = e.upload(Uint32Array.from(members.flatMap((b) => Array.from({ length: k }, (_, t) => b * K + t))), [n * k], 'u32');
+      const imgIdx = e.upload(Uint32Array.from(members), [n], 'u32');
+      const lat = F.gatherRows(ctx, q.zq, rowIdx);
+      const target = gatherRows(e, view(images, [B, px]), imgIdx);
+      const rec = this.decode(ctx, lat, n);
+      this.release(ctx, lat);
+      const out = F.affine(ctx, rec, 2, -1);
+      this.release(ctx, rec);
+      const loss = F.mseLoss(ctx, out, target);
+      members.forEach((b, j) => e.copy(out, reconstruction, px * 4, j * px * 4, b * px * 4));
+      // The gathers' backward and the MSE's read these: on a tape they live until then.
+      if (ctx.tape) ctx.tape.adopt(rowIdx, target);
+      else e.release(rowIdx, target, out);
+      e.release(imgIdx);
+      const sum: Tensor = recon ? addOp(e, recon, loss, 1, n / B) : affine(e, loss, n / B, 0);
+      if (recon) e.release(recon);
+      recon = sum;
+      if (ctx.tape) terms.push({ loss, weight: n / B });
+      else e.release(loss);
+    }
+    return result(reconstruction, recon!, terms);
+  }
+
+  /** The losses to back-propagate, with their weights (recon terms + codebook + β·commitment). */
+  lossTerms(r: TiTokForwardResult): { loss: Tensor; weight: number }[] {
+    return [...r.reconTerms, { loss: r.codebookLoss, weight: 1 }, { loss: r.commitmentLoss, weight: this.config.commitmentCost }];
+  }
+}
+
+export interface TiTokForwardResult extends ForwardResult {
+  /** The reconstruction losses to back-propagate with their weights (one per group of equal token counts); their weighted sum is `recon`. */
+  reconTerms: { loss: Tensor; weight: number }[];
 }

@@ -75,6 +75,8 @@ export function decayFor(name: string): boolean {
   const lower = name.toLowerCase();
   if (lower === 'bias' || lower.endsWith('.bias')) return false;
   if (lower.includes('pos_embed') || lower.includes('position') || lower.includes('codebook')) return false;
+  // TiTok: the codebook, and the learned token rows (class, mask and latent tokens).
+  if (lower.startsWith('quantize.') || lower.includes('class_embedding') || lower.includes('mask_token') || lower === 'latent_tokens') return false;
   for (const seg of lower.split(/[./]/)) {
     if (seg.includes('norm')) return false;
     if (/^ln(\d*|_.*)$/.test(seg)) return false;

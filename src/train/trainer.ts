@@ -2,7 +2,10 @@ import * as F from '../autograd/functions.js';
 import { Tape } from '../autograd/tape.js';
 import type { ForwardResult, TokenizerModel } from '../model/model.js';
 import { paramSpecs } from '../model/config.js';
+import { titokParamSpecs } from '../model/titok-config.js';
+import { TiTokModel } from '../model/titok.js';
 import type { Tensor } from '../tensor.js';
+import { randomBits } from './init.js';
 import { AdamW, decayFor } from './optim.js';
 import { lrAt } from './schedule.js';
 
@@ -20,6 +23,29 @@ export interface TrainerOptions {
   clip?: number;
   /** Loss weights: MSE reconstruction (default 1), L1 reconstruction (default 0: not computed), codebook (default 1); the commitment weight is the model's β. */
   weights?: { mse?: number; l1?: number; codebook?: number };
+  /**
+   * Coarse-to-fine training (TiTok models): each image of a step is decoded from only its first k
+   * tokens, with probability `prob` for k uniform in 1..K, else k = K; drawn from (seed, step,
+   * image), so a resumed run draws the same. Off when absent.
+   */
+  nestedDropout?: { prob: number; seed: number };
+}
+
+/** A model the trainer can train: the patch-token TokenizerModel or a TiTok VQ model. */
+export type TrainableModel = TokenizerModel | TiTokModel;
+
+/** Parameter names of a trainable model, in its spec order. */
+export function trainableParamNames(model: TrainableModel): string[] {
+  return (model instanceof TiTokModel ? titokParamSpecs(model.config) : paramSpecs(model.config)).map((s) => s.name);
+}
+
+/** Token counts per image for a step under nested dropout (see TrainerOptions.nestedDropout). */
+export function nestedTokenCounts(o: { prob: number; seed: number }, step: number, batch: number, K: number): number[] {
+  return Array.from({ length: batch }, (_, b) => {
+    const u = randomBits(o.seed, step, 2 * b) / 2 ** 32;
+    if (u >= o.prob) return K;
+    return 1 + (randomBits(o.seed, step, 2 * b + 1) % K);
+  });
 }
 
 export interface StepOptions {
@@ -52,12 +78,14 @@ export class Trainer {
   readonly optimizer: AdamW;
 
   constructor(
-    readonly model: TokenizerModel,
+    readonly model: TrainableModel,
     readonly options: TrainerOptions,
   ) {
     const e = model.engine;
     this.tape = new Tape(e);
-    const params = paramSpecs(model.config).map((s) => ({ name: s.name, tensor: model.p(s.name), decay: decayFor(s.name) }));
+    if (options.nestedDropout && !(model instanceof TiTokModel)) throw new Error('Trainer: nested dropout needs a latent-token (TiTok) model');
+    if (options.nestedDropout && options.weights?.l1) throw new Error('Trainer: the L1 loss is not available with nested dropout');
+    const params = trainableParamNames(model).map((name) => ({ name, tensor: model.p(name), decay: decayFor(name) }));
     this.tape.watch(...params.map((p) => p.tensor));
     this.optimizer = new AdamW(e, params, {
       lr: options.lr,
@@ -75,8 +103,25 @@ export class Trainer {
     const e = this.model.engine;
     const o = this.options;
     const ctx = { engine: e, tape: this.tape };
-    const r: ForwardResult = this.model.forward(ctx, images);
+    const m = this.model;
     const w = o.weights ?? {};
+    let r: ForwardResult;
+    let reconTerms: { loss: Tensor; weight: number }[];
+    let beta: number;
+    // Reconstruction not on the tape (nested dropout's per-group copy): released after backward.
+    let loose: Tensor | null = null;
+    if (m instanceof TiTokModel) {
+      const tokens = o.nestedDropout ? nestedTokenCounts(o.nestedDropout, this.optimizer.stepCount, images.shape[0]!, m.config.tokens) : undefined;
+      const t = m.forward(ctx, images, { tokens });
+      r = t;
+      reconTerms = t.reconTerms;
+      beta = m.config.commitmentCost;
+      if (t.reconTerms.length !== 1 || t.reconTerms[0]!.loss !== t.recon) loose = t.reconstruction;
+    } else {
+      r = m.forward(ctx, images);
+      reconTerms = [{ loss: r.recon, weight: 1 }];
+      beta = m.config.beta;
+    }
     const l1 = w.l1 ? F.l1Loss(ctx, r.reconstruction, images) : null;
     let z: Tensor | null = null;
     if (so.keepZ && r.z) {
@@ -85,12 +130,13 @@ export class Trainer {
     }
     const keep = [r.recon, r.codebookLoss, r.commitmentLoss, r.indices, ...(l1 ? [l1] : [])];
     const terms = [
-      { loss: r.recon, weight: w.mse ?? 1 },
+      ...reconTerms.map((t) => ({ loss: t.loss, weight: t.weight * (w.mse ?? 1) })),
       { loss: r.codebookLoss, weight: w.codebook ?? 1 },
-      { loss: r.commitmentLoss, weight: this.model.config.beta },
+      { loss: r.commitmentLoss, weight: beta },
       ...(l1 ? [{ loss: l1, weight: w.l1! }] : []),
     ];
     const grads = this.tape.backward(terms, keep);
+    e.release(loose);
     const lr = lrAt(this.optimizer.stepCount + 1, { base: o.lr, warmup: o.warmup, total: o.totalSteps, minLr: o.minLr ?? 0 });
     let norm: Tensor | null = null;
     if (o.clip && o.clip > 0) norm = this.optimizer.stepClipped(grads, lr, o.clip);
