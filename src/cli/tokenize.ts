@@ -131,7 +131,7 @@ export async function reconstruct(o: ReconstructOptions): Promise<number> {
       }
       // The token ids are kept for the --compare page (models with continuous latents have none).
       const tokens = tok.continuous ? undefined : await tok.encode(ok.map((x) => x.input), { batch: o.batch });
-      const recon = tokens ? await tok.decode(tokens, { batch: o.batch, tokens: o.tokens }) : await tok.reconstruct(ok.map((x) => x.input), { batch: o.batch });
+      const recon = tokens ? await tok.decode(tokens, { batch: o.batch, tokens: o.tokens }) : await tok.reconstruct(ok.map((x) => x.input), { batch: o.batch, tokens: o.tokens });
       for (const [j, x] of ok.entries()) {
         const ref = fromModelOutput(x.input, S);
         const out = fromModelOutput(recon[j]!, S);
