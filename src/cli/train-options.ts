@@ -1,5 +1,6 @@
 /** `tok1d train`'s options, defaults and help (kept apart so the CLI loads the trainer only when it runs). */
 import { PRESETS } from '../model/config.js';
+import { TITOK_PRESETS } from '../model/titok-config.js';
 
 export const TRAIN_DEFAULTS = {
   preset: 'small',
@@ -40,8 +41,13 @@ and saves. '--resume RUN_DIR' continues exactly where the run stopped (same seed
 the same weights as an uninterrupted run).
 
 Model:
-  --preset NAME         ${Object.keys(PRESETS).join(', ')} (default ${D.preset})
+  --preset NAME         ${Object.keys(PRESETS).join(', ')} (default ${D.preset}), or a TiTok VQ
+                        preset: ${Object.entries(TITOK_PRESETS).filter(([, c]) => c.quantizeMode === 'vq').map(([n]) => n).join(', ')}
+                        (the inference checkpoint is then the folder RUN_DIR/model/)
   --config FILE         JSON model configuration: a full one, or fields over --preset's
+                        (TiTok: TiTokConfig's fields, e.g. {"imageSize": 64, "encoderSize": "tiny"})
+  --nested-dropout P    TiTok: decode each image from only its first k tokens with probability P,
+                        k uniform in 1..K (coarse-to-fine tokens; default 0, off)
 Data:
   --val FOLDER          validation images (default: a held-out 5% of the inputs, at least one)
   --cache-mb N          decoded-pixel cache (default ${D.cacheMb}); images beyond it are decoded per use
@@ -97,5 +103,6 @@ export const TRAIN_OPTIONS = {
   'val-every': { type: 'string' },
   'ckpt-every': { type: 'string' },
   'export-dtype': { type: 'string' },
+  'nested-dropout': { type: 'string' },
 } as const;
 

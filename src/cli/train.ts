@@ -3,11 +3,12 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { BackendName } from '../gpu/node.js';
 import { CheckpointError, validateConfig } from '../model/checkpoint.js';
-import type { ModelConfig } from '../model/config.js';
+import type { AnyModelConfig } from '../model/config.js';
+import { checkTiTok, isTiTok, TiTokConfigError, type TiTokConfig } from '../model/titok-config.js';
 import { SafetensorsError } from '../io/safetensors.js';
 import { cleanStaleTemps, readRunState, RunError, runTraining, splitFiles, type RunSettings, type TrainMetrics } from '../train/run.js';
 import { openEngine } from './engine.js';
-import { cliPreset, EXIT, UsageError, UserError } from './errors.js';
+import { cliAnyPreset, EXIT, UsageError, UserError } from './errors.js';
 import { collectImages } from './inputs.js';
 import { formatDuration } from './progress.js';
 import { TRAIN_DEFAULTS } from './train-options.js';
@@ -24,9 +25,9 @@ function num(v: Values, key: string, dflt: number, integer = false): number {
   return n;
 }
 
-function modelConfig(v: Values): { preset: string | null; model: ModelConfig } {
+function modelConfig(v: Values): { preset: string | null; model: AnyModelConfig } {
   const presetName = (v.preset as string | undefined) ?? D.preset;
-  const base = cliPreset(presetName);
+  const base = cliAnyPreset(presetName);
   if (v.config === undefined) return { preset: presetName, model: { ...base } };
   let obj: unknown;
   try {
@@ -36,6 +37,12 @@ function modelConfig(v: Values): { preset: string | null; model: ModelConfig } {
   }
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new UserError(`${v.config as string}: not a JSON object`);
   try {
+    if (isTiTok(base)) {
+      // TiTokConfig's fields over the preset's (e.g. a smaller image, size or codebook).
+      const model = { ...base, ...(obj as object), family: 'titok' } as TiTokConfig;
+      checkTiTok(model, v.config as string);
+      return { preset: null, model };
+    }
     return { preset: null, model: validateConfig({ ...base, ...(obj as object) }, v.config as string) };
   } catch (e) {
     throw new UserError((e as Error).message);
@@ -89,6 +96,7 @@ export function settingsFrom(v: Values): RunSettings {
     valEvery: num(v, 'val-every', D.valEvery, true),
     ckptEvery: num(v, 'ckpt-every', D.ckptEvery, true),
     exportDtype: dtype,
+    nestedDropout: num(v, 'nested-dropout', 0),
   };
 }
 

@@ -18,8 +18,11 @@ import type { Engine } from '../gpu/engine.js';
 import { encodePng, fromModelOutput, psnr, sideBySide, type RgbImage } from '../io/image.js';
 import { decodeSafetensors, encodeSafetensors, type NamedTensor } from '../io/safetensors.js';
 import { canonicalConfigJson, saveCheckpoint, validateConfig, writeFileAtomic, type CheckpointDType } from '../model/checkpoint.js';
-import { paramSpecs, tokensPerImage, type ModelConfig } from '../model/config.js';
+import { paramSpecs, tokensPerImage, type AnyModelConfig } from '../model/config.js';
 import { TokenizerModel } from '../model/model.js';
+import { serializeTiTok } from '../model/titok-checkpoint.js';
+import { checkTiTok, isTiTok, titokParamSpecs, TiTokConfigError } from '../model/titok-config.js';
+import { TiTokModel } from '../model/titok.js';
 import { measuresByDefault, tuneModel } from '../model/tune.js';
 import type { Tensor } from '../tensor.js';
 import { CodeUsage } from './codes.js';
@@ -27,7 +30,7 @@ import { Dataset, splitFiles, type SkippedFile } from './data.js';
 import { Ema } from './optim.js';
 import { plotLossCurves } from './plot.js';
 import { lrAt } from './schedule.js';
-import { Trainer } from './trainer.js';
+import { Trainer, type TrainableModel } from './trainer.js';
 
 /** Everything that defines a run (stored with its state; a resumed run uses the stored one). */
 export interface RunSettings {
@@ -36,7 +39,8 @@ export interface RunSettings {
   /** Validation images. */
   valFiles: string[];
   preset: string | null;
-  model: ModelConfig;
+  /** A patch-token model, or a TiTok VQ model (its inference checkpoint is then the folder model/). */
+  model: AnyModelConfig;
   steps: number;
   batch: number;
   lr: number;
@@ -60,6 +64,37 @@ export interface RunSettings {
   valEvery: number;
   ckptEvery: number;
   exportDtype: CheckpointDType;
+  /**
+   * Nested dropout (TiTok models; 0 off): the probability that an image of a step is decoded from
+   * only its first k tokens, k uniform in 1..K (coarse-to-fine tokens). Absent in older runs: 0.
+   */
+  nestedDropout?: number;
+}
+
+/** What the loop needs to know of either model family. */
+interface Family {
+  specs: { name: string; shape: number[] }[];
+  codebook: string;
+  codeDim: number;
+  tokens: number;
+  beta: number;
+}
+
+function family(c: AnyModelConfig): Family {
+  if (isTiTok(c)) return { specs: titokParamSpecs(c), codebook: 'quantize.embedding.weight', codeDim: c.tokenSize, tokens: c.tokens, beta: c.commitmentCost };
+  return { specs: paramSpecs(c), codebook: 'vq.codebook', codeDim: c.codeDim, tokens: tokensPerImage(c), beta: c.beta };
+}
+
+/** The model's configuration checked (and, for patch-token models, normalized) as a checkpoint's would be. */
+function checkModel(c: AnyModelConfig): AnyModelConfig {
+  if (!isTiTok(c)) return validateConfig(c);
+  try {
+    checkTiTok(c);
+  } catch (e) {
+    throw new RunError((e as TiTokConfigError).message);
+  }
+  if (c.quantizeMode !== 'vq') throw new RunError('training is available for TiTok VQ models only (quantize_mode vq)');
+  return c;
 }
 
 export interface RunHooks {
@@ -131,7 +166,12 @@ export function checkSettings(s: RunSettings): void {
   if (!(s.weights.mse > 0 || s.weights.l1 > 0)) throw new RunError('one of the MSE and L1 weights must be positive');
   if (!Number.isInteger(s.seed) || s.seed < 0 || s.seed > 0xffffffff) throw new RunError(`seed must be an integer in [0, 2^32), got ${s.seed}`);
   if (!s.trainFiles.length) throw new RunError('no training images');
-  validateConfig(JSON.parse(canonicalConfigJson(s.model)));
+  const nd = s.nestedDropout ?? 0;
+  if (!(nd >= 0 && nd <= 1)) throw new RunError(`nested dropout must lie in [0, 1], got ${nd}`);
+  if (nd > 0 && !isTiTok(s.model)) throw new RunError('nested dropout needs a latent-token (TiTok) model');
+  if (nd > 0 && s.weights.l1 > 0) throw new RunError('the L1 loss is not available with nested dropout');
+  if (isTiTok(s.model)) checkModel(s.model);
+  else validateConfig(JSON.parse(canonicalConfigJson(s.model)));
 }
 
 export function statePath(dir: string): string {
@@ -147,7 +187,7 @@ export function readRunState(dir: string): { settings: RunSettings; step: number
   if (!raw) throw new RunError(`${path}: not a tok1d training state`);
   const st = JSON.parse(raw) as { version: number; step: number; settings: RunSettings };
   if (st.version !== STATE_VERSION) throw new RunError(`${path}: training state version ${st.version} (this build reads ${STATE_VERSION})`);
-  st.settings.model = validateConfig(st.settings.model);
+  st.settings.model = checkModel(st.settings.model);
   return { settings: st.settings, step: st.step, tensors };
 }
 
@@ -171,22 +211,23 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
   for (const k of skipped) log(`skipped ${k.file}: ${k.reason}`);
   if (!train.length) throw new RunError('none of the training images could be read');
 
+  const fam = family(s.model);
   let start = 0;
-  let model: TokenizerModel;
+  let model: TrainableModel;
   let stored: Map<string, NamedTensor> | null = null;
   if (resume) {
     const st = readRunState(dir);
     start = st.step;
     stored = st.tensors;
     const params = new Map<string, Tensor>();
-    for (const p of paramSpecs(s.model)) {
+    for (const p of fam.specs) {
       const t = stored.get(`param/${p.name}`);
       if (!t || t.data.length !== p.shape.reduce((a, b) => a * b, 1)) throw new RunError(`training state lacks parameter ${p.name}`);
       params.set(p.name, engine.upload(t.data, p.shape));
     }
-    model = new TokenizerModel(engine, s.model, params);
+    model = isTiTok(s.model) ? new TiTokModel(engine, s.model, params) : new TokenizerModel(engine, s.model, params);
   } else {
-    model = TokenizerModel.random(engine, s.model, s.seed);
+    model = isTiTok(s.model) ? TiTokModel.random(engine, s.model, s.seed) : TokenizerModel.random(engine, s.model, s.seed);
     writeFileSync(join(dir, 'config.json'), JSON.stringify(s, null, 2) + '\n');
     rmSync(join(dir, 'metrics.jsonl'), { force: true });
   }
@@ -201,8 +242,9 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
     weightDecay: s.weightDecay,
     clip: s.clip,
     weights: s.weights,
+    ...(s.nestedDropout ? { nestedDropout: { prob: s.nestedDropout, seed: s.seed } } : {}),
   });
-  const named = paramSpecs(s.model).map((p) => ({ name: p.name, tensor: model.p(p.name) }));
+  const named = fam.specs.map((p) => ({ name: p.name, tensor: model.p(p.name) }));
   const ema = s.ema > 0 ? new Ema(engine, named, s.ema) : null;
   const codes = new CodeUsage(s.model.codebookSize, s.deadAfter, start);
   if (stored) {
@@ -241,7 +283,7 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
   const checkpoint = async (step: number) => {
     flushMetrics();
     const tensors = new Map<string, NamedTensor>();
-    const specs = paramSpecs(s.model);
+    const specs = fam.specs;
     const weights = (await engine.readMany(specs.map((p) => model.p(p.name)))) as Float32Array[];
     specs.forEach((p, i) => tensors.set(`param/${p.name}`, { shape: p.shape, data: weights[i]! }));
     const opt = await trainer.optimizer.state();
@@ -256,7 +298,13 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
     await writeFileAtomic(statePath(dir), encodeSafetensors(tensors, meta));
     const exported = new Map<string, Float32Array>();
     for (const p of specs) exported.set(p.name, emaState ? emaState[p.name]! : tensors.get(`param/${p.name}`)!.data);
-    await saveCheckpoint(join(dir, 'model.safetensors'), s.model, exported, { dtype: s.exportDtype, metadata: { step: String(step), weights: ema ? `ema ${s.ema}` : 'live' } });
+    if (isTiTok(s.model)) {
+      // The reference's checkpoint folder (config.json, model.safetensors): --checkpoint RUN/model.
+      const files = serializeTiTok(s.model, exported, s.exportDtype === 'f16' ? 'F16' : 'F32');
+      mkdirSync(join(dir, 'model'), { recursive: true });
+      await writeFileAtomic(join(dir, 'model', 'model.safetensors'), files.weights);
+      await writeFileAtomic(join(dir, 'model', 'config.json'), new TextEncoder().encode(files.config));
+    } else await saveCheckpoint(join(dir, 'model.safetensors'), s.model, exported, { dtype: s.exportDtype, metadata: { step: String(step), weights: ema ? `ema ${s.ema}` : 'live' } });
   };
 
   // Validation inputs are fixed: resampled once.
@@ -293,7 +341,7 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
     }
   };
 
-  log(`training ${s.preset ?? 'custom'} model (${tokensPerImage(s.model)} tokens, ${s.model.codebookSize} codes) on ${train.length} images, validating on ${val.length}; ${s.steps} steps of ${s.batch}`);
+  log(`training ${s.preset ?? 'custom'} model (${fam.tokens} tokens, ${s.model.codebookSize} codes) on ${train.length} images, validating on ${val.length}; ${s.steps} steps of ${s.batch}`);
   let step = start;
   for (; step < s.steps; step++) {
     if (hooks.shouldStop?.()) {
@@ -307,7 +355,7 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
     if (ema) ema.update();
     // One submit and one read-back per step: the token ids, the losses and (when re-seeding) z and the codebook.
     const scalars = [l.recon, l.codebook, l.commitment, l.l1, l.gradNorm];
-    const wanted = [l.indices, ...scalars.filter((t): t is Tensor => t !== null), ...(reseedNow && l.z ? [l.z, model.p('vq.codebook')] : [])];
+    const wanted = [l.indices, ...scalars.filter((t): t is Tensor => t !== null), ...(reseedNow && l.z ? [l.z, model.p(fam.codebook)] : [])];
     const got = await engine.readMany(wanted);
     const ids = got[0] as Uint32Array;
     let k = 1;
@@ -317,8 +365,8 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
     if (reseedNow && l.z) {
       const z = got[k] as Float32Array;
       const cbw = got[k + 1] as Float32Array;
-      reseeded = codes.reseed(step + 1, cbw, z, s.model.codeDim, s.seed).length;
-      if (reseeded) engine.write(model.p('vq.codebook'), cbw);
+      reseeded = codes.reseed(step + 1, cbw, z, fam.codeDim, s.seed).length;
+      if (reseeded) engine.write(model.p(fam.codebook), cbw);
     }
     trainer.releaseLosses(l);
     const w = s.weights;
@@ -326,7 +374,7 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
       kind: 'train',
       step: step + 1,
       lr: lrAt(step + 1, { base: s.lr, warmup: s.warmup, total: s.steps, minLr: s.minLr }),
-      loss: w.mse * mse! + w.l1 * (l1 ?? 0) + w.codebook * cb! + s.model.beta * cm!,
+      loss: w.mse * mse! + w.l1 * (l1 ?? 0) + w.codebook * cb! + fam.beta * cm!,
       mse: mse!,
       ...(l1 !== null ? { l1 } : {}),
       codebook: cb!,
@@ -346,7 +394,7 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
     hooks.progress?.(m, s);
     if (m.step % s.logEvery === 0 || m.step === s.steps) {
       flushMetrics();
-      log(`step ${m.step}/${s.steps} loss ${m.loss.toPrecision(4)} mse ${m.mse.toPrecision(4)}${m.l1 !== undefined ? ` l1 ${m.l1.toPrecision(4)}` : ''} codebook ${m.codebook.toPrecision(3)} codes ${m.codesUsed}/${s.batch * tokensPerImage(s.model)} ppl ${m.perplexity.toFixed(1)} dead ${m.deadCodes}${reseeded ? ` reseeded ${reseeded}` : ''} lr ${m.lr.toExponential(2)} ${m.ms.toFixed(0)} ms`);
+      log(`step ${m.step}/${s.steps} loss ${m.loss.toPrecision(4)} mse ${m.mse.toPrecision(4)}${m.l1 !== undefined ? ` l1 ${m.l1.toPrecision(4)}` : ''} codebook ${m.codebook.toPrecision(3)} codes ${m.codesUsed}/${s.batch * fam.tokens} ppl ${m.perplexity.toFixed(1)} dead ${m.deadCodes}${reseeded ? ` reseeded ${reseeded}` : ''} lr ${m.lr.toExponential(2)} ${m.ms.toFixed(0)} ms`);
     }
     if (m.step % s.valEvery === 0 || m.step === s.steps) {
       const v = await validate(m.step);
@@ -359,7 +407,7 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
     if (m.step % s.ckptEvery === 0 && m.step !== s.steps) await checkpoint(m.step);
   }
   await checkpoint(step);
-  log(stopped ? `stopped at step ${step}; checkpoint written (continue with: tok1d train --resume ${dir})` : `finished ${step} steps; checkpoint ${join(dir, 'model.safetensors')}`);
+  log(stopped ? `stopped at step ${step}; checkpoint written (continue with: tok1d train --resume ${dir})` : `finished ${step} steps; checkpoint ${join(dir, isTiTok(s.model) ? 'model' : 'model.safetensors')}`);
   if (!stopped) writeLossPlot(dir);
   engine.release(images);
   ema?.dispose();
