@@ -13,7 +13,7 @@ import {
   affine as affineOp,
   scale as scaleOp,
   columnSumRows,
-  gatherRows,
+  gatherRows as gatherRowsOp,
   gatherRowsBackward,
   l1 as l1Op,
   l1Backward,
@@ -154,6 +154,19 @@ export function conv3x3(ctx: Ctx, x: Tensor, w: Tensor, b: Tensor): Tensor {
   return y;
 }
 
+/**
+ * Rows of `table` [K, D] picked by u32 `indices` [N] → [N, D]. Backward: the deterministic
+ * scatter-add into [K, D] (gatherRowsBackward). The indices stay the caller's and must live until
+ * backward (hand them to the tape with adopt).
+ */
+export function gatherRows(ctx: Ctx, table: Tensor, indices: Tensor): Tensor {
+  const e = ctx.engine;
+  const y = gatherRowsOp(e, table, indices);
+  const K = table.size / table.shape[table.shape.length - 1]!;
+  recordOrRelease(ctx, 'gatherRows', [table], [y], [], ([dy]) => [gatherRowsBackward(e, view(dy!, y.shape), indices, K)]);
+  return y;
+}
+
 /** One segment of a sequence built by assembleRows (see rowsInto). */
 export interface RowSegment {
   src: Tensor;
@@ -272,7 +285,7 @@ export function quantize(ctx: Ctx, z: Tensor, codebook: Tensor, opts: { cosine?:
   const e = ctx.engine;
   const { indices, distances } = codebookSearch(e, z, codebook, opts);
   e.release(distances);
-  const zq = gatherRows(e, codebook, indices);
+  const zq = gatherRowsOp(e, codebook, indices);
   const codebookLoss = mseOp(e, z, zq);
   // The same value; a separate tensor so each loss gets its own weight on the tape.
   const commitmentLoss = e.empty([1]);
@@ -302,7 +315,7 @@ function quantizeCosine(ctx: Ctx, z: Tensor, codebook: Tensor, norms: Tensor | u
   const { indices, distances } = codebookSearch(e, z, codebook, { cosine: true, norms });
   e.release(distances);
   const { y: zn, norm: zNorm } = l2normalizeOp(e, z);
-  const chosen = gatherRows(e, codebook, indices);
+  const chosen = gatherRowsOp(e, codebook, indices);
   const { y: zq, norm: eNorm } = l2normalizeOp(e, chosen);
   e.release(chosen);
   const codebookLoss = mseOp(e, zn, zq);
