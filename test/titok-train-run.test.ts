@@ -1,10 +1,11 @@
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeSafetensors } from '../src/io/safetensors.js';
 import { titokFromReference, titokParamSpecs, type TiTokConfig } from '../src/model/titok-config.js';
-import { readRunState, runTraining, type RunSettings } from '../src/train/run.js';
+import { settingsFrom } from '../src/cli/train.js';
+import { checkSettings, readRunState, runTraining, type RunSettings } from '../src/train/run.js';
 import { describeBackends } from './helpers.js';
 import { ROOT } from './cli-run.js';
 
@@ -51,6 +52,33 @@ function metricLines(dir: string): string[] {
     .filter(Boolean)
     .map((l) => JSON.stringify({ ...(JSON.parse(l) as object), ms: 0 }));
 }
+
+describe('tok1d train settings for TiTok presets', () => {
+  it('--preset NAME with --config fields over it and --nested-dropout', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tok1d-titok-cfg-'));
+    try {
+      const cfg = join(dir, 'model.json');
+      writeFileSync(cfg, JSON.stringify({ imageSize: 16, encoderPatch: 4, decoderPatch: 4, encoderSize: 'tiny', decoderSize: 'tiny', tokens: 8, tokenSize: 8, codebookSize: 32, useL2Norm: true }));
+      const s = settingsFrom({ _: FEW, val: join(ROOT, 'examples/images/val'), preset: 'titok-bl64-vq', config: cfg, 'nested-dropout': '0.5' });
+      expect(s.model).to.deep.equal(MODEL);
+      expect(s.nestedDropout).to.equal(0.5);
+      expect(() => checkSettings(s)).to.not.throw();
+      const plain = settingsFrom({ _: FEW, preset: 'titok-bl64-vq' });
+      expect(plain.model).to.deep.include({ family: 'titok', imageSize: 256, tokens: 64, codebookSize: 8192 });
+      expect(plain.nestedDropout).to.equal(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a TiTok VAE, nested dropout without a TiTok model, and nested dropout with L1', () => {
+    const base = { ...settings(), nestedDropout: 0 };
+    expect(() => checkSettings({ ...base, model: { ...MODEL, quantizeMode: 'vae', codebookSize: 0 } })).to.throw(/VQ models only/);
+    expect(() => checkSettings({ ...base, preset: 'tiny', model: settingsFrom({ _: FEW, preset: 'tiny' }).model, nestedDropout: 0.5 })).to.throw(/needs a latent-token/);
+    expect(() => checkSettings({ ...base, nestedDropout: 0.5, weights: { mse: 1, l1: 0.1, codebook: 1 } })).to.throw(/L1/);
+    expect(() => checkSettings({ ...base, nestedDropout: 1.5 })).to.throw(/\[0, 1\]/);
+  });
+});
 
 describeBackends('tok1d train with a TiTok model', (get) => {
   it('stops, resumes and ends bit-identical to an uninterrupted run (nested dropout, re-seeding); model/ is a TiTok checkpoint folder', async () => {
