@@ -144,11 +144,16 @@ describeBackends('TiTok training', (get) => {
     }
     const images = e.upload(px, [B, 16, 16, 3]);
     const losses: number[] = [];
+    // Buffers held between steps (parameters, AdamW moments, inputs): the same after every step,
+    // whichever token counts the step drew (nothing leaks from the groups' decodes).
+    const held: number[] = [];
     for (let s = 0; s < 24; s++) {
       const l = trainer.step(images);
       losses.push((await e.readF32(l.recon))[0]!);
       trainer.releaseLosses(l);
+      held.push(e.pool.stats().inUse);
     }
+    expect(new Set(held.slice(1)).size, `buffers in use after each step: ${held.join(' ')}`).to.equal(1);
     const first = losses.slice(0, 3).reduce((a, b) => a + b) / 3;
     const last = losses.slice(-3).reduce((a, b) => a + b) / 3;
     console.log(`      reconstruction MSE ${first.toFixed(4)} → ${last.toFixed(5)} (${(first / last).toFixed(1)}×)`);
