@@ -211,8 +211,9 @@ describe('browser build in headless Chromium (SwiftShader) vs Node (llvmpipe)', 
 
   it("token ids equal Node's: a TiTok model the page loads from a checkpoint folder URL", async () => {
     const engine = (await engineFor('opengl')) as Engine;
-    // A reduced TiTok configuration (the reference's 'small' size at 64×64, patch 8, 32 tokens), random weights.
-    const config: TiTokConfig = { ...TITOK_PRESETS['titok-bl64-vq']!, imageSize: 64, encoderPatch: 8, decoderPatch: 8, encoderSize: 'small', decoderSize: 'small', tokens: 32, codebookSize: 1024 };
+    // A TiTok configuration small enough for a page on a software GPU (tok1d's 'tiny' width at 64×64,
+    // patch 8, 32 tokens; the reference's own sizes are checked against the reference in Node), random weights.
+    const config: TiTokConfig = { ...TITOK_PRESETS['titok-bl64-vq']!, imageSize: 64, encoderPatch: 8, decoderPatch: 8, encoderSize: 'tiny', decoderSize: 'tiny', tokens: 32, codebookSize: 1024 };
     const tok = await Tokenizer.random(config, RUN_SEED ^ 0x7171, { engine });
     const folder = '/__tok1d_test__/titok/';
     try {
