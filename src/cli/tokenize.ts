@@ -109,6 +109,13 @@ export interface ReconstructOptions extends ModelChoice {
   maxPixels: number;
 }
 
+/** --tokens K: a prefix length the model decodes (TiTok models: 1..K), else a usage error. */
+function checkTokenCount(tok: Tokenizer, k: number | undefined): void {
+  if (k === undefined) return;
+  if (!tok.titok) throw new UsageError(`--tokens: this model decodes all ${tok.tokensPerImage} tokens of an image; prefix decoding needs a TiTok model`);
+  if (k > tok.tokensPerImage) throw new UsageError(`--tokens ${k}: this model has ${tok.tokensPerImage} tokens per image`);
+}
+
 /** `tok1d reconstruct`: image → tokens → image, PSNR per image and the mean. */
 export async function reconstruct(o: ReconstructOptions): Promise<number> {
   // The first images are read and decoded while the model is set up.
@@ -116,6 +123,7 @@ export async function reconstruct(o: ReconstructOptions): Promise<number> {
   const batches = readImageBatches(o.inputs, opening.then((t) => t.config.imageSize), o);
   const tok = await opening;
   try {
+    checkTokenCount(tok, o.tokens);
     mkdirSync(o.out, { recursive: true });
     const S = tok.config.imageSize;
     const progress = new Progress(o.inputs.length);
@@ -234,6 +242,7 @@ export async function detokenize(o: ModelChoice & { file: string; out: string; b
   }
   const tok = await openTokenizer(o);
   try {
+    checkTokenCount(tok, o.tokens);
     const isTok = bytes.length >= TOK_MAGIC.length && TOK_MAGIC.every((b, i) => bytes[i] === b);
     let records: TokenRecord[];
     try {

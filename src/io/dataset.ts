@@ -95,6 +95,9 @@ export function readImageBatches(paths: readonly string[], size: number | Promis
   const resize = opts.resize ?? true;
   const maxPixels = positive('maxPixels', opts.maxPixels, DEFAULT_MAX_PIXELS);
   const timings = opts.timings;
+  // A rejected size (the model failed to load) surfaces through the batches or the caller's own
+  // await of the model, never as an unhandled rejection while files are still being read.
+  if (typeof size !== 'number') size.catch(() => {});
   const load = async (chunk: readonly string[]): Promise<LoadedImage[]> => {
     const results = await Promise.allSettled(chunk.map((file) => loadInput(file, size, resize, maxPixels, timings)));
     return results.map((r, j) => {
