@@ -124,7 +124,13 @@ function plasmaSize(dir) {
 }
 
 function main() {
-  const out = resolve(process.argv[2] ?? 'corpus');
+  const args = process.argv.slice(2);
+  if (args.length > 1 || args.some((a) => a.startsWith('-'))) {
+    const help = args.includes('--help') || args.includes('-h');
+    (help ? process.stdout : process.stderr).write('usage: node tools/corpus.mjs [OUT_DIR]   (default corpus/; see the comment at the top of this file)\n');
+    process.exit(help ? 0 : 2);
+  }
+  const out = resolve(args[0] ?? 'corpus');
   const cache = join(out, '.debs');
   for (const d of [cache, join(out, 'train'), join(out, 'val'), join(out, 'licences')]) mkdirSync(d, { recursive: true });
   const rows = [['split', 'file', 'package', 'version', 'source', 'licence', 'copyright']];

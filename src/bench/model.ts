@@ -193,11 +193,11 @@ export function trainOps(c: ModelConfig, batch: number): ModelOp[] {
 }
 
 /**
- * The budget family of a kernel file: the matmul kernels and their operand packing are one, and so
+ * The budget family of a kernel file: the matmul kernels (split-K included) and their operand packing are one, and so
  * are attention's two kernel files.
  */
 export function familyOf(kernel: string): string {
-  if (kernel === 'matmul' || kernel === 'matmul_tex' || kernel === 'pack') return 'matmul';
+  if (kernel === 'matmul' || kernel === 'matmul_tex' || kernel === 'matmul_splitk' || kernel === 'pack') return 'matmul';
   return kernel === 'attention_unrolled' ? 'attention' : kernel;
 }
 

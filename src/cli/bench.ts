@@ -150,11 +150,12 @@ async function benchTune(o: BenchCommandOptions): Promise<number> {
   if (o.kernels?.length) throw new UsageError('--tune takes --preset NAME and --batch LIST, not --kernel');
   if (o.suite !== 'kernels' && o.suite !== 'model' && o.suite !== 'train') throw new UsageError(`unknown suite '${o.suite}'; suites: kernels, train, model`);
   const training = o.suite === 'train';
-  const { PRESETS } = await import('../model/config.js');
+  const { anyPresetConfig } = await import('../model/config.js');
+  const { isTiTok, TITOK_SIZES } = await import('../model/titok-config.js');
   const { tuneModel } = await import('../model/tune.js');
   const { REDUCE_KERNEL, reductionClass } = await import('../ops/reductions.js');
   const presets = o.presets?.length ? o.presets : training ? ['small'] : ['small', 'seed'];
-  checkPresets(presets);
+  checkPresets(presets, true);
   const batches = o.batches?.length ? o.batches : training ? [8] : [16, 1];
   return withEngine(o, async (engine) => {
     // openEngine's tuner stores its choices in the on-disk cache.
@@ -165,13 +166,16 @@ async function benchTune(o: BenchCommandOptions): Promise<number> {
     for (const preset of presets) {
       for (const batch of batches) {
         log(`tune ${preset} batch ${batch}${training ? ' (training step)' : ''}`);
-        for (const r of await tuneModel(engine, PRESETS[preset]!, batch, { training, force: true, log })) {
+        const config = anyPresetConfig(preset);
+        for (const r of await tuneModel(engine, config, batch, { training, force: true, log })) {
           rows.push({ preset, batch, what: r.what, shape: r.entry.shape ?? '', shapeClass: r.shapeClass, choice: r.entry.choice, ms: r.entry.ms, dropped: r.entry.dropped ?? {}, rule: r.rule });
         }
         // The workgroup-reduction variant (measured only on devices with 'subgroups').
-        const cls = reductionClass(PRESETS[preset]!.width);
-        const red = engine.tuner.entry(REDUCE_KERNEL, cls);
-        if (red && !rows.some((r) => r.what === 'reductions' && r.shapeClass === cls)) rows.push({ preset, batch, what: 'reductions', shape: red.shape ?? '', shapeClass: cls, choice: red.choice, ms: red.ms, dropped: red.dropped ?? {}, rule: 'tree' });
+        const widths = isTiTok(config) ? [TITOK_SIZES[config.encoderSize].width, TITOK_SIZES[config.decoderSize].width] : [config.width];
+        for (const cls of new Set(widths.map(reductionClass))) {
+          const red = engine.tuner.entry(REDUCE_KERNEL, cls);
+          if (red && !rows.some((r) => r.what === 'reductions' && r.shapeClass === cls)) rows.push({ preset, batch, what: 'reductions', shape: red.shape ?? '', shapeClass: cls, choice: red.choice, ms: red.ms, dropped: red.dropped ?? {}, rule: 'tree' });
+        }
       }
     }
     const seconds = (performance.now() - t0) / 1000;
