@@ -4,6 +4,7 @@ import type { Engine } from '../gpu/engine.js';
 import { patchify } from '../ops/elementwise.js';
 import type { Tensor } from '../tensor.js';
 import { ones, seedFor, truncNormal, zeros } from '../train/init.js';
+import { adoptParams, preLnBlock, releaseUntaped } from './blocks.js';
 import { paramSpecs, tokensPerImage, type ModelConfig } from './config.js';
 
 export interface ForwardResult {
@@ -34,12 +35,7 @@ export class TokenizerModel {
     readonly params: Map<string, Tensor>,
   ) {
     this.tokens = tokensPerImage(config);
-    for (const s of paramSpecs(config)) {
-      const t = params.get(s.name);
-      if (!t) throw new Error(`missing parameter ${s.name}`);
-      if (t.size !== s.shape.reduce((a, b) => a * b, 1)) throw new Error(`parameter ${s.name} has ${t.size} values, expected [${s.shape.join(', ')}]`);
-      t.constant = true;
-    }
+    adoptParams(params, paramSpecs(config));
   }
 
   /** Reproducible initialization: truncated normal (std 0.02) weights, ones/zeros for norms and biases. */
@@ -59,28 +55,11 @@ export class TokenizerModel {
     return t;
   }
 
-  private release(ctx: Ctx, ...ts: Tensor[]): void {
-    // Intermediates recorded on a tape belong to it; in inference they go back to the pool now.
-    if (!ctx.tape) ctx.engine.release(...ts);
-  }
-
   private block(ctx: Ctx, prefix: string, x: Tensor, batch: number): Tensor {
     const c = this.config;
-    const D = c.width;
-    const T = this.tokens;
-    const h = F.layerNorm(ctx, x, this.p(`${prefix}.ln1.g`), this.p(`${prefix}.ln1.b`), c.eps);
-    const qkv = F.linear(ctx, h, this.p(`${prefix}.attn.qkv.w`), this.p(`${prefix}.attn.qkv.b`));
-    this.release(ctx, h);
-    // qkv [B·T, 3D] is read as [B, T, 3D]; att [B, T, D] feeds the projection as B batches of T rows.
-    const att = F.attention(ctx, qkv, { batch, seq: T, heads: c.heads, headDim: D / c.heads });
-    this.release(ctx, qkv);
-    // The residual adds run in the projections' epilogues: x1 = x + proj(att), x2 = x1 + mlp(LN(x1)).
-    const x1 = F.linear(ctx, att, this.p(`${prefix}.attn.proj.w`), this.p(`${prefix}.attn.proj.b`), { residual: x });
-    this.release(ctx, att);
-    const h2 = F.layerNorm(ctx, x1, this.p(`${prefix}.ln2.g`), this.p(`${prefix}.ln2.b`), c.eps);
-    const x2 = F.mlp(ctx, h2, this.p(`${prefix}.mlp.fc1.w`), this.p(`${prefix}.mlp.fc1.b`), this.p(`${prefix}.mlp.fc2.w`), this.p(`${prefix}.mlp.fc2.b`), { residual: x1 });
-    this.release(ctx, h2, x1);
-    return x2;
+    const w = (name: string): [Tensor, Tensor] => [this.p(`${prefix}.${name}.${name.startsWith('ln') ? 'g' : 'w'}`), this.p(`${prefix}.${name}.b`)];
+    const params = { ln1: w('ln1'), qkv: w('attn.qkv'), proj: w('attn.proj'), ln2: w('ln2'), fc1: w('mlp.fc1'), fc2: w('mlp.fc2') };
+    return preLnBlock(ctx, params, x, { batch, seq: this.tokens, heads: c.heads, eps: c.eps });
   }
 
   /** images [B, H, W, 3] → z [B·T, codeDim] (pre-quantization encoder output). */
@@ -93,17 +72,17 @@ export class TokenizerModel {
     if (ctx.tape) ctx.tape.adopt(patches);
     else ctx.engine.release(patches);
     let x = F.addRows(ctx, emb, this.p('enc.pos'));
-    this.release(ctx, emb);
+    releaseUntaped(ctx, emb);
     for (let i = 0; i < c.encoderDepth; i++) {
       const nx = this.block(ctx, `enc.blocks.${i}`, x, B);
-      this.release(ctx, x);
+      releaseUntaped(ctx, x);
       x = nx;
     }
     let z = F.layerNorm(ctx, x, this.p('enc.ln.g'), this.p('enc.ln.b'), c.eps);
-    this.release(ctx, x);
+    releaseUntaped(ctx, x);
     if (c.codeDim !== c.width) {
       const zp = F.linear(ctx, z, this.p('enc.proj.w'), this.p('enc.proj.b'));
-      this.release(ctx, z);
+      releaseUntaped(ctx, z);
       z = zp;
     }
     return z;
@@ -114,18 +93,18 @@ export class TokenizerModel {
     const c = this.config;
     const e = F.linear(ctx, codes, this.p('dec.embed.w'), this.p('dec.embed.b'));
     let x = F.addRows(ctx, e, this.p('dec.pos'));
-    this.release(ctx, e);
+    releaseUntaped(ctx, e);
     for (let i = 0; i < c.decoderDepth; i++) {
       const nx = this.block(ctx, `dec.blocks.${i}`, x, batch);
-      this.release(ctx, x);
+      releaseUntaped(ctx, x);
       x = nx;
     }
     const h = F.layerNorm(ctx, x, this.p('dec.ln.g'), this.p('dec.ln.b'), c.eps);
-    this.release(ctx, x);
+    releaseUntaped(ctx, x);
     const out = F.linear(ctx, h, this.p('dec.out.w'), this.p('dec.out.b'));
-    this.release(ctx, h);
+    releaseUntaped(ctx, h);
     const img = F.unpatchify(ctx, out, { batch, height: c.imageSize, width: c.imageSize, patch: c.patch });
-    this.release(ctx, out);
+    releaseUntaped(ctx, out);
     return img;
   }
 

@@ -24,6 +24,7 @@ import { rowsFrom } from '../ops/sequence.js';
 import type { Tensor } from '../tensor.js';
 import type { ForwardResult } from './model.js';
 import { seedFor, truncNormal, ones, zeros } from '../train/init.js';
+import { adoptParams, preLnBlock, releaseUntaped } from './blocks.js';
 import { TITOK_SIZES, titokGrid, titokParamSpecs, type TiTokConfig } from './titok-config.js';
 
 const EPS = 1e-5;
@@ -35,12 +36,7 @@ export class TiTokModel {
     /** Parameters by reference name, in tok1d's layout, all marked constant. */
     readonly params: Map<string, Tensor>,
   ) {
-    for (const s of titokParamSpecs(config)) {
-      const t = params.get(s.name);
-      if (!t) throw new Error(`missing parameter ${s.name}`);
-      if (t.size !== s.shape.reduce((a, b) => a * b, 1)) throw new Error(`parameter ${s.name} has ${t.size} values, expected [${s.shape.join(', ')}]`);
-      t.constant = true;
-    }
+    adoptParams(params, titokParamSpecs(config));
   }
 
   /** Reproducible random weights (truncated normal, ones and zeros per TiTokParamSpec.init). */
@@ -65,23 +61,10 @@ export class TiTokModel {
     return this.config.quantizeMode === 'vae' ? 2 * this.config.tokenSize : this.config.tokenSize;
   }
 
-  private release(ctx: Ctx, ...ts: Tensor[]): void {
-    if (!ctx.tape) ctx.engine.release(...ts);
-  }
-
   private block(ctx: Ctx, prefix: string, x: Tensor, batch: number, seq: number, heads: number): Tensor {
-    const W = x.shape[x.shape.length - 1]!;
-    const h = F.layerNorm(ctx, x, this.p(`${prefix}.ln_1.weight`), this.p(`${prefix}.ln_1.bias`), EPS);
-    const qkv = F.linear(ctx, h, this.p(`${prefix}.attn.in_proj_weight`), this.p(`${prefix}.attn.in_proj_bias`));
-    this.release(ctx, h);
-    const att = F.attention(ctx, qkv, { batch, seq, heads, headDim: W / heads });
-    this.release(ctx, qkv);
-    const x1 = F.linear(ctx, att, this.p(`${prefix}.attn.out_proj.weight`), this.p(`${prefix}.attn.out_proj.bias`), { residual: x });
-    this.release(ctx, att);
-    const h2 = F.layerNorm(ctx, x1, this.p(`${prefix}.ln_2.weight`), this.p(`${prefix}.ln_2.bias`), EPS);
-    const x2 = F.mlp(ctx, h2, this.p(`${prefix}.mlp.c_fc.weight`), this.p(`${prefix}.mlp.c_fc.bias`), this.p(`${prefix}.mlp.c_proj.weight`), this.p(`${prefix}.mlp.c_proj.bias`), { residual: x1 });
-    this.release(ctx, h2, x1);
-    return x2;
+    const w = (name: string, weight = `${name}.weight`, bias = `${name}.bias`): [Tensor, Tensor] => [this.p(`${prefix}.${weight}`), this.p(`${prefix}.${bias}`)];
+    const params = { ln1: w('ln_1'), qkv: w('attn', 'attn.in_proj_weight', 'attn.in_proj_bias'), proj: w('attn.out_proj'), ln2: w('ln_2'), fc1: w('mlp.c_fc'), fc2: w('mlp.c_proj') };
+    return preLnBlock(ctx, params, x, { batch, seq, heads, eps: EPS });
   }
 
   /**
@@ -94,13 +77,13 @@ export class TiTokModel {
     let h = F.layerNorm(ctx, x, this.p(`${part}.ln_pre.weight`), this.p(`${part}.ln_pre.bias`), EPS);
     for (let i = 0; i < depth; i++) {
       const nh = this.block(ctx, `${part}.transformer.${i}`, h, batch, seq, heads);
-      this.release(ctx, h);
+      releaseUntaped(ctx, h);
       h = nh;
     }
     const kept = F.rowsFrom(ctx, h, batch, offset, rows);
-    this.release(ctx, h);
+    releaseUntaped(ctx, h);
     const y = F.layerNorm(ctx, kept, this.p(`${part}.ln_post.weight`), this.p(`${part}.ln_post.bias`), EPS);
-    this.release(ctx, kept);
+    releaseUntaped(ctx, kept);
     return y;
   }
 
@@ -127,11 +110,11 @@ export class TiTokModel {
       { src: emb, pos, offset: 1, rows: G * G, source: 'perImage', posOffset: 1 },
       { src: this.p('latent_tokens'), pos: this.p('encoder.latent_token_positional_embedding'), offset: 1 + G * G, rows: K, source: 'shared' },
     ]);
-    this.release(ctx, emb);
+    releaseUntaped(ctx, emb);
     const latent = this.transformer(ctx, 'encoder', x, B, 1 + G * G, K);
-    this.release(ctx, x);
+    releaseUntaped(ctx, x);
     const z = F.linear(ctx, latent, this.p('encoder.conv_out.weight'), this.p('encoder.conv_out.bias'));
-    this.release(ctx, latent);
+    releaseUntaped(ctx, latent);
     return z;
   }
 
@@ -164,15 +147,15 @@ export class TiTokModel {
       { src: this.p('decoder.mask_token'), pos, offset: 1, rows: G * G, source: 'repeat', posOffset: 1 },
       { src: emb, pos: this.p('decoder.latent_token_positional_embedding'), offset: 1 + G * G, rows: k, source: 'perImage' },
     ]);
-    this.release(ctx, emb);
+    releaseUntaped(ctx, emb);
     const grid = this.transformer(ctx, 'decoder', x, batch, 1, G * G);
-    this.release(ctx, x);
+    releaseUntaped(ctx, x);
     const patches = F.linear(ctx, grid, this.p('decoder.ffn.0.weight'), this.p('decoder.ffn.0.bias'));
-    this.release(ctx, grid);
+    releaseUntaped(ctx, grid);
     const shuffled = F.unpatchify(ctx, patches, { batch, height: c.imageSize, width: c.imageSize, patch: P });
-    this.release(ctx, patches);
+    releaseUntaped(ctx, patches);
     const img = F.conv3x3(ctx, shuffled, this.p('decoder.conv_out.weight'), this.p('decoder.conv_out.bias'));
-    this.release(ctx, shuffled);
+    releaseUntaped(ctx, shuffled);
     return img;
   }
 
@@ -206,7 +189,7 @@ export class TiTokModel {
     if (counts.every((k) => k === K)) {
       const rec = this.decode(ctx, q.zq, B);
       const reconstruction = F.affine(ctx, rec, 2, -1);
-      this.release(ctx, rec);
+      releaseUntaped(ctx, rec);
       const recon = F.mseLoss(ctx, reconstruction, images);
       return result(reconstruction, recon, [{ loss: recon, weight: 1 }]);
     }
@@ -223,9 +206,9 @@ export class TiTokModel {
       const lat = F.gatherRows(ctx, q.zq, rowIdx);
       const target = gatherRows(e, view(images, [B, px]), imgIdx);
       const rec = this.decode(ctx, lat, n);
-      this.release(ctx, lat);
+      releaseUntaped(ctx, lat);
       const out = F.affine(ctx, rec, 2, -1);
-      this.release(ctx, rec);
+      releaseUntaped(ctx, rec);
       const loss = F.mseLoss(ctx, out, target);
       members.forEach((b, j) => e.copy(out, reconstruction, px * 4, j * px * 4, b * px * 4));
       // The gathers' backward and the MSE's read these: on a tape they live until then.
