@@ -19,7 +19,7 @@ import { describeAppDevice } from './engine-factory.js';
 import { deviceDescriptor } from './gpu/device-request.js';
 import { CheckpointError, parseCheckpoint, type ParsedCheckpoint } from './model/checkpoint-format.js';
 import type { ModelConfig } from './model/config.js';
-import { parseTiTok, parseTiTokConfig, type ParsedTiTok } from './model/titok-checkpoint.js';
+import { parseTiTokConfig, parseTiTokWeights, type ParsedTiTok } from './model/titok-checkpoint.js';
 import { setTokenizerHost } from './model/tokenizer-host.js';
 
 /** kernels/*.wgsl by name, defined by the bundler (tools/build-browser.mjs). */
@@ -116,7 +116,7 @@ export async function fetchCheckpoint(url: string | URL, expected?: ModelConfig)
     // Relative folder URLs resolve against the page, as fetch() resolves file URLs.
     const base = new URL(href, (globalThis as { location?: { href: string } }).location?.href);
     const config = new TextDecoder().decode(await fetchBytes(new URL('config.json', base)));
-    return parseTiTok(parseTiTokConfig(config, `${href}config.json`).reference, await fetchBytes(new URL('model.safetensors', base)), `${href}model.safetensors`);
+    return parseTiTokWeights(parseTiTokConfig(config, `${href}config.json`), await fetchBytes(new URL('model.safetensors', base)), `${href}model.safetensors`);
   }
   const bytes = await fetchBytes(url);
   try {

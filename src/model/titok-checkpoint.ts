@@ -41,7 +41,14 @@ export function parseTiTokConfig(json: string | unknown, what = 'config.json'): 
  * finite, returned in tok1d's layout.
  */
 export function parseTiTok(configJson: string | unknown, weights: Uint8Array, what = 'model.safetensors'): ParsedTiTok {
-  const { config, reference } = parseTiTokConfig(configJson);
+  return parseTiTokWeights(parseTiTokConfig(configJson), weights, what);
+}
+
+/**
+ * parseTiTok for a configuration already read (parseTiTokConfig): loaders check config.json, with
+ * its own name in the messages, before they fetch or read the much larger weights.
+ */
+export function parseTiTokWeights({ config, reference }: { config: TiTokConfig; reference: Record<string, unknown> }, weights: Uint8Array, what = 'model.safetensors'): ParsedTiTok {
   const specs = titokParamSpecs(config);
   try {
     const { header, dataStart } = readSafetensorsHeader(weights);

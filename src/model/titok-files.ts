@@ -2,7 +2,7 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointError } from './checkpoint-format.js';
-import { parseTiTok, parseTiTokConfig, type ParsedTiTok } from './titok-checkpoint.js';
+import { parseTiTokConfig, parseTiTokWeights, type ParsedTiTok } from './titok-checkpoint.js';
 import type { TiTokConfig } from './titok-config.js';
 
 /** True when `path` is a folder (a TiTok checkpoint is one; tok1d's own are single files). */
@@ -31,7 +31,6 @@ export async function loadTiTokConfig(dir: string): Promise<TiTokConfig> {
 
 /** Reads and parses a TiTok checkpoint folder. */
 export async function loadTiTokDir(dir: string): Promise<ParsedTiTok> {
-  const config = (await readIn(dir, 'config.json')).toString('utf8');
-  parseTiTokConfig(config, join(dir, 'config.json'));
-  return parseTiTok(config, await readIn(dir, 'model.safetensors'), join(dir, 'model.safetensors'));
+  const config = parseTiTokConfig((await readIn(dir, 'config.json')).toString('utf8'), join(dir, 'config.json'));
+  return parseTiTokWeights(config, await readIn(dir, 'model.safetensors'), join(dir, 'model.safetensors'));
 }
