@@ -48,24 +48,39 @@ struct Params {
 @group(0) @binding(3) var<storage, read> dy_w: array<f32>;
 //!include reduce
 
+// Image, row and column of pixel index pix = (b · H + row) · W + col.
+struct Pixel {
+  b: u32,
+  row: u32,
+  col: u32,
+}
+
+fn pixel(pix: u32) -> Pixel {
+  let bh = pix / p.w;
+  let b = bh / p.h;
+  return Pixel(b, bh - b * p.h, pix - bh * p.w);
+}
+
+// Pixel index of (yy, xx) in image b (inside the image).
+fn pixel_at(b: u32, yy: i32, xx: i32) -> u32 {
+  return (b * p.h + u32(yy)) * p.w + u32(xx);
+}
+
 @compute @workgroup_size(256)
 fn conv3x3(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
   let pix = i / p.cout;
   let o = i - pix * p.cout;
-  let bh = pix / p.w;
-  let col = pix - bh * p.w;
-  let b = bh / p.h;
-  let row = bh - b * p.h;
+  let at = pixel(pix);
   var acc = bias[o];
   for (var ky = 0u; ky < 3u; ky++) {
-    let yy = i32(row) + i32(ky) - 1;
+    let yy = i32(at.row) + i32(ky) - 1;
     if (yy < 0 || yy >= i32(p.h)) { continue; }
     for (var kx = 0u; kx < 3u; kx++) {
-      let xx = i32(col) + i32(kx) - 1;
+      let xx = i32(at.col) + i32(kx) - 1;
       if (xx < 0 || xx >= i32(p.w)) { continue; }
-      let base = ((b * p.h + u32(yy)) * p.w + u32(xx)) * p.cin;
+      let base = pixel_at(at.b, yy, xx) * p.cin;
       for (var c = 0u; c < p.cin; c++) {
         acc = fma(x[base + c], wt[((o * p.cin + c) * 3u + ky) * 3u + kx], acc);
       }
@@ -80,18 +95,15 @@ fn conv3x3_dx(@builtin(global_invocation_id) gid: vec3u) {
   if (i >= p.n) { return; }
   let pix = i / p.cin;
   let c = i - pix * p.cin;
-  let bh = pix / p.w;
-  let col = pix - bh * p.w;
-  let b = bh / p.h;
-  let row = bh - b * p.h;
+  let at = pixel(pix);
   var acc = 0.0;
   for (var ky = 0u; ky < 3u; ky++) {
-    let yy = i32(row) - i32(ky) + 1;
+    let yy = i32(at.row) - i32(ky) + 1;
     if (yy < 0 || yy >= i32(p.h)) { continue; }
     for (var kx = 0u; kx < 3u; kx++) {
-      let xx = i32(col) - i32(kx) + 1;
+      let xx = i32(at.col) - i32(kx) + 1;
       if (xx < 0 || xx >= i32(p.w)) { continue; }
-      let base = ((b * p.h + u32(yy)) * p.w + u32(xx)) * p.cout;
+      let base = pixel_at(at.b, yy, xx) * p.cout;
       for (var o = 0u; o < p.cout; o++) {
         acc = fma(dy_in[base + o], wt[((o * p.cin + c) * 3u + ky) * 3u + kx], acc);
       }
@@ -126,14 +138,11 @@ fn conv3x3_dw_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocati
       if (is_bias) {
         acc += g;
       } else {
-        let bh = pix / p.w;
-        let col = pix - bh * p.w;
-        let b = bh / p.h;
-        let row = bh - b * p.h;
-        let yy = i32(row) + i32(ky) - 1;
-        let xx = i32(col) + i32(kx) - 1;
+        let at = pixel(pix);
+        let yy = i32(at.row) + i32(ky) - 1;
+        let xx = i32(at.col) + i32(kx) - 1;
         if (yy >= 0 && yy < i32(p.h) && xx >= 0 && xx < i32(p.w)) {
-          acc = fma(g, x[((b * p.h + u32(yy)) * p.w + u32(xx)) * p.cin + c], acc);
+          acc = fma(g, x[pixel_at(at.b, yy, xx) * p.cin + c], acc);
         }
       }
     }

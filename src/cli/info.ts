@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { relative } from 'node:path';
 import { statSync } from 'node:fs';
 import type { AnyModelConfig } from '../model/config.js';
-import { modelCosts } from '../model/costs.js';
+import { modelCosts, type ModelCosts } from '../model/costs.js';
 import { CheckpointError } from '../model/checkpoint-format.js';
 import { isTiTok, TITOK_SIZES, titokBits, titokCosts, titokGrid, type TiTokConfig } from '../model/titok-config.js';
 import { cliAnyPreset, EXIT, UsageError, UserError } from './errors.js';
@@ -16,6 +16,14 @@ function si(n: number, unit: string): string {
   ];
   for (const [v, p] of steps) if (n >= v) return `${(n / v).toFixed(2)} ${p}${unit}`;
   return `${n} ${unit}`;
+}
+
+/** The parameter and FLOP lines both families print. */
+function costLines(c: { params: ModelCosts['params']; flops: ModelCosts['flops'] }): string[] {
+  return [
+    `parameters     encoder ${si(c.params.encoder, '')}, quantizer ${si(c.params.quantizer, '')}, decoder ${si(c.params.decoder, '')}, total ${si(c.params.total, '')}`,
+    `FLOPs/image    encode ${si(c.flops.encode, 'FLOP')}, codebook search ${si(c.flops.quantize, 'FLOP')}, decode ${si(c.flops.decode, 'FLOP')}`,
+  ];
 }
 
 /** `tok1d info`: sizes and costs of a preset or a checkpoint's model. */
@@ -54,8 +62,7 @@ export async function info(o: { preset?: string; checkpoint?: string; json: bool
     `image          ${config.imageSize}×${config.imageSize} RGB, patch ${config.patch}`,
     `transformer    width ${config.width}, ${config.heads} heads, ${config.encoderDepth} encoder + ${config.decoderDepth} decoder layers, MLP ×${config.mlpRatio}`,
     `codebook       ${config.codebookSize} codes × ${config.codeDim}${config.cosine ? ' (cosine)' : ''}, β ${config.beta}`,
-    `parameters     encoder ${si(c.params.encoder, '')}, quantizer ${si(c.params.quantizer, '')}, decoder ${si(c.params.decoder, '')}, total ${si(c.params.total, '')}`,
-    `FLOPs/image    encode ${si(c.flops.encode, 'FLOP')}, codebook search ${si(c.flops.quantize, 'FLOP')}, decode ${si(c.flops.decode, 'FLOP')}`,
+    ...costLines(c),
     `tokens/image   ${c.tokens}`,
     `bits/image     ${c.bitsPerImage.toFixed(0)} (${c.tokens} × log2 ${config.codebookSize})`,
     `compression    ${c.compression.toFixed(0)}× against raw 8-bit RGB (${config.imageSize * config.imageSize * 3} bytes)`,
@@ -89,8 +96,7 @@ function titokInfo(config: TiTokConfig, source: string, json: boolean): number {
     vq
       ? `codebook       ${config.codebookSize} codes × ${config.tokenSize}${config.useL2Norm ? ' (l2-normalized)' : ''}, β ${config.commitmentCost}`
       : `latents        ${config.tokenSize} channels per token (mean and log-variance from the encoder; decoded from the mean)`,
-    `parameters     encoder ${si(c.params.encoder, '')}, quantizer ${si(c.params.quantizer, '')}, decoder ${si(c.params.decoder, '')}, total ${si(c.params.total, '')}`,
-    `FLOPs/image    encode ${si(c.flops.encode, 'FLOP')}, codebook search ${si(c.flops.quantize, 'FLOP')}, decode ${si(c.flops.decode, 'FLOP')}`,
+    ...costLines(c),
     `tokens/image   ${config.tokens} (any prefix decodes)`,
     vq ? `bits/image     ${bits.toFixed(0)} (${config.tokens} × log2 ${config.codebookSize})` : `bits/image     ${bits.toFixed(0)} (${config.tokens} × ${config.tokenSize} float16 values)`,
     `compression    ${compression.toFixed(0)}× against raw 8-bit RGB (${config.imageSize * config.imageSize * 3} bytes)`,
