@@ -8,14 +8,15 @@
 
 /**
  * The reference's ViT sizes (`vit_enc_model_size` / `vit_dec_model_size`): small, base, large.
- * `tiny` is tok1d's own (the reference code has no such size and cannot load a config that names
- * it): models small enough for gradient tests and for training on CPUs.
+ * `tiny` and `mini` are tok1d's own (the reference code has no such sizes and cannot load a config
+ * that names them): models small enough for gradient tests and for training on CPUs.
  */
 export const TITOK_SIZES = {
   small: { width: 512, depth: 8, heads: 8 },
   base: { width: 768, depth: 12, heads: 12 },
   large: { width: 1024, depth: 24, heads: 16 },
   tiny: { width: 64, depth: 2, heads: 4 },
+  mini: { width: 128, depth: 4, heads: 4 },
 } as const;
 
 export type TiTokSize = keyof typeof TITOK_SIZES;
