@@ -17,9 +17,9 @@ import { Engine, type DeviceInfo, type EngineOptions } from './gpu/engine.js';
 import { KernelSources, type KernelReader } from './gpu/kernels.js';
 import { describeAppDevice } from './engine-factory.js';
 import { deviceDescriptor } from './gpu/device-request.js';
-import { CheckpointError, parseCheckpoint, type ParsedCheckpoint } from './model/checkpoint-format.js';
+import { CheckpointError, type ParsedCheckpoint } from './model/checkpoint-format.js';
 import type { ModelConfig } from './model/config.js';
-import { parseTiTokConfig, parseTiTokWeights, type ParsedTiTok } from './model/titok-checkpoint.js';
+import { parseAnyCheckpoint, parseTiTokConfig, parseTiTokWeights, type ParsedTiTok } from './model/titok-checkpoint.js';
 import { setTokenizerHost } from './model/tokenizer-host.js';
 
 /** kernels/*.wgsl by name, defined by the bundler (tools/build-browser.mjs). */
@@ -120,7 +120,7 @@ export async function fetchCheckpoint(url: string | URL, expected?: ModelConfig)
   }
   const bytes = await fetchBytes(url);
   try {
-    return parseCheckpoint(bytes, expected);
+    return parseAnyCheckpoint(bytes, expected);
   } catch (e) {
     if (e instanceof CheckpointError) throw new CheckpointError(`${href}: ${e.message}`);
     throw e;

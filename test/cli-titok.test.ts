@@ -67,6 +67,33 @@ describe('tok1d on TiTok checkpoint folders', function () {
     expect(readFileSync(join(dir, 'prefix-3', 'chelsea.png')).equals(readFileSync(join(dir, 'prefix-8', 'chelsea.png')))).to.equal(false);
   });
 
+  it('a single-file TiTok checkpoint (checkpointBytes) gives the folder\'s ids; info reads it', async () => {
+    const engine = (await engineFor('opengl')) as Engine;
+    const fromFolder = await Tokenizer.load(vq, { engine });
+    const file = join(dir, 'vq.safetensors');
+    try {
+      writeFileSync(file, await fromFolder.checkpointBytes('f32'));
+      const fromFile = await Tokenizer.load(file, { engine });
+      try {
+        expect(fromFile.titok).to.deep.equal(fromFolder.titok);
+        const img = new Float32Array(32 * 32 * 3).map((_, i) => Math.sin(i * 0.37));
+        expect((await fromFile.encode([img]))[0]).to.deep.equal((await fromFolder.encode([img]))[0]);
+        const back = await Tokenizer.load(await fromFile.checkpointBytes('f32'), { engine });
+        expect((await back.encode([img]))[0]).to.deep.equal((await fromFolder.encode([img]))[0]);
+        back.dispose();
+      } finally {
+        fromFile.dispose();
+      }
+    } finally {
+      fromFolder.dispose();
+    }
+    const info = await tok1d(['info', '--checkpoint', file]);
+    expect(info.code, info.stderr).to.equal(0);
+    expect(info.stdout).to.match(/family\s+TiTok \(latent tokens; VQ\)/);
+    const t = await tok1d(['tokenize', IMAGES[0]!, '--checkpoint', file, '-o', join(dir, 'file.tok'), '--backend', 'opengl']);
+    expect(t.code, t.stderr).to.equal(0);
+  });
+
   it('--tokens beyond the model, a VAE to tokenize, a preset without weights: one line each', async () => {
     const cases: [string[], number, RegExp][] = [
       [['reconstruct', IMAGES[0]!, '--checkpoint', vq, '-o', join(dir, 'r'), '--tokens', '9'], 2, /--tokens 9: this model has 8 tokens per image/],

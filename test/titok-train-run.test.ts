@@ -109,6 +109,11 @@ describeBackends('tok1d train with a TiTok model', (get) => {
       expect(cfg).to.deep.equal(MODEL);
       const names = [...decodeSafetensors(readFileSync(join(whole, 'model', 'model.safetensors'))).tensors.keys()].sort();
       expect(names).to.deep.equal(titokParamSpecs(MODEL).map((s) => s.name).sort());
+      // The single-file checkpoint holds the same tensors, with config.json in its metadata.
+      const single = decodeSafetensors(readFileSync(join(whole, 'model.safetensors')));
+      const folder = decodeSafetensors(readFileSync(join(whole, 'model', 'model.safetensors')));
+      expect(titokFromReference(JSON.parse(single.metadata.titok_config!))).to.deep.equal(MODEL);
+      for (const [k, t] of folder.tensors) expect(Array.from(single.tensors.get(k)!.data), k).to.deep.equal(Array.from(t.data));
     } finally {
       rmSync(whole, { recursive: true, force: true });
       rmSync(split, { recursive: true, force: true });

@@ -1,68 +1,78 @@
 /**
- * Evaluates a training run's checkpoint on held-out photos, for the README's table:
- *   node dist/tools/evaluate.js RUN_DIR VAL_FOLDER [--crops N] [--json FILE]
+ * Evaluates a training run's checkpoint on held-out photos, for models/README.md:
+ *   node dist/tools/evaluate.js RUN_DIR|CHECKPOINT VAL_FOLDER [--crops N] [--json FILE] [--prefixes K1,K2,…]
  *
- * - PSNR of the checkpoint (model.safetensors, as stored: f16 or f32) on each photo resized and
- *   centre-cropped as `tok1d tokenize` does, and on N random crops of the photos (several scales);
+ * RUN_DIR is a `tok1d train` folder (its model.safetensors); any checkpoint
+ * Tokenizer.load takes works too (then without the f16 comparison). Reported:
+ * - per photo: PSNR of the checkpoint (as stored: f16 or f32) on the photo resized and centre-cropped
+ *   as `tok1d tokenize` does, and of a baseline spending the same bits: the image downsampled
+ *   (antialiased) to the most 8-bit RGB pixels that fit in the token bits (a square side×side, at
+ *   least 1×1 even below 24 bits), then upsampled bilinearly; their mean, and the same on N random crops of the photos (several scales);
+ * - TiTok: the same for prefixes of the token sequence (decoding only the first k tokens), each
+ *   against the baseline at k tokens' bits;
  * - codebook usage: distinct codes chosen over all those tokens, as a share of the codebook;
- * - a baseline spending the same bits: the image downsampled (antialiased) to the most 8-bit RGB
- *   pixels that fit in tokens·log2(K) bits (a square side×side), then upsampled bilinearly;
- * - f16 storage: the share of tokens that change between the run's f32 weights (state.safetensors)
- *   and the checkpoint, on the same crops.
+ * - f16 storage: the share of tokens that change between the run's f32 weights (state.safetensors;
+ *   EMA weights where the run kept them) and the checkpoint, on the same images.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { createEngine } from '../src/node-engine.js';
 import type { Engine } from '../src/gpu/engine.js';
 import { decodeSafetensors } from '../src/io/safetensors.js';
 import { fromModelOutput, psnr, toModelInput } from '../src/io/image.js';
-import { loadCheckpoint } from '../src/model/checkpoint.js';
-import { paramSpecs, tokensPerImage, type ModelConfig } from '../src/model/config.js';
-import { TokenizerModel } from '../src/model/model.js';
+import { serializeCheckpoint } from '../src/model/checkpoint.js';
+import { isTiTok, titokParamSpecs } from '../src/model/titok-config.js';
+import { serializeTiTokFile } from '../src/model/titok-checkpoint.js';
+import { paramSpecs } from '../src/model/config.js';
+import { Tokenizer } from '../src/index.js';
 import { Dataset } from '../src/train/data.js';
 import { collectImages } from '../src/cli/inputs.js';
 
-function modelFrom(engine: Engine, config: ModelConfig, get: (name: string) => Float32Array): TokenizerModel {
-  const params = new Map(paramSpecs(config).map((s) => [s.name, engine.upload(get(s.name), s.shape)]));
-  return new TokenizerModel(engine, config, params);
-}
-
-/** Token ids and reconstructions of [N, S, S, 3] inputs, in batches. */
-async function run(engine: Engine, model: TokenizerModel, inputs: Float32Array, n: number): Promise<{ ids: Uint32Array; out: Float32Array }> {
-  const S = model.config.imageSize;
+/** Mean PSNR of each image pair, [n, S, S, 3] in [-1, 1]. */
+function psnrs(inputs: Float32Array, outputs: Float32Array, n: number, S: number): number[] {
   const per = S * S * 3;
-  const ids = new Uint32Array(n * model.tokens);
-  const out = new Float32Array(n * per);
-  for (let b0 = 0; b0 < n; b0 += 16) {
-    const b = Math.min(16, n - b0);
-    const x = engine.upload(inputs.subarray(b0 * per, (b0 + b) * per), [b, S, S, 3]);
-    const r = model.forward({ engine, tape: null }, x);
-    ids.set(await engine.readU32(r.indices), b0 * model.tokens);
-    out.set(await engine.readF32(r.reconstruction), b0 * per);
-    engine.release(x, r.reconstruction, r.indices, r.recon, r.codebookLoss, r.commitmentLoss);
-  }
-  return { ids, out };
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push(psnr(fromModelOutput(inputs.subarray(i * per, (i + 1) * per), S).rgb, fromModelOutput(outputs.subarray(i * per, (i + 1) * per), S).rgb));
+  return out;
 }
 
-function meanPsnr(inputs: Float32Array, outputs: Float32Array, n: number, S: number): number {
-  let sum = 0;
-  for (let i = 0; i < n; i++) {
-    const a = fromModelOutput(inputs.subarray(i * S * S * 3, (i + 1) * S * S * 3), S);
-    const b = fromModelOutput(outputs.subarray(i * S * S * 3, (i + 1) * S * S * 3), S);
-    sum += psnr(a.rgb, b.rgb);
-  }
-  return sum / n;
-}
+const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** Same-bits baseline: downsample to side×side 8-bit RGB, upsample bilinearly to S×S. */
 function baseline(inputs: Float32Array, n: number, S: number, side: number): Float32Array {
   const out = new Float32Array(inputs.length);
   for (let i = 0; i < n; i++) {
     const img = fromModelOutput(inputs.subarray(i * S * S * 3, (i + 1) * S * S * 3), S);
-    const small = fromModelOutput(toModelInput(img, side), side);
-    out.set(toModelInput(small, S), i * S * S * 3);
+    out.set(toModelInput(fromModelOutput(toModelInput(img, side), side), S), i * S * S * 3);
   }
   return out;
+}
+
+/** The side of the largest square 8-bit RGB thumbnail that fits in `bits`. */
+const thumbSide = (bits: number) => Math.max(1, Math.floor(Math.sqrt(bits / 24)));
+
+/** Ids and reconstructions of [n, S, S, 3] inputs, decoding the first k tokens. */
+async function roundTrip(tok: Tokenizer, inputs: Float32Array, n: number, k?: number): Promise<{ ids: Uint32Array[]; out: Float32Array }> {
+  const per = tok.imageValues;
+  const images = Array.from({ length: n }, (_, i) => inputs.subarray(i * per, (i + 1) * per));
+  const ids = await tok.encode(images);
+  const decoded = await tok.decode(ids, k === undefined ? undefined : { tokens: k });
+  const out = new Float32Array(n * per);
+  decoded.forEach((d, i) => out.set(d, i * per));
+  return { ids, out };
+}
+
+/** The run's f32 weights as a checkpoint Tokenizer.load takes (a temporary file or folder), or null. */
+function f32Checkpoint(runDir: string, config: Tokenizer['config'], tmp: string): string | null {
+  const statePath = join(runDir, 'state.safetensors');
+  if (!existsSync(statePath)) return null;
+  const state = decodeSafetensors(readFileSync(statePath)).tensors;
+  const specs = isTiTok(config) ? titokParamSpecs(config) : paramSpecs(config);
+  const params = new Map(specs.map((s) => [s.name, (state.get(`ema/${s.name}`) ?? state.get(`param/${s.name}`))!.data]));
+  const path = join(tmp, 'f32.safetensors');
+  writeFileSync(path, isTiTok(config) ? serializeTiTokFile(config, params, 'F32') : serializeCheckpoint(config, params));
+  return path;
 }
 
 async function main(): Promise<void> {
@@ -76,18 +86,17 @@ async function main(): Promise<void> {
   };
   const crops = Number(flag('--crops') ?? 256);
   const jsonOut = flag('--json');
+  const prefixFlag = flag('--prefixes');
   const [runDir, valDir] = args;
-  if (!runDir || !valDir) throw new Error('usage: evaluate RUN_DIR VAL_FOLDER [--crops N] [--json FILE]');
-  const engine = await createEngine();
-  const ckpt = await loadCheckpoint(join(runDir, 'model.safetensors'));
-  const config = ckpt.config;
+  if (!runDir || !valDir) throw new Error('usage: evaluate RUN_DIR|CHECKPOINT VAL_FOLDER [--crops N] [--json FILE] [--prefixes K1,K2,…]');
+  const engine: Engine = await createEngine();
+  const checkpoint = existsSync(join(runDir, 'model.safetensors')) ? join(runDir, 'model.safetensors') : existsSync(join(runDir, 'model', 'config.json')) ? join(runDir, 'model') : runDir;
+  const tok = await Tokenizer.load(checkpoint, { engine });
+  const config = tok.config;
   const S = config.imageSize;
-  const T = tokensPerImage(config);
-  const bits = T * Math.log2(config.codebookSize);
-  const side = Math.floor(Math.sqrt(bits / 24));
-  const model = modelFrom(engine, config, (n) => ckpt.params.get(n)!);
-  const state = decodeSafetensors(readFileSync(join(runDir, 'state.safetensors')));
-  const f32 = modelFrom(engine, config, (n) => state.tensors.get(`param/${n}`)!.data);
+  const T = tok.tokensPerImage;
+  const codes = config.codebookSize;
+  const bits = tok.bitsPerImage;
 
   const files = collectImages([valDir]);
   const ds = await Dataset.open(files, { size: S, seed: 12345, cacheMb: 1024, minScale: 0.15, flip: false });
@@ -95,43 +104,87 @@ async function main(): Promise<void> {
   const random = new Float32Array(crops * S * S * 3);
   for (let i = 0; i < crops; i++) random.set(await ds.sample(i), i * S * S * 3);
 
-  const rows: Record<string, unknown>[] = [];
-  const usageIds: number[] = [];
-  let changed = 0;
-  let total = 0;
-  for (const [what, inputs, n] of [['photos, resized + centre crop', centre, files.length], [`${crops} random crops of the photos`, random, crops]] as const) {
-    const a = await run(engine, model, inputs, n);
-    const b = await run(engine, f32, inputs, n);
-    usageIds.push(...a.ids);
-    for (let i = 0; i < a.ids.length; i++) if (a.ids[i] !== b.ids[i]) changed++;
-    total += a.ids.length;
-    rows.push({ images: what, count: n, psnr: meanPsnr(inputs, a.out, n, S), baselinePsnr: meanPsnr(inputs, baseline(inputs, n, S, side), n, S), f32Psnr: meanPsnr(inputs, b.out, n, S) });
+  const photos = await roundTrip(tok, centre, files.length);
+  const cropRun = await roundTrip(tok, random, crops);
+  const side = thumbSide(bits);
+  const photoPsnr = psnrs(centre, photos.out, files.length, S);
+  const photoBase = psnrs(centre, baseline(centre, files.length, S, side), files.length, S);
+  const cropPsnr = mean(psnrs(random, cropRun.out, crops, S));
+  const cropBase = mean(psnrs(random, baseline(random, crops, S, side), crops, S));
+  const used = new Set<number>();
+  for (const ids of [...photos.ids, ...cropRun.ids]) for (const id of ids) used.add(id);
+
+  // Prefix decoding (TiTok): the first k tokens of the same ids.
+  const prefixes: { tokens: number; bits: number; baselineBits: number; psnr: number; baselinePsnr: number; perPhoto: number[] }[] = [];
+  if (isTiTok(config)) {
+    const ks = prefixFlag ? prefixFlag.split(',').map(Number) : [...new Set([1, T / 8, T / 4, T / 2, T].map((k) => Math.max(1, Math.round(k))))];
+    for (const k of ks) {
+      const decoded = await tok.decode(photos.ids, { tokens: k });
+      const out = new Float32Array(centre.length);
+      decoded.forEach((d, i) => out.set(d, i * d.length));
+      const p = psnrs(centre, out, files.length, S);
+      const b = tok.bitsForTokens(k);
+      prefixes.push({ tokens: k, bits: b, baselineBits: thumbSide(b) ** 2 * 24, psnr: mean(p), baselinePsnr: mean(psnrs(centre, baseline(centre, files.length, S, thumbSide(b)), files.length, S)), perPhoto: p });
+    }
   }
-  const usage = new Set(usageIds).size / config.codebookSize;
+
+  // f16 storage against the run's f32 weights.
+  let f16: { changed: number; total: number } | null = null;
+  const tmp = mkdtempSync(join(tmpdir(), 'tok1d-eval-'));
+  try {
+    const f32Path = f32Checkpoint(runDir, config, tmp);
+    if (f32Path) {
+      const ref = await Tokenizer.load(f32Path, { engine });
+      const a = [...photos.ids, ...cropRun.ids];
+      const b = [...(await ref.encode(Array.from({ length: files.length }, (_, i) => centre.subarray(i * tok.imageValues, (i + 1) * tok.imageValues)))), ...(await ref.encode(Array.from({ length: crops }, (_, i) => random.subarray(i * tok.imageValues, (i + 1) * tok.imageValues))))];
+      let changed = 0;
+      let total = 0;
+      a.forEach((ids, i) => ids.forEach((id, j) => ((changed += id === b[i]![j] ? 0 : 1), total++)));
+      f16 = { changed, total };
+      ref.dispose();
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+
   const report = {
     adapter: engine.info.adapter,
-    checkpoint: join(runDir, 'model.safetensors'),
-    storage: [...new Set(ckpt.dtypes.values())].join(','),
-    valFiles: files,
+    checkpoint,
+    family: isTiTok(config) ? 'titok' : 'patch',
     imageSize: S,
     tokensPerImage: T,
+    codebookSize: codes,
     bitsPerImage: bits,
     baseline: `${side}×${side} 8-bit RGB (${side * side * 24} bits), bilinear upsampling`,
-    rows,
-    codebookUsage: usage,
-    f16TokenChange: changed / total,
-    tokensCompared: total,
+    photos: files.map((f, i) => ({ file: f, psnr: photoPsnr[i], baselinePsnr: photoBase[i] })),
+    meanPsnr: mean(photoPsnr),
+    meanBaselinePsnr: mean(photoBase),
+    crops: { count: crops, psnr: cropPsnr, baselinePsnr: cropBase },
+    prefixes,
+    codebookUsage: used.size / codes,
+    f16TokenChange: f16 ? f16.changed / f16.total : null,
+    tokensCompared: f16?.total ?? 0,
   };
+  const dB = (x: number) => `${x.toFixed(2)} dB`;
   const lines = [
-    `| images (never trained on) | model PSNR | same-bits baseline PSNR | codebook usage | tokens / bits per image |`,
-    `|---|---|---|---|---|`,
-    ...rows.map((r) => `| ${r.images as string} (${r.count as number}) | ${(r.psnr as number).toFixed(2)} dB | ${(r.baselinePsnr as number).toFixed(2)} dB | ${(100 * usage).toFixed(1)}% of ${config.codebookSize} (all rows) | ${T} / ${bits} |`),
+    `${report.family === 'titok' ? 'TiTok' : 'patch-token'} model, ${S}×${S}, ${T} tokens × ${Math.log2(codes)} bits = ${bits} bits per image; adapter ${report.adapter}`,
+    `baseline: ${report.baseline}`,
     '',
-    `Baseline: ${report.baseline}. Model at ${S}×${S}; ${report.storage} checkpoint; adapter ${report.adapter}.`,
-    `f16 vs f32 weights: ${changed} of ${total} tokens differ (${((100 * changed) / total).toFixed(2)}%).`,
+    '| photo (never trained on) | model PSNR | baseline PSNR | margin |',
+    '|---|---|---|---|',
+    ...report.photos.map((p) => `| ${basename(p.file)} | ${dB(p.psnr!)} | ${dB(p.baselinePsnr!)} | ${(p.psnr! - p.baselinePsnr!).toFixed(2)} dB |`),
+    `| **mean of ${files.length}** | ${dB(report.meanPsnr)} | ${dB(report.meanBaselinePsnr)} | ${(report.meanPsnr - report.meanBaselinePsnr).toFixed(2)} dB |`,
+    `| ${crops} random crops | ${dB(cropPsnr)} | ${dB(cropBase)} | ${(cropPsnr - cropBase).toFixed(2)} dB |`,
+    '',
+    ...(prefixes.length
+      ? ['| first k tokens | bits | model PSNR | baseline PSNR (its bits) |', '|---|---|---|---|', ...prefixes.map((p) => `| ${p.tokens} | ${p.bits} | ${dB(p.psnr)} | ${dB(p.baselinePsnr)} (${p.baselineBits}) |`), '']
+      : []),
+    `codebook usage: ${used.size} of ${codes} codes (${((100 * used.size) / codes).toFixed(1)}%) over the photos and crops`,
+    f16 ? `f16 vs f32 weights: ${f16.changed} of ${f16.total} tokens differ (${((100 * f16.changed) / f16.total).toFixed(2)}%)` : 'f16 vs f32: no state.safetensors beside the checkpoint',
   ];
   process.stdout.write(lines.join('\n') + '\n');
   if (jsonOut) writeFileSync(jsonOut, JSON.stringify(report, null, 2) + '\n');
+  tok.dispose();
   engine.dispose();
 }
 

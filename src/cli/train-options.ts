@@ -43,7 +43,7 @@ the same weights as an uninterrupted run).
 Model:
   --preset NAME         ${Object.keys(PRESETS).join(', ')} (default ${D.preset}), or a TiTok VQ
                         preset: ${Object.entries(TITOK_PRESETS).filter(([, c]) => c.quantizeMode === 'vq').map(([n]) => n).join(', ')}
-                        (the inference checkpoint is then the folder RUN_DIR/model/)
+                        (RUN_DIR/model.safetensors, and the reference's folder RUN_DIR/model/)
   --config FILE         JSON model configuration: a full one, or fields over --preset's
                         (TiTok: TiTokConfig's fields, e.g. {"imageSize": 64, "encoderSize": "tiny"})
   --nested-dropout P    TiTok: decode each image from only its first k tokens with probability P,

@@ -10,6 +10,7 @@ import { promises as fsp } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { ModelConfig } from './config.js';
 import { CheckpointError, parseCheckpoint, serializeCheckpoint, type ParsedCheckpoint, type SaveCheckpointOptions } from './checkpoint-format.js';
+import { parseAnyCheckpoint, type ParsedTiTok } from './titok-checkpoint.js';
 
 export * from './checkpoint-format.js';
 
@@ -74,8 +75,17 @@ export async function saveCheckpoint(path: string, config: ModelConfig, params: 
   }
 }
 
-/** Reads and parses a checkpoint file (see parseCheckpoint). */
+/** Reads and parses a tok1d patch-token checkpoint file (see parseCheckpoint). */
 export async function loadCheckpoint(path: string, expected?: ModelConfig): Promise<ParsedCheckpoint> {
+  return loadWith(path, (bytes) => parseCheckpoint(bytes, expected));
+}
+
+/** Reads and parses a checkpoint file of either family (see parseAnyCheckpoint). */
+export async function loadAnyCheckpoint(path: string, expected?: ModelConfig): Promise<ParsedCheckpoint | ParsedTiTok> {
+  return loadWith(path, (bytes) => parseAnyCheckpoint(bytes, expected));
+}
+
+async function loadWith<T>(path: string, parse: (bytes: Uint8Array) => T): Promise<T> {
   let bytes: Uint8Array;
   try {
     bytes = await fsp.readFile(path);
@@ -83,7 +93,7 @@ export async function loadCheckpoint(path: string, expected?: ModelConfig): Prom
     throw new CheckpointError(`cannot read checkpoint ${path}: ${(e as Error).message}`);
   }
   try {
-    return parseCheckpoint(bytes, expected);
+    return parse(bytes);
   } catch (e) {
     if (e instanceof CheckpointError) throw new CheckpointError(`${path}: ${e.message}`);
     throw e;

@@ -4,7 +4,8 @@
  * state_dict names and layouts). Bytes in, parameters in tok1d's layout out; nothing here touches
  * the file system, so the browser bundle shares it (Node reads folders in titok-files.ts).
  */
-import { CheckpointError, readSafetensorsHeader, readSafetensorsTensors, type StoredDType } from './checkpoint-format.js';
+import { CheckpointError, parseCheckpoint, readSafetensorsHeader, readSafetensorsTensors, type ParsedCheckpoint, type StoredDType } from './checkpoint-format.js';
+import type { ModelConfig } from './config.js';
 import { encodeSafetensors, type NamedTensor } from '../io/safetensors.js';
 import { titokFromReference, titokParamSpecs, titokToEngineLayout, titokToReference, titokToStoredLayout, TiTokConfigError, type TiTokConfig } from './titok-config.js';
 
@@ -75,6 +76,37 @@ export interface TiTokFiles {
  * reference code.
  */
 export function serializeTiTok(config: TiTokConfig, params: ReadonlyMap<string, Float32Array>, dtype: 'F32' | 'F16' = 'F32'): TiTokFiles {
+  const configText = `${JSON.stringify(titokToReference(config), null, 4)}\n`;
+  return { config: configText, weights: encodeSafetensors(storedTensors(config, params, dtype), { format: 'pt' }) };
+}
+
+/**
+ * Where a single-file TiTok checkpoint keeps the reference's config.json text: the tensors are the
+ * reference's model.safetensors (which the reference code loads as it is, metadata ignored).
+ */
+export const TITOK_CONFIG_KEY = 'titok_config';
+
+/** A TiTok model as one safetensors file (the reference's tensors, config.json in the metadata). */
+export function serializeTiTokFile(config: TiTokConfig, params: ReadonlyMap<string, Float32Array>, dtype: 'F32' | 'F16' = 'F32', metadata: Record<string, string> = {}): Uint8Array {
+  for (const k of ['format', TITOK_CONFIG_KEY]) if (k in metadata) throw new CheckpointError(`metadata key ${k} is reserved`);
+  const configText = JSON.stringify(titokToReference(config));
+  return encodeSafetensors(storedTensors(config, params, dtype), { ...metadata, format: 'pt', [TITOK_CONFIG_KEY]: configText });
+}
+
+/**
+ * Checkpoint bytes of either family: a single-file TiTok checkpoint (TITOK_CONFIG_KEY in the
+ * metadata) or a tok1d patch-token checkpoint (parseCheckpoint, with `expected` as there).
+ */
+export function parseAnyCheckpoint(bytes: Uint8Array, expected?: ModelConfig): ParsedCheckpoint | ParsedTiTok {
+  const { metadata } = readSafetensorsHeader(bytes);
+  const configText = metadata[TITOK_CONFIG_KEY];
+  if (configText === undefined) return parseCheckpoint(bytes, expected);
+  if (expected) throw new CheckpointError('checkpoint is a TiTok model, not the configuration asked for');
+  return parseTiTokWeights(parseTiTokConfig(configText, `__metadata__.${TITOK_CONFIG_KEY}`), bytes, 'weights');
+}
+
+/** The tensors of a TiTok model under the reference's names and layouts. */
+function storedTensors(config: TiTokConfig, params: ReadonlyMap<string, Float32Array>, dtype: 'F32' | 'F16'): Map<string, NamedTensor> {
   const tensors = new Map<string, NamedTensor>();
   for (const s of titokParamSpecs(config)) {
     const data = params.get(s.name);
@@ -82,5 +114,5 @@ export function serializeTiTok(config: TiTokConfig, params: ReadonlyMap<string, 
     if (data.length !== s.shape.reduce((a, b) => a * b, 1)) throw new CheckpointError(`parameter ${s.name}: ${data.length} values, expected shape [${s.shape.join(', ')}]`);
     tensors.set(s.name, { shape: s.stored, data: titokToStoredLayout(s, data), dtype });
   }
-  return { config: `${JSON.stringify(titokToReference(config), null, 4)}\n`, weights: encodeSafetensors(tensors, { format: 'pt' }) };
+  return tensors;
 }

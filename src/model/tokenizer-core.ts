@@ -25,11 +25,11 @@ import { checkHalfTextures, wantsHalfTexture } from '../ops/matmul.js';
 import { measuresByDefault, tuneModel } from './tune.js';
 import { checkPixelSource, checkRgbaTarget, checkTextureTarget, modelOutputToRgba, modelOutputToTexture, pixelsToModelInput } from '../ops/pixels.js';
 import { Tensor } from '../tensor.js';
-import { CheckpointError, parseCheckpoint, serializeCheckpoint, type CheckpointDType, type ParsedCheckpoint, type SaveCheckpointOptions } from './checkpoint-format.js';
+import { CheckpointError, serializeCheckpoint, type CheckpointDType, type ParsedCheckpoint, type SaveCheckpointOptions } from './checkpoint-format.js';
 import { anyPresetConfig, paramSpecs, tokensPerImage, type AnyModelConfig, type ModelConfig } from './config.js';
 import { TokenizerModel } from './model.js';
 import { TiTokModel } from './titok.js';
-import { serializeTiTok, type ParsedTiTok, type TiTokFiles } from './titok-checkpoint.js';
+import { parseAnyCheckpoint, serializeTiTok, serializeTiTokFile, type ParsedTiTok, type TiTokFiles } from './titok-checkpoint.js';
 import { isTiTok, titokBits, titokParamSpecs, type TiTokConfig } from './titok-config.js';
 import { currentHost } from './tokenizer-host.js';
 import { fromModelOutput, toModelInput, type RgbImage } from '../io/pixels.js';
@@ -230,9 +230,9 @@ function describeArgument(x: unknown, given: boolean): string {
 }
 
 /** Checkpoint bytes parsed; an unreadable one is a CheckpointError that says what load() accepts. */
-function parseBytes(bytes: Uint8Array, expected?: ModelConfig): ParsedCheckpoint {
+function parseBytes(bytes: Uint8Array, expected?: ModelConfig): ParsedCheckpoint | ParsedTiTok {
   try {
-    return parseCheckpoint(bytes, expected);
+    return parseAnyCheckpoint(bytes, expected);
   } catch (e) {
     if (e instanceof CheckpointError && bytes.length < 8) throw new CheckpointError(`the ${bytes.length} bytes given are not a checkpoint; ${CHECKPOINT_SOURCES}`);
     throw e;
@@ -868,12 +868,6 @@ export class Tokenizer {
     });
   }
 
-  /** tok1d's own configuration, or an error for TiTok models (which keep the reference's folder format). */
-  private ownConfig(what: string): ModelConfig {
-    if (this.titok) throw new Error(`${what}: a TiTok model is a folder of two files (config.json, model.safetensors): use titokFiles()`);
-    return this.config as ModelConfig;
-  }
-
   /**
    * A TiTok model's checkpoint folder as the reference publishes it: config.json text and
    * model.safetensors bytes (the reference code and Tokenizer.load read them back).
@@ -884,18 +878,22 @@ export class Tokenizer {
     return serializeTiTok(t, await this.parameters(), dtype);
   }
 
-  /** The parameters as safetensors checkpoint bytes (what saveCheckpoint writes; Tokenizer.load takes them back). */
+  /**
+   * The parameters as one safetensors checkpoint file's bytes (what saveCheckpoint writes;
+   * Tokenizer.load takes them back). A TiTok model's file holds the reference's tensors with its
+   * config.json in the metadata (titokFiles() gives the reference's two-file folder instead).
+   */
   async checkpointBytes(dtype: CheckpointDType = 'f32', metadata?: Record<string, string>): Promise<Uint8Array> {
-    const config = this.ownConfig('checkpointBytes');
-    return serializeCheckpoint(config, await this.parameters(), { dtype, metadata });
+    const params = await this.parameters();
+    const t = this.titok;
+    return t ? serializeTiTokFile(t, params, dtype === 'f16' ? 'F16' : 'F32', metadata) : serializeCheckpoint(this.config as ModelConfig, params, { dtype, metadata });
   }
 
   /** Saves the parameters as a safetensors checkpoint (atomically; Node only: use checkpointBytes() in a page). */
   async saveCheckpoint(path: string, dtype: CheckpointDType = 'f32', metadata?: Record<string, string>): Promise<void> {
-    const config = this.ownConfig('saveCheckpoint');
     const h = currentHost();
-    if (!h.saveCheckpoint) throw new Error('saveCheckpoint: no file system here; use checkpointBytes() and store the bytes yourself');
-    await h.saveCheckpoint(path, config, await this.parameters(), { dtype, metadata });
+    if (!h.writeCheckpoint) throw new Error('saveCheckpoint: no file system here; use checkpointBytes() and store the bytes yourself');
+    await h.writeCheckpoint(path, await this.checkpointBytes(dtype, metadata));
   }
 
   /** Frees the parameters; the engine too when this tokenizer created it. Idempotent. */

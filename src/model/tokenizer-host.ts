@@ -21,8 +21,8 @@ export interface TokenizerHost {
    * `baseUrl`, else against the bundle's own URL (browser).
    */
   defaultCheckpoint(baseUrl?: string | URL): string | URL;
-  /** Saves a checkpoint file (atomically); absent where there is no file system. */
-  saveCheckpoint?(path: string, config: ModelConfig, params: ReadonlyMap<string, Float32Array>, opts: SaveCheckpointOptions): Promise<void>;
+  /** Writes checkpoint bytes to a file (atomically); absent where there is no file system. */
+  writeCheckpoint?(path: string, bytes: Uint8Array): Promise<void>;
 }
 
 let host: TokenizerHost | null = null;

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { createEngine } from '../node-engine.js';
 import { encodeFiles, type ImageBatchOptions } from '../io/dataset.js';
 import { CheckpointError } from './checkpoint-format.js';
-import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { loadAnyCheckpoint, writeFileAtomic } from './checkpoint.js';
 import { loadTiTokDir } from './titok-files.js';
 import { CHECKPOINT_SOURCES, Tokenizer } from './tokenizer-core.js';
 import { setTokenizerHost } from './tokenizer-host.js';
@@ -27,7 +27,7 @@ export function bundledCheckpoint(): string {
 }
 
 /** A checkpoint by path: a file, or a TiTok folder; what is wrong with it said with what load() takes. */
-async function readCheckpointPath(source: string | URL, expected: Parameters<typeof loadCheckpoint>[1]) {
+async function readCheckpointPath(source: string | URL, expected: Parameters<typeof loadAnyCheckpoint>[1]) {
   const path = typeof source === 'string' ? source : fileURLToPath(source);
   const kind = await stat(path).then(
     (s) => (s.isDirectory() ? 'folder' : s.isFile() ? 'file' : 'other'),
@@ -36,7 +36,7 @@ async function readCheckpointPath(source: string | URL, expected: Parameters<typ
   if (kind === 'missing') throw new CheckpointError(`${path}: no such file or folder; ${CHECKPOINT_SOURCES}`);
   if (kind === 'other') throw new CheckpointError(`${path}: not a file or folder; ${CHECKPOINT_SOURCES}`);
   try {
-    return await (kind === 'folder' ? loadTiTokDir(path) : loadCheckpoint(path, expected));
+    return await (kind === 'folder' ? loadTiTokDir(path) : loadAnyCheckpoint(path, expected));
   } catch (e) {
     // Only a file or folder that is not a checkpoint at all gets the reminder of what load() takes.
     if (e instanceof CheckpointError && /not a checkpoint|no config\.json|no model\.safetensors/.test(e.message)) throw new CheckpointError(`${e.message}; ${CHECKPOINT_SOURCES}`);
@@ -48,7 +48,7 @@ setTokenizerHost({
   createEngine: (opts) => createEngine(opts),
   readCheckpoint: readCheckpointPath,
   defaultCheckpoint: () => bundledCheckpoint(),
-  saveCheckpoint,
+  writeCheckpoint: (path, bytes) => writeFileAtomic(path, bytes),
 });
 
 declare module './tokenizer-core.js' {

@@ -20,7 +20,7 @@ import { decodeSafetensors, encodeSafetensors, type NamedTensor } from '../io/sa
 import { canonicalConfigJson, saveCheckpoint, validateConfig, writeFileAtomic, type CheckpointDType } from '../model/checkpoint.js';
 import { paramSpecs, tokensPerImage, type AnyModelConfig } from '../model/config.js';
 import { TokenizerModel } from '../model/model.js';
-import { serializeTiTok } from '../model/titok-checkpoint.js';
+import { serializeTiTok, serializeTiTokFile } from '../model/titok-checkpoint.js';
 import { checkTiTok, isTiTok, titokParamSpecs, TiTokConfigError } from '../model/titok-config.js';
 import { TiTokModel } from '../model/titok.js';
 import { measuresByDefault, tuneModel } from '../model/tune.js';
@@ -39,7 +39,7 @@ export interface RunSettings {
   /** Validation images. */
   valFiles: string[];
   preset: string | null;
-  /** A patch-token model, or a TiTok VQ model (its inference checkpoint is then the folder model/). */
+  /** A patch-token model, or a TiTok VQ model (also written as the reference's folder model/). */
   model: AnyModelConfig;
   steps: number;
   batch: number;
@@ -298,13 +298,17 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
     await writeFileAtomic(statePath(dir), encodeSafetensors(tensors, meta));
     const exported = new Map<string, Float32Array>();
     for (const p of specs) exported.set(p.name, emaState ? emaState[p.name]! : tensors.get(`param/${p.name}`)!.data);
+    const metadata = { step: String(step), weights: ema ? `ema ${s.ema}` : 'live' };
     if (isTiTok(s.model)) {
-      // The reference's checkpoint folder (config.json, model.safetensors): --checkpoint RUN/model.
-      const files = serializeTiTok(s.model, exported, s.exportDtype === 'f16' ? 'F16' : 'F32');
+      // One file (--checkpoint RUN/model.safetensors) and the reference's folder (config.json,
+      // model.safetensors) that the reference code loads: --checkpoint RUN/model.
+      const dtype = s.exportDtype === 'f16' ? 'F16' : 'F32';
+      await writeFileAtomic(join(dir, 'model.safetensors'), serializeTiTokFile(s.model, exported, dtype, metadata));
+      const files = serializeTiTok(s.model, exported, dtype);
       mkdirSync(join(dir, 'model'), { recursive: true });
       await writeFileAtomic(join(dir, 'model', 'model.safetensors'), files.weights);
       await writeFileAtomic(join(dir, 'model', 'config.json'), new TextEncoder().encode(files.config));
-    } else await saveCheckpoint(join(dir, 'model.safetensors'), s.model, exported, { dtype: s.exportDtype, metadata: { step: String(step), weights: ema ? `ema ${s.ema}` : 'live' } });
+    } else await saveCheckpoint(join(dir, 'model.safetensors'), s.model, exported, { dtype: s.exportDtype, metadata });
   };
 
   // Validation inputs are fixed: resampled once.
@@ -407,7 +411,7 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
     if (m.step % s.ckptEvery === 0 && m.step !== s.steps) await checkpoint(m.step);
   }
   await checkpoint(step);
-  log(stopped ? `stopped at step ${step}; checkpoint written (continue with: tok1d train --resume ${dir})` : `finished ${step} steps; checkpoint ${join(dir, isTiTok(s.model) ? 'model' : 'model.safetensors')}`);
+  log(stopped ? `stopped at step ${step}; checkpoint written (continue with: tok1d train --resume ${dir})` : `finished ${step} steps; checkpoint ${join(dir, 'model.safetensors')}`);
   if (!stopped) writeLossPlot(dir);
   engine.release(images);
   ema?.dispose();
