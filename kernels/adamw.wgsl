@@ -13,11 +13,8 @@
 // clip_scale4 / 1    | g *= min(1, max_norm / (norm[0] + 1e-6)), in place      | 8               | 1
 // ema4 / ema1        | e = decay e + (1 - decay) p, in place                   | 12              | 3
 // (*) parameter, m and v read and written (24), gradient read (4).
-//
-// Measured, one transformer block (12.6M parameters in 12 tensors, one dispatch each; bytes above /
-// time): H200 through Dawn Vulkan (GPU timestamps) adamw 0.123 ms = 2.9 TB/s, 76% of the copy
-// probe's 3.8 TB/s; the norm (workgroup layout) 0.078 ms; fused clipping adds nothing to the
-// update. llvmpipe (2 shared cores): adamw 47 ms = 7.4 GB/s, 78% of the copy probe.
+// adamw runs near the copy rate on llvmpipe and on GPUs (docs/performance.md, docs/perf-log.md);
+// fused clipping adds no pass.
 //
 // AdamW, per element, with t the 1-based step, c = min(1, max_norm / (norm + 1e-6)) when clipping
 // is fused (else 1):

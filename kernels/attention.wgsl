@@ -35,15 +35,9 @@
 // FLOPs: 4·batch·heads·seq²·headDim (QKᵀ and PV, one FMA = 2), plus one exp2 per score.
 // Bytes (minimum): qkv read once 12·batch·seq·D, out written 4·batch·seq·D, lse 4·batch·heads·seq;
 // the split path adds partials written and read: 2 · 4·batch·heads·splits·seq·(headDim + 2).
-// Measured (tok1d bench --kernel attention: 16 heads × 64 dims, batch 1; GFLOP/s by the formula above):
-//   llvmpipe, 2 shared cores (FMA probe 85 GFLOP/s at the time): 2.9 / 14.0 / 14.6 at seq 16 / 256 / 1024
-//     (17% of the probe; about 14 GFLOP per CPU-second, so ~28 on 2 idle cores). Rows per invocation
-//     1 / 2 / 4 / 8 / 16 gave 3.1 / 5.1 / 7.9 / 13 / 13 GFLOP per CPU-second; texture loads for K/V gave
-//     no gain (unlike matmul). Seq 16 is dispatch overhead (0.3 ms).
-//   SwiftShader, same machine: 0.8 / 1.5 / 1.6.
-//   NVIDIA H200 (Dawn Vulkan, wall clock, 2 rows per invocation): 5.5-5.8 TFLOP/s at seq 1024 with
-//     4-8 key splits (3.6 in one pass), 8.1 at batch 8, 6.0 at headDim 128; about 10% of its f32 FMA
-//     peak (no tensor cores, no workgroup-memory tiling).
+// Rows per invocation: 8 on CPU executors, where reuse per load is what counts (fewer rows ran
+// slower; texture loads for K/V gained nothing), 2 on GPUs, with keys split over invocations
+// there to fill the device. Figures: docs/performance.md and docs/perf-log.md.
 
 override HD4: u32 = 16u;         // headDim / 4 (8..32)
 override WG: u32 = 64u;          // invocations per workgroup
@@ -330,16 +324,11 @@ fn attn_combine(@builtin(global_invocation_id) gid: vec3u) {
 // (maxAttentionKvChunk); attn_bwd_sum runs np·HD4·(splits + 1) + np + 1.
 // FLOPs executed: 14·batch·heads·seq²·headDim (scores and dP in both kernels, dQ, dK, dV; FMA = 2),
 // plus 2 exp2 per score; with the stored dS (DS, below) 10·… and one exp2 per score, plus dS
-// written once and read once (4·batch·heads·seq·ceil(seq/8)·8 bytes each way). Measured in a small
-// training step on llvmpipe (seq 64, 4 heads × 32, batch 8): attn_bwd_q 1.7-2.2 → 0.9 ms per layer,
-// attn_bwd_kv unchanged within noise (2.3-2.8 ms). The FlashAttention-2 convention (one recompute of S) counts 10·… = 2.5× forward.
+// written once and read once (4·batch·heads·seq·ceil(seq/8)·8 bytes each way). The FlashAttention-2
+// convention (one recompute of S) counts 10·… = 2.5× forward.
 // Bytes (minimum): qkv 12·B·S·D, dOut and out 8·B·S·D, lse 4·B·H·S read; dqkv 12·B·S·D written.
 // The kernels re-read K/V (attn_bwd_q) and Q/dO (attn_bwd_kv) once per ROWS rows, as the forward does.
-// Measured (llvmpipe, 8 rows, 16 heads × 64 dims, batch 1; process CPU time, the 2 shared cores were busy):
-//   attn_bwd_q 15.4 / 16.3 and attn_bwd_kv 14.1 / 15.0 executed GFLOP per CPU-second at seq 256 / 1024
-//   (the forward: 14.2 / 14.6); the whole backward 65 / 969 ms = 3.4× / 3.3× the forward, 10.4 / 11.1
-//   GFLOP per CPU-second by the FlashAttention-2 count. Training batch (16 × seq 16): 8.3 ms (forward
-//   2.4 ms). First use compiles for 10-16 s per kernel on llvmpipe (Mesa's disk cache then keeps it).
+// First use compiles for several seconds per kernel on llvmpipe (Mesa's disk cache then keeps it).
 
 const LOG2E = 1.4426950408889634;
 

@@ -27,24 +27,14 @@
 //
 // Variants: USE_TEX reads codes through texture_2d<f32> (textureLoad), else from a storage buffer.
 // Both bindings exist in both variants (the unused one is a placeholder) so one source serves both.
-// The op packs the codebook into the texture with copyBufferToTexture when D is a multiple of 64,
-// else with pack_tex, and keeps it while a constant codebook's version is unchanged.
+// The op packs the codebook into the texture with copyBufferToTexture when D is a multiple of 64
+// (several times faster than pack_tex), else with pack_tex, and keeps it while a constant
+// codebook's version is unchanged.
 //
-// Measured (`tok1d bench --kernel codebook`, median of 9 runs, norms given, codebook packed once).
-// llvmpipe on the 2-core x86-64 machine (LLVM 15, 256-bit), wall clock. The machine's speed drifts
-// about 2x over minutes, so two runs: a fast and a slow period.
-//                         fast period                    slow period
-//   texture  16×8192×1024   6.17 ms  43.5 GFLOP/s         12.1 ms  22.2 GFLOP/s
-//   texture 256×8192×1024   92.8 ms  46.3 GFLOP/s          201 ms  21.3 GFLOP/s
-//   storage  16×8192×1024   7.86 ms  34.2 GFLOP/s         15.0 ms  17.9 GFLOP/s
-//   storage 256×8192×1024    119 ms  36.0 GFLOP/s          236 ms  18.2 GFLOP/s
-// (fast period: 33-35% (texture) and 26-27% (storage) of the ~131 GFLOP/s FMA ceiling.)
-// Tile choice, from probes of pass 1 alone at 16×8192×1024, compared within one run: the same
-// 16×16 tile with its loads replaced by arithmetic ran 3.1× faster (77 vs 24 GFLOP/s), so loads
-// are about 2/3 of the time; 8×8, 16×8, 8×16 and 16×32 tiles ran 8-45% slower than 16×16 (fewer
-// FMAs per load, or more register spilling). Keeping z in a uniform buffer or a texture did not
-// help. Packing 8192×1024 into the texture: copyBufferToTexture 1.8 ms, pack_tex 12 ms.
-// SwiftShader (timestamps): texture 4.7 / 3.1 GFLOP/s, storage 2.8 / 3.0 GFLOP/s (16 / 256 queries).
+// Tile: 16 queries × 16 codes. On llvmpipe the tile is load-bound (loads are about 2/3 of its
+// time); smaller tiles feed fewer FMAs per load and larger ones spill registers, both slower. The
+// texture variant is the faster one on CPU executors. Figures: docs/performance.md and
+// docs/perf-log.md.
 
 struct Params {
   n: u32,        // queries (prep_rows/row_norms: rows)

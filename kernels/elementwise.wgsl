@@ -22,13 +22,9 @@
 // segment_starts      | first sorted position of each code          | 4 (K + 1) log2 N
 // scatter_rows4 / 1   | dTable[k, :] = sum of dOut rows choosing k  | 4 (K D + N D + K + N), N D FLOPs
 //
-// Measured on llvmpipe with `tok1d bench` while the 2-core machine was shared (load 2-5; the
-// copy probe of the same run gave 5.0-5.2 GB/s instead of the ~8 GB/s of an idle machine), bytes
-// above / time: add4 (4096 x 1024) 5.0 GB/s (~100% of that copy), gather4 (256 rows of
-// 8192 x 1024) 4.1 GB/s (~80%), patchify4 (16 x 256 x 256 x 3, P 16; one run of 3P values per
-// invocation, 2.2x faster than one vec4 per invocation) 5.1-5.8 GB/s (~105%), mse (two passes,
-// 4096 x 1024) 3.3 GB/s (~65%: each workgroup's tree reduction costs microseconds on llvmpipe,
-// hence few workgroups with 16 vec4 per invocation).
+// patchify moves one run of 3P values per invocation (faster on llvmpipe than one vec4 per
+// invocation); mse uses few workgroups of 16 vec4 per invocation, since each workgroup's tree
+// reduction costs microseconds on llvmpipe. Bandwidths: docs/performance.md, docs/perf-log.md.
 
 // mse and l1 are deterministic: each invocation sums a fixed strided set of elements in a fixed order, a
 // workgroup tree-reduces in workgroup memory, and sum_final (one workgroup) sums the per-workgroup

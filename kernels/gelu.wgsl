@@ -12,11 +12,8 @@
 // (12 bytes), FLOPs about 35 (erf form) or 20 (tanh form), memory-bound like the forward.
 //
 // Per element: one load, one store (8 bytes); FLOPs about 30 (erf form: 10-term polynomial, one
-// exp, one division) or 10 (tanh form), counted as 1 in the bench: memory-bound.
-// Measured on llvmpipe with `tok1d bench`, 4096 x 1024 (32 MiB moved), the 2-core machine shared
-// (copy probe of the same runs 5.0-5.2 GB/s; ~8 idle): erf form 2.7-3.4 GB/s (53-69% of that
-// copy: the erfc polynomial, exp and division cost about as much as the memory traffic there),
-// tanh form 3.8-6.6 GB/s (72-130%; noisy).
+// exp, one division) or 10 (tanh form), counted as 1 in the bench: memory-bound, though on
+// llvmpipe the erf form's arithmetic costs about as much as its memory traffic.
 
 //!include activation
 

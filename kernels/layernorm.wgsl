@@ -16,10 +16,8 @@
 //    that stays well under llvmpipe's 65535 cap.
 //  wg (GPUs, and long rows anywhere): one 256-invocation workgroup per row; invocation t takes
 //    elements t, t + 256, ... (coalesced), two-pass, tree reductions in workgroup memory.
-// Measured on llvmpipe with `tok1d bench`, 4096 x 1024 (32 MiB moved), the 2-core machine shared
-// (copy probe of the same runs 5.0-5.2 GB/s; ~8 idle): row4 2.9-3.4 GB/s (56-65% of that copy;
-// the three-pass version was 13% slower); wg 0.33 GB/s (barriers), which is why software devices
-// get the row layout.
+// On llvmpipe wg is barrier-bound (about a tenth of row4's bandwidth), which is why software
+// devices get the row layout (docs/perf-log.md).
 
 override WG: u32 = 64u;  // invocations per workgroup of the row layout
 

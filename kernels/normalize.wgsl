@@ -19,15 +19,8 @@
 //
 // Work per row: forward 3 D FLOPs (square-add, scale), bytes 4 (2 D + 1): x read, y written, norm;
 // backward 5 D FLOPs (dot, then fma and scale), bytes 4 (3 D + 1): dy and y read, dx written.
-// Both are memory-bound; the bench counts bytes only.
-//
-// Measured on llvmpipe with `tok1d bench --kernel normalize` (2-core machine shared with other
-// work; copy probe of the same run 4.65 GB/s), median of 5:
-//                      256 x 1024            8192 x 1024
-//   row        fwd     0.42 ms  5.0 GB/s     16.4 ms  4.1 GB/s   (88-107% of that copy)
-//   row        bwd     0.65 ms  4.9 GB/s     24.0 ms  4.2 GB/s
-//   workgroup  fwd     2.83 ms  0.74 GB/s     116 ms  0.58 GB/s  (barriers: why software devices
-//   workgroup  bwd     3.50 ms  0.90 GB/s     184 ms  0.55 GB/s   get the row layout)
+// Both are memory-bound; the bench counts bytes only. The workgroup layout is barrier-bound on
+// llvmpipe, hence the row layouts on software devices (docs/perf-log.md).
 
 override WG: u32 = 64u;  // invocations per workgroup of the row layout
 

@@ -10,10 +10,8 @@
 //    sum, write). Loop trips per invocation about cols/8 (row4) or 3 cols (row1), kept well
 //    under llvmpipe's 65535 cap by the op.
 //  wg: one 256-invocation workgroup per row, strided coalesced loops, tree reductions in
-//    workgroup memory (GPUs, and long rows).
-// Measured on llvmpipe with `tok1d bench`, 4096 x 1024 (32 MiB moved), the 2-core machine shared
-// (copy probe of the same runs 5.0-5.2 GB/s; ~8 idle): row4 3.1-6.8 GB/s (59-135% of that copy;
-// noisy; the three-pass version was about 12% slower side by side); wg 0.4 GB/s (barriers).
+//    workgroup memory (GPUs, and long rows). Barrier-bound on llvmpipe, hence the row layouts
+//    there (docs/perf-log.md).
 
 override WG: u32 = 64u;  // invocations per workgroup of the row layout
 

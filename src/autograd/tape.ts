@@ -2,7 +2,6 @@ import type { Engine } from '../gpu/engine.js';
 import { add } from '../ops/elementwise.js';
 import type { Tensor } from '../tensor.js';
 
-/** Gradients for an op's inputs, aligned with `inputs` (null where none flows). */
 /** A gradient that already includes the input's prior gradient (the tape replaces instead of adding). */
 export interface Summed {
   summed: Tensor;

@@ -148,7 +148,7 @@ function textureFits(engine: Engine, k: number, d: number): boolean {
 
 /**
  * The variant for this device: textures on software adapters, where they measured faster (llvmpipe
- * 20-30%, SwiftShader 5-40%; figures in kernels/codebook.wgsl), storage elsewhere (not measured on
+ * 20-30%, SwiftShader 5-40%; figures in docs/perf-log.md), storage elsewhere (not measured on
  * hardware).
  */
 function pickVariant(engine: Engine, k: number, d: number): CodebookVariant {

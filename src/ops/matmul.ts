@@ -307,11 +307,9 @@ function packPlaceholder(engine: Engine, slot: number): GPUTextureView {
 const HALF_FAMILY = 'matmul:texture.f16';
 
 /**
- * Smallest weight (elements) kept in an rgba16float texture when f16-exact. Measured on llvmpipe
- * (main_kn, 16-row A, the two formats alternately in one process): 0.82–0.91× the f32 texture's
- * time at 3–4 M elements, 0.94–1.02× at 1 M, 1.03–1.18× at 64–256 K, where the f32 texture stays
- * in cache and the conversion costs; SwiftShader 0.93–1.0× at 1–4 M. The kernel bench, which runs
- * the two one after another, shows equal best times at 3–4 M (bench/results/llvmpipe-bench-f16w.txt).
+ * Smallest weight (elements) kept in an rgba16float texture when f16-exact: below it the f32
+ * texture stays in cache and the half texture's conversion costs more than it saves
+ * (measurements: docs/perf-log.md).
  */
 export const HALF_TEXTURE_MIN = 1 << 20;
 

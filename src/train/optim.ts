@@ -7,23 +7,22 @@ import { shapeStr, type Tensor } from '../tensor.js';
  * clipping, and an exponential moving average of the weights. Everything here only records
  * dispatches: no read-back, no flush (state() reads back, for checkpoints).
  *
- * Dispatch granularity: one dispatch per parameter tensor. A single dispatch over all parameters
- * would need parameters and gradients in one buffer each (a tensor is a whole buffer here, and a
- * shader stage may bind only 8 storage buffers), so each parameter's update is its own dispatch
- * with the step's scalars in its uniform slot. That moves no extra bytes; the cost is per-dispatch
- * overhead: about 30 µs of GPU time per tensor on llvmpipe, and on an H200 (Dawn Vulkan) a few µs
- * of GPU time but about 75 µs of host time to record each dispatch (one block's 12 tensors: 0.12 ms
- * on the GPU, ~0.9 ms to record).
+ * Dispatch granularity: AdamW gathers parameters, gradients and moments into one flat layout
+ * (every parameter at a 256-byte aligned offset), so a step is a few copies and one update
+ * dispatch per decay group, and the clipping norm runs over the gathered gradients: per-dispatch
+ * overhead (recording and launch), not bytes, is what one dispatch per tensor would cost. Where
+ * the parameters do not fit one storage binding (or with `flat: false`), each parameter's update
+ * is its own dispatch. The EMA and clipGradNorm work per tensor.
  */
 
 /** Invocations per workgroup of every kernel in adamw.wgsl. */
 const WG = 256;
 /**
  * The norm's first pass. GPUs: per-workgroup partial sums (a tree reduction in workgroup memory),
- * at most 4096 per tensor (H200, one block: 0.078 ms; the lane layout 0.119 ms). CPU executors:
- * one partial per invocation of 16 vec4 (sumsq_lane: a workgroup barrier switches every SIMD fiber
- * of the workgroup there; on llvmpipe the first pass ran 1.6x faster than the tree and the whole
- * norm 2-5x), the final pass then sums 1/64 as many partials as elements, as vec4.
+ * at most 4096 per tensor (faster than the lane layout there). CPU executors: one partial per
+ * invocation of 16 vec4 (sumsq_lane: a workgroup barrier switches every SIMD fiber of the
+ * workgroup there, so the tree is slower), the final pass then sums 1/64 as many partials as
+ * elements, as vec4.
  */
 const MAX_PARTIALS_PER_TENSOR = 4096;
 const LANE_ITEMS = 16;
@@ -197,8 +196,9 @@ export class AdamW {
   }
 
   /**
-   * One update of every parameter that has a gradient: one dispatch per parameter, nothing read
-   * back. `lr` overrides this.lr for this step (e.g. from lrAt); `clip` fuses gradient clipping.
+   * One update of every parameter that has a gradient: one dispatch per decay group in the flat
+   * layout (when every parameter has a gradient), else one per parameter; nothing read back. `lr`
+   * overrides this.lr for this step (e.g. from lrAt); `clip` fuses gradient clipping.
    */
   step(grads: Grads, lr: number = this.lr, clip?: ClipSpec): void {
     this.update(grads, lr, clip);
