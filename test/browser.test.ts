@@ -47,7 +47,7 @@ interface ServeModule {
 interface DemoState {
   ready: Promise<void>;
   firstTokensMs: number | null;
-  last: { label: string; ids: number[]; psnr: number } | null;
+  last: { label: string; ids: number[]; psnr: number; tokens?: number } | null;
   error: string | null;
   adapter: string | null;
   model: string | null;
@@ -221,10 +221,32 @@ describe('browser build in headless Chromium (SwiftShader) vs Node (llvmpipe)', 
       await page.route(`**${folder}config.json`, (route) => route.fulfill({ status: 200, contentType: 'application/json', body: files.config }));
       await page.route(`**${folder}model.safetensors`, (route) => route.fulfill({ status: 200, contentType: 'application/octet-stream', body: Buffer.from(files.weights) }));
       compare('TiTok (folder URL)', await pageEncode({ url: folder }), await nodeEncode(tok));
+      // The same model as one file, in the demo page: its prefix slider redraws from the first k tokens.
+      const single = Buffer.from(await tok.checkpointBytes('f32'));
+      await page.route(`**${folder}single.safetensors`, (route) => route.fulfill({ status: 200, contentType: 'application/octet-stream', body: single }));
+      await page.goto(`${pageUrl}?model=${encodeURIComponent(`${folder}single.safetensors`)}`);
+      await page.waitForFunction(() => (window as unknown as { tok1dDemo?: DemoState }).tok1dDemo?.ready !== undefined);
+      const demo = await page.evaluate(async () => {
+        const d = (window as unknown as { tok1dDemo: DemoState & { redraw(k: number): Promise<void> } }).tok1dDemo;
+        await d.ready;
+        const full = { tokens: d.last?.tokens, psnr: d.last?.psnr };
+        await d.redraw(4);
+        const dimmed = document.querySelectorAll('#tokens div.off').length;
+        return { error: d.error, model: d.model, full, four: { tokens: d.last?.tokens, psnr: d.last?.psnr }, dimmed, slider: (document.getElementById('k') as HTMLInputElement).max };
+      });
+      expect(demo.error, `page error: ${demo.error}; console: ${pageErrors.join(' | ')}`).to.equal(null);
+      expect(demo.model).to.match(/TiTok, 64×64, 32 latent tokens/);
+      expect(demo.slider).to.equal('32');
+      expect(demo.full.tokens).to.equal(32);
+      expect(demo.four.tokens).to.equal(4);
+      expect(demo.dimmed).to.equal(28);
+      expect(demo.four.psnr).to.be.a('number').and.to.not.equal(demo.full.psnr);
     } finally {
       tok.dispose();
       await page.unroute(`**${folder}config.json`);
       await page.unroute(`**${folder}model.safetensors`);
+      await page.unroute(`**${folder}single.safetensors`);
+      await page.goto(pageUrl + '?sample=none');
     }
   });
 

@@ -1,7 +1,9 @@
 // The demo page: one engine on a device of its own, a tokenizer (the bundled checkpoint
 // models/default.safetensors when it exists, else a seeded random `tiny` model), and for each image
 // picked or dropped: its tokens as a coloured grid, the reconstruction beside the input, PSNR and
-// timings. Query parameters: model=tiny|small|<checkpoint URL>, seed=N, sample=<name>|none.
+// timings. A TiTok model's tokens are a sequence, coarse to fine: a slider redraws the reconstruction
+// from its first k tokens (1 ≤ k ≤ K). Query parameters: model=tiny|small|<checkpoint URL or folder
+// URL ending in '/'>, seed=N, sample=<name>|none.
 //
 // window.tok1dDemo exposes the state for scripted use (the browser test reads it).
 import { createEngine, Tokenizer, prepareImage, fromModelOutput, psnr } from 'tok1d/browser';
@@ -39,9 +41,12 @@ function draw(canvas, { width, height, rgb }) {
   ctx.putImageData(img, 0, 0);
 }
 
-/** The ids as a grid in patch order, one colour per id (golden-angle hues). */
-function drawTokens(ids, tok) {
-  const side = tok.config.imageSize / tok.config.patch;
+/**
+ * The ids as a grid, one colour per id (golden-angle hues): in patch order for a patch-token model,
+ * in sequence order (row by row) for a TiTok model, whose tokens past the first k are dimmed.
+ */
+function drawTokens(ids, tok, k = ids.length) {
+  const side = tok.titok ? Math.ceil(Math.sqrt(ids.length)) : tok.config.imageSize / tok.config.patch;
   const grid = $('tokens');
   grid.style.gridTemplateColumns = `repeat(${side}, 1fr)`;
   grid.replaceChildren(
@@ -53,7 +58,10 @@ function drawTokens(ids, tok) {
       return cell;
     }),
   );
-  $('tokcap').textContent = `${ids.length} token ids (${tok.bitsPerImage.toFixed(0)} bits), in patch order`;
+  [...grid.children].forEach((cell, i) => cell.classList.toggle('off', i >= k));
+  $('tokcap').textContent = tok.titok
+    ? `${ids.length} token ids (${tok.bitsPerImage.toFixed(0)} bits), first to last; ${k} decoded (${tok.bitsForTokens(k).toFixed(0)} bits)`
+    : `${ids.length} token ids (${tok.bitsPerImage.toFixed(0)} bits), in patch order`;
 }
 
 function stats(rows) {
@@ -103,15 +111,16 @@ async function run(tok, source, label) {
   const [ids] = await tok.encode([$('gpu').checked ? bitmap : input]);
   const t2 = performance.now();
   if (demo.firstTokensMs === null) demo.firstTokensMs = t2;
-  const [recon] = await tok.decode([ids]);
+  const k = tok.titok ? Number($('k').value) : ids.length;
+  const [recon] = await tok.decode([ids], { tokens: k });
   const t3 = performance.now();
   const inRgb = fromModelOutput(input, S);
   const outRgb = fromModelOutput(recon, S);
   draw($('input'), inRgb);
   draw($('recon'), outRgb);
-  drawTokens(ids, tok);
+  drawTokens(ids, tok, k);
   const p = psnr(inRgb.rgb, outRgb.rgb);
-  demo.last = { label, ids: Array.from(ids), psnr: p, encodeMs: t2 - t1, decodeMs: t3 - t2 };
+  demo.last = { label, ids: Array.from(ids), tokens: k, psnr: p, encodeMs: t2 - t1, decodeMs: t3 - t2, input: inRgb };
   stats([
     ['image', `${label} (${pixels.width}×${pixels.height} → ${S}×${S})`],
     ['PSNR', `${p.toFixed(2)} dB`],
@@ -125,6 +134,20 @@ async function run(tok, source, label) {
   bitmap.close();
 }
 
+/** Redraws the reconstruction of the last image from its first k tokens (TiTok models). */
+async function redraw(tok, k) {
+  const last = demo.last;
+  $('kout').textContent = `${k} of ${tok.tokensPerImage}`;
+  if (!last) return;
+  const [recon] = await tok.decode([Uint32Array.from(last.ids)], { tokens: k });
+  const outRgb = fromModelOutput(recon, tok.config.imageSize);
+  draw($('recon'), outRgb);
+  drawTokens(last.ids, tok, k);
+  last.tokens = k;
+  last.psnr = psnr(last.input.rgb, outRgb.rgb);
+  $('reconcap').textContent = `reconstruction from the first ${k} tokens: ${last.psnr.toFixed(2)} dB`;
+}
+
 async function main() {
   status('creating the WebGPU engine…');
   const engine = await createEngine();
@@ -132,7 +155,37 @@ async function main() {
   status(`adapter: ${demo.adapter}; loading the model…`);
   const { tok, what } = await loadModel(engine);
   const c = tok.config;
-  demo.model = `${what}: ${c.imageSize}×${c.imageSize}, patch ${c.patch}, width ${c.width}, ${c.encoderDepth}+${c.decoderDepth} layers, ${c.codebookSize} codes`;
+  demo.model = tok.titok
+    ? `${what}: TiTok, ${c.imageSize}×${c.imageSize}, ${c.tokens} latent tokens, ${c.encoderSize}/${c.decoderSize} encoder/decoder, ${c.quantizeMode === 'vq' ? `${c.codebookSize} codes` : 'continuous (VAE)'}`
+    : `${what}: ${c.imageSize}×${c.imageSize}, patch ${c.patch}, width ${c.width}, ${c.encoderDepth}+${c.decoderDepth} layers, ${c.codebookSize} codes`;
+  if (tok.titok) {
+    const slider = $('k');
+    slider.max = String(tok.tokensPerImage);
+    slider.value = String(tok.tokensPerImage);
+    $('kout').textContent = `${tok.tokensPerImage} of ${tok.tokensPerImage}`;
+    $('prefix').style.display = 'block';
+    // One redraw at a time; the latest slider position wins.
+    let busy = false;
+    let want = null;
+    slider.oninput = async () => {
+      want = Number(slider.value);
+      if (busy) return;
+      busy = true;
+      try {
+        while (want !== null) {
+          const k = want;
+          want = null;
+          await redraw(tok, k);
+        }
+      } catch (e) {
+        demo.error = String(e?.message ?? e);
+        status(`error: ${demo.error}`, true);
+      } finally {
+        busy = false;
+      }
+    };
+    demo.redraw = (k) => redraw(tok, k);
+  }
   status(`adapter: ${demo.adapter} · model: ${demo.model}`);
   demo.tokenizer = tok;
 
