@@ -105,6 +105,25 @@ describe('tok1d on JPEG, WebP and PNG folders', function () {
     }
   });
 
+  it('quiet with stderr in a file too (2> file, > file 2>&1), exit status kept', async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env.TOK1D_DEBUG;
+    const sh = (script: string) =>
+      new Promise<number>((resolve) => execFile('bash', ['-c', script, process.execPath, BIN, join(dir, 'd.PNG'), join(dir, 'out'), ...MODEL], { cwd: ROOT, env }, (err) => resolve(typeof (err as { code?: unknown } | null)?.code === 'number' ? ((err as { code: number }).code) : 0)));
+    const errFile = join(dir, 'stderr.txt');
+    const both = join(dir, 'both.txt');
+    expect(await sh(`"$0" "$1" reconstruct "$2" -o "$3" "\${@:4}" > /dev/null 2> ${JSON.stringify(errFile)}`)).to.equal(0);
+    expect(readFileSync(errFile, 'utf8')).to.match(/^reconstructed 1 images in [^\n]*\n$/);
+    expect(await sh(`{ "$0" "$1" reconstruct "$2" -o "$3" "\${@:4}"; echo after; } > ${JSON.stringify(both)} 2>&1`)).to.equal(0);
+    const lines = readFileSync(both, 'utf8').trim().split('\n');
+    expect(lines.filter((l) => DAWN_NOTICE.test(l))).to.deep.equal([]);
+    expect(lines.at(-1)).to.equal('after');
+    expect(lines.some((l) => l.startsWith('reconstructed 1 images'))).to.equal(true);
+    // A user mistake keeps its exit status and its one line.
+    expect(await sh(`"$0" "$1" reconstruct ${JSON.stringify(join(dir, 'missing.png'))} -o "$3" 2> ${JSON.stringify(errFile)}`)).to.equal(3);
+    expect(readFileSync(errFile, 'utf8')).to.match(/^tok1d: .*missing\.png: no such file or folder\n$/);
+  });
+
   it('the filter passes on every other line written to stderr during the call, in order', async () => {
     const script = [
       `const { withoutDawnNotices } = await import(${JSON.stringify(join(ROOT, 'dist', 'src', 'gpu', 'node.js'))});`,
