@@ -11,8 +11,8 @@ import type { Browser, Page } from 'playwright-core';
 import { demoScale } from '../src/cli/demo-page.js';
 import { decodeImage, type RgbImage } from '../src/io/image.js';
 import { tok1d } from './cli-run.js';
+import { CHROMIUM } from './helpers.js';
 
-const CHROMIUM = process.env.TOK1D_CHROMIUM ?? '/usr/bin/chromium';
 const MODEL = ['--preset', 'tiny', '--random-init', '--seed', '5', '--backend', 'opengl'];
 const FILES = ['test/fixtures/chelsea.png', 'test/fixtures/quadrants.jpg', 'test/fixtures/chessboard_GRAY.png'];
 /** The tiny preset's image side and the page's enlargement of it. */

@@ -9,20 +9,8 @@ import { RUN_SEED, relL2 } from './reference/util.js';
 export { rng, RUN_SEED, freshRng, randomF32, randomNormal, relL2 } from './reference/util.js';
 import type { BackendName } from '../src/gpu/node.js';
 
-/** The headless browser of the browser tests: Debian's chromium (TOK1D_CHROMIUM names another). */
-export const CHROMIUM = process.env.TOK1D_CHROMIUM ?? '/usr/bin/chromium';
-/** Launch flags for WebGPU on SwiftShader, from ../shared/docs/software-gpu.md (playwright adds --headless and a fresh profile). */
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--enable-unsafe-webgpu',
-  '--enable-unsafe-swiftshader',
-  '--use-webgpu-adapter=swiftshader',
-  '--enable-features=Vulkan',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
+/** The headless browser of the browser tests and its flags (Debian's chromium on SwiftShader). */
+export { CHROMIUM, CHROMIUM_ARGS } from '../src/bench/chromium.js';
 
 /** Backends the suite runs on: TOK1D_TEST_BACKENDS=opengl,swiftshader (default both). */
 export const TEST_BACKENDS = (process.env.TOK1D_TEST_BACKENDS ?? 'opengl,swiftshader').split(',').filter(Boolean) as BackendName[];

@@ -13,7 +13,8 @@ const DEFAULT_CHECKPOINT = '/models/default.safetensors';
 
 const params = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
-const demo = { ready: null, firstTokensMs: null, last: null, error: null, model: null, adapter: null };
+// Milliseconds since page load (performance.now()) at each start-up step; bench/web-start.ts reads them.
+const demo = { ready: null, firstTokensMs: null, marks: {}, last: null, error: null, model: null, adapter: null };
 window.tok1dDemo = demo;
 
 function status(text, isError = false) {
@@ -110,10 +111,15 @@ async function run(tok, source, label) {
   const t1 = performance.now();
   const [ids] = await tok.encode([$('gpu').checked ? bitmap : input]);
   const t2 = performance.now();
-  if (demo.firstTokensMs === null) demo.firstTokensMs = t2;
+  if (demo.firstTokensMs === null) {
+    demo.firstTokensMs = t2;
+    demo.marks.imageReady = t1;
+    demo.marks.firstTokens = t2;
+  }
   const k = tok.titok ? Number($('k').value) : ids.length;
   const [recon] = await tok.decode([ids], { tokens: k });
   const t3 = performance.now();
+  demo.marks.firstImage ??= t3;
   const inRgb = fromModelOutput(input, S);
   const outRgb = fromModelOutput(recon, S);
   draw($('input'), inRgb);
@@ -150,10 +156,13 @@ async function redraw(tok, k) {
 
 async function main() {
   status('creating the WebGPU engine…');
+  demo.marks.moduleLoaded = performance.now();
   const engine = await createEngine();
+  demo.marks.engine = performance.now();
   demo.adapter = `${engine.info.adapter}${engine.info.description ? ` (${engine.info.description})` : ''}, ${engine.info.featureLevel}${engine.info.software ? ', software' : ''}`;
   status(`adapter: ${demo.adapter}; loading the model…`);
   const { tok, what } = await loadModel(engine);
+  demo.marks.model = performance.now();
   const c = tok.config;
   demo.model = tok.titok
     ? `${what}: TiTok, ${c.imageSize}×${c.imageSize}, ${c.tokens} latent tokens, ${c.encoderSize}/${c.decoderSize} encoder/decoder, ${c.quantizeMode === 'vq' ? `${c.codebookSize} codes` : 'continuous (VAE)'}`
