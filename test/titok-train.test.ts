@@ -2,6 +2,9 @@ import { expect } from 'chai';
 import { Tape } from '../src/autograd/tape.js';
 import { titokParamSpecs, type TiTokConfig } from '../src/model/titok-config.js';
 import { TiTokModel } from '../src/model/titok.js';
+import { TokenizerModel } from '../src/model/model.js';
+import { presetConfig } from '../src/model/config.js';
+import * as ops from '../src/ops/index.js';
 import type { Tensor } from '../src/tensor.js';
 import { decayFor } from '../src/train/optim.js';
 import { nestedTokenCounts, Trainer } from '../src/train/trainer.js';
@@ -160,6 +163,46 @@ describeBackends('TiTok training', (get) => {
     expect(losses.every(Number.isFinite), 'finite losses').to.equal(true);
     expect(last, `reconstruction MSE ${first.toFixed(4)} → ${last.toFixed(4)} over 24 steps`).to.be.below(0.5 * first);
     e.release(images);
+    for (const t of model.params.values()) e.release(t);
+  });
+
+  it('quantizer warm-up: the decoder reads the l2-normalized latents, not their codes; the trainer switches after N steps', async () => {
+    const e = get();
+    const c: TiTokConfig = { ...tinyConfig(true), imageSize: 16, tokens: 8, tokenSize: 8, codebookSize: 64 };
+    const r = freshRng();
+    // Weights of std 0.2 (not the initialization's 0.02), so that the decoder's output depends on its latents.
+    const params = titokParams(c, (name, n) => Float64Array.from(randomNormal(n, r, name.endsWith('bias') ? 0.02 : 0.2), (v) => (name.includes('ln_') && name.endsWith('.weight') ? Math.fround(1 + v) : v)));
+    const model = new TiTokModel(e, c, new Map(titokParamSpecs(c).map((s) => [s.name, e.upload(Float32Array.from(params.get(s.name)!), s.shape)])));
+    const B = 2;
+    const images = e.upload(randomF32(B * 16 * 16 * 3, r, -1, 1), [B, 16, 16, 3]);
+    const ctx = { engine: e, tape: null };
+    const x01 = ops.affine(e, images, 0.5, 0.5);
+    const z = model.encode(ctx, x01);
+    const zHost = await e.readF32(z);
+    const dim = c.tokenSize;
+    const zn = Float32Array.from(zHost, (v, i) => {
+      const row = zHost.subarray(i - (i % dim), i - (i % dim) + dim);
+      return v / Math.max(Math.hypot(...row), 1e-12);
+    });
+    const znT = e.upload(zn, [B * c.tokens, dim]);
+    const dec = model.decode(ctx, znT, B);
+    const want = await e.readF32(dec);
+    const cont = model.forward(ctx, images, { continuous: true });
+    const quant = model.forward(ctx, images);
+    const got = Float32Array.from(await e.readF32(cont.reconstruction), (v) => (v + 1) / 2);
+    expect(relL2(got, want), 'continuous forward = decode(l2normalize(z))').to.be.at.most(1e-4);
+    expect(relL2(await e.readF32(quant.reconstruction), await e.readF32(cont.reconstruction)), 'the codes decode to something else').to.be.above(1e-3);
+    expect(Array.from(await e.readU32(cont.indices)), 'the same codes are searched').to.deep.equal(Array.from(await e.readU32(quant.indices)));
+    // The trainer: continuous for the first 2 steps only (a changed codebook alone moves nothing before).
+    const trainer = new Trainer(model, { lr: 1e-3, warmup: 1, totalSteps: 4, quantizerWarmup: 2 });
+    const seen: boolean[] = [];
+    const forward = model.forward.bind(model);
+    model.forward = (cx, im, o = {}) => (seen.push(o.continuous === true), forward(cx, im, o));
+    for (let s = 0; s < 4; s++) trainer.releaseLosses(trainer.step(images));
+    expect(seen).to.deep.equal([true, true, false, false]);
+    expect(() => new Trainer(TokenizerModel.random(e, presetConfig('tiny'), 1), { lr: 1e-3, warmup: 1, totalSteps: 4, quantizerWarmup: 2 })).to.throw(/latent-token/);
+    for (const res of [cont, quant]) e.release(res.reconstruction, res.indices, res.recon, res.codebookLoss, res.commitmentLoss);
+    e.release(images, x01, z, znT, dec);
     for (const t of model.params.values()) e.release(t);
   });
 

@@ -48,6 +48,9 @@ Model:
                         (TiTok: TiTokConfig's fields, e.g. {"imageSize": 64, "encoderSize": "tiny"})
   --nested-dropout P    TiTok: decode each image from only its first k tokens with probability P,
                         k uniform in 1..K (coarse-to-fine tokens; default 0, off)
+  --vq-warmup N         TiTok: for the first N steps decode from the continuous latents (no
+                        quantization, no commitment loss), so that they learn to depend on the
+                        image before they are quantized (default 0, off)
 Data:
   --val FOLDER          validation images (default: a held-out 5% of the inputs, at least one)
   --cache-mb N          decoded-pixel cache (default ${D.cacheMb}); images beyond it are decoded per use
@@ -104,5 +107,6 @@ export const TRAIN_OPTIONS = {
   'ckpt-every': { type: 'string' },
   'export-dtype': { type: 'string' },
   'nested-dropout': { type: 'string' },
+  'vq-warmup': { type: 'string' },
 } as const;
 

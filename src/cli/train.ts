@@ -97,6 +97,7 @@ export function settingsFrom(v: Values): RunSettings {
     ckptEvery: num(v, 'ckpt-every', D.ckptEvery, true),
     exportDtype: dtype,
     nestedDropout: num(v, 'nested-dropout', 0),
+    vqWarmup: num(v, 'vq-warmup', 0, true),
   };
 }
 

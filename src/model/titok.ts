@@ -169,8 +169,12 @@ export class TiTokModel {
    * gathered, differentiably), each group's MSE is a loss term weighted by its share of the batch,
    * so the terms add up to the batch's MSE; `recon` is that sum (a value, not on the tape) and
    * `reconstruction` the decoded images in batch order (a copy, not on the tape).
+   *
+   * `continuous` (quantizer warm-up): the decoder reads the encoder's latents themselves
+   * (l2-normalized when use_l2_norm) instead of their codes; the codes are still searched, so ids,
+   * code usage and the codebook loss are as usual.
    */
-  forward(ctx: Ctx, images: Tensor, o: { tokens?: readonly number[] } = {}): TiTokForwardResult {
+  forward(ctx: Ctx, images: Tensor, o: { tokens?: readonly number[]; continuous?: boolean } = {}): TiTokForwardResult {
     const c = this.config;
     const e = this.engine;
     if (c.quantizeMode !== 'vq') throw new Error('TiTokModel.forward: training is available for VQ models (quantize_mode vq) only');
@@ -180,14 +184,15 @@ export class TiTokModel {
     const z = this.encode(ctx, x01);
     e.release(x01);
     const q = F.quantize(ctx, z, this.p('quantize.embedding.weight'), { cosine: c.useL2Norm });
+    const latents = !o.continuous ? q.zq : c.useL2Norm ? F.l2normalize(ctx, z) : z;
     const counts = o.tokens ?? new Array<number>(B).fill(K);
     if (counts.length !== B || counts.some((k) => !(Number.isInteger(k) && k >= 1 && k <= K))) throw new Error(`TiTokModel.forward: token counts [${counts.join(', ')}] are not ${B} integers in 1..${K}`);
     const result = (reconstruction: Tensor, recon: Tensor, reconTerms: { loss: Tensor; weight: number }[]): TiTokForwardResult => {
-      if (!ctx.tape) e.release(z, q.zq);
+      if (!ctx.tape) e.release(z, q.zq, latents === z || latents === q.zq ? null : latents);
       return { reconstruction, indices: q.indices, recon, reconTerms, codebookLoss: q.codebookLoss, commitmentLoss: q.commitmentLoss, z: ctx.tape ? z : null };
     };
     if (counts.every((k) => k === K)) {
-      const rec = this.decode(ctx, q.zq, B);
+      const rec = this.decode(ctx, latents, B);
       const reconstruction = F.affine(ctx, rec, 2, -1);
       releaseUntaped(ctx, rec);
       const recon = F.mseLoss(ctx, reconstruction, images);
@@ -203,7 +208,7 @@ export class TiTokModel {
       const n = members.length;
       const rowIdx = e.upload(Uint32Array.from(members.flatMap((b) => Array.from({ length: k }, (_, t) => b * K + t))), [n * k], 'u32');
       const imgIdx = e.upload(Uint32Array.from(members), [n], 'u32');
-      const lat = F.gatherRows(ctx, q.zq, rowIdx);
+      const lat = F.gatherRows(ctx, latents, rowIdx);
       const target = gatherRows(e, view(images, [B, px]), imgIdx);
       const rec = this.decode(ctx, lat, n);
       releaseUntaped(ctx, lat);

@@ -69,6 +69,8 @@ export interface RunSettings {
    * only its first k tokens, k uniform in 1..K (coarse-to-fine tokens). Absent in older runs: 0.
    */
   nestedDropout?: number;
+  /** Quantizer warm-up steps (TiTok models; see TrainerOptions.quantizerWarmup). Absent in older runs: 0. */
+  vqWarmup?: number;
 }
 
 /** What the loop needs to know of either model family. */
@@ -170,6 +172,9 @@ export function checkSettings(s: RunSettings): void {
   if (!(nd >= 0 && nd <= 1)) throw new RunError(`nested dropout must lie in [0, 1], got ${nd}`);
   if (nd > 0 && !isTiTok(s.model)) throw new RunError('nested dropout needs a latent-token (TiTok) model');
   if (nd > 0 && s.weights.l1 > 0) throw new RunError('the L1 loss is not available with nested dropout');
+  const vw = s.vqWarmup ?? 0;
+  if (!(Number.isInteger(vw) && vw >= 0)) throw new RunError(`the quantizer warm-up must be a whole number of steps, got ${vw}`);
+  if (vw > 0 && !isTiTok(s.model)) throw new RunError('the quantizer warm-up needs a latent-token (TiTok) model');
   if (isTiTok(s.model)) checkModel(s.model);
   else validateConfig(JSON.parse(canonicalConfigJson(s.model)));
 }
@@ -243,6 +248,7 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
     clip: s.clip,
     weights: s.weights,
     ...(s.nestedDropout ? { nestedDropout: { prob: s.nestedDropout, seed: s.seed } } : {}),
+    ...(s.vqWarmup ? { quantizerWarmup: s.vqWarmup } : {}),
   });
   const named = fam.specs.map((p) => ({ name: p.name, tensor: model.p(p.name) }));
   const ema = s.ema > 0 ? new Ema(engine, named, s.ema) : null;

@@ -29,6 +29,14 @@ export interface TrainerOptions {
    * image), so a resumed run draws the same. Off when absent.
    */
   nestedDropout?: { prob: number; seed: number };
+  /**
+   * Quantizer warm-up (TiTok models): for this many first steps the decoder reads the encoder's
+   * continuous latents instead of their codes and the commitment loss is off, so the latents learn
+   * to depend on the image before they are quantized (at initialization every image gives nearly
+   * the same latent per position, and so the same code). The codebook still follows the latents
+   * (codebook loss, dead-code re-seeding from them). 0 or absent: off.
+   */
+  quantizerWarmup?: number;
 }
 
 /** A model the trainer can train: the patch-token TokenizerModel or a TiTok VQ model. */
@@ -85,6 +93,7 @@ export class Trainer {
     this.tape = new Tape(e);
     if (options.nestedDropout && !(model instanceof TiTokModel)) throw new Error('Trainer: nested dropout needs a latent-token (TiTok) model');
     if (options.nestedDropout && options.weights?.l1) throw new Error('Trainer: the L1 loss is not available with nested dropout');
+    if (options.quantizerWarmup && !(model instanceof TiTokModel)) throw new Error('Trainer: the quantizer warm-up needs a latent-token (TiTok) model');
     const params = trainableParamNames(model).map((name) => ({ name, tensor: model.p(name), decay: decayFor(name) }));
     this.tape.watch(...params.map((p) => p.tensor));
     this.optimizer = new AdamW(e, params, {
@@ -112,10 +121,11 @@ export class Trainer {
     let loose: Tensor | null = null;
     if (m instanceof TiTokModel) {
       const tokens = o.nestedDropout ? nestedTokenCounts(o.nestedDropout, this.optimizer.stepCount, images.shape[0]!, m.config.tokens) : undefined;
-      const t = m.forward(ctx, images, { tokens });
+      const continuous = this.optimizer.stepCount < (o.quantizerWarmup ?? 0);
+      const t = m.forward(ctx, images, { tokens, continuous });
       r = t;
       reconTerms = t.reconTerms;
-      beta = m.config.commitmentCost;
+      beta = continuous ? 0 : m.config.commitmentCost;
       if (t.reconTerms.length !== 1 || t.reconTerms[0]!.loss !== t.recon) loose = t.reconstruction;
     } else {
       r = m.forward(ctx, images);
