@@ -1,6 +1,6 @@
 // GELU forward and backward (and erf itself, for testing the approximation), elementwise over a
 // flat array.
-// Item i = gid.x + gid.y * stride (stride = groupsX * 256). main4 moves vec4 (element count a
+// Item i = gid.x + gid.y * stride (stride = groupsX * FLAT_WG). main4 moves vec4 (element count a
 // multiple of 4), main1 scalars.
 //
 // FN (override): 1 GELU exact (x Phi(x) through erfc, activation.wgsl), 2 GELU tanh form,
@@ -17,6 +17,7 @@
 // (copy probe of the same runs 5.0-5.2 GB/s; ~8 idle): erf form 2.7-3.4 GB/s (53-69% of that
 // copy: the erfc polynomial, exp and division cost about as much as the memory traffic there),
 // tanh form 3.8-6.6 GB/s (72-130%; noisy).
+//!include flat
 
 //!include activation
 
@@ -39,7 +40,7 @@ fn apply(x: f32) -> f32 {
 @group(0) @binding(1) var<storage, read> x1: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y1: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn main4(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i < p.n) {
@@ -48,7 +49,7 @@ fn main4(@builtin(global_invocation_id) gid: vec3u) {
   }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn main1(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i < p.n) { y1[i] = apply(x1[i]); }
@@ -60,7 +61,7 @@ fn main1(@builtin(global_invocation_id) gid: vec3u) {
 @group(0) @binding(2) var<storage, read> dy1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dx1: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn bwd4(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i < p.n) {
@@ -69,7 +70,7 @@ fn bwd4(@builtin(global_invocation_id) gid: vec3u) {
   }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn bwd1(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i < p.n) { dx1[i] = dy1[i] * activate_grad(x1[i], FN); }

@@ -114,7 +114,7 @@ export function layernormBackward(
   // Partials of both in one [chunks, 2D] tensor (dgamma's D columns, then dbeta's): one column
   // reduction for the two, then each copied out.
   const partials = engine.empty([chunks, 2 * D]);
-  const { groups, stride } = linearLaunch(chunks * d);
+  const { groups, stride } = linearLaunch(engine, chunks * d);
   engine.dispatch('layernorm', vec ? 'dgb_partial4' : 'dgb_partial1', [dy, x, null, mean, rstd, partials], { u: [rows, d, stride, chunk], f: [0] }, groups);
   const sums = chunks === 1 ? partials : columnSumRows(engine, partials, chunks, 2 * D, options.chunk);
   const dgamma = engine.empty([D]);

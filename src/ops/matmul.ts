@@ -285,7 +285,7 @@ function fillTextures(engine: Engine, work: { job: PackJob; texture: GPUTexture 
       jobs.push(...(w ? jobWords(w.job, total) : [0, 0, 0, 1, 0, 0, 0, -1 >>> 0]));
       if (w) total += jobTexels(w.job);
     }
-    const { groups, stride } = linearLaunch(total);
+    const { groups, stride } = linearLaunch(engine, total);
     engine.dispatch('pack', 'to_textures4', [...srcs, ...dsts], { u: [group.length, total, stride, 0, ...jobs] }, groups);
   }
 }
@@ -677,8 +677,8 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = 
   }
   if (partial) {
     const total = batch * M * N;
-    const g = grid(Math.ceil(total / 256));
-    engine.dispatch('matmul_splitk', 'reduce', [partial, bias, out, null, null, aux], { u: [M, N, total, g[0] * 256, splits, o.bias ? 1 : 0, accumulate ? 1 : 0], f }, g, { ACT: act, AUX: auxMode });
+    const g = grid(Math.ceil(total / engine.flatWG));
+    engine.dispatch('matmul_splitk', 'reduce', [partial, bias, out, null, null, aux], { u: [M, N, total, g[0] * engine.flatWG, splits, o.bias ? 1 : 0, accumulate ? 1 : 0], f }, g, { ACT: act, AUX: auxMode });
     engine.release(partial);
   }
   opA.done();

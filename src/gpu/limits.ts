@@ -1,0 +1,139 @@
+/**
+ * The device limits tok1d sizes its work by, in one place: the flat workgroup size the kernels take
+ * from the device (FLAT_WG, kernels/flat.wgsl), the dispatch and loop limits the ops split work
+ * around, and the least value of each limit the kernels cannot do without. An engine refuses at
+ * creation a device below those minimums (checkDeviceLimits); a model whose tensors need more than
+ * the device's binding or buffer size is refused at load (checkModelLimits). Both say which limit,
+ * the device's value, the value needed and how to ask for it, in one line.
+ */
+
+/** The limits tok1d reads, by their GPUSupportedLimits names. */
+export type LimitName =
+  | 'maxComputeInvocationsPerWorkgroup'
+  | 'maxComputeWorkgroupSizeX'
+  | 'maxComputeWorkgroupSizeY'
+  | 'maxComputeWorkgroupSizeZ'
+  | 'maxComputeWorkgroupStorageSize'
+  | 'maxComputeWorkgroupsPerDimension'
+  | 'maxStorageBuffersPerShaderStage'
+  | 'maxStorageTexturesPerShaderStage'
+  | 'maxSampledTexturesPerShaderStage'
+  | 'maxUniformBufferBindingSize'
+  | 'maxStorageBufferBindingSize'
+  | 'maxBufferSize'
+  | 'maxTextureDimension2D';
+
+export type Limits = Pick<GPUSupportedLimits, LimitName>;
+
+/** Largest workgroup count per dimension the ops dispatch (the WebGPU default; grid() splits past it). */
+export const MAX_GROUPS = 65535;
+
+/**
+ * Loop trips one invocation may run, over all loops of its shader together. llvmpipe silently stops
+ * looping after 65535 trips per invocation (and then returns wrong numbers, with no error); the ops
+ * split long loops over invocations or dispatches to stay within this budget, with margin.
+ */
+export const LOOP_TRIP_CAP = 65535;
+/** The share of LOOP_TRIP_CAP an op plans its loops for: half of it, room for the fixed loops around them. */
+export const LOOP_BUDGET = 32768;
+
+/** FLAT_WG where the device allows it: the size the kernels were tuned at. */
+export const FLAT_WG_PREFERRED = 256;
+
+/**
+ * Invocations per workgroup of the fixed-size entry points (attention, codebook search, pixel
+ * conversion, matmul tiles, row layouts of layernorm/softmax/normalize): 64, along x.
+ */
+export const FIXED_WG = 64;
+
+/**
+ * The least value of each limit the kernels need, whatever the model, and what needs it. Every
+ * WebGPU device meets these (its limits are at least the defaults of its feature level), so only an
+ * engine told to stay within smaller limits, or a non-conforming implementation, falls below them.
+ * Storage-buffer and texture counts are the most any one entry point binds (measured with
+ * bindingCounts over kernels/*.wgsl; the test suite checks the figures against the kernels).
+ */
+export const MINIMUM_LIMITS: readonly { limit: LimitName; min: number; why: string }[] = [
+  { limit: 'maxComputeInvocationsPerWorkgroup', min: FIXED_WG, why: '64-invocation workgroups (attention, codebook search, matmul tiles)' },
+  { limit: 'maxComputeWorkgroupSizeX', min: FIXED_WG, why: '64-invocation workgroups along x' },
+  { limit: 'maxComputeWorkgroupSizeY', min: 8, why: 'the 8×8 workgroups of matmul tiles and texture packing' },
+  { limit: 'maxComputeWorkgroupStorageSize', min: 4 * FIXED_WG, why: 'the workgroup reductions (one f32 per invocation)' },
+  { limit: 'maxComputeWorkgroupsPerDimension', min: MAX_GROUPS, why: 'grids split at 65535 workgroups per dimension' },
+  { limit: 'maxStorageBuffersPerShaderStage', min: 7, why: 'the entry points with the most storage bindings (layernorm backward, AdamW)' },
+  { limit: 'maxStorageTexturesPerShaderStage', min: 4, why: 'packing both matmul operands into textures' },
+  { limit: 'maxSampledTexturesPerShaderStage', min: 2, why: 'matmul and codebook search reading textures' },
+  { limit: 'maxUniformBufferBindingSize', min: 256, why: "each dispatch's 256-byte parameter block" },
+];
+
+/** A device (or a model on it) that needs a limit raised: the message names it and what to request. */
+export class LimitError extends Error {
+  override name = 'LimitError';
+  constructor(
+    readonly limit: LimitName,
+    readonly have: number,
+    readonly need: number,
+    why: string,
+  ) {
+    super(
+      `this GPU device's ${limit} is ${have}; tok1d needs at least ${need} (${why}). ` +
+        `Request the device with requiredLimits: { ${limit}: ${need} } or more (within adapter.limits), or let tok1d create its own device`,
+    );
+  }
+}
+
+/** Largest power of two ≤ n (n ≥ 1). */
+function floorPow2(n: number): number {
+  return 2 ** Math.floor(Math.log2(Math.max(1, n)));
+}
+
+/**
+ * FLAT_WG for a device: 256 where its limits allow it, else the largest power of two within
+ * maxComputeInvocationsPerWorkgroup, maxComputeWorkgroupSizeX and the workgroup storage the
+ * reduction array takes (4 bytes per invocation). 128 on compatibility-mode default limits.
+ */
+export function flatWorkgroupSize(limits: Limits): number {
+  const cap = Math.min(FLAT_WG_PREFERRED, limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX, Math.floor(limits.maxComputeWorkgroupStorageSize / 4));
+  return floorPow2(cap);
+}
+
+/** The first limit of MINIMUM_LIMITS the device falls below, as an error; null when it meets them all. */
+export function deviceLimitError(limits: Limits): LimitError | null {
+  for (const { limit, min, why } of MINIMUM_LIMITS) if (limits[limit] < min) return new LimitError(limit, limits[limit], min, why);
+  return null;
+}
+
+/** Throws deviceLimitError's error, if any. */
+export function checkDeviceLimits(limits: Limits): void {
+  const err = deviceLimitError(limits);
+  if (err) throw err;
+}
+
+/**
+ * What a model's parameters need of the device: the largest parameter (bound whole by the kernels)
+ * within maxStorageBufferBindingSize and maxBufferSize. Activations scale with the batch, which the
+ * tokenizer splits; parameters cannot be split.
+ */
+export function modelLimitError(limits: Limits, params: Iterable<[string, { length: number } | { size: number }]>): LimitError | null {
+  let name = '';
+  let bytes = 0;
+  for (const [n, t] of params) {
+    const b = 4 * ('length' in t ? t.length : t.size);
+    if (b > bytes) [name, bytes] = [n, b];
+  }
+  const why = `the model's largest parameter, ${name}, is ${bytes} bytes of f32`;
+  if (limits.maxBufferSize < bytes) return new LimitError('maxBufferSize', limits.maxBufferSize, bytes, why);
+  if (limits.maxStorageBufferBindingSize < bytes) return new LimitError('maxStorageBufferBindingSize', limits.maxStorageBufferBindingSize, bytes, why);
+  return null;
+}
+
+/**
+ * The limits to ask for: for each of MINIMUM_LIMITS below its minimum, and for the model's needs
+ * when given, the limit, the device's value and the value needed (tok1d doctor lists them).
+ */
+export function limitsToRaise(limits: Limits, params?: Iterable<[string, { length: number } | { size: number }]>): LimitError[] {
+  const out: LimitError[] = [];
+  for (const { limit, min, why } of MINIMUM_LIMITS) if (limits[limit] < min) out.push(new LimitError(limit, limits[limit], min, why));
+  const m = params ? modelLimitError(limits, params) : null;
+  if (m) out.push(m);
+  return out;
+}
