@@ -1,7 +1,7 @@
 import { Tensor, numel, type DType } from '../tensor.js';
 import { Tuner, type TuneStore } from './autotune.js';
 import { KernelSources } from './kernels.js';
-import { checkDeviceLimits, flatWorkgroupSize, MAX_GROUPS } from './limits.js';
+import { checkDeviceLimits, flatWorkgroupSize, MAX_GROUPS, tensorLimitError } from './limits.js';
 import { BufferPool } from './pool.js';
 
 /** Facts about the device an engine runs on. */
@@ -265,6 +265,8 @@ export class Engine {
   upload(data: Float32Array | Uint32Array | Int32Array, shape: readonly number[], dtype?: DType): Tensor {
     const n = numel(shape);
     if (data.length !== n) throw new Error(`upload: ${data.length} values for shape [${shape.join(', ')}]`);
+    const tooLarge = tensorLimitError(this.limits, `a [${shape.join(', ')}] tensor`, n * 4);
+    if (tooLarge) throw tooLarge;
     const dt: DType = dtype ?? (data instanceof Float32Array ? 'f32' : data instanceof Int32Array ? 'i32' : 'u32');
     const t = new Tensor(this.pool.acquire(Math.max(4, n * 4)), shape, dt);
     this.write(t, data);

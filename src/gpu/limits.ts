@@ -2,9 +2,10 @@
  * The device limits tok1d sizes its work by, in one place: the flat workgroup size the kernels take
  * from the device (FLAT_WG, kernels/flat.wgsl), the dispatch and loop limits the ops split work
  * around, and the least value of each limit the kernels cannot do without. An engine refuses at
- * creation a device below those minimums (checkDeviceLimits); a model whose tensors need more than
- * the device's binding or buffer size is refused at load (checkModelLimits). Both say which limit,
- * the device's value, the value needed and how to ask for it, in one line.
+ * creation a device below those minimums (checkDeviceLimits); a tensor larger than the device's
+ * buffer or binding size is refused when it is uploaded or allocated (tensorLimitError), so a model
+ * too large for the device is refused while it loads. Each says which limit, the device's value, the
+ * value needed and how to ask for it, in one line.
  */
 
 /** The limits tok1d reads, by their GPUSupportedLimits names. */
@@ -50,8 +51,8 @@ export const FIXED_WG = 64;
  * The least value of each limit the kernels need, whatever the model, and what needs it. Every
  * WebGPU device meets these (its limits are at least the defaults of its feature level), so only an
  * engine told to stay within smaller limits, or a non-conforming implementation, falls below them.
- * Storage-buffer and texture counts are the most any one entry point binds (measured with
- * bindingCounts over kernels/*.wgsl; the test suite checks the figures against the kernels).
+ * Storage-buffer and texture counts are the most any one entry point binds (test/limits.test.ts
+ * counts them over kernels/*.wgsl and checks these figures).
  */
 export const MINIMUM_LIMITS: readonly { limit: LimitName; min: number; why: string }[] = [
   { limit: 'maxComputeInvocationsPerWorkgroup', min: FIXED_WG, why: '64-invocation workgroups (attention, codebook search, matmul tiles)' },
@@ -59,7 +60,7 @@ export const MINIMUM_LIMITS: readonly { limit: LimitName; min: number; why: stri
   { limit: 'maxComputeWorkgroupSizeY', min: 8, why: 'the 8×8 workgroups of matmul tiles and texture packing' },
   { limit: 'maxComputeWorkgroupStorageSize', min: 4 * FIXED_WG, why: 'the workgroup reductions (one f32 per invocation)' },
   { limit: 'maxComputeWorkgroupsPerDimension', min: MAX_GROUPS, why: 'grids split at 65535 workgroups per dimension' },
-  { limit: 'maxStorageBuffersPerShaderStage', min: 7, why: 'the entry points with the most storage bindings (layernorm backward, AdamW)' },
+  { limit: 'maxStorageBuffersPerShaderStage', min: 7, why: 'the entry points with the most storage bindings (layernorm backward)' },
   { limit: 'maxStorageTexturesPerShaderStage', min: 4, why: 'packing both matmul operands into textures' },
   { limit: 'maxSampledTexturesPerShaderStage', min: 2, why: 'matmul and codebook search reading textures' },
   { limit: 'maxUniformBufferBindingSize', min: 256, why: "each dispatch's 256-byte parameter block" },
@@ -109,31 +110,39 @@ export function checkDeviceLimits(limits: Limits): void {
 }
 
 /**
- * What a model's parameters need of the device: the largest parameter (bound whole by the kernels)
- * within maxStorageBufferBindingSize and maxBufferSize. Activations scale with the batch, which the
- * tokenizer splits; parameters cannot be split.
+ * The first of maxBufferSize and maxStorageBufferBindingSize below `bytes`, as an error naming
+ * `what` (a tensor the kernels bind whole), or null. Engine.upload checks every tensor it uploads, so
+ * a model's parameters too large for the device are refused while it loads, and the ops check their
+ * outputs before allocating them (checkBindable).
  */
-export function modelLimitError(limits: Limits, params: Iterable<[string, { length: number } | { size: number }]>): LimitError | null {
-  let name = '';
-  let bytes = 0;
-  for (const [n, t] of params) {
-    const b = 4 * ('length' in t ? t.length : t.size);
-    if (b > bytes) [name, bytes] = [n, b];
-  }
-  const why = `the model's largest parameter, ${name}, is ${bytes} bytes of f32`;
-  if (limits.maxBufferSize < bytes) return new LimitError('maxBufferSize', limits.maxBufferSize, bytes, why);
-  if (limits.maxStorageBufferBindingSize < bytes) return new LimitError('maxStorageBufferBindingSize', limits.maxStorageBufferBindingSize, bytes, why);
+export function tensorLimitError(limits: Limits, what: string, bytes: number): LimitError | null {
+  if (limits.maxBufferSize < bytes) return new LimitError('maxBufferSize', limits.maxBufferSize, bytes, what);
+  if (limits.maxStorageBufferBindingSize < bytes) return new LimitError('maxStorageBufferBindingSize', limits.maxStorageBufferBindingSize, bytes, what);
   return null;
 }
 
 /**
- * The limits to ask for: for each of MINIMUM_LIMITS below its minimum, and for the model's needs
- * when given, the limit, the device's value and the value needed (tok1d doctor lists them).
+ * Every limit the device has below what tok1d needs: MINIMUM_LIMITS, and, given the model's
+ * parameters (name → element count), the largest of them as one binding. tok1d doctor lists them.
  */
-export function limitsToRaise(limits: Limits, params?: Iterable<[string, { length: number } | { size: number }]>): LimitError[] {
+export function limitsToRaise(limits: Limits, params?: Iterable<[string, number]>): LimitError[] {
   const out: LimitError[] = [];
   for (const { limit, min, why } of MINIMUM_LIMITS) if (limits[limit] < min) out.push(new LimitError(limit, limits[limit], min, why));
-  const m = params ? modelLimitError(limits, params) : null;
-  if (m) out.push(m);
+  const largest = params ? largestParameter(params) : null;
+  if (largest) {
+    const why = largestWhy(largest);
+    for (const limit of ['maxBufferSize', 'maxStorageBufferBindingSize'] as const) if (limits[limit] < largest.bytes) out.push(new LimitError(limit, limits[limit], largest.bytes, why));
+  }
   return out;
+}
+
+/** The largest of a model's parameters (name → element count), in bytes of f32. */
+export function largestParameter(params: Iterable<[string, number]>): { name: string; bytes: number } | null {
+  let best: { name: string; bytes: number } | null = null;
+  for (const [name, n] of params) if (!best || 4 * n > best.bytes) best = { name, bytes: 4 * n };
+  return best;
+}
+
+function largestWhy(p: { name: string; bytes: number }): string {
+  return `the model's largest parameter, ${p.name}, is ${p.bytes} bytes of f32`;
 }

@@ -1,4 +1,5 @@
-import { grid, MAX_GROUPS, type Engine } from '../gpu/engine.js';
+import { grid, type Engine } from '../gpu/engine.js';
+import { LOOP_BUDGET, MAX_GROUPS } from '../gpu/limits.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 import { gatherRows } from './elementwise.js';
 import { L2_EPS, l2normalize } from './normalize.js';
@@ -17,8 +18,6 @@ const TILE = 16;
 const EPS = L2_EPS;
 /** Most partial minima per query (pass 2 loops over them). */
 const MAX_CHUNKS = 8192;
-/** Most loop trips one pass-1 invocation may make; llvmpipe stops loops after 65535 in total. */
-const TRIP_BUDGET = 32768;
 
 /** 'texture': codes read through an rgba32float texture (faster on llvmpipe); 'storage': a storage buffer. */
 export type CodebookVariant = 'storage' | 'texture';
@@ -189,8 +188,8 @@ export function codebookSearch(engine: Engine, z: Tensor, codebook: Tensor, opts
   let tpi = Math.max(1, Math.ceil(codeTiles / MAX_CHUNKS), Math.ceil((codeTiles * n * 8) / maxBinding));
   const nchunks = Math.ceil(codeTiles / tpi);
   tpi = Math.ceil(codeTiles / nchunks);
-  if (tpi * (d4 + 1) > TRIP_BUDGET || nchunks + d4 > TRIP_BUDGET)
-    throw new Error(`codebookSearch: K=${k}, D=${d} exceed the per-invocation loop budget (${TRIP_BUDGET} trips)`);
+  if (tpi * (d4 + 1) > LOOP_BUDGET || nchunks + d4 > LOOP_BUDGET)
+    throw new Error(`codebookSearch: K=${k}, D=${d} exceed the per-invocation loop budget (${LOOP_BUDGET} trips)`);
 
   const norms = opts.norms ?? codebookNorms(engine, codebook);
   // Queries as padded vec4 rows (ẑ in cosine mode); z itself when it already is that.

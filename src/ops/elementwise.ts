@@ -1,4 +1,5 @@
 import { grid, type Engine } from '../gpu/engine.js';
+import { LOOP_BUDGET, tensorLimitError } from '../gpu/limits.js';
 import { Tensor, numel, shapeStr } from '../tensor.js';
 
 /**
@@ -11,12 +12,12 @@ export function linearLaunch(engine: Engine, items: number): { groups: [number, 
   return { groups, stride: groups[0] * engine.flatWG };
 }
 
-/** Throws when a tensor (or a shape about to be allocated) is larger than one storage binding may be. */
+/** Throws a LimitError when a tensor (or a shape about to be allocated) is larger than one storage binding or buffer may be. */
 export function checkBindable(engine: Engine, what: string, ...ts: (Tensor | readonly number[])[]): void {
-  const max = engine.limits.maxStorageBufferBindingSize;
   for (const t of ts) {
     const shape = t instanceof Tensor ? t.shape : t;
-    if (numel(shape) * 4 > max) throw new Error(`${what}: tensor ${shapeStr(shape)} exceeds the ${max}-byte storage binding limit`);
+    const err = tensorLimitError(engine.limits, `${what}: tensor ${shapeStr(shape)}`, numel(shape) * 4);
+    if (err) throw err;
   }
 }
 
@@ -313,9 +314,9 @@ export function columnSumRows(engine: Engine, x: Tensor, rows: number, cols: num
 const RANK_CHUNK = { software: 1024, hardware: 64 };
 /**
  * Most tokens gatherRowsBackward takes: the rank pass is O(N²), and one invocation of the
- * scatter pass loops over all tokens that chose its code (up to N; llvmpipe caps loops at 65535).
+ * scatter pass loops over all tokens that chose its code (up to N: the loop budget).
  */
-export const GATHER_BACKWARD_MAX_TOKENS = 32768;
+export const GATHER_BACKWARD_MAX_TOKENS = LOOP_BUDGET;
 
 export interface GatherBackwardOptions {
   /** Tokens per chunk of the rank computation (tests, benchmarks): a multiple of 4 from 4 to 16384; default 1024 on CPU executors, 64 on GPUs. */

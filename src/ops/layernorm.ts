@@ -1,4 +1,5 @@
 import { grid, type Engine } from '../gpu/engine.js';
+import { LOOP_BUDGET } from '../gpu/limits.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 import { checkBindable, columnChunk, columnSumRows, linearLaunch, passChunkRows } from './elementwise.js';
 
@@ -15,8 +16,8 @@ export interface RowwiseOptions {
 
 /** Invocations per workgroup of the row layout. */
 const ROW_WG = 64;
-/** Most loop trips one invocation of the row layout may run (llvmpipe stops loops at 65535). */
-const ROW_MAX_TRIPS = 48000;
+/** Most loop trips one invocation of the row layout may run (longer rows take the workgroup layout). */
+const ROW_MAX_TRIPS = LOOP_BUDGET;
 
 /**
  * The row-wise launch both layernorm and softmax use: entry suffix and grid. `passes` is how

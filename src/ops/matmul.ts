@@ -1,5 +1,6 @@
 import { pow2, tuneInput, type TuneCandidate, type TuneEntry } from '../gpu/autotune.js';
 import { Engine, grid } from '../gpu/engine.js';
+import { LOOP_BUDGET } from '../gpu/limits.js';
 import { TexturePool } from '../gpu/pool.js';
 import { columnSum, linearLaunch } from './elementwise.js';
 import { Tensor, numel, shapeStr } from '../tensor.js';
@@ -161,8 +162,11 @@ function planFamily(p: MatmulPlan, tn = false): string {
 }
 
 /** Elements of the split-K partial buffer: splits per output element. */
-/** Most reduction steps one main_tn invocation takes (K is split beyond): llvmpipe stops a shader after 65535 loop trips. */
-const TN_MAX_STEPS = 16384;
+/**
+ * Most reduction steps one main_tn invocation takes (K is split beyond): half the loop budget, the
+ * bound the other texture entries have from the widest texture (ceil(K/4) ≤ 16384).
+ */
+const TN_MAX_STEPS = LOOP_BUDGET / 2;
 
 /** Whether a call runs main_tn: Aᵀ·B on the texture variant reads both operands as stored (rows over K), no transposes. */
 function runsTn(plan: MatmulPlan, o: MatmulOptions): boolean {

@@ -5,6 +5,7 @@
  * embeddings added in the same pass; both keep one segment after their transformer.
  */
 import type { Engine } from '../gpu/engine.js';
+import { LOOP_TRIP_CAP } from '../gpu/limits.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 import { checkBindable, linearLaunch } from './elementwise.js';
 
@@ -71,8 +72,8 @@ export function rowsFrom(engine: Engine, x: Tensor, offset: number, rows: number
   return y;
 }
 
-/** Loop trips one rows_grad invocation may make ('repeat' sums batch · rows terms): llvmpipe caps loops near 65535. */
-const MAX_TRIPS = 65535;
+/** Loop trips one rows_grad invocation may make ('repeat' sums batch · rows terms). */
+const MAX_TRIPS = LOOP_TRIP_CAP;
 
 const GRAD_MODE = { perImage: 0, shared: 1, position: 1, repeat: 2 } as const;
 
