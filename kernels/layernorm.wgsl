@@ -22,7 +22,7 @@
 // get the row layout.
 //!include flat
 
-override WG: u32 = 64u;  // invocations per workgroup of the row layout
+override WG: u32;  // invocations per workgroup of the row layout
 
 struct Params {
   rows: u32,

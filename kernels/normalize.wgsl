@@ -30,7 +30,7 @@
 //   workgroup  bwd     3.50 ms  0.90 GB/s     184 ms  0.55 GB/s   get the row layout)
 //!include flat
 
-override WG: u32 = 64u;  // invocations per workgroup of the row layout
+override WG: u32;  // invocations per workgroup of the row layout
 
 struct Params {
   rows: u32,

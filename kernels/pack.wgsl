@@ -11,6 +11,8 @@
 // rgba16float texture dh (binding 10): weights whose values are all exactly float16, which the
 // halves hold without loss (half the texture's bytes; ops/matmul.ts).
 //!include flat
+// to_buffer and to_texture_h: SIDE x SIDE invocations per workgroup, one texel each (set by src/ops/matmul.ts).
+override SIDE: u32;
 
 struct Job {
   rows: u32,     // logical rows
@@ -98,13 +100,13 @@ fn job0_texel(gid: vec3u) -> vec4f {
   return gather(0u, gid.y / q.job[0].rowsOut, gid.y % q.job[0].rowsOut, gid.x);
 }
 
-@compute @workgroup_size(8, 8, 1)
+@compute @workgroup_size(SIDE, SIDE, 1)
 fn to_buffer(@builtin(global_invocation_id) gid: vec3u) {
   if (!job0_at(gid)) { return; }
   dstBuf[gid.y * q.job[0].cols4 + gid.x] = job0_texel(gid);
 }
 
-@compute @workgroup_size(8, 8, 1)
+@compute @workgroup_size(SIDE, SIDE, 1)
 fn to_texture_h(@builtin(global_invocation_id) gid: vec3u) {
   if (!job0_at(gid)) { return; }
   textureStore(dh, gid.xy, job0_texel(gid));

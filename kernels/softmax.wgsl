@@ -16,7 +16,7 @@
 // noisy; the three-pass version was about 12% slower side by side); wg 0.4 GB/s (barriers).
 //!include flat
 
-override WG: u32 = 64u;  // invocations per workgroup of the row layout
+override WG: u32;  // invocations per workgroup of the row layout
 
 struct Params {
   rows: u32,

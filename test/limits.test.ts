@@ -11,13 +11,14 @@ import { readdirSync } from 'node:fs';
 import { MemoryTuneStore } from '../src/gpu/autotune.js';
 import type { Engine } from '../src/gpu/engine.js';
 import { KernelSources } from '../src/gpu/kernels.js';
-import { flatWorkgroupSize, FIXED_WG, LimitError, limitsToRaise, MINIMUM_LIMITS, type Limits } from '../src/gpu/limits.js';
+import { flatWorkgroupSize, largestParameter, LimitError, limitsToRaise, MINIMUM_LIMITS, type Limits } from '../src/gpu/limits.js';
 import { acquireNodeDevice, nodeKernelReader, type AcquiredDevice, type BackendName } from '../src/gpu/node.js';
 import { FAMILIES } from '../src/cli/families.js';
 import { runSelfTest } from '../src/cli/doctor.js';
 import { PRESETS } from '../src/model/config.js';
 import { TokenizerModel } from '../src/model/model.js';
-import { Tokenizer, type PixelImage } from '../src/model/tokenizer.js';
+import { bundledCheckpoint, Tokenizer } from '../src/model/tokenizer.js';
+import { loadCheckpoint } from '../src/model/checkpoint.js';
 import { createEngine } from '../src/node-engine.js';
 import { Trainer } from '../src/train/trainer.js';
 import { layernorm } from '../src/ops/layernorm.js';
@@ -28,6 +29,7 @@ import { layernormRef } from '../src/check/layernorm.js';
 import { softmaxRef } from '../src/check/softmax.js';
 import { mseRef } from '../src/check/elementwise.js';
 import { expectNoStack, tok1d } from './cli-run.js';
+import { patternedImages } from './patterned-images.js';
 import { engineFor, freshRng, randomF32, relL2, TEST_BACKENDS } from './helpers.js';
 
 /** WebGPU's default limits (core) and Dawn's for compatibility mode, as the devices report them. */
@@ -141,16 +143,19 @@ describe('device limits: what the kernels need', () => {
     expect(most.storage).to.be.at.most(8);
   });
 
-  it('workgroup sizes: an override the engine or the op sets, or a literal within the fixed 64 invocations', () => {
+  it('workgroup sizes are written once: each dimension an override without a default (the engine or the op sets it), or 1', () => {
     const kernels = new KernelSources(nodeKernelReader());
+    let sizes = 0;
+    // probe.wgsl holds the bench's ceiling probes, sized by the bench itself.
     for (const name of KERNEL_NAMES.filter((n) => n !== 'probe')) {
-      for (const m of kernels.get(name).matchAll(/@workgroup_size\(([^)]*)\)/g)) {
-        const dims = m[1]!.split(',').map((s) => s.trim());
-        const literal = dims.map((d) => (/^\d+u?$/.test(d) ? parseInt(d, 10) : null));
-        if (literal.every((d) => d !== null)) expect(literal.reduce((a, b) => a! * b!, 1), `${name}: ${m[0]}`).to.be.at.most(FIXED_WG);
-        else for (const d of dims) expect(d, `${name}: ${m[0]}`).to.match(/^([A-Z_][A-Z0-9_]*|1u?)$/);
+      const src = kernels.get(name);
+      const bare = new Set([...src.matchAll(/^override\s+(\w+)\s*:\s*u32\s*;/gm)].map((m) => m[1]!));
+      for (const m of src.matchAll(/@workgroup_size\(([^)]*)\)/g)) {
+        sizes++;
+        for (const d of m[1]!.split(',').map((x) => x.trim())) expect(bare.has(d) || /^1u?$/.test(d), `${name}: ${m[0]}`).to.equal(true);
       }
     }
+    expect(sizes).to.be.greaterThan(100);
   });
 
   it('limitsToRaise names each limit below the minimum, and a model parameter larger than a binding', () => {
@@ -181,21 +186,6 @@ function withLimits(device: GPUDevice, over: Partial<Limits>): GPUDevice {
       const v = (target as unknown as Record<string | symbol, unknown>)[key];
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
-  });
-}
-
-/** Eight 64×64 RGB images with structure (the bundled model's size). */
-function pixelImages(n: number): PixelImage[] {
-  const r = freshRng();
-  return Array.from({ length: n }, () => {
-    const S = 64;
-    const f = [1 + 3 * r(), 1 + 3 * r(), 1 + 3 * r()];
-    const ph = [6.3 * r(), 6.3 * r(), 6.3 * r()];
-    const data = new Uint8Array(S * S * 3);
-    for (let y = 0; y < S; y++)
-      for (let x = 0; x < S; x++)
-        for (let c = 0; c < 3; c++) data[(y * S + x) * 3 + c] = Math.round(127.5 + 120 * Math.sin(((f[c]! * (x + 0.7 * y)) / S) * Math.PI + ph[c]!) + 6 * (r() - 0.5));
-    return { width: S, height: S, channels: 3, data };
   });
 }
 
@@ -236,7 +226,7 @@ for (const { backend, what, flatWG } of DEFAULT_LIMIT_DEVICES.filter((d) => TEST
     });
 
     it("the bundled model: encode and decode give the ids and pixels of tok1d's own device", async () => {
-      const images = pixelImages(5);
+      const images = patternedImages(5);
       const run = async (engine: Engine) => {
         const tok = await Tokenizer.load('default', { engine });
         try {
@@ -336,7 +326,9 @@ for (const { backend, what, flatWG } of DEFAULT_LIMIT_DEVICES.filter((d) => TEST
         );
         expect(err).to.be.instanceOf(LimitError);
         const msg = (err as Error).message;
-        expect(msg).to.match(/^this GPU device's maxStorageBufferBindingSize is 65536; tok1d needs at least \d+ \(a \[\d+(, \d+)*\] tensor\)/);
+        // The whole model is checked before any upload: the value named lets every parameter fit.
+        const largest = largestParameter([...(await loadCheckpoint(bundledCheckpoint())).params].map(([n, v]) => [n, v.length]))!;
+        expect(msg).to.match(new RegExp(`^this GPU device's maxStorageBufferBindingSize is 65536; tok1d needs at least ${largest.bytes} \\(the model's largest parameter, ${largest.name.replace(/\./g, '\\.')}, is ${largest.bytes} bytes of f32\\)\\. `));
         expect(msg).to.not.include('\n');
         // Nothing reached the device: no validation error is waiting behind the refusal.
         await engine.sync();
@@ -355,7 +347,7 @@ describe('tok1d doctor --default-limits', () => {
     expect(r.code, r.stdout + r.stderr).to.equal(0);
     expect(r.stdout).to.match(/^limits tok1d needs \(device requested with the default limits\)$/m);
     expect(r.stdout).to.match(/^\s+maxComputeInvocationsPerWorkgroup\s+128$/m);
-    for (const { limit, min } of MINIMUM_LIMITS) expect(r.stdout).to.match(new RegExp(`^  ok {4}${limit}\\s+needs\\s+${min}, has`, 'm'));
+    for (const { limit, min } of MINIMUM_LIMITS) expect(r.stdout).to.match(new RegExp(`^  ok {4}${limit}\\s+needs\\s+(\\d+ [KMG]?i?B \\()?${min}\\)?, has`, 'm'));
     expect(r.stdout).to.match(/^ {2}ok {4}maxStorageBufferBindingSize\s+needs\s+\d+ KiB \(\d+\), has\s+128 MiB \(134217728\)\s+the bundled model's largest parameter, \S+$/m);
     expect(r.stdout).to.match(/^\s+flat workgroup size \(FLAT_WG\)\s+128$/m);
     expect(r.stdout).to.match(/^\s+nothing to raise$/m);

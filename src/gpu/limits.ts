@@ -55,12 +55,12 @@ export const FIXED_WG = 64;
  * counts them over kernels/*.wgsl and checks these figures).
  */
 export const MINIMUM_LIMITS: readonly { limit: LimitName; min: number; why: string }[] = [
-  { limit: 'maxComputeInvocationsPerWorkgroup', min: FIXED_WG, why: '64-invocation workgroups (attention, codebook search, matmul tiles)' },
-  { limit: 'maxComputeWorkgroupSizeX', min: FIXED_WG, why: '64-invocation workgroups along x' },
+  { limit: 'maxComputeInvocationsPerWorkgroup', min: FIXED_WG, why: 'the 64-invocation workgroups of attention, codebook search and matmul tiles' },
+  { limit: 'maxComputeWorkgroupSizeX', min: FIXED_WG, why: 'the 64-invocation workgroups, along x' },
   { limit: 'maxComputeWorkgroupSizeY', min: 8, why: 'the 8×8 workgroups of matmul tiles and texture packing' },
-  { limit: 'maxComputeWorkgroupStorageSize', min: 4 * FIXED_WG, why: 'the workgroup reductions (one f32 per invocation)' },
+  { limit: 'maxComputeWorkgroupStorageSize', min: 4 * FIXED_WG, why: 'the workgroup reductions, one f32 per invocation' },
   { limit: 'maxComputeWorkgroupsPerDimension', min: MAX_GROUPS, why: 'grids split at 65535 workgroups per dimension' },
-  { limit: 'maxStorageBuffersPerShaderStage', min: 7, why: 'the entry points with the most storage bindings (layernorm backward)' },
+  { limit: 'maxStorageBuffersPerShaderStage', min: 7, why: 'the entry point with the most storage bindings, layernorm backward' },
   { limit: 'maxStorageTexturesPerShaderStage', min: 4, why: 'packing both matmul operands into textures' },
   { limit: 'maxSampledTexturesPerShaderStage', min: 2, why: 'matmul and codebook search reading textures' },
   { limit: 'maxUniformBufferBindingSize', min: 256, why: "each dispatch's 256-byte parameter block" },
@@ -119,6 +119,16 @@ export function tensorLimitError(limits: Limits, what: string, bytes: number): L
   if (limits.maxBufferSize < bytes) return new LimitError('maxBufferSize', limits.maxBufferSize, bytes, what);
   if (limits.maxStorageBufferBindingSize < bytes) return new LimitError('maxStorageBufferBindingSize', limits.maxStorageBufferBindingSize, bytes, what);
   return null;
+}
+
+/**
+ * The error for the largest of a model's parameters (name → element count) when it exceeds the
+ * device's buffer or binding size, or null: Tokenizer.load checks the whole model before uploading
+ * any of it, so the value it names is the one that lets every parameter fit.
+ */
+export function parametersLimitError(limits: Limits, params: Iterable<[string, number]>): LimitError | null {
+  const largest = largestParameter(params);
+  return largest ? tensorLimitError(limits, largestWhy(largest), largest.bytes) : null;
 }
 
 /**

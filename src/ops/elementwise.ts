@@ -3,13 +3,13 @@ import { LOOP_BUDGET, tensorLimitError } from '../gpu/limits.js';
 import { Tensor, numel, shapeStr } from '../tensor.js';
 
 /**
- * A 1D launch over `items` invocations of a flat entry point (FLAT_WG = engine.flatWG invocations
- * per workgroup): the workgroup grid (split over y past 65535 groups) and the stride the kernels
+ * A 1D launch over `items` invocations, `wg` per workgroup (default: a flat entry point's FLAT_WG,
+ * engine.flatWG): the workgroup grid (split over y past 65535 groups) and the stride the kernels
  * use to flatten it (item = gid.x + gid.y * stride).
  */
-export function linearLaunch(engine: Engine, items: number): { groups: [number, number, number]; stride: number } {
-  const groups = grid(Math.ceil(items / engine.flatWG));
-  return { groups, stride: groups[0] * engine.flatWG };
+export function linearLaunch(engine: Engine, items: number, wg = engine.flatWG): { groups: [number, number, number]; stride: number } {
+  const groups = grid(Math.ceil(items / wg));
+  return { groups, stride: groups[0] * wg };
 }
 
 /** Throws a LimitError when a tensor (or a shape about to be allocated) is larger than one storage binding or buffer may be. */

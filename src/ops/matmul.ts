@@ -369,10 +369,13 @@ export async function checkHalfTextures(engine: Engine): Promise<void> {
   });
 }
 
+/** Side of the square workgroups of pack.wgsl's to_buffer and to_texture_h (its SIDE override). */
+const PACK_SIDE = 8;
+
 /** Packs one matrix into an rgba16float texture (to_texture_h; values exactly float16). */
 function packToHalfTexture(engine: Engine, j: PackJob, texture: GPUTexture): void {
   const ph = engine.placeholder(0);
-  engine.dispatch('pack', 'to_texture_h', [j.src, ph, ph, ph, null, null, null, null, null, texture.createView()], { u: [1, 0, 0, 0, ...jobWords(j)] }, [Math.ceil(Math.ceil(j.cols / 4) / 8), Math.ceil((j.rowsOut * j.batches) / 8), 1]);
+  engine.dispatch('pack', 'to_texture_h', [j.src, ph, ph, ph, null, null, null, null, null, texture.createView()], { u: [1, 0, 0, 0, ...jobWords(j)] }, [Math.ceil(Math.ceil(j.cols / 4) / PACK_SIDE), Math.ceil((j.rowsOut * j.batches) / PACK_SIDE), 1], { SIDE: PACK_SIDE });
 }
 
 /** Packs one matrix into a storage buffer ([batches][rowsOut][ceil(cols/4)] vec4). */
@@ -380,7 +383,7 @@ function packToBuffer(engine: Engine, j: PackJob, target: Tensor): void {
   const cols4 = Math.ceil(j.cols / 4);
   // gather() names all four sources, so the shader binds them: placeholders past job 0.
   const ph = engine.placeholder(0);
-  engine.dispatch('pack', 'to_buffer', [j.src, ph, ph, ph, null, null, null, null, target], { u: [1, 0, 0, 0, ...jobWords(j)] }, [Math.ceil(cols4 / 8), Math.ceil((j.rowsOut * j.batches) / 8), 1]);
+  engine.dispatch('pack', 'to_buffer', [j.src, ph, ph, ph, null, null, null, null, target], { u: [1, 0, 0, 0, ...jobWords(j)] }, [Math.ceil(cols4 / PACK_SIDE), Math.ceil((j.rowsOut * j.batches) / PACK_SIDE), 1], { SIDE: PACK_SIDE });
 }
 
 /**
