@@ -348,7 +348,7 @@ describe('tok1d doctor --default-limits', () => {
     expect(r.stdout).to.match(/^limits tok1d needs \(device requested with the default limits\)$/m);
     expect(r.stdout).to.match(/^\s+maxComputeInvocationsPerWorkgroup\s+128$/m);
     for (const { limit, min } of MINIMUM_LIMITS) expect(r.stdout).to.match(new RegExp(`^  ok {4}${limit}\\s+needs\\s+(\\d+ [KMG]?i?B \\()?${min}\\)?, has`, 'm'));
-    expect(r.stdout).to.match(/^ {2}ok {4}maxStorageBufferBindingSize\s+needs\s+\d+ KiB \(\d+\), has\s+128 MiB \(134217728\)\s+the bundled model's largest parameter, \S+$/m);
+    expect(r.stdout).to.match(/^ {2}ok {4}maxStorageBufferBindingSize\s+needs\s+\d+ KiB \(\d+\), has\s+128 MiB \(134217728\)\s+the model's largest parameter, \S+, is \d+ bytes of f32$/m);
     expect(r.stdout).to.match(/^\s+flat workgroup size \(FLAT_WG\)\s+128$/m);
     expect(r.stdout).to.match(/^\s+nothing to raise$/m);
   });

@@ -1,7 +1,7 @@
 import { FileTuneStore } from '../gpu/autotune-node.js';
 import { Engine } from '../gpu/engine.js';
 import { KernelSources } from '../gpu/kernels.js';
-import { largestParameter, MINIMUM_LIMITS, type LimitName } from '../gpu/limits.js';
+import { limitNeeds } from '../gpu/limits.js';
 import { acquireNodeDevice, nodeKernelReader, type BackendName } from '../gpu/node.js';
 import { loadCheckpoint } from '../model/checkpoint.js';
 import { bundledCheckpoint } from '../model/tokenizer.js';
@@ -48,39 +48,14 @@ export async function runSelfTest(engine: Engine, family: string): Promise<SelfT
   }
 }
 
-/** One limit tok1d needs: the value needed, the device's, and why. */
-export interface LimitNeed {
-  limit: LimitName;
-  need: number;
-  have: number;
-  ok: boolean;
-  why: string;
-}
-
-/** Element counts of the bundled model's parameters, or null when it cannot be read. */
-async function bundledParameterSizes(): Promise<[string, number][] | null> {
+/** Element counts of the bundled model's parameters, or undefined when it cannot be read. */
+async function bundledParameterSizes(): Promise<[string, number][] | undefined> {
   try {
     const c = await loadCheckpoint(bundledCheckpoint());
     return [...c.params].map(([name, v]) => [name, v.length]);
   } catch {
-    return null;
+    return undefined;
   }
-}
-
-/**
- * What tok1d needs of the device's limits (the kernels' minimums, and the bundled model's largest
- * parameter as one binding), each against the device's value.
- */
-export async function limitNeeds(engine: Engine): Promise<LimitNeed[]> {
-  const have = (l: LimitName) => engine.limits[l];
-  const needs: LimitNeed[] = MINIMUM_LIMITS.map(({ limit, min, why }) => ({ limit, need: min, have: have(limit), ok: have(limit) >= min, why }));
-  const sizes = await bundledParameterSizes();
-  const largest = sizes ? largestParameter(sizes) : null;
-  if (largest) {
-    for (const limit of ['maxStorageBufferBindingSize', 'maxBufferSize'] as const)
-      needs.push({ limit, need: largest.bytes, have: have(limit), ok: have(limit) >= largest.bytes, why: `the bundled model's largest parameter, ${largest.name}` });
-  }
-  return needs;
 }
 
 /**
@@ -106,7 +81,7 @@ export async function doctor(backend: BackendName | undefined, json: boolean, de
       const v = adapter.limits[k]!;
       out(`  ${k.padEnd(36)} ${String(v).padStart(11)}${BYTE_LIMITS.has(k) ? `  (${formatBytes(v)})` : ''}`);
     }
-    const needs = await limitNeeds(engine);
+    const needs = limitNeeds(engine.limits, await bundledParameterSizes());
     const raise = needs.filter((n) => !n.ok);
     out(`limits tok1d needs${defaultLimits ? ' (device requested with the default limits)' : ''}`);
     for (const n of needs) {

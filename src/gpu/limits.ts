@@ -131,19 +131,33 @@ export function parametersLimitError(limits: Limits, params: Iterable<[string, n
   return largest ? tensorLimitError(limits, largestWhy(largest), largest.bytes) : null;
 }
 
+/** One limit tok1d needs: the value needed, the device's, and what needs it. */
+export interface LimitNeed {
+  limit: LimitName;
+  need: number;
+  have: number;
+  ok: boolean;
+  why: string;
+}
+
 /**
- * Every limit the device has below what tok1d needs: MINIMUM_LIMITS, and, given the model's
- * parameters (name → element count), the largest of them as one binding. tok1d doctor lists them.
+ * What tok1d needs of a device's limits, each against the device's value: MINIMUM_LIMITS and, given
+ * a model's parameters (name → element count), its largest parameter as one buffer and binding.
+ * tok1d doctor prints them.
  */
-export function limitsToRaise(limits: Limits, params?: Iterable<[string, number]>): LimitError[] {
-  const out: LimitError[] = [];
-  for (const { limit, min, why } of MINIMUM_LIMITS) if (limits[limit] < min) out.push(new LimitError(limit, limits[limit], min, why));
+export function limitNeeds(limits: Limits, params?: Iterable<[string, number]>): LimitNeed[] {
+  const need = (limit: LimitName, n: number, why: string): LimitNeed => ({ limit, need: n, have: limits[limit], ok: limits[limit] >= n, why });
+  const out = MINIMUM_LIMITS.map(({ limit, min, why }) => need(limit, min, why));
   const largest = params ? largestParameter(params) : null;
-  if (largest) {
-    const why = largestWhy(largest);
-    for (const limit of ['maxBufferSize', 'maxStorageBufferBindingSize'] as const) if (limits[limit] < largest.bytes) out.push(new LimitError(limit, limits[limit], largest.bytes, why));
-  }
+  if (largest) for (const limit of ['maxStorageBufferBindingSize', 'maxBufferSize'] as const) out.push(need(limit, largest.bytes, largestWhy(largest)));
   return out;
+}
+
+/** The limits of limitNeeds the device falls short of, as errors (each names what to request). */
+export function limitsToRaise(limits: Limits, params?: Iterable<[string, number]>): LimitError[] {
+  return limitNeeds(limits, params)
+    .filter((n) => !n.ok)
+    .map((n) => new LimitError(n.limit, n.have, n.need, n.why));
 }
 
 /** The largest of a model's parameters (name → element count), in bytes of f32. */
