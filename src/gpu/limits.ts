@@ -43,14 +43,15 @@ export const FLAT_WG_PREFERRED = 256;
 
 /**
  * Invocations per workgroup of the fixed-size entry points (attention, codebook search, pixel
- * conversion, matmul tiles, row layouts of layernorm/softmax/normalize): 64, along x.
+ * conversion, the row layouts of layernorm, softmax and l2normalize), along x; also the most a
+ * matmul tile uses.
  */
 export const FIXED_WG = 64;
 
 /**
  * The least value of each limit the kernels need, whatever the model, and what needs it. Every
- * WebGPU device meets these (its limits are at least the defaults of its feature level), so only an
- * engine told to stay within smaller limits, or a non-conforming implementation, falls below them.
+ * WebGPU device meets these (its limits are at least the defaults of its feature level), so only a
+ * non-conforming implementation, or a device wrapped to report less, falls below them.
  * Storage-buffer and texture counts are the most any one entry point binds (test/limits.test.ts
  * counts them over kernels/*.wgsl and checks these figures).
  */

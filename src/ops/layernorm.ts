@@ -1,5 +1,5 @@
 import { grid, type Engine } from '../gpu/engine.js';
-import { LOOP_BUDGET } from '../gpu/limits.js';
+import { FIXED_WG, LOOP_BUDGET } from '../gpu/limits.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 import { checkBindable, columnChunk, columnSumRows, linearLaunch, passChunkRows } from './elementwise.js';
 
@@ -15,7 +15,7 @@ export interface RowwiseOptions {
 }
 
 /** Invocations per workgroup of the row layout. */
-const ROW_WG = 64;
+const ROW_WG = FIXED_WG;
 /** Most loop trips one invocation of the row layout may run (longer rows take the workgroup layout). */
 const ROW_MAX_TRIPS = LOOP_BUDGET;
 
