@@ -5,7 +5,8 @@ import { checkBindable, columnChunk, columnSumRows, linearLaunch, passChunkRows 
 
 /**
  * Row-wise kernel layouts shared by layernorm and softmax: 'row' runs one invocation per row
- * (CPU executors), 'workgroup' one 256-invocation workgroup per row (GPUs, and long rows).
+ * (CPU executors), 'workgroup' one workgroup of FLAT_WG invocations (256 where the device allows
+ * it) per row (GPUs, and long rows).
  */
 export type RowLayout = 'row' | 'workgroup';
 

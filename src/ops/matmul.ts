@@ -1,6 +1,6 @@
 import { pow2, tuneInput, type TuneCandidate, type TuneEntry } from '../gpu/autotune.js';
 import { Engine, grid } from '../gpu/engine.js';
-import { LOOP_BUDGET } from '../gpu/limits.js';
+import { LOOP_BUDGET, MAX_GROUPS } from '../gpu/limits.js';
 import { TexturePool } from '../gpu/pool.js';
 import { columnSum, linearLaunch } from './elementwise.js';
 import { Tensor, numel, shapeStr } from '../tensor.js';
@@ -208,7 +208,7 @@ function planFits(engine: Engine, d: Dims, p: MatmulPlan): boolean {
   if (p.splits && p.splits > 1) {
     if (p.splits > Math.ceil(d.K / 4)) return false;
     if (partialElements(d, p.splits) * 4 > maxPartialBytes(engine)) return false;
-    if (d.batch * p.splits > 65535) return false;
+    if (d.batch * p.splits > MAX_GROUPS) return false;
   }
   return !engine.tuner.disabled.has(`matmul:${planFamily(p, !!d.tn)}`);
 }
