@@ -1,7 +1,7 @@
 // Optimizer kernels: the AdamW update, the global gradient norm (a deterministic two-pass
 // reduction), in-place gradient scaling for clipping, and the exponential moving average of the
 // weights. Work is laid out 1D like elementwise.wgsl: item i = gid.x + gid.y * stride, with
-// stride = groupsX * 256, so counts above 65535 workgroups split over y. Entry points ending in 4
+// stride = groupsX * FLAT_WG, so counts above 65535 workgroups split over y. Entry points ending in 4
 // work on vec4 (used when the tensor's element count is a multiple of 4), the others on scalars.
 // All are memory-bound.
 //
@@ -33,12 +33,13 @@
 // sums all partials (of every gradient tensor, each at its own offset) the same way: no atomics,
 // the same bits every run. sumsq_lane (CPU executors) skips the workgroup reduction and leaves one
 // partial per invocation; norm_final then sums more partials, in the same fixed order. Loop trips
-// per invocation (k, and partials / 256) stay far below llvmpipe's 65535 cap (the host bounds
+// per invocation (k, and partials / FLAT_WG) stay far below llvmpipe's 65535 cap (the host bounds
 // them; see src/train/optim.ts).
+//!include flat
 
 struct Params {
   n: u32,             // items (vec4 in the *4 entries); norm_final: partials (norm_final4: / 4)
-  stride: u32,        // items per row of the dispatch grid (groupsX * 256)
+  stride: u32,        // items per row of the dispatch grid (groupsX * FLAT_WG)
   clip: u32,          // adamw: 1 = scale g by min(1, max_norm / (norm[0] + 1e-6))
   k: u32,             // sumsq_*: items per invocation
   offset: u32,        // sumsq_*: index of this tensor's first partial
@@ -73,7 +74,7 @@ fn grad_scale() -> f32 {
   return select(1.0, c, p.clip != 0u);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn adamw4(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -86,7 +87,7 @@ fn adamw4(@builtin(global_invocation_id) gid: vec3u) {
   w4[i] = w4[i] * p.decay_mul - p.step_size * (m / denom);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn adamw1(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -99,22 +100,22 @@ fn adamw1(@builtin(global_invocation_id) gid: vec3u) {
   w1[i] = w1[i] * p.decay_mul - p.step_size * (m / denom);
 }
 
-// ---- sumsq_partial: workgroup w, invocation t sums items (w k + j) 256 + t for j < k, so a
-// workgroup covers 256 k consecutive items, and writes its sum to partials[offset + w].
+// ---- sumsq_partial: workgroup w, invocation t sums items (w k + j) FLAT_WG + t for j < k, so a
+// workgroup covers FLAT_WG k consecutive items, and writes its sum to partials[offset + w].
 // Bindings: 1 gradient, 2 partials (rw). The workgroup sum is reduce.wgsl's wg_sum.
 //!include reduce
 @group(0) @binding(1) var<storage, read> sq4: array<vec4f>;
 @group(0) @binding(1) var<storage, read> sq1: array<f32>;
 @group(0) @binding(2) var<storage, read_write> partials: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn sumsq_partial4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                   @builtin(local_invocation_index) t: u32) {
   let w = wid.x + wid.y * nwg.x;
   var acc = vec4f(0.0);
-  let base = w * p.k * RED_WG + t;
+  let base = w * p.k * FLAT_WG + t;
   for (var j = 0u; j < p.k; j++) {
-    let i = base + j * RED_WG;
+    let i = base + j * FLAT_WG;
     if (i < p.n) {
       let g = sq4[i];
       acc = fma(g, g, acc);
@@ -124,14 +125,14 @@ fn sumsq_partial4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
   if (t == 0u) { partials[p.offset + w] = s; }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn sumsq_partial1(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                   @builtin(local_invocation_index) t: u32) {
   let w = wid.x + wid.y * nwg.x;
   var acc = 0.0;
-  let base = w * p.k * RED_WG + t;
+  let base = w * p.k * FLAT_WG + t;
   for (var j = 0u; j < p.k; j++) {
-    let i = base + j * RED_WG;
+    let i = base + j * FLAT_WG;
     if (i < p.n) {
       let g = sq1[i];
       acc = fma(g, g, acc);
@@ -143,60 +144,60 @@ fn sumsq_partial1(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
 
 // ---- sumsq_lane: the same sums without the workgroup reduction, for CPU executors (where each
 // workgroupBarrier switches every SIMD fiber of the workgroup: ~1.5x slower overall on llvmpipe).
-// Invocation c = w * 256 + t sums items (w k + j) 256 + t for j < k and writes partials[offset + c]
-// (0 past the end), so there are 256 partials per workgroup. Bindings: 1 gradient, 2 partials (rw).
-@compute @workgroup_size(256)
+// Invocation c = w * FLAT_WG + t sums items (w k + j) FLAT_WG + t for j < k and writes partials[offset + c]
+// (0 past the end), so there are FLAT_WG partials per workgroup. Bindings: 1 gradient, 2 partials (rw).
+@compute @workgroup_size(FLAT_WG)
 fn sumsq_lane4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                @builtin(local_invocation_index) t: u32) {
   let w = wid.x + wid.y * nwg.x;
   var acc = vec4f(0.0);
-  let base = w * p.k * RED_WG + t;
+  let base = w * p.k * FLAT_WG + t;
   for (var j = 0u; j < p.k; j++) {
-    let i = base + j * RED_WG;
+    let i = base + j * FLAT_WG;
     if (i < p.n) {
       let g = sq4[i];
       acc = fma(g, g, acc);
     }
   }
-  partials[p.offset + w * RED_WG + t] = (acc.x + acc.y) + (acc.z + acc.w);
+  partials[p.offset + w * FLAT_WG + t] = (acc.x + acc.y) + (acc.z + acc.w);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn sumsq_lane1(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                @builtin(local_invocation_index) t: u32) {
   let w = wid.x + wid.y * nwg.x;
   var acc = 0.0;
-  let base = w * p.k * RED_WG + t;
+  let base = w * p.k * FLAT_WG + t;
   for (var j = 0u; j < p.k; j++) {
-    let i = base + j * RED_WG;
+    let i = base + j * FLAT_WG;
     if (i < p.n) {
       let g = sq1[i];
       acc = fma(g, g, acc);
     }
   }
-  partials[p.offset + w * RED_WG + t] = acc;
+  partials[p.offset + w * FLAT_WG + t] = acc;
 }
 
 // ---- norm_final: one workgroup; out[0] = sqrt(sum(partials[0 .. n))). Bindings: 1 partials, 2 out.
 @group(0) @binding(1) var<storage, read> part_in: array<f32>;
 @group(0) @binding(2) var<storage, read_write> norm_out: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn norm_final(@builtin(local_invocation_index) t: u32) {
   var acc = 0.0;
-  for (var i = t; i < p.n; i += RED_WG) { acc += part_in[i]; }
+  for (var i = t; i < p.n; i += FLAT_WG) { acc += part_in[i]; }
   let s = wg_sum(t, acc);
   if (t == 0u) { norm_out[0] = sqrt(s); }
 }
 
 // norm_final4: the same over vec4 of partials (n = partials / 4; sumsq_lane leaves a multiple of
-// 256), a quarter of the loads: on llvmpipe the single workgroup's loads dominate this pass.
+// FLAT_WG), a quarter of the loads: on llvmpipe the single workgroup's loads dominate this pass.
 @group(0) @binding(1) var<storage, read> part_in4: array<vec4f>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn norm_final4(@builtin(local_invocation_index) t: u32) {
   var acc = vec4f(0.0);
-  for (var i = t; i < p.n; i += RED_WG) { acc += part_in4[i]; }
+  for (var i = t; i < p.n; i += FLAT_WG) { acc += part_in4[i]; }
   let s = wg_sum(t, (acc.x + acc.y) + (acc.z + acc.w));
   if (t == 0u) { norm_out[0] = sqrt(s); }
 }
@@ -207,14 +208,14 @@ fn norm_final4(@builtin(local_invocation_index) t: u32) {
 @group(0) @binding(1) var<storage, read_write> cg1: array<f32>;
 @group(0) @binding(2) var<storage, read> cnorm: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn clip_scale4(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
   cg4[i] = cg4[i] * min(1.0, p.max_norm / (cnorm[0] + 1e-6));
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn clip_scale1(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -228,14 +229,14 @@ fn clip_scale1(@builtin(global_invocation_id) gid: vec3u) {
 @group(0) @binding(2) var<storage, read> ep4: array<vec4f>;
 @group(0) @binding(2) var<storage, read> ep1: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn ema4(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
   e4[i] = p.step_size * e4[i] + p.decay_mul * ep4[i];
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn ema1(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }

@@ -40,7 +40,7 @@
 // there to fill the device. Figures: docs/performance.md and docs/perf-log.md.
 
 override HD4: u32 = 16u;         // headDim / 4 (8..32)
-override WG: u32 = 64u;          // invocations per workgroup
+override WG: u32;          // invocations per workgroup
 override ROWS: u32 = 8u;         // query rows per invocation (1..8)
 override STATIC_D: bool = true;  // head-dim loops to the constant HD4 (false: to the uniform hd4)
 

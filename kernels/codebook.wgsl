@@ -49,7 +49,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-override WG: u32 = 64;
+override WG: u32;  // invocations per workgroup of every entry point (set by src/ops/codebook.ts)
 override NORMALIZE: bool = false;
 override COSINE: bool = false;
 override USE_TEX: bool = false;

@@ -20,15 +20,16 @@
 //                        dwt[o, i, ky, kx] = Σ_{b, h, w} dy[b, h, w, o] · x[b, h + ky − 1, w + kx − 1, i]
 //                        dbias[o] = Σ_{b, h, w} dy[b, h, w, o]
 //                      in two passes: workgroup (chunk, k) sums gradient element k0 + k over its
-//                      chunk of 256 · per pixels (invocation t takes pixels chunk · 256 · per +
-//                      j · 256 + t, then the workgroup tree of reduce.wgsl) into partial[chunk, k];
+//                      chunk of FLAT_WG · per pixels (invocation t takes pixels (chunk · per +
+//                      j) · FLAT_WG + t, then the workgroup tree of reduce.wgsl) into partial[chunk, k];
 //                      the column sum of elementwise.wgsl then adds the chunks in order. Elements
 //                      k0 + k < cout · cin · 9 are weights (PyTorch order), the next cout biases.
 //                      Bindings: 1 x, 3 dy, 4 partial (written).
+//!include flat
 
 struct Params {
   n: u32,       // items: batch · H · W · cout
-  stride: u32,  // items per row of the dispatch grid (groupsX · 256)
+  stride: u32,  // items per row of the dispatch grid (groupsX · FLAT_WG)
   h: u32,       // image height
   w: u32,       // image width
   cin: u32,
@@ -66,7 +67,7 @@ fn pixel_at(b: u32, yy: i32, xx: i32) -> u32 {
   return (b * p.h + u32(yy)) * p.w + u32(xx);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn conv3x3(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -89,7 +90,7 @@ fn conv3x3(@builtin(global_invocation_id) gid: vec3u) {
   y[i] = acc;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn conv3x3_dx(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -112,7 +113,7 @@ fn conv3x3_dx(@builtin(global_invocation_id) gid: vec3u) {
   y[i] = acc;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn conv3x3_dw_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32) {
   let chunk = wid.x;
   let k = p.k0 + wid.y;
@@ -132,7 +133,7 @@ fn conv3x3_dw_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocati
   var acc = 0.0;
   // No break or continue: every invocation reaches the workgroup sum.
   for (var j = 0u; j < p.per; j++) {
-    let pix = (chunk * p.per + j) * 256u + t;
+    let pix = (chunk * p.per + j) * FLAT_WG + t;
     if (pix < p.pixels) {
       let g = dy_w[pix * p.cout + o];
       if (is_bias) {

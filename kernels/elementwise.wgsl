@@ -1,5 +1,5 @@
 // Elementwise and data-movement kernels over flat arrays. Work is laid out 1D: item
-// i = gid.x + gid.y * stride, with stride = groupsX * 256, so counts above 65535 workgroups split
+// i = gid.x + gid.y * stride, with stride = groupsX * FLAT_WG, so counts above 65535 workgroups split
 // over y. Entry points ending in 4 move vec4 (used when the element count, or the row width, is a
 // multiple of 4); the others move scalars. All are memory-bound: one load (two for add, mse) and
 // one store per element, no reuse.
@@ -25,6 +25,7 @@
 // patchify moves one run of 3P values per invocation (faster on llvmpipe than one vec4 per
 // invocation); mse uses few workgroups of 16 vec4 per invocation, since each workgroup's tree
 // reduction costs microseconds on llvmpipe. Bandwidths: docs/performance.md, docs/perf-log.md.
+//!include flat
 
 // mse and l1 are deterministic: each invocation sums a fixed strided set of elements in a fixed order, a
 // workgroup tree-reduces in workgroup memory, and sum_final (one workgroup) sums the per-workgroup
@@ -34,7 +35,7 @@
 struct Params {
   n: u32,       // items: elements (vec4 in the *4 entries); patchify: runs (patch rows x P);
                 // sum_final: partial count
-  stride: u32,  // items per row of the dispatch grid (groupsX * 256)
+  stride: u32,  // items per row of the dispatch grid (groupsX * FLAT_WG)
   bits: u32,    // fill: the 32-bit pattern; others: unused
   d: u32,       // gather: row width (vec4 in gather4); patchify: patch size P; colsum: columns
                 // (vec4 in colsum4); rank_*, segment_starts: tokens N; scatter_rows: row width
@@ -51,7 +52,7 @@ struct Params {
 // ---- fill: out[i] = bitcast(p.bits)
 @group(0) @binding(1) var<storage, read_write> fill_out: array<u32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn fill(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i < p.n) { fill_out[i] = p.bits; }
@@ -68,50 +69,50 @@ fn fill(@builtin(global_invocation_id) gid: vec3u) {
 @group(0) @binding(2) var<storage, read_write> ys4: array<vec4f>;
 @group(0) @binding(2) var<storage, read_write> ys1: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn add4(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i < p.n) { y4[i] = p.alpha * a4[i] + p.beta * b4[i]; }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn add1(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i < p.n) { y1[i] = p.alpha * a1[i] + p.beta * b1[i]; }
 }
 
 // add_rows: b repeats over a (p.d items per repeat): position embeddings added to every image.
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn add_rows4(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i < p.n) { y4[i] = p.alpha * a4[i] + p.beta * b4[i % p.d]; }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn add_rows1(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i < p.n) { y1[i] = p.alpha * a1[i] + p.beta * b1[i % p.d]; }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn scale4(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i < p.n) { ys4[i] = p.alpha * a4[i]; }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn scale1(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i < p.n) { ys1[i] = p.alpha * a1[i]; }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn affine4(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i < p.n) { ys4[i] = p.alpha * a4[i] + vec4f(p.beta); }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn affine1(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i < p.n) { ys1[i] = p.alpha * a1[i] + p.beta; }
@@ -121,7 +122,7 @@ fn affine1(@builtin(global_invocation_id) gid: vec3u) {
 // Bindings: 1 table, 2 indices, 3 output. n = N * d items (d in vec4 for gather4).
 @group(0) @binding(2) var<storage, read> gidx: array<u32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn gather4(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -133,7 +134,7 @@ fn gather4(@builtin(global_invocation_id) gid: vec3u) {
   y4[i] = v;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn gather1(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -167,7 +168,7 @@ fn run_start(i: u32) -> u32 {
   return ((bq * H + py * P + yy) * W + px * P) * 3u;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn patchify4(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -177,7 +178,7 @@ fn patchify4(@builtin(global_invocation_id) gid: vec3u) {
   for (var j = 0u; j < len; j++) { ys4[dst + j] = a4[src + j]; }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn patchify1(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -187,7 +188,7 @@ fn patchify1(@builtin(global_invocation_id) gid: vec3u) {
   for (var j = 0u; j < len; j++) { ys1[dst + j] = a1[src + j]; }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn unpatchify4(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -197,7 +198,7 @@ fn unpatchify4(@builtin(global_invocation_id) gid: vec3u) {
   for (var j = 0u; j < len; j++) { ys4[dst + j] = a4[src + j]; }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn unpatchify1(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -209,21 +210,21 @@ fn unpatchify1(@builtin(global_invocation_id) gid: vec3u) {
 
 // ---- mse and l1: pass 1 writes one partial sum of (a - b)^2 (LOSS 0) or |a - b| (LOSS 1) per
 // workgroup; pass 2 (sum_final) sums them.
-// Workgroup w, invocation t reads items (w * k + j) * 256 + t for j < k (k = p.k items per
-// invocation), so a workgroup covers 256 k consecutive items. Bindings: 1 a, 2 b, 3 partials.
+// Workgroup w, invocation t reads items (w * k + j) * FLAT_WG + t for j < k (k = p.k items per
+// invocation), so a workgroup covers FLAT_WG k consecutive items. Bindings: 1 a, 2 b, 3 partials.
 override LOSS: u32 = 0u;  // 0 squared difference (mse), 1 absolute difference (l1)
-// The workgroup sum is reduce.wgsl's wg_sum (RED_WG = 256 invocations).
+// The workgroup sum is reduce.wgsl's wg_sum (FLAT_WG invocations).
 //!include reduce
 @group(0) @binding(3) var<storage, read_write> partial_out: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn loss_partial4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                     @builtin(local_invocation_index) t: u32) {
   let w = wid.x + wid.y * nwg.x;
   var acc = vec4f(0.0);
-  let base = w * p.k * RED_WG + t;
+  let base = w * p.k * FLAT_WG + t;
   for (var j = 0u; j < p.k; j++) {
-    let i = base + j * RED_WG;
+    let i = base + j * FLAT_WG;
     if (i < p.n) {
       let d = a4[i] - b4[i];
       if (LOSS == 1u) { acc += abs(d); } else { acc = fma(d, d, acc); }
@@ -233,14 +234,14 @@ fn loss_partial4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
   if (t == 0u) { partial_out[w] = s; }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn loss_partial1(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                     @builtin(local_invocation_index) t: u32) {
   let w = wid.x + wid.y * nwg.x;
   var acc = 0.0;
-  let base = w * p.k * RED_WG + t;
+  let base = w * p.k * FLAT_WG + t;
   for (var j = 0u; j < p.k; j++) {
-    let i = base + j * RED_WG;
+    let i = base + j * FLAT_WG;
     if (i < p.n) {
       let d = a1[i] - b1[i];
       if (LOSS == 1u) { acc += abs(d); } else { acc = fma(d, d, acc); }
@@ -251,10 +252,10 @@ fn loss_partial1(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
 }
 
 // One workgroup: out[0] = alpha * sum(partials[0 .. n)). Bindings: 1 partials, 2 out.
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn sum_final(@builtin(local_invocation_index) t: u32) {
   var acc = 0.0;
-  for (var i = t; i < p.n; i += RED_WG) { acc += a1[i]; }
+  for (var i = t; i < p.n; i += FLAT_WG) { acc += a1[i]; }
   let s = wg_sum(t, acc);
   if (t == 0u) { ys1[0] = p.alpha * s; }
 }
@@ -262,7 +263,7 @@ fn sum_final(@builtin(local_invocation_index) t: u32) {
 // ---- loss gradients: y = alpha (a - b) (LOSS 0: mse, alpha = 2 dLoss / n) or alpha sign(a - b)
 // (LOSS 1: l1, alpha = dLoss / n; sign(0) = 0). a - b is formed first, so a close to b keeps its
 // digits (alpha a - alpha b would cancel). Bindings: 1 a, 2 b, 3 y.
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn loss_grad4(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i < p.n) {
@@ -271,7 +272,7 @@ fn loss_grad4(@builtin(global_invocation_id) gid: vec3u) {
   }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn loss_grad1(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i < p.n) {
@@ -287,7 +288,7 @@ fn loss_grad1(@builtin(global_invocation_id) gid: vec3u) {
 // 16 on GPUs, at most 2 w in the last pass), so the summation order depends only on the shape
 // and device kind. Adjacent invocations read adjacent columns (coalesced on GPUs).
 // Bindings: 1 x, 2 out. n = chunks * cols items.
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn colsum4(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -300,7 +301,7 @@ fn colsum4(@builtin(global_invocation_id) gid: vec3u) {
   ys4[i] = acc;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn colsum1(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -340,7 +341,7 @@ fn colsum1(@builtin(global_invocation_id) gid: vec3u) {
 @group(0) @binding(4) var<storage, read_write> dt1: array<f32>;
 
 // Bindings: 1 indices [N], 2 keys [4 ceil(N / 4)]. n = 4 ceil(N / 4), d = N, k = K.
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn rank_keys(@builtin(global_invocation_id) gid: vec3u) {
   let t = gid.x + gid.y * p.stride;
   if (t >= p.n) { return; }
@@ -357,7 +358,7 @@ fn before(kj: u32, j: u32, kt: vec4u, t: vec4u) -> vec4u {
 
 // Bindings: 1 keys as vec4 [T], 2 counts as vec4 [chunks, T] (T = ceil(N / 4) quads).
 // n = chunks * T items, d = T, w = chunk (quads).
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn rank_partial(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -378,7 +379,7 @@ fn rank_partial(@builtin(global_invocation_id) gid: vec3u) {
 
 // Bindings: 1 keys, 2 counts (read, [chunks, 4T]), 3 sorted tokens [N], 4 sorted keys [N].
 // n = N, d = 4T (a row of counts), k = chunks.
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn rank_scatter(@builtin(global_invocation_id) gid: vec3u) {
   let t = gid.x + gid.y * p.stride;
   if (t >= p.n) { return; }
@@ -389,7 +390,7 @@ fn rank_scatter(@builtin(global_invocation_id) gid: vec3u) {
 }
 
 // Bindings: 1 sorted keys [N], 2 first [K + 1]. n = K + 1, d = N.
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn segment_starts(@builtin(global_invocation_id) gid: vec3u) {
   let k = gid.x + gid.y * p.stride;
   if (k >= p.n) { return; }
@@ -404,7 +405,7 @@ fn segment_starts(@builtin(global_invocation_id) gid: vec3u) {
 
 // Bindings: 1 dOut [N, D], 2 sorted tokens, 3 first [K + 1], 4 dTable [K, D]. n = K d items,
 // d = row width (vec4 in scatter_rows4).
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn scatter_rows4(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -416,7 +417,7 @@ fn scatter_rows4(@builtin(global_invocation_id) gid: vec3u) {
   dt4[i] = acc;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn scatter_rows1(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }

@@ -1,6 +1,6 @@
 // GELU forward and backward (and erf itself, for testing the approximation), elementwise over a
 // flat array.
-// Item i = gid.x + gid.y * stride (stride = groupsX * 256). main4 moves vec4 (element count a
+// Item i = gid.x + gid.y * stride (stride = groupsX * FLAT_WG). main4 moves vec4 (element count a
 // multiple of 4), main1 scalars.
 //
 // FN (override): 1 GELU exact (x Phi(x) through erfc, activation.wgsl), 2 GELU tanh form,
@@ -14,6 +14,7 @@
 // Per element: one load, one store (8 bytes); FLOPs about 30 (erf form: 10-term polynomial, one
 // exp, one division) or 10 (tanh form), counted as 1 in the bench: memory-bound, though on
 // llvmpipe the erf form's arithmetic costs about as much as its memory traffic.
+//!include flat
 
 //!include activation
 
@@ -36,7 +37,7 @@ fn apply(x: f32) -> f32 {
 @group(0) @binding(1) var<storage, read> x1: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y1: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn main4(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i < p.n) {
@@ -45,7 +46,7 @@ fn main4(@builtin(global_invocation_id) gid: vec3u) {
   }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn main1(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i < p.n) { y1[i] = apply(x1[i]); }
@@ -57,7 +58,7 @@ fn main1(@builtin(global_invocation_id) gid: vec3u) {
 @group(0) @binding(2) var<storage, read> dy1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dx1: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn bwd4(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i < p.n) {
@@ -66,7 +67,7 @@ fn bwd4(@builtin(global_invocation_id) gid: vec3u) {
   }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn bwd1(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i < p.n) { dx1[i] = dy1[i] * activate_grad(x1[i], FN); }

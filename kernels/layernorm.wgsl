@@ -14,18 +14,19 @@
 //    statistics by chunks of 4 vec4, merged pairwise, then the write; row1 reads it three times.
 //    Loop trips per invocation: about D/8 (row4) or 3 D (row1); the op uses these only while
 //    that stays well under llvmpipe's 65535 cap.
-//  wg (GPUs, and long rows anywhere): one 256-invocation workgroup per row; invocation t takes
-//    elements t, t + 256, ... (coalesced), two-pass, tree reductions in workgroup memory.
+//  wg (GPUs, and long rows anywhere): one FLAT_WG-invocation workgroup per row; invocation t takes
+//    elements t, t + FLAT_WG, ... (coalesced), two-pass, tree reductions in workgroup memory.
 // On llvmpipe wg is barrier-bound (about a tenth of row4's bandwidth), which is why software
 // devices get the row layout (docs/perf-log.md).
+//!include flat
 
-override WG: u32 = 64u;  // invocations per workgroup of the row layout
+override WG: u32;  // invocations per workgroup of the row layout
 
 struct Params {
   rows: u32,
   d: u32,       // row length (in vec4 for row4, bwd_row4, dgb_partial4)
   stride: u32,  // row layout: rows per row of the dispatch grid (groupsX * WG); dgb_partial: items
-                // per row of the grid (groupsX * 256)
+                // per row of the grid (groupsX * FLAT_WG)
   chunk: u32,   // dgb_partial: rows per chunk; forward: unused
   eps: f32,
 }
@@ -116,10 +117,10 @@ fn row1(@builtin(global_invocation_id) gid: vec3u) {
 }
 
 // ---- one workgroup per row
-// The sums are reduce.wgsl's wg_sum (RED_WG = 256 invocations).
+// The sums are reduce.wgsl's wg_sum (FLAT_WG invocations).
 //!include reduce
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       @builtin(local_invocation_index) t: u32) {
   let row = wid.x + wid.y * nwg.x;
@@ -128,15 +129,15 @@ fn wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let base = row * p.d;
   let x0 = x1[base];
   var s = 0.0;
-  for (var j = t; j < n; j += RED_WG) { s += x1[base + j] - x0; }
+  for (var j = t; j < n; j += FLAT_WG) { s += x1[base + j] - x0; }
   let m = wg_sum(t, s) / f32(p.d);  // mean - x0
   var q = 0.0;
-  for (var j = t; j < n; j += RED_WG) {
+  for (var j = t; j < n; j += FLAT_WG) {
     let c = (x1[base + j] - x0) - m;
     q = fma(c, c, q);
   }
   let rstd = 1.0 / sqrt(wg_sum(t, q) / f32(p.d) + p.eps);
-  for (var j = t; j < n; j += RED_WG) {
+  for (var j = t; j < n; j += FLAT_WG) {
     y1[base + j] = fma(((x1[base + j] - x0) - m) * rstd, g1[j], b1[j]);
   }
   if (live && t == 0u) {
@@ -230,7 +231,7 @@ fn bwd_row1(@builtin(global_invocation_id) gid: vec3u) {
   }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn bwd_wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
           @builtin(local_invocation_index) t: u32) {
   let row = wid.x + wid.y * nwg.x;
@@ -242,7 +243,7 @@ fn bwd_wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   let rs = srstd[rr];
   var s1 = 0.0;
   var s2 = 0.0;
-  for (var j = t; j < n; j += RED_WG) {
+  for (var j = t; j < n; j += FLAT_WG) {
     let g = dy1[base + j] * bg1[j];
     s1 += g;
     s2 = fma(g, (bx1[base + j] - m) * rs, s2);
@@ -250,7 +251,7 @@ fn bwd_wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   let inv = 1.0 / f32(p.d);
   let a = wg_sum(t, s1) * inv;
   let b = wg_sum(t, s2) * inv;
-  for (var j = t; j < n; j += RED_WG) {
+  for (var j = t; j < n; j += FLAT_WG) {
     let g = dy1[base + j] * bg1[j];
     let xh = (bx1[base + j] - m) * rs;
     var v = rs * ((g - a) - xh * b);
@@ -259,7 +260,7 @@ fn bwd_wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn dgb_partial4(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   let chunks = (p.rows + p.chunk - 1u) / p.chunk;
@@ -282,7 +283,7 @@ fn dgb_partial4(@builtin(global_invocation_id) gid: vec3u) {
   dx4[o + p.d] = sb;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn dgb_partial1(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   let chunks = (p.rows + p.chunk - 1u) / p.chunk;

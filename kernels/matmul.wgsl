@@ -13,8 +13,8 @@
 
 override TM: u32 = 8u;   // rows of C per invocation (1..16)
 override TN4: u32 = 4u;  // vec4 columns of C per invocation (1..4)
-override WGX: u32 = 8u;  // invocations along N
-override WGY: u32 = 8u;  // invocations along M
+override WGX: u32;  // invocations along N
+override WGY: u32;  // invocations along M
 override ACT: u32 = 0u;  // epilogue activation: 0 none, 1 GELU (erf), 2 GELU (tanh)
 
 struct Params {

@@ -2,9 +2,10 @@
 // (+ beta * C), with epilogue.wgsl's AUX modes. P holds `splits` raw partial sums per batch item, laid out
 // P[((b * splits + s) * M + row) * N + col]; each invocation adds one output element's partials
 // in the order s = 0, 1, ... (no atomics: the same bits every run) and applies the epilogue the
-// one-pass kernels apply. Items i = gid.x + gid.y * stride (stride = groupsX * 256), one per
+// one-pass kernels apply. Items i = gid.x + gid.y * stride (stride = groupsX * FLAT_WG), one per
 // output element. Loop trips per invocation: splits (<= 64).
 // FLOPs: splits * batch * M * N adds; bytes 4 * (splits + 1 (+1 accumulating)) * batch * M * N.
+//!include flat
 
 //!include epilogue
 
@@ -27,7 +28,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(FLAT_WG, 1, 1)
 fn reduce(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.total) { return; }

@@ -49,7 +49,7 @@
 
 //!include epilogue
 
-override WG: u32 = 64u;  // invocations per workgroup, along N
+override WG: u32;  // invocations per workgroup, along N
 override ACT: u32 = 0u;  // epilogue activation: 0 none, 1 GELU (erf), 2 GELU (tanh)
 override ACC: u32 = 0u;  // 1: add beta * C (C's previous contents)
 override PARTIAL: u32 = 0u; // 1: split-K, store raw partial sums (no epilogue)

@@ -14,15 +14,16 @@
 //    squares or y·dy, then the write), no workgroup memory or barriers. Loop trips per invocation:
 //    2 D / 4 (row4, D % 4 == 0) or 2 D (row1); the op uses them only while that stays far under
 //    llvmpipe's 65535-trip cap.
-//  wg (GPUs, and long rows anywhere): one 256-invocation workgroup per row; invocation t takes
-//    elements t, t + 256, ... (coalesced), then a tree sum in workgroup memory (reduce.wgsl).
+//  wg (GPUs, and long rows anywhere): one FLAT_WG-invocation workgroup per row; invocation t takes
+//    elements t, t + FLAT_WG, ... (coalesced), then a tree sum in workgroup memory (reduce.wgsl).
 //
 // Work per row: forward 3 D FLOPs (square-add, scale), bytes 4 (2 D + 1): x read, y written, norm;
 // backward 5 D FLOPs (dot, then fma and scale), bytes 4 (3 D + 1): dy and y read, dx written.
 // Both are memory-bound; the bench counts bytes only. The workgroup layout is barrier-bound on
 // llvmpipe, hence the row layouts on software devices (docs/perf-log.md).
+//!include flat
 
-override WG: u32 = 64u;  // invocations per workgroup of the row layout
+override WG: u32;  // invocations per workgroup of the row layout
 
 struct Params {
   rows: u32,
@@ -72,10 +73,10 @@ fn row1(@builtin(global_invocation_id) gid: vec3u) {
   norm_out[row] = n;
 }
 
-// The workgroup sum is reduce.wgsl's wg_sum (RED_WG = 256 invocations).
+// The workgroup sum is reduce.wgsl's wg_sum (FLAT_WG invocations).
 //!include reduce
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       @builtin(local_invocation_index) t: u32) {
   let row = wid.x + wid.y * nwg.x;
@@ -83,13 +84,13 @@ fn wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let n = select(0u, p.d, live);
   let base = row * p.d;
   var acc = 0.0;
-  for (var j = t; j < n; j += RED_WG) {
+  for (var j = t; j < n; j += FLAT_WG) {
     let v = x1[base + j];
     acc = fma(v, v, acc);
   }
   let nrm = sqrt(wg_sum(t, acc));
   let inv = 1.0 / max(nrm, p.eps);
-  for (var j = t; j < n; j += RED_WG) { y1[base + j] = x1[base + j] * inv; }
+  for (var j = t; j < n; j += FLAT_WG) { y1[base + j] = x1[base + j] * inv; }
   if (live && t == 0u) { norm_out[row] = nrm; }
 }
 
@@ -133,7 +134,7 @@ fn bwd_row1(@builtin(global_invocation_id) gid: vec3u) {
   for (var j = 0u; j < p.d; j++) { dx1[base + j] = fma(-by1[base + j], s, dy1[base + j]) * inv; }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn bwd_wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
           @builtin(local_invocation_index) t: u32) {
   let row = wid.x + wid.y * nwg.x;
@@ -141,10 +142,10 @@ fn bwd_wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   let len = select(0u, p.d, live);
   let base = row * p.d;
   var acc = 0.0;
-  for (var j = t; j < len; j += RED_WG) { acc = fma(by1[base + j], dy1[base + j], acc); }
+  for (var j = t; j < len; j += FLAT_WG) { acc = fma(by1[base + j], dy1[base + j], acc); }
   let total = wg_sum(t, acc);
   let n = norm_in[min(row, p.rows - 1u)];
   let s = proj(total, n);
   let inv = 1.0 / max(n, p.eps);
-  for (var j = t; j < len; j += RED_WG) { dx1[base + j] = fma(-by1[base + j], s, dy1[base + j]) * inv; }
+  for (var j = t; j < len; j += FLAT_WG) { dx1[base + j] = fma(-by1[base + j], s, dy1[base + j]) * inv; }
 }

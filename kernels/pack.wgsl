@@ -10,6 +10,9 @@
 // into a storage buffer (binding 9) over an 8 x 8 grid of (c4, y); to_texture_h, into the
 // rgba16float texture dh (binding 10): weights whose values are all exactly float16, which the
 // halves hold without loss (half the texture's bytes; ops/matmul.ts).
+//!include flat
+// to_buffer and to_texture_h: SIDE x SIDE invocations per workgroup, one texel each (set by src/ops/matmul.ts).
+override SIDE: u32;
 
 struct Job {
   rows: u32,     // logical rows
@@ -25,7 +28,7 @@ struct Job {
 struct Jobs {
   count: u32,
   total: u32,    // to_textures4: texels of all jobs
-  stride: u32,   // to_textures4: items per row of the dispatch grid (groupsX * 256)
+  stride: u32,   // to_textures4: items per row of the dispatch grid (groupsX * FLAT_WG)
   unused: u32,
   job: array<Job, 4>,
 }
@@ -69,7 +72,7 @@ fn gather(j: u32, b: u32, r: u32, c4: u32) -> vec4f {
 
 // One invocation per texel of all jobs together: item i = gid.x + gid.y * q.stride belongs to the
 // job whose range [start, start + cols4 * rowsOut * batches) holds it (texels in row order).
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn to_textures4(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * q.stride;
   if (i >= q.total) { return; }
@@ -97,13 +100,13 @@ fn job0_texel(gid: vec3u) -> vec4f {
   return gather(0u, gid.y / q.job[0].rowsOut, gid.y % q.job[0].rowsOut, gid.x);
 }
 
-@compute @workgroup_size(8, 8, 1)
+@compute @workgroup_size(SIDE, SIDE, 1)
 fn to_buffer(@builtin(global_invocation_id) gid: vec3u) {
   if (!job0_at(gid)) { return; }
   dstBuf[gid.y * q.job[0].cols4 + gid.x] = job0_texel(gid);
 }
 
-@compute @workgroup_size(8, 8, 1)
+@compute @workgroup_size(SIDE, SIDE, 1)
 fn to_texture_h(@builtin(global_invocation_id) gid: vec3u) {
   if (!job0_at(gid)) { return; }
   textureStore(dh, gid.xy, job0_texel(gid));

@@ -39,6 +39,8 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 
+override WG: u32;  // invocations per workgroup of every entry point (set by src/ops/pixels.ts)
+
 @group(0) @binding(1) var src_tex: texture_2d<f32>;
 @group(0) @binding(1) var<storage, read> src_rgba: array<u32>;
 @group(0) @binding(1) var<storage, read> src_f: array<f32>;
@@ -64,7 +66,7 @@ fn store_tmp(i: u32, v: vec3f) {
   dst_f[3u * i + 2u] = v.z;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn resize_h_tex(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -81,7 +83,7 @@ fn resize_h_tex(@builtin(global_invocation_id) gid: vec3u) {
   store_tmp(i, acc / max(sum, 1e-30));
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn resize_h_buf(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -98,7 +100,7 @@ fn resize_h_buf(@builtin(global_invocation_id) gid: vec3u) {
   store_tmp(i, acc / max(sum, 1e-30));
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn resize_v(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -127,7 +129,7 @@ fn to_bytes(i: u32) -> vec3f {
   return floor((v + 1.0) * 127.5 + 0.5);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn to_texture(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -136,7 +138,7 @@ fn to_texture(@builtin(global_invocation_id) gid: vec3u) {
   textureStore(dst_tex, vec2u(i % p.s, i / p.s), vec4f(to_bytes(i) / 255.0, 1.0));
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn to_buffer(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }

@@ -1,12 +1,12 @@
 enable subgroups;
 // Workgroup reductions over subgroup operations: the functions of reduce.wgsl (same names, same
-// contract: every invocation of a 256-invocation workgroup calls them and gets the result), for
+// contract: every invocation of a FLAT_WG-invocation workgroup calls them and gets the result), for
 // devices with the 'subgroups' feature. The engine includes this file instead of reduce.wgsl when
 // the variant passed its start-up parity check against the tree and was chosen for the device
 // (src/ops/reductions.ts).
 //
 // With subgroups of w invocations: each subgroup reduces its values at once; the first invocation
-// of each subgroup writes the result to red[], and the next level reduces those 256 / w values the
+// of each subgroup writes the result to red[], and the next level reduces those FLAT_WG / w values the
 // same way, until at most w are left; then every subgroup reads all of them and reduces them at
 // once, so every invocation has the result without a final broadcast. w = 32: 256 -> 8 -> 1, 4
 // barriers per call (2 of them in sg_width, which also keeps a call's writes after every read of
@@ -15,8 +15,8 @@ enable subgroups;
 // invocation indices (so on every device tested); where a device differs, the parity check fails
 // and the engine keeps the tree. The order of additions is fixed for a device and subgroup width,
 // so results are deterministic there, though not bitwise equal to the tree's.
-const RED_WG: u32 = 256u;
-var<workgroup> red: array<f32, RED_WG>;
+//!include flat
+var<workgroup> red: array<f32, FLAT_WG>;
 var<workgroup> red_w: u32;
 
 // The subgroup width, uniform over the workgroup (loop bounds below hold barriers).
@@ -35,7 +35,7 @@ fn wg_reduce(t: u32, v: f32, op_max: bool) -> f32 {
   let w = sg_width(t);
   var s = sg_op(v, op_max);
   // n: values of the last level still to be combined, one per subgroup.
-  for (var n = RED_WG / w; n > 1u; n = select((n + w - 1u) / w, 1u, n <= w)) {
+  for (var n = FLAT_WG / w; n > 1u; n = select((n + w - 1u) / w, 1u, n <= w)) {
     workgroupBarrier();
     if (t % w == 0u) { red[t / w] = s; }
     workgroupBarrier();

@@ -31,10 +31,11 @@
 // Each item sums its terms itself in a fixed order (b outer, r inner): deterministic, no atomics;
 // loop trips per invocation batch (shared) or batch · rows (repeat; the caller keeps them under
 // llvmpipe's cap). rows_scatter is the slice's adjoint: every element of dx is written once.
+//!include flat
 
 struct Params {
   n: u32,        // items: batch · rows · d
-  stride: u32,   // items per row of the dispatch grid (groupsX · 256)
+  stride: u32,   // items per row of the dispatch grid (groupsX · FLAT_WG)
   d: u32,        // row width (vec4s in the *4 entries)
   rows: u32,     // rows of the segment, per image
   seq: u32,      // rows of x per image
@@ -79,7 +80,7 @@ fn at_x(b: u32, row: u32, c: u32) -> u32 {
   return (b * p.seq + row) * p.d + c;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn rows_into4(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -87,7 +88,7 @@ fn rows_into4(@builtin(global_invocation_id) gid: vec3u) {
   x4[at_x(w.b, p.offset + w.r, w.c)] = src4[(w.b * p.sb + w.r * p.sr) * p.d + w.c] + pos4[(p.pos0 + w.r) * p.d + w.c];
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn rows_into1(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -95,7 +96,7 @@ fn rows_into1(@builtin(global_invocation_id) gid: vec3u) {
   x1[at_x(w.b, p.offset + w.r, w.c)] = src1[(w.b * p.sb + w.r * p.sr) * p.d + w.c] + pos1[(p.pos0 + w.r) * p.d + w.c];
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn rows_from4(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -103,7 +104,7 @@ fn rows_from4(@builtin(global_invocation_id) gid: vec3u) {
   y4[i] = xr4[at_x(w.b, p.offset + w.r, w.c)];
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn rows_from1(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -118,7 +119,7 @@ fn table_span() -> u32 {
   return 1u;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn rows_grad4(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -145,7 +146,7 @@ fn rows_grad4(@builtin(global_invocation_id) gid: vec3u) {
   y4[i] = prior + s;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn rows_grad1(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -173,7 +174,7 @@ fn rows_grad1(@builtin(global_invocation_id) gid: vec3u) {
 }
 
 // Items i = (b · seq + row) · d + c over all of dx (p.n = batch · seq · d).
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn rows_scatter4(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }
@@ -186,7 +187,7 @@ fn rows_scatter4(@builtin(global_invocation_id) gid: vec3u) {
   y4[i] = v;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn rows_scatter1(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x + gid.y * p.stride;
   if (i >= p.n) { return; }

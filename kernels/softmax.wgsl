@@ -9,11 +9,12 @@
 //    reads the row twice (online maximum and sum, then the write); row1 three times (maximum,
 //    sum, write). Loop trips per invocation about cols/8 (row4) or 3 cols (row1), kept well
 //    under llvmpipe's 65535 cap by the op.
-//  wg: one 256-invocation workgroup per row, strided coalesced loops, tree reductions in
+//  wg: one FLAT_WG-invocation workgroup per row, strided coalesced loops, tree reductions in
 //    workgroup memory (GPUs, and long rows). Barrier-bound on llvmpipe, hence the row layouts
 //    there (docs/perf-log.md).
+//!include flat
 
-override WG: u32 = 64u;  // invocations per workgroup of the row layout
+override WG: u32;  // invocations per workgroup of the row layout
 
 struct Params {
   rows: u32,
@@ -94,10 +95,10 @@ fn row1(@builtin(global_invocation_id) gid: vec3u) {
 }
 
 // ---- one workgroup per row
-// The maximum and the sums are reduce.wgsl's wg_max and wg_sum (RED_WG = 256 invocations).
+// The maximum and the sums are reduce.wgsl's wg_max and wg_sum (FLAT_WG invocations).
 //!include reduce
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       @builtin(local_invocation_index) t: u32) {
   let row = wid.x + wid.y * nwg.x;
@@ -106,14 +107,14 @@ fn wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   // Start from an element of the row (invocations past the row's end hold its last element), so
   // the maximum is exact and -inf only when the whole row is.
   var m = x1[base + min(t, p.d - 1u)];
-  for (var j = t; j < n; j += RED_WG) { m = max(m, x1[base + j]); }
+  for (var j = t; j < n; j += FLAT_WG) { m = max(m, x1[base + j]); }
   let rm = wg_max(t, m);
   let dead = rm < NEG_MAX;
   let mm = select(rm, 0.0, dead);
   var s = 0.0;
-  for (var j = t; j < n; j += RED_WG) { s += exp_below1(x1[base + j], mm); }
+  for (var j = t; j < n; j += FLAT_WG) { s += exp_below1(x1[base + j], mm); }
   let inv = select(1.0 / wg_sum(t, s), 0.0, dead);
-  for (var j = t; j < n; j += RED_WG) { y1[base + j] = exp_below1(x1[base + j], mm) * inv; }
+  for (var j = t; j < n; j += FLAT_WG) { y1[base + j] = exp_below1(x1[base + j], mm) * inv; }
 }
 
 // ---- backward: dx = y (dy - sum_j dy_j y_j) per row, from the forward's output y. Row layouts
@@ -149,14 +150,14 @@ fn bwd_row1(@builtin(global_invocation_id) gid: vec3u) {
   for (var j = 0u; j < n; j++) { dx1[base + j] = sy1[base + j] * (x1[base + j] - s); }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(FLAT_WG)
 fn bwd_wg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
           @builtin(local_invocation_index) t: u32) {
   let row = wid.x + wid.y * nwg.x;
   let n = select(0u, p.d, row < p.rows);  // the grid may overshoot; guard work, not barriers
   let base = row * p.d;
   var s = 0.0;
-  for (var j = t; j < n; j += RED_WG) { s = fma(x1[base + j], sy1[base + j], s); }
+  for (var j = t; j < n; j += FLAT_WG) { s = fma(x1[base + j], sy1[base + j], s); }
   let dot = wg_sum(t, s);
-  for (var j = t; j < n; j += RED_WG) { dx1[base + j] = sy1[base + j] * (x1[base + j] - dot); }
+  for (var j = t; j < n; j += FLAT_WG) { dx1[base + j] = sy1[base + j] * (x1[base + j] - dot); }
 }

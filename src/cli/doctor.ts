@@ -1,5 +1,10 @@
-import type { Engine } from '../gpu/engine.js';
-import type { BackendName } from '../gpu/node.js';
+import { FileTuneStore } from '../gpu/autotune-node.js';
+import { Engine } from '../gpu/engine.js';
+import { KernelSources } from '../gpu/kernels.js';
+import { limitNeeds } from '../gpu/limits.js';
+import { acquireNodeDevice, nodeKernelReader, type BackendName } from '../gpu/node.js';
+import { loadCheckpoint } from '../model/checkpoint.js';
+import { bundledCheckpoint } from '../model/tokenizer.js';
 import { BYTE_LIMITS, describeEngine, formatBytes, KEY_LIMITS, openEngine } from './engine.js';
 import { EXIT } from './errors.js';
 import { FAMILIES, firstLine, importOptional } from './families.js';
@@ -43,9 +48,23 @@ export async function runSelfTest(engine: Engine, family: string): Promise<SelfT
   }
 }
 
-/** `tok1d doctor`: the device, its limits and features, and every family's self-test. */
-export async function doctor(backend: BackendName | undefined, json: boolean): Promise<number> {
-  const engine = await openEngine(backend, true);
+/** Element counts of the bundled model's parameters, or undefined when it cannot be read. */
+async function bundledParameterSizes(): Promise<[string, number][] | undefined> {
+  try {
+    const c = await loadCheckpoint(bundledCheckpoint());
+    return [...c.params].map(([name, v]) => [name, v.length]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `tok1d doctor`: the device, its limits and features, the limits tok1d needs and which of them the
+ * device would have to raise, and every family's self-test. With `defaultLimits` the device is
+ * requested with WebGPU's default limits (as an application that keeps them would hand it over).
+ */
+export async function doctor(backend: BackendName | undefined, json: boolean, defaultLimits = false): Promise<number> {
+  const engine = defaultLimits ? await openDefaultLimitsEngine(backend) : await openEngine(backend, true);
   try {
     const out = (line = ''): void => {
       if (!json) process.stdout.write(`${line}\n`);
@@ -62,6 +81,15 @@ export async function doctor(backend: BackendName | undefined, json: boolean): P
       const v = adapter.limits[k]!;
       out(`  ${k.padEnd(36)} ${String(v).padStart(11)}${BYTE_LIMITS.has(k) ? `  (${formatBytes(v)})` : ''}`);
     }
+    const needs = limitNeeds(engine.limits, await bundledParameterSizes());
+    const raise = needs.filter((n) => !n.ok);
+    out(`limits tok1d needs${defaultLimits ? ' (device requested with the default limits)' : ''}`);
+    for (const n of needs) {
+      const fmt = (v: number) => (BYTE_LIMITS.has(n.limit) ? `${formatBytes(v)} (${v})` : String(v)).padStart(22);
+      out(`  ${n.ok ? 'ok   ' : 'RAISE'} ${n.limit.padEnd(36)} needs ${fmt(n.need)}, has ${fmt(n.have)}  ${n.why}`);
+    }
+    out(`  flat workgroup size (FLAT_WG)            ${engine.flatWG}`);
+    out(raise.length ? `  to raise (requiredLimits when requesting the device): ${raise.map((n) => `${n.limit}: ${n.need}`).join(', ')}` : '  nothing to raise');
     out('self-tests');
     const results: SelfTestResult[] = [];
     for (const family of FAMILIES) {
@@ -77,9 +105,20 @@ export async function doctor(backend: BackendName | undefined, json: boolean): P
     const subgroups = hasSubgroups(engine) ? ((await checkSubgroupReductions(engine)) ? 'agrees with the tree' : `off: ${subgroupReductionsDisabled(engine)}`) : "not available (no 'subgroups' feature)";
     out(`  subgroup reductions  ${subgroups}`);
     out(`${ok ? 'ok' : 'FAILED'}: ${passed}/${results.length} self-tests passed`);
-    if (json) process.stdout.write(`${JSON.stringify({ adapter, selfTests: results, fastPaths: { subgroupReductions: subgroups }, ok }, null, 2)}\n`);
+    if (json) process.stdout.write(`${JSON.stringify({ adapter, flatWorkgroupSize: engine.flatWG, limitNeeds: needs, selfTests: results, fastPaths: { subgroupReductions: subgroups }, ok }, null, 2)}\n`);
     return ok ? EXIT.ok : EXIT.failure;
   } finally {
     engine.dispose();
+  }
+}
+
+/** An engine on a device requested with no requiredLimits (WebGPU's defaults for its feature level). */
+async function openDefaultLimitsEngine(backend: BackendName | undefined): Promise<Engine> {
+  const acquired = await acquireNodeDevice(backend, { defaultLimits: true });
+  try {
+    return new Engine(acquired.device, acquired.info, new KernelSources(nodeKernelReader()), { poison: true, tuneStore: new FileTuneStore() }, acquired.release);
+  } catch (e) {
+    acquired.release();
+    throw e;
   }
 }

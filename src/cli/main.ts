@@ -189,19 +189,21 @@ Presets: ${[...Object.keys(PRESETS), ...Object.keys(TITOK_PRESETS)].join(', ')}.
   },
   doctor: {
     summary: 'describe the WebGPU device and run every kernel family\'s self-test',
-    usage: `Usage: tok1d doctor [--json] [--backend NAME]
+    usage: `Usage: tok1d doctor [--json] [--backend NAME] [--default-limits]
 
 Prints the adapter, backend, feature level, software or hardware executor, features and key
-limits, then runs each kernel family's self-test (${FAMILIES.join(', ')})
+limits, the limits tok1d needs and which of them this device would have to raise, then runs each kernel family's self-test (${FAMILIES.join(', ')})
 on a NaN-poisoning engine and prints PASS/FAIL with its time, then checks the optional fast
 paths against the plain ones (subgroup reductions, where the device has 'subgroups'); one that
 disagrees is switched off and reported, and the plain path runs instead.
 Exit code 0 only when every self-test passes.
 
 Options:
-  --json           print one JSON object instead of text`,
-    options: { json: { type: 'boolean' } },
-    run: (v) => doctor(resolveBackend(v.backend as string | undefined), v.json === true),
+  --json           print one JSON object instead of text
+  --default-limits request the device with WebGPU's default limits instead of the adapter's
+                   (what an application that keeps the defaults hands tok1d)`,
+    options: { json: { type: 'boolean' }, 'default-limits': { type: 'boolean' } },
+    run: (v) => doctor(resolveBackend(v.backend as string | undefined), v.json === true, v['default-limits'] === true),
   },
   bench: {
     summary: 'time the kernels against the device\'s measured FMA and copy ceilings',

@@ -1,6 +1,7 @@
 import { Tensor, numel, type DType } from '../tensor.js';
 import { Tuner, type TuneStore } from './autotune.js';
 import { KernelSources } from './kernels.js';
+import { checkDeviceLimits, flatWorkgroupSize, MAX_GROUPS, tensorLimitError } from './limits.js';
 import { BufferPool } from './pool.js';
 
 /** Facts about the device an engine runs on. */
@@ -39,8 +40,7 @@ const UNIFORM_SLOT = 256;
 const UNIFORM_SLOTS = 512;
 /** Most uniform arenas one submit uses (dispatches per submit: UNIFORM_SLOTS × MAX_ARENAS). */
 const MAX_ARENAS = 32;
-/** Largest workgroup count per dimension the spec guarantees. */
-export const MAX_GROUPS = 65535;
+export { MAX_GROUPS };
 
 /**
  * An engine bound to one GPUDevice: pipeline cache, buffer pool, and one command encoder that
@@ -50,6 +50,12 @@ export const MAX_GROUPS = 65535;
 export class Engine {
   readonly limits: GPUSupportedLimits;
   readonly features: ReadonlySet<string>;
+  /**
+   * Invocations per workgroup of the flat entry points and workgroup reductions (FLAT_WG of
+   * kernels/flat.wgsl): 256 where the device's limits allow it (src/gpu/limits.ts). The engine sets
+   * it on every pipeline of a kernel that includes flat.wgsl; ops size their grids by it.
+   */
+  readonly flatWG: number;
   readonly pool: BufferPool;
   /** Per-device kernel choices (src/gpu/autotune.ts): ops consult it, tuning fills it. */
   readonly tuner: Tuner;
@@ -95,6 +101,9 @@ export class Engine {
     private readonly onDispose: () => void = () => {},
   ) {
     this.limits = device.limits;
+    // A device below what the kernels need is refused here, not by a validation error mid-encode.
+    checkDeviceLimits(this.limits);
+    this.flatWG = flatWorkgroupSize(this.limits);
     this.features = device.features as ReadonlySet<string>;
     this.pool = new BufferPool(device);
     this.tuner = new Tuner(this, options.tuneStore);
@@ -129,10 +138,11 @@ export class Engine {
   private descriptor(kernel: string, entry: string, overrides: Record<string, number>): GPUComputePipelineDescriptor {
     const source = this.kernelSource(kernel);
     const module = this.device.createShaderModule({ label: source, code: this.kernels.get(source) });
+    const constants = this.kernels.includes(kernel).has('flat') ? { ...overrides, FLAT_WG: this.flatWG } : overrides;
     return {
       label: `${kernel}:${entry}`,
       layout: 'auto',
-      compute: { module, entryPoint: entry, constants: overrides },
+      compute: { module, entryPoint: entry, constants },
     };
   }
 
@@ -255,6 +265,8 @@ export class Engine {
   upload(data: Float32Array | Uint32Array | Int32Array, shape: readonly number[], dtype?: DType): Tensor {
     const n = numel(shape);
     if (data.length !== n) throw new Error(`upload: ${data.length} values for shape [${shape.join(', ')}]`);
+    const tooLarge = tensorLimitError(this.limits, `a [${shape.join(', ')}] tensor`, n * 4);
+    if (tooLarge) throw tooLarge;
     const dt: DType = dtype ?? (data instanceof Float32Array ? 'f32' : data instanceof Int32Array ? 'i32' : 'u32');
     const t = new Tensor(this.pool.acquire(Math.max(4, n * 4)), shape, dt);
     this.write(t, data);
@@ -302,9 +314,9 @@ export class Engine {
   fill(t: Tensor, value: number): void {
     const n = t.size;
     const bits = t.dtype === 'f32' ? new Uint32Array(new Float32Array([value]).buffer)[0]! : value >>> 0;
-    const groups = Math.ceil(n / 256);
+    const groups = Math.ceil(n / this.flatWG);
     const gx = Math.min(groups, MAX_GROUPS);
-    this.dispatch('elementwise', 'fill', [t], { u: [n, gx * 256, bits] }, [gx, Math.ceil(groups / gx), 1]);
+    this.dispatch('elementwise', 'fill', [t], { u: [n, gx * this.flatWG, bits] }, [gx, Math.ceil(groups / gx), 1]);
   }
 
   /** Destroys a resource once the work recorded so far has been submitted. */

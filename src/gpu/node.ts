@@ -189,6 +189,14 @@ export function withoutDawnNotices<T>(call: () => T): T {
   }
 }
 
+export interface AcquireOptions {
+  /**
+   * Request the device with no requiredLimits or features: WebGPU's default limits for the feature
+   * level (what an application that keeps the defaults hands tok1d), not the adapter's.
+   */
+  defaultLimits?: boolean;
+}
+
 export interface AcquiredDevice {
   device: GPUDevice;
   info: DeviceInfo;
@@ -217,7 +225,7 @@ function adapterInfo(adapter: GPUAdapter, attempt: Attempt): DeviceInfo {
  * (Vulkan/Metal/D3D12), then llvmpipe through OpenGL (compatibility), then SwiftShader through
  * Vulkan when its ICD is installed. `TOK1D_BACKEND` or the argument forces one.
  */
-export async function acquireNodeDevice(requested?: BackendName): Promise<AcquiredDevice> {
+export async function acquireNodeDevice(requested?: BackendName, opts: AcquireOptions = {}): Promise<AcquiredDevice> {
   const backend = (requested ?? (process.env.TOK1D_BACKEND as BackendName | undefined) ?? 'auto') as BackendName;
   if (!BACKENDS.includes(backend)) throw new NoAdapterError(`unknown backend "${backend}"; choose one of ${BACKENDS.join(', ')}`);
   prepareEnvironment();
@@ -247,7 +255,7 @@ export async function acquireNodeDevice(requested?: BackendName): Promise<Acquir
     }
     let device: GPUDevice;
     try {
-      device = await adapter.requestDevice(deviceDescriptor(adapter));
+      device = await adapter.requestDevice(opts.defaultLimits ? { label: 'tok1d' } : deviceDescriptor(adapter));
     } catch (e) {
       tried.push(`${attempt.backend} (requestDevice failed: ${(e as Error).message})`);
       continue;

@@ -18,13 +18,14 @@
  */
 import type { Ctx } from '../autograd/functions.js';
 import type { Engine } from '../gpu/engine.js';
+import { parametersLimitError } from '../gpu/limits.js';
 import type { BackendName } from '../gpu/node.js';
 import { codebookLookup, codebookSearch } from '../ops/codebook.js';
 import { affine } from '../ops/elementwise.js';
 import { checkHalfTextures, wantsHalfTexture } from '../ops/matmul.js';
 import { measuresByDefault, tuneModel } from './tune.js';
 import { checkPixelSource, checkRgbaTarget, checkTextureTarget, modelOutputToRgba, modelOutputToTexture, pixelsToModelInput } from '../ops/pixels.js';
-import { Tensor } from '../tensor.js';
+import { numel, Tensor } from '../tensor.js';
 import { CheckpointError, serializeCheckpoint, type CheckpointDType, type ParsedCheckpoint, type SaveCheckpointOptions } from './checkpoint-format.js';
 import { anyPresetConfig, paramSpecs, tokensPerImage, type AnyModelConfig, type ModelConfig } from './config.js';
 import { TokenizerModel } from './model.js';
@@ -270,6 +271,8 @@ export class Tokenizer {
     const tensors = new Map<string, Tensor>();
     try {
       await Tokenizer.scoped(engine, 'load', async () => {
+        const tooLarge = parametersLimitError(engine.limits, Tokenizer.specs(parsed.config).map((s) => [s.name, numel(s.shape)]));
+        if (tooLarge) throw tooLarge;
         for (const s of Tokenizer.specs(parsed.config)) {
           const t = engine.upload(parsed.params.get(s.name)!, s.shape);
           // Stored as f16: every value is exactly a float16 (matmul may keep half textures of it).

@@ -4,6 +4,7 @@
  * backward recompute P = exp(scale·QKᵀ − lse) tile by tile without storing it.
  */
 import { MAX_GROUPS, grid, type Binding, type Engine } from '../gpu/engine.js';
+import { FIXED_WG } from '../gpu/limits.js';
 import type { Tensor } from '../tensor.js';
 
 export interface AttentionOptions {
@@ -75,7 +76,7 @@ export function attentionForwardKernel(plan: AttentionPlan, headDim: number): At
 const MAX_DS_BYTES = 16 << 20;
 
 /** Invocations per workgroup. */
-const WG = 64;
+const WG = FIXED_WG;
 /** Keys per step of the key loop (KB in the kernel). */
 const KEYS_PER_STEP = 8;
 const MAX_ROWS = 8;

@@ -1,6 +1,7 @@
-import { grid, MAX_GROUPS, type Engine } from '../gpu/engine.js';
+import { grid, type Engine } from '../gpu/engine.js';
+import { FIXED_WG, LOOP_BUDGET, MAX_GROUPS } from '../gpu/limits.js';
 import { shapeStr, type Tensor } from '../tensor.js';
-import { gatherRows } from './elementwise.js';
+import { gatherRows, linearLaunch } from './elementwise.js';
 import { L2_EPS, l2normalize } from './normalize.js';
 
 /**
@@ -9,16 +10,14 @@ import { L2_EPS, l2normalize } from './normalize.js';
  */
 
 const KERNEL = 'codebook';
-/** Invocations per workgroup of every entry point (the kernel's WG default). */
-const WG = 64;
+/** Invocations per workgroup of every entry point (the kernel's WG override). */
+const WG = FIXED_WG;
 /** Queries and codes per register tile of pass 1 (the kernel's TILE). */
 const TILE = 16;
 /** Cosine mode: norms are clamped to at least this before dividing (zero rows stay zero). */
 const EPS = L2_EPS;
 /** Most partial minima per query (pass 2 loops over them). */
 const MAX_CHUNKS = 8192;
-/** Most loop trips one pass-1 invocation may make; llvmpipe stops loops after 65535 in total. */
-const TRIP_BUDGET = 32768;
 
 /** 'texture': codes read through an rgba32float texture (faster on llvmpipe); 'storage': a storage buffer. */
 export type CodebookVariant = 'storage' | 'texture';
@@ -60,18 +59,13 @@ function params(p: Params): { u: number[]; f: number[] } {
   return { u: [p.n, p.k, p.d, Math.ceil(p.d / 4), p.tpi ?? 0, p.nchunks ?? 0, p.stride ?? 0], f: [EPS] };
 }
 
-/** A 1D grid over `count` invocations: the groups and the invocations per grid row. */
-function rows1d(count: number): { groups: [number, number, number]; stride: number } {
-  const groups = grid(Math.ceil(count / WG));
-  return { groups, stride: groups[0] * WG };
-}
 
 /** ‖e_k‖² for every row of the codebook [K, D] → [K] f32. */
 export function codebookNorms(engine: Engine, codebook: Tensor): Tensor {
   const [k, d] = dims(codebook, 'codebookNorms codebook');
   const out = engine.empty([k]);
-  const { groups, stride } = rows1d(k);
-  engine.dispatch(KERNEL, 'row_norms', [codebook, out], params({ n: k, k, d, stride }), groups);
+  const { groups, stride } = linearLaunch(engine, k, WG);
+  engine.dispatch(KERNEL, 'row_norms', [codebook, out], params({ n: k, k, d, stride }), groups, { WG });
   return out;
 }
 
@@ -79,8 +73,8 @@ export function codebookNorms(engine: Engine, codebook: Tensor): Tensor {
 function prepRows(engine: Engine, src: Tensor, normalize: boolean): Tensor {
   const [rows, d] = dims(src, 'codebook prep');
   const out = engine.empty([rows, 4 * Math.ceil(d / 4)]);
-  const { groups, stride } = rows1d(rows);
-  engine.dispatch(KERNEL, 'prep_rows', [src, out], params({ n: rows, k: 0, d, stride }), groups, { NORMALIZE: normalize ? 1 : 0 });
+  const { groups, stride } = linearLaunch(engine, rows, WG);
+  engine.dispatch(KERNEL, 'prep_rows', [src, out], params({ n: rows, k: 0, d, stride }), groups, { WG, NORMALIZE: normalize ? 1 : 0 });
   return out;
 }
 
@@ -136,7 +130,7 @@ function packedCodebook(engine: Engine, codebook: Tensor, k: number, d: number):
   if ((d * 4) % 256 === 0) {
     engine.recordCommands((enc) => enc.copyBufferToTexture({ buffer: codebook.buffer, bytesPerRow: d * 4, rowsPerImage: k }, { texture: tex }, [d4, k]));
   } else {
-    engine.dispatch(KERNEL, 'pack_tex', [codebook, tex.createView()], params({ n: 0, k, d }), [Math.ceil(d4 / WG), k, 1]);
+    engine.dispatch(KERNEL, 'pack_tex', [codebook, tex.createView()], params({ n: 0, k, d }), [Math.ceil(d4 / WG), k, 1], { WG });
   }
   return tex;
 }
@@ -189,8 +183,8 @@ export function codebookSearch(engine: Engine, z: Tensor, codebook: Tensor, opts
   let tpi = Math.max(1, Math.ceil(codeTiles / MAX_CHUNKS), Math.ceil((codeTiles * n * 8) / maxBinding));
   const nchunks = Math.ceil(codeTiles / tpi);
   tpi = Math.ceil(codeTiles / nchunks);
-  if (tpi * (d4 + 1) > TRIP_BUDGET || nchunks + d4 > TRIP_BUDGET)
-    throw new Error(`codebookSearch: K=${k}, D=${d} exceed the per-invocation loop budget (${TRIP_BUDGET} trips)`);
+  if (tpi * (d4 + 1) > LOOP_BUDGET || nchunks + d4 > LOOP_BUDGET)
+    throw new Error(`codebookSearch: K=${k}, D=${d} exceed the per-invocation loop budget (${LOOP_BUDGET} trips)`);
 
   const norms = opts.norms ?? codebookNorms(engine, codebook);
   // Queries as padded vec4 rows (ẑ in cosine mode); z itself when it already is that.
@@ -207,7 +201,7 @@ export function codebookSearch(engine: Engine, z: Tensor, codebook: Tensor, opts
     codes = ownCodes ? prepRows(engine, codebook, false) : codebook;
     codeTex = placeholderTexture(engine).createView();
   }
-  const overrides = { COSINE: cosine ? 1 : 0, USE_TEX: variant === 'texture' ? 1 : 0 };
+  const overrides = { WG, COSINE: cosine ? 1 : 0, USE_TEX: variant === 'texture' ? 1 : 0 };
 
   const part = engine.empty([n * nchunks * 2], 'u32');
   engine.dispatch(KERNEL, 'search_partial', [zq, codes, codeTex, norms, part], params({ n, k, d, tpi, nchunks }), [Math.ceil(nchunks / WG), queryTiles, 1], {
@@ -217,7 +211,7 @@ export function codebookSearch(engine: Engine, z: Tensor, codebook: Tensor, opts
 
   const indices = engine.empty([n], 'u32');
   const distances = engine.empty([n]);
-  const { groups, stride } = rows1d(n);
+  const { groups, stride } = linearLaunch(engine, n, WG);
   engine.dispatch(KERNEL, 'search_reduce', [part, zq, codes, codeTex, norms, indices, distances], params({ n, k, d, tpi, nchunks, stride }), groups, overrides);
 
   engine.release(part);

@@ -21,12 +21,12 @@ export function conv3x3(engine: Engine, x: Tensor, weight: Tensor, bias: Tensor)
   const y = engine.empty([B, H, W, cout]);
   checkBindable(engine, 'conv3x3', x, y);
   const items = B * H * W * cout;
-  const { groups, stride } = linearLaunch(items);
+  const { groups, stride } = linearLaunch(engine, items);
   engine.dispatch('conv', 'conv3x3', [x, weight, bias, y], { u: [items, stride, H, W, cin, cout] }, groups);
   return y;
 }
 
-/** Pixels one invocation of conv3x3_dw_partial sums (a workgroup covers 256 times as many). */
+/** Pixels one invocation of conv3x3_dw_partial sums (a workgroup covers FLAT_WG times as many). */
 const DW_PER = 16;
 
 export interface Conv3x3Grads {
@@ -48,12 +48,12 @@ export function conv3x3Backward(engine: Engine, dy: Tensor, x: Tensor, weight: T
   const out: Conv3x3Grads = {};
   if (need.x) {
     const items = B * H * W * cin;
-    const { groups, stride } = linearLaunch(items);
+    const { groups, stride } = linearLaunch(engine, items);
     out.dx = engine.empty(x.shape);
     engine.dispatch('conv', 'conv3x3_dx', [dy, weight, null, out.dx], { u: [items, stride, H, W, cin, cout] }, groups);
   }
   const pixels = B * H * W;
-  const chunks = Math.ceil(pixels / (256 * DW_PER));
+  const chunks = Math.ceil(pixels / (engine.flatWG * DW_PER));
   const reduce = (k0: number, nk: number, shape: number[]): Tensor => {
     const partial = engine.empty([chunks, nk]);
     engine.dispatch('conv', 'conv3x3_dw_partial', [x, null, dy, partial], { u: [0, 0, H, W, cin, cout, k0, nk, DW_PER, pixels] }, [chunks, nk, 1]);

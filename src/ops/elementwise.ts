@@ -1,24 +1,23 @@
 import { grid, type Engine } from '../gpu/engine.js';
+import { LOOP_BUDGET, tensorLimitError } from '../gpu/limits.js';
 import { Tensor, numel, shapeStr } from '../tensor.js';
 
-/** Invocations per workgroup of the 1D elementwise kernels (kernels/elementwise.wgsl, gelu.wgsl). */
-const WG = 256;
-
 /**
- * A 1D launch over `items` invocations: the workgroup grid (split over y past 65535 groups) and
- * the stride the kernels use to flatten it (item = gid.x + gid.y * stride).
+ * A 1D launch over `items` invocations, `wg` per workgroup (default: a flat entry point's FLAT_WG,
+ * engine.flatWG): the workgroup grid (split over y past 65535 groups) and the stride the kernels
+ * use to flatten it (item = gid.x + gid.y * stride).
  */
-export function linearLaunch(items: number): { groups: [number, number, number]; stride: number } {
-  const groups = grid(Math.ceil(items / WG));
-  return { groups, stride: groups[0] * WG };
+export function linearLaunch(engine: Engine, items: number, wg = engine.flatWG): { groups: [number, number, number]; stride: number } {
+  const groups = grid(Math.ceil(items / wg));
+  return { groups, stride: groups[0] * wg };
 }
 
-/** Throws when a tensor (or a shape about to be allocated) is larger than one storage binding may be. */
+/** Throws a LimitError when a tensor (or a shape about to be allocated) is larger than one storage binding or buffer may be. */
 export function checkBindable(engine: Engine, what: string, ...ts: (Tensor | readonly number[])[]): void {
-  const max = engine.limits.maxStorageBufferBindingSize;
   for (const t of ts) {
     const shape = t instanceof Tensor ? t.shape : t;
-    if (numel(shape) * 4 > max) throw new Error(`${what}: tensor ${shapeStr(shape)} exceeds the ${max}-byte storage binding limit`);
+    const err = tensorLimitError(engine.limits, `${what}: tensor ${shapeStr(shape)}`, numel(shape) * 4);
+    if (err) throw err;
   }
 }
 
@@ -47,7 +46,7 @@ export function add(engine: Engine, a: Tensor, b: Tensor, alpha = 1, beta = 1): 
   const y = engine.empty(a.shape);
   const vec = a.size % 4 === 0;
   const items = vec ? a.size / 4 : a.size;
-  const { groups, stride } = linearLaunch(items);
+  const { groups, stride } = linearLaunch(engine, items);
   engine.dispatch('elementwise', vec ? 'add4' : 'add1', [a, b, y], ew([items, stride], [alpha, beta]), groups);
   return y;
 }
@@ -63,7 +62,7 @@ export function addRows(engine: Engine, a: Tensor, r: Tensor): Tensor {
   const y = engine.empty(a.shape);
   const vec = r.size % 4 === 0;
   const items = vec ? a.size / 4 : a.size;
-  const { groups, stride } = linearLaunch(items);
+  const { groups, stride } = linearLaunch(engine, items);
   engine.dispatch('elementwise', vec ? 'add_rows4' : 'add_rows1', [a, r, y], ew([items, stride, 0, vec ? r.size / 4 : r.size], [1, 1]), groups);
   return y;
 }
@@ -74,7 +73,7 @@ export function affine(engine: Engine, a: Tensor, alpha: number, beta: number): 
   const y = engine.empty(a.shape);
   const vec = a.size % 4 === 0;
   const items = vec ? a.size / 4 : a.size;
-  const { groups, stride } = linearLaunch(items);
+  const { groups, stride } = linearLaunch(engine, items);
   engine.dispatch('elementwise', vec ? 'affine4' : 'affine1', [a, y], ew([items, stride], [alpha, beta]), groups);
   return y;
 }
@@ -85,7 +84,7 @@ export function scale(engine: Engine, a: Tensor, s: number): Tensor {
   const y = engine.empty(a.shape);
   const vec = a.size % 4 === 0;
   const items = vec ? a.size / 4 : a.size;
-  const { groups, stride } = linearLaunch(items);
+  const { groups, stride } = linearLaunch(engine, items);
   engine.dispatch('elementwise', vec ? 'scale4' : 'scale1', [a, y], ew([items, stride], [s]), groups);
   return y;
 }
@@ -101,7 +100,7 @@ export function gatherRows(engine: Engine, table: Tensor, indices: Tensor): Tens
   const vec = D % 4 === 0;
   const d = vec ? D / 4 : D;
   const items = N * d;
-  const { groups, stride } = linearLaunch(items);
+  const { groups, stride } = linearLaunch(engine, items);
   engine.dispatch('elementwise', vec ? 'gather4' : 'gather1', [table, indices, y], ew([items, stride, 0, d, K]), groups);
   return y;
 }
@@ -117,7 +116,7 @@ function patchDispatch(engine: Engine, entry: 'patchify' | 'unpatchify', src: Te
   checkBindable(engine, entry, src, dst);
   const vec = patch % 4 === 0;
   const items = src.size / (3 * patch); // one item per run of 3·patch values (a patch row)
-  const { groups, stride } = linearLaunch(items);
+  const { groups, stride } = linearLaunch(engine, items);
   engine.dispatch('elementwise', entry + (vec ? '4' : '1'), [src, dst], ew([items, stride, 0, patch, height, width]), groups);
 }
 
@@ -156,7 +155,7 @@ const MSE_MAX_PARTIALS = { software: 256, hardware: 4096 };
 /**
  * mean((a − b)²) as a [1] tensor. Deterministic two-pass reduction: per-workgroup partial sums,
  * then one workgroup sums the partials (no atomics). Each invocation of the first pass sums
- * ceil(items / (256 · maxPartials)) items, so the partial count stays ≤ maxPartials.
+ * ceil(items / (FLAT_WG · maxPartials)) items, so the partial count stays ≤ maxPartials.
  */
 export function mse(engine: Engine, a: Tensor, b: Tensor): Tensor {
   return meanLoss(engine, a, b, LOSS.mse, 'mse');
@@ -173,8 +172,8 @@ function meanLoss(engine: Engine, a: Tensor, b: Tensor, loss: number, what: stri
   const vec = n % 4 === 0;
   const items = vec ? n / 4 : n;
   const maxPartials = engine.info.software ? MSE_MAX_PARTIALS.software : MSE_MAX_PARTIALS.hardware;
-  const perInvocation = Math.max(1, Math.ceil(items / (WG * maxPartials)));
-  const partials = Math.ceil(items / (WG * perInvocation));
+  const perInvocation = Math.max(1, Math.ceil(items / (engine.flatWG * maxPartials)));
+  const partials = Math.ceil(items / (engine.flatWG * perInvocation));
   const part = engine.empty([partials]);
   const out = engine.empty([1]);
   engine.dispatch('elementwise', vec ? 'loss_partial4' : 'loss_partial1', [a, b, part], ew([items, 0, 0, 0, perInvocation]), grid(partials), { LOSS: loss });
@@ -194,7 +193,7 @@ function lossGrad(engine: Engine, a: Tensor, b: Tensor, loss: number, alpha: num
   const y = engine.empty(a.shape);
   const vec = a.size % 4 === 0;
   const items = vec ? a.size / 4 : a.size;
-  const { groups, stride } = linearLaunch(items);
+  const { groups, stride } = linearLaunch(engine, items);
   engine.dispatch('elementwise', vec ? 'loss_grad4' : 'loss_grad1', [a, b, y], ew([items, stride], [alpha]), groups, { LOSS: loss });
   return y;
 }
@@ -298,7 +297,7 @@ export function columnSumRows(engine: Engine, x: Tensor, rows: number, cols: num
     const chunks = Math.ceil(curRows / w);
     const out = engine.empty(chunks === 1 ? [cols] : [chunks, cols]);
     const items = chunks * d;
-    const { groups, stride } = linearLaunch(items);
+    const { groups, stride } = linearLaunch(engine, items);
     engine.dispatch('elementwise', vec ? 'colsum4' : 'colsum1', [cur, out], ew([items, stride, 0, d, curRows, w]), groups);
     if (cur !== x) engine.release(cur);
     cur = out;
@@ -315,9 +314,9 @@ export function columnSumRows(engine: Engine, x: Tensor, rows: number, cols: num
 const RANK_CHUNK = { software: 1024, hardware: 64 };
 /**
  * Most tokens gatherRowsBackward takes: the rank pass is O(N²), and one invocation of the
- * scatter pass loops over all tokens that chose its code (up to N; llvmpipe caps loops at 65535).
+ * scatter pass loops over all tokens that chose its code (up to N: the loop budget).
  */
-export const GATHER_BACKWARD_MAX_TOKENS = 32768;
+export const GATHER_BACKWARD_MAX_TOKENS = LOOP_BUDGET;
 
 export interface GatherBackwardOptions {
   /** Tokens per chunk of the rank computation (tests, benchmarks): a multiple of 4 from 4 to 16384; default 1024 on CPU executors, 64 on GPUs. */
@@ -360,15 +359,15 @@ export function gatherRowsBackward(engine: Engine, dOut: Tensor, indices: Tensor
   const sorted = engine.empty([N], 'u32');
   const sortedKey = engine.empty([N], 'u32');
   const first = engine.empty([K + 1], 'u32');
-  let l = linearLaunch(4 * quads);
+  let l = linearLaunch(engine, 4 * quads);
   engine.dispatch('elementwise', 'rank_keys', [indices, keys], ew([4 * quads, l.stride, 0, N, K]), l.groups);
-  l = linearLaunch(chunks * quads);
+  l = linearLaunch(engine, chunks * quads);
   engine.dispatch('elementwise', 'rank_partial', [keys, counts], ew([chunks * quads, l.stride, 0, quads, 0, chunkQuads]), l.groups);
-  l = linearLaunch(N);
+  l = linearLaunch(engine, N);
   engine.dispatch('elementwise', 'rank_scatter', [keys, counts, sorted, sortedKey], ew([N, l.stride, 0, 4 * quads, chunks]), l.groups);
-  l = linearLaunch(K + 1);
+  l = linearLaunch(engine, K + 1);
   engine.dispatch('elementwise', 'segment_starts', [sortedKey, first], ew([K + 1, l.stride, 0, N, K]), l.groups);
-  l = linearLaunch(K * d);
+  l = linearLaunch(engine, K * d);
   engine.dispatch('elementwise', vec ? 'scatter_rows4' : 'scatter_rows1', [dOut, sorted, first, out], ew([K * d, l.stride, 0, d, K]), l.groups);
   engine.release(keys, counts, sorted, sortedKey, first);
   return out;

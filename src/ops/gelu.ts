@@ -9,7 +9,7 @@ function unary(engine: Engine, x: Tensor, fn: number, what: string): Tensor {
   const y = engine.empty(x.shape);
   const vec = x.size % 4 === 0;
   const items = vec ? x.size / 4 : x.size;
-  const { groups, stride } = linearLaunch(items);
+  const { groups, stride } = linearLaunch(engine, items);
   engine.dispatch('gelu', vec ? 'main4' : 'main1', [x, y], { u: [items, stride] }, groups, { FN: fn });
   return y;
 }
@@ -37,7 +37,7 @@ export function geluBackward(engine: Engine, dy: Tensor, x: Tensor, approx: 'erf
   const dx = engine.empty(x.shape);
   const vec = x.size % 4 === 0;
   const items = vec ? x.size / 4 : x.size;
-  const { groups, stride } = linearLaunch(items);
+  const { groups, stride } = linearLaunch(engine, items);
   engine.dispatch('gelu', vec ? 'bwd4' : 'bwd1', [x, dy, dx], { u: [items, stride] }, groups, { FN: approx === 'tanh' ? FN.tanh : FN.erf });
   return dx;
 }

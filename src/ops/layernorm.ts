@@ -1,10 +1,12 @@
 import { grid, type Engine } from '../gpu/engine.js';
+import { FIXED_WG, LOOP_BUDGET } from '../gpu/limits.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 import { checkBindable, columnChunk, columnSumRows, linearLaunch, passChunkRows } from './elementwise.js';
 
 /**
  * Row-wise kernel layouts shared by layernorm and softmax: 'row' runs one invocation per row
- * (CPU executors), 'workgroup' one 256-invocation workgroup per row (GPUs, and long rows).
+ * (CPU executors), 'workgroup' one workgroup of FLAT_WG invocations (256 where the device allows
+ * it) per row (GPUs, and long rows).
  */
 export type RowLayout = 'row' | 'workgroup';
 
@@ -14,9 +16,9 @@ export interface RowwiseOptions {
 }
 
 /** Invocations per workgroup of the row layout. */
-const ROW_WG = 64;
-/** Most loop trips one invocation of the row layout may run (llvmpipe stops loops at 65535). */
-const ROW_MAX_TRIPS = 48000;
+const ROW_WG = FIXED_WG;
+/** Most loop trips one invocation of the row layout may run (longer rows take the workgroup layout). */
+const ROW_MAX_TRIPS = LOOP_BUDGET;
 
 /**
  * The row-wise launch both layernorm and softmax use: entry suffix and grid. `passes` is how
@@ -114,7 +116,7 @@ export function layernormBackward(
   // Partials of both in one [chunks, 2D] tensor (dgamma's D columns, then dbeta's): one column
   // reduction for the two, then each copied out.
   const partials = engine.empty([chunks, 2 * D]);
-  const { groups, stride } = linearLaunch(chunks * d);
+  const { groups, stride } = linearLaunch(engine, chunks * d);
   engine.dispatch('layernorm', vec ? 'dgb_partial4' : 'dgb_partial1', [dy, x, null, mean, rstd, partials], { u: [rows, d, stride, chunk], f: [0] }, groups);
   const sums = chunks === 1 ? partials : columnSumRows(engine, partials, chunks, 2 * D, options.chunk);
   const dgamma = engine.empty([D]);

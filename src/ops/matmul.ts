@@ -1,5 +1,6 @@
 import { pow2, tuneInput, type TuneCandidate, type TuneEntry } from '../gpu/autotune.js';
 import { Engine, grid } from '../gpu/engine.js';
+import { LOOP_BUDGET, MAX_GROUPS } from '../gpu/limits.js';
 import { TexturePool } from '../gpu/pool.js';
 import { columnSum, linearLaunch } from './elementwise.js';
 import { Tensor, numel, shapeStr } from '../tensor.js';
@@ -161,8 +162,11 @@ function planFamily(p: MatmulPlan, tn = false): string {
 }
 
 /** Elements of the split-K partial buffer: splits per output element. */
-/** Most reduction steps one main_tn invocation takes (K is split beyond): llvmpipe stops a shader after 65535 loop trips. */
-const TN_MAX_STEPS = 16384;
+/**
+ * Most reduction steps one main_tn invocation takes (K is split beyond): half the loop budget, the
+ * bound the other texture entries have from the widest texture (ceil(K/4) ≤ 16384).
+ */
+const TN_MAX_STEPS = LOOP_BUDGET / 2;
 
 /** Whether a call runs main_tn: Aᵀ·B on the texture variant reads both operands as stored (rows over K), no transposes. */
 function runsTn(plan: MatmulPlan, o: MatmulOptions): boolean {
@@ -204,7 +208,7 @@ function planFits(engine: Engine, d: Dims, p: MatmulPlan): boolean {
   if (p.splits && p.splits > 1) {
     if (p.splits > Math.ceil(d.K / 4)) return false;
     if (partialElements(d, p.splits) * 4 > maxPartialBytes(engine)) return false;
-    if (d.batch * p.splits > 65535) return false;
+    if (d.batch * p.splits > MAX_GROUPS) return false;
   }
   return !engine.tuner.disabled.has(`matmul:${planFamily(p, !!d.tn)}`);
 }
@@ -285,7 +289,7 @@ function fillTextures(engine: Engine, work: { job: PackJob; texture: GPUTexture 
       jobs.push(...(w ? jobWords(w.job, total) : [0, 0, 0, 1, 0, 0, 0, -1 >>> 0]));
       if (w) total += jobTexels(w.job);
     }
-    const { groups, stride } = linearLaunch(total);
+    const { groups, stride } = linearLaunch(engine, total);
     engine.dispatch('pack', 'to_textures4', [...srcs, ...dsts], { u: [group.length, total, stride, 0, ...jobs] }, groups);
   }
 }
@@ -363,10 +367,13 @@ export async function checkHalfTextures(engine: Engine): Promise<void> {
   });
 }
 
+/** Side of the square workgroups of pack.wgsl's to_buffer and to_texture_h (its SIDE override). */
+const PACK_SIDE = 8;
+
 /** Packs one matrix into an rgba16float texture (to_texture_h; values exactly float16). */
 function packToHalfTexture(engine: Engine, j: PackJob, texture: GPUTexture): void {
   const ph = engine.placeholder(0);
-  engine.dispatch('pack', 'to_texture_h', [j.src, ph, ph, ph, null, null, null, null, null, texture.createView()], { u: [1, 0, 0, 0, ...jobWords(j)] }, [Math.ceil(Math.ceil(j.cols / 4) / 8), Math.ceil((j.rowsOut * j.batches) / 8), 1]);
+  engine.dispatch('pack', 'to_texture_h', [j.src, ph, ph, ph, null, null, null, null, null, texture.createView()], { u: [1, 0, 0, 0, ...jobWords(j)] }, [Math.ceil(Math.ceil(j.cols / 4) / PACK_SIDE), Math.ceil((j.rowsOut * j.batches) / PACK_SIDE), 1], { SIDE: PACK_SIDE });
 }
 
 /** Packs one matrix into a storage buffer ([batches][rowsOut][ceil(cols/4)] vec4). */
@@ -374,7 +381,7 @@ function packToBuffer(engine: Engine, j: PackJob, target: Tensor): void {
   const cols4 = Math.ceil(j.cols / 4);
   // gather() names all four sources, so the shader binds them: placeholders past job 0.
   const ph = engine.placeholder(0);
-  engine.dispatch('pack', 'to_buffer', [j.src, ph, ph, ph, null, null, null, null, target], { u: [1, 0, 0, 0, ...jobWords(j)] }, [Math.ceil(cols4 / 8), Math.ceil((j.rowsOut * j.batches) / 8), 1]);
+  engine.dispatch('pack', 'to_buffer', [j.src, ph, ph, ph, null, null, null, null, target], { u: [1, 0, 0, 0, ...jobWords(j)] }, [Math.ceil(cols4 / PACK_SIDE), Math.ceil((j.rowsOut * j.batches) / PACK_SIDE), 1], { SIDE: PACK_SIDE });
 }
 
 /**
@@ -675,8 +682,8 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = 
   }
   if (partial) {
     const total = batch * M * N;
-    const g = grid(Math.ceil(total / 256));
-    engine.dispatch('matmul_splitk', 'reduce', [partial, bias, out, null, null, aux], { u: [M, N, total, g[0] * 256, splits, o.bias ? 1 : 0, accumulate ? 1 : 0], f }, g, { ACT: act, AUX: auxMode });
+    const g = grid(Math.ceil(total / engine.flatWG));
+    engine.dispatch('matmul_splitk', 'reduce', [partial, bias, out, null, null, aux], { u: [M, N, total, g[0] * engine.flatWG, splits, o.bias ? 1 : 0, accumulate ? 1 : 0], f }, g, { ACT: act, AUX: auxMode });
     engine.release(partial);
   }
   opA.done();

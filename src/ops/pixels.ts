@@ -11,12 +11,14 @@
  * Out: one image of the model output [B, S, S, 3] becomes 8-bit RGBA (alpha 255) in an rgba8unorm
  * storage texture or a packed RGBA8 buffer, with fromModelOutput's rounding.
  */
-import { grid, type Engine } from '../gpu/engine.js';
+import type { Engine } from '../gpu/engine.js';
+import { FIXED_WG } from '../gpu/limits.js';
 import { shapeStr, type Tensor } from '../tensor.js';
+import { linearLaunch } from './elementwise.js';
 
 const KERNEL = 'pixels';
-/** Invocations per workgroup of every entry point (the kernel's @workgroup_size). */
-const WG = 64;
+/** Invocations per workgroup of every entry point (the kernel's WG override). */
+const WG = FIXED_WG;
 
 /** Packed RGBA8 pixels in a buffer (needs STORAGE usage): row y starts at offset + y · bytesPerRow. */
 export interface RgbaBufferRegion {
@@ -35,10 +37,6 @@ function isTexture(x: PixelSource): x is GPUTexture {
   return typeof (x as GPUTexture).createView === 'function';
 }
 
-function launch(items: number): { groups: [number, number, number]; stride: number } {
-  const groups = grid(Math.ceil(items / WG));
-  return { groups, stride: groups[0] * WG };
-}
 
 /**
  * The taps of one 1D resampling pass (the same formulas as toModelInput's, in f64): per output
@@ -139,18 +137,18 @@ export function pixelsToModelInput(engine: Engine, src: PixelSource, out: Tensor
   const rows = ay.end - ay.first;
   const tmp = engine.empty([rows, S, 3]);
   const hItems = rows * S;
-  const h = launch(hItems);
+  const h = linearLaunch(engine, hItems, WG);
   if (isTexture(src)) {
     const view = src.createView({ dimension: '2d', baseMipLevel: 0, mipLevelCount: 1, baseArrayLayer: 0, arrayLayerCount: 1 });
-    engine.dispatch(KERNEL, 'resize_h_tex', [view, tmp, tx], { u: [hItems, h.stride, S, y0, 0, 0, 0], f: [ax.radius] }, h.groups);
+    engine.dispatch(KERNEL, 'resize_h_tex', [view, tmp, tx], { u: [hItems, h.stride, S, y0, 0, 0, 0], f: [ax.radius] }, h.groups, { WG });
   } else {
     const bpr = rowBytes(W, src.bytesPerRow, what);
     const { binding, firstWord } = regionBinding(engine, src.buffer, src.offset ?? 0, (H - 1) * bpr + 4 * W, what);
-    engine.dispatch(KERNEL, 'resize_h_buf', [binding, tmp, tx], { u: [hItems, h.stride, S, y0, firstWord, bpr / 4, 0], f: [ax.radius] }, h.groups);
+    engine.dispatch(KERNEL, 'resize_h_buf', [binding, tmp, tx], { u: [hItems, h.stride, S, y0, firstWord, bpr / 4, 0], f: [ax.radius] }, h.groups, { WG });
   }
   const vItems = S * S;
-  const v = launch(vItems);
-  engine.dispatch(KERNEL, 'resize_v', [tmp, out, ty], { u: [vItems, v.stride, S, y0, 0, 0, first], f: [ay.radius] }, v.groups);
+  const v = linearLaunch(engine, vItems, WG);
+  engine.dispatch(KERNEL, 'resize_v', [tmp, out, ty], { u: [vItems, v.stride, S, y0, 0, 0, first], f: [ay.radius] }, v.groups, { WG });
   out.touch();
   engine.release(tmp, tx, ty);
 }
@@ -175,8 +173,8 @@ export function modelOutputToTexture(engine: Engine, images: Tensor, index: numb
   checkTextureTarget(texture, S, what);
   const view = texture.createView({ dimension: '2d', baseMipLevel: 0, mipLevelCount: 1, baseArrayLayer: 0, arrayLayerCount: 1 });
   const n = S * S;
-  const l = launch(n);
-  engine.dispatch(KERNEL, 'to_texture', [images, view], { u: [n, l.stride, S, 0, first, 0, 0], f: [0] }, l.groups);
+  const l = linearLaunch(engine, n, WG);
+  engine.dispatch(KERNEL, 'to_texture', [images, view], { u: [n, l.stride, S, 0, first, 0, 0], f: [0] }, l.groups, { WG });
 }
 
 /** Writes image `index` of `images` ([B, S, S, 3]) as packed RGBA8 (S × S pixels) into a buffer region (STORAGE usage). */
@@ -187,6 +185,6 @@ export function modelOutputToRgba(engine: Engine, images: Tensor, index: number,
   const bpr = rowBytes(S, dst.bytesPerRow, what);
   const { binding, firstWord } = regionBinding(engine, dst.buffer, dst.offset ?? 0, (S - 1) * bpr + 4 * S, what);
   const n = S * S;
-  const l = launch(n);
-  engine.dispatch(KERNEL, 'to_buffer', [images, binding], { u: [n, l.stride, S, 0, first, bpr / 4, firstWord], f: [0] }, l.groups);
+  const l = linearLaunch(engine, n, WG);
+  engine.dispatch(KERNEL, 'to_buffer', [images, binding], { u: [n, l.stride, S, 0, first, bpr / 4, firstWord], f: [0] }, l.groups, { WG });
 }

@@ -5,6 +5,7 @@
  * embeddings added in the same pass; both keep one segment after their transformer.
  */
 import type { Engine } from '../gpu/engine.js';
+import { LOOP_TRIP_CAP } from '../gpu/limits.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 import { checkBindable, linearLaunch } from './elementwise.js';
 
@@ -27,11 +28,11 @@ function dims(x: Tensor, what: string): [number, number, number] {
 }
 
 /** One item per element of `rows` rows of D (per vec4 where D % 4 == 0: the *4 entries). */
-function launch(rows: number, D: number): { vec: boolean; d: number; items: number; groups: [number, number, number]; stride: number } {
+function launch(engine: Engine, rows: number, D: number): { vec: boolean; d: number; items: number; groups: [number, number, number]; stride: number } {
   const vec = D % 4 === 0;
   const d = vec ? D / 4 : D;
   const items = rows * d;
-  return { vec, d, items, ...linearLaunch(items) };
+  return { vec, d, items, ...linearLaunch(engine, items) };
 }
 
 function params(items: number, stride: number, d: number, rows: number, seq: number, offset: number, sb = 0, sr = 0, pos0 = 0): { u: number[] } {
@@ -53,7 +54,7 @@ export function rowsInto(engine: Engine, x: Tensor, src: Tensor, pos: Tensor, o:
   if (src.size !== srcRows * D) throw new Error(`rowsInto: source ${shapeStr(src.shape)} is not ${srcRows} rows of ${D} (${source})`);
   if (pos.size % D !== 0 || pos.size / D < pos0 + rows) throw new Error(`rowsInto: position table ${shapeStr(pos.shape)} has no rows [${pos0}, ${pos0 + rows}) of ${D}`);
   checkBindable(engine, 'rowsInto', x, src, pos);
-  const { vec, d, items, groups, stride } = launch(batch * rows, D);
+  const { vec, d, items, groups, stride } = launch(engine, batch * rows, D);
   const [sb, sr] = source === 'perImage' ? [rows, 1] : source === 'shared' ? [0, 1] : [0, 0];
   engine.dispatch('sequence', vec ? 'rows_into4' : 'rows_into1', [x, src, pos], params(items, stride, d, rows, seq, offset, sb, sr, pos0), groups);
   x.touch();
@@ -66,13 +67,13 @@ export function rowsFrom(engine: Engine, x: Tensor, offset: number, rows: number
     throw new Error(`rowsFrom: rows [${offset}, ${offset + rows}) outside the sequence of ${seq}`);
   checkBindable(engine, 'rowsFrom', x);
   const y = engine.empty([batch, rows, D]);
-  const { vec, d, items, groups, stride } = launch(batch * rows, D);
+  const { vec, d, items, groups, stride } = launch(engine, batch * rows, D);
   engine.dispatch('sequence', vec ? 'rows_from4' : 'rows_from1', [x, y], params(items, stride, d, rows, seq, offset), groups);
   return y;
 }
 
-/** Loop trips one rows_grad invocation may make ('repeat' sums batch · rows terms): llvmpipe caps loops near 65535. */
-const MAX_TRIPS = 65535;
+/** Loop trips one rows_grad invocation may make ('repeat' sums batch · rows terms). */
+const MAX_TRIPS = LOOP_TRIP_CAP;
 
 const GRAD_MODE = { perImage: 0, shared: 1, position: 1, repeat: 2 } as const;
 
@@ -104,7 +105,7 @@ export function rowsIntoBackward(engine: Engine, dx: Tensor, tableRows: number, 
   if (into && into.size !== tableRows * D) throw new Error(`rowsIntoBackward: gradient ${shapeStr(into.shape)} is not ${tableRows} rows of ${D}`);
   checkBindable(engine, 'rowsIntoBackward', dx, [tableRows, D]);
   const out = into ?? engine.empty([tableRows, D]);
-  const { vec, d, items, groups, stride } = launch(tableRows, D);
+  const { vec, d, items, groups, stride } = launch(engine, tableRows, D);
   const u = [items, stride, d, rows, seq, offset, 0, 0, 0, batch, q0, GRAD_MODE[source], into ? 1 : 0];
   engine.dispatch('sequence', vec ? 'rows_grad4' : 'rows_grad1', [dx, out], { u }, groups);
   if (into) into.touch();
@@ -117,7 +118,7 @@ export function rowsFromBackward(engine: Engine, dy: Tensor, seq: number, offset
   if (!(Number.isInteger(offset) && offset >= 0 && offset + rows <= seq)) throw new Error(`rowsFromBackward: rows [${offset}, ${offset + rows}) outside the sequence of ${seq}`);
   checkBindable(engine, 'rowsFromBackward', dy, [batch, seq, D]);
   const dx = engine.empty([batch, seq, D]);
-  const { vec, d, items, groups, stride } = launch(batch * seq, D);
+  const { vec, d, items, groups, stride } = launch(engine, batch * seq, D);
   engine.dispatch('sequence', vec ? 'rows_scatter4' : 'rows_scatter1', [dy, dx], params(items, stride, d, rows, seq, offset), groups);
   return dx;
 }

@@ -1,4 +1,5 @@
 import { grid, type Engine } from '../gpu/engine.js';
+import { LOOP_BUDGET } from '../gpu/limits.js';
 import { checkBindable, linearLaunch } from '../ops/elementwise.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 
@@ -15,8 +16,6 @@ import { shapeStr, type Tensor } from '../tensor.js';
  * is its own dispatch. The EMA and clipGradNorm work per tensor.
  */
 
-/** Invocations per workgroup of every kernel in adamw.wgsl. */
-const WG = 256;
 /**
  * The norm's first pass. GPUs: per-workgroup partial sums (a tree reduction in workgroup memory),
  * at most 4096 per tensor (faster than the lane layout there). CPU executors: one partial per
@@ -26,8 +25,8 @@ const WG = 256;
  */
 const MAX_PARTIALS_PER_TENSOR = 4096;
 const LANE_ITEMS = 16;
-/** Most loop trips one invocation of norm_final may run (llvmpipe stops loops at 65535); lane mode grows k to stay at half of it. */
-const MAX_FINAL_TRIPS = 32768;
+/** Most loop trips one invocation of norm_final may run (the loop budget); lane mode grows k to stay at half of it. */
+const MAX_FINAL_TRIPS = LOOP_BUDGET;
 
 /** u32 fields of adamw.wgsl's Params (n, stride, clip, k, offset); nine f32 fields follow. */
 interface Uniforms {
@@ -247,7 +246,7 @@ export class AdamW {
       const norm = clip ? (clip.norm ?? computed!) : this.noNorm;
       for (const grp of f.groups) {
         const items = grp.floats / 4;
-        const { groups, stride } = linearLaunch(items);
+        const { groups, stride } = linearLaunch(e, items);
         const decayMul = grp.decay ? 1 - lr * this.weightDecay : 1;
         const r = (t: Tensor) => region(t, grp.start, grp.floats);
         e.dispatch('adamw', 'adamw4', [r(f.P), r(f.G), r(f.M), r(f.V), norm], params({ ...shared, n: items, stride, decayMul }), groups);
@@ -263,7 +262,7 @@ export class AdamW {
       if (!g) continue;
       const p = this.params[i]!;
       const { suffix, items } = vecItems(p.tensor);
-      const { groups, stride } = linearLaunch(items);
+      const { groups, stride } = linearLaunch(e, items);
       const decayMul = p.decay ? 1 - lr * this.weightDecay : 1;
       e.dispatch('adamw', 'adamw' + suffix, [p.tensor, g, this.m[i]!, this.v[i]!, norm], params({ ...shared, n: items, stride, decayMul }), groups);
       p.tensor.touch();
@@ -422,6 +421,8 @@ export interface NormOptions {
 export function gradNorm(engine: Engine, grads: readonly Tensor[], opts: NormOptions = {}): Tensor {
   if (grads.length === 0) throw new Error('gradNorm: no gradients');
   const lane = (opts.layout ?? (engine.info.software ? 'lane' : 'workgroup')) === 'lane';
+  // Invocations per workgroup of adamw.wgsl's entry points.
+  const WG = engine.flatWG;
   const items = grads.map((g, i) => {
     checkF32(`gradNorm gradient ${i}`, g);
     checkBindable(engine, 'gradNorm', g);
@@ -461,7 +462,7 @@ export function clipGradNorm(engine: Engine, grads: readonly Tensor[], maxNorm: 
   const norm = gradNorm(engine, grads, opts);
   for (const g of grads) {
     const { suffix, items } = vecItems(g);
-    const { groups, stride } = linearLaunch(items);
+    const { groups, stride } = linearLaunch(engine, items);
     engine.dispatch('adamw', 'clip_scale' + suffix, [g, norm], params({ n: items, stride, maxNorm }), groups);
     g.touch();
   }
@@ -512,7 +513,7 @@ export class Ema {
     this.tensors.forEach((t, i) => {
       const s = this.shadows[i]!;
       const { suffix, items } = vecItems(t);
-      const { groups, stride } = linearLaunch(items);
+      const { groups, stride } = linearLaunch(this.engine, items);
       this.engine.dispatch('adamw', 'ema' + suffix, [s, t], params({ n: items, stride, stepSize: decay, decayMul: 1 - decay }), groups);
       s.touch();
     });

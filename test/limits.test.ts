@@ -1,0 +1,355 @@
+/**
+ * tok1d on devices with WebGPU's default limits, as an application that keeps the defaults hands
+ * them over: compatibility mode on llvmpipe (Dawn's OpenGL backend: 128 invocations per workgroup,
+ * 16 KiB of workgroup storage) and core on SwiftShader (Vulkan). The bundled model must give the
+ * same token ids and pixels there as on tok1d's own device of the same backend, a training step the
+ * same losses, and every kernel family its float64 self-test. A device (or a model) that needs more
+ * than the device has is refused at once, with one line naming the limit.
+ */
+import { expect } from 'chai';
+import { readdirSync } from 'node:fs';
+import { MemoryTuneStore } from '../src/gpu/autotune.js';
+import type { Engine } from '../src/gpu/engine.js';
+import { KernelSources } from '../src/gpu/kernels.js';
+import { flatWorkgroupSize, largestParameter, LimitError, limitsToRaise, MINIMUM_LIMITS, type Limits } from '../src/gpu/limits.js';
+import { acquireNodeDevice, nodeKernelReader, type AcquiredDevice, type BackendName } from '../src/gpu/node.js';
+import { FAMILIES } from '../src/cli/families.js';
+import { runSelfTest } from '../src/cli/doctor.js';
+import { PRESETS } from '../src/model/config.js';
+import { TokenizerModel } from '../src/model/model.js';
+import { bundledCheckpoint, Tokenizer } from '../src/model/tokenizer.js';
+import { loadCheckpoint } from '../src/model/checkpoint.js';
+import { createEngine } from '../src/node-engine.js';
+import { Trainer } from '../src/train/trainer.js';
+import { layernorm } from '../src/ops/layernorm.js';
+import { softmax } from '../src/ops/softmax.js';
+import { mse } from '../src/ops/elementwise.js';
+import { gradNorm } from '../src/train/optim.js';
+import { layernormRef } from '../src/check/layernorm.js';
+import { softmaxRef } from '../src/check/softmax.js';
+import { mseRef } from '../src/check/elementwise.js';
+import { expectNoStack, tok1d } from './cli-run.js';
+import { patternedImages } from './patterned-images.js';
+import { engineFor, freshRng, randomF32, relL2, TEST_BACKENDS } from './helpers.js';
+
+/** WebGPU's default limits (core) and Dawn's for compatibility mode, as the devices report them. */
+const CORE_DEFAULTS = { maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256, maxComputeWorkgroupStorageSize: 16384 };
+const COMPAT_DEFAULTS = { maxComputeInvocationsPerWorkgroup: 128, maxComputeWorkgroupSizeX: 128, maxComputeWorkgroupStorageSize: 16384 };
+
+function limits(over: Partial<Limits>): Limits {
+  const base: Limits = {
+    maxComputeInvocationsPerWorkgroup: 1024,
+    maxComputeWorkgroupSizeX: 1024,
+    maxComputeWorkgroupSizeY: 1024,
+    maxComputeWorkgroupSizeZ: 64,
+    maxComputeWorkgroupStorageSize: 32768,
+    maxComputeWorkgroupsPerDimension: 65535,
+    maxStorageBuffersPerShaderStage: 8,
+    maxStorageTexturesPerShaderStage: 4,
+    maxSampledTexturesPerShaderStage: 16,
+    maxUniformBufferBindingSize: 65536,
+    maxStorageBufferBindingSize: 134217728,
+    maxBufferSize: 268435456,
+    maxTextureDimension2D: 8192,
+  };
+  return { ...base, ...over };
+}
+
+// ---------------------------------------------------------------- static: what the kernels bind
+
+interface Counts {
+  storage: number;
+  storageTextures: number;
+  sampledTextures: number;
+}
+
+/**
+ * Per entry point of a WGSL source: the distinct binding numbers it uses (directly or through the
+ * functions it calls) of storage buffers, storage textures and sampled textures.
+ */
+function bindingCounts(source: string): Map<string, Counts> {
+  const src = source.replace(/\/\/.*$/gm, '');
+  const globals = new Map<string, { binding: number; kind: keyof Counts | null }>();
+  for (const m of src.matchAll(/@binding\((\d+)\)\s*var(<[^>]*>)?\s+(\w+)\s*:\s*([^;]+);/g)) {
+    const [, b, space = '', name, type] = m;
+    const kind = space.includes('storage') ? 'storage' : /texture_storage/.test(type!) ? 'storageTextures' : /^\s*texture/.test(type!) ? 'sampledTextures' : null;
+    globals.set(name!, { binding: Number(b), kind });
+  }
+  const fns = new Map<string, Set<string>>();
+  const entries: string[] = [];
+  const re = /(@compute[^;{]*?)?\bfn\s+(\w+)\s*\(/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(src))) {
+    let depth = 0;
+    let j = src.indexOf('{', m.index);
+    for (; j < src.length; j++) {
+      if (src[j] === '{') depth++;
+      else if (src[j] === '}' && --depth === 0) break;
+    }
+    fns.set(m[2]!, new Set(src.slice(m.index, j + 1).match(/\b[A-Za-z_]\w*\b/g)));
+    if (m[1]) entries.push(m[2]!);
+    re.lastIndex = j;
+  }
+  const out = new Map<string, Counts>();
+  for (const e of entries) {
+    const seen = new Set([e]);
+    const stack = [e];
+    const used = { storage: new Set<number>(), storageTextures: new Set<number>(), sampledTextures: new Set<number>() };
+    while (stack.length) {
+      for (const id of fns.get(stack.pop()!) ?? []) {
+        const g = globals.get(id);
+        if (g?.kind) used[g.kind].add(g.binding);
+        if (fns.has(id) && !seen.has(id)) {
+          seen.add(id);
+          stack.push(id);
+        }
+      }
+    }
+    out.set(e, { storage: used.storage.size, storageTextures: used.storageTextures.size, sampledTextures: used.sampledTextures.size });
+  }
+  return out;
+}
+
+const KERNEL_NAMES = readdirSync(new URL('../../kernels', import.meta.url))
+  .filter((f) => f.endsWith('.wgsl'))
+  .map((f) => f.slice(0, -5));
+
+describe('device limits: what the kernels need', () => {
+  it('FLAT_WG: 256 on core default limits and above, 128 on compatibility defaults, a power of two within every limit', () => {
+    expect(flatWorkgroupSize(limits(CORE_DEFAULTS))).to.equal(256);
+    expect(flatWorkgroupSize(limits({}))).to.equal(256);
+    expect(flatWorkgroupSize(limits(COMPAT_DEFAULTS))).to.equal(128);
+    expect(flatWorkgroupSize(limits({ maxComputeInvocationsPerWorkgroup: 200 }))).to.equal(128);
+    expect(flatWorkgroupSize(limits({ maxComputeWorkgroupSizeX: 96 }))).to.equal(64);
+    expect(flatWorkgroupSize(limits({ maxComputeWorkgroupStorageSize: 512 }))).to.equal(128);
+  });
+
+  it('the minimum storage-buffer and texture counts are the most any entry point of kernels/*.wgsl binds', () => {
+    const kernels = new KernelSources(nodeKernelReader());
+    const most: Counts = { storage: 0, storageTextures: 0, sampledTextures: 0 };
+    let entries = 0;
+    for (const name of KERNEL_NAMES) {
+      for (const c of bindingCounts(kernels.get(name)).values()) {
+        entries++;
+        for (const k of Object.keys(most) as (keyof Counts)[]) most[k] = Math.max(most[k], c[k]);
+      }
+    }
+    expect(entries).to.be.greaterThan(100);
+    const min = (l: string) => MINIMUM_LIMITS.find((x) => x.limit === l)!.min;
+    expect(min('maxStorageBuffersPerShaderStage')).to.equal(most.storage);
+    expect(min('maxStorageTexturesPerShaderStage')).to.equal(most.storageTextures);
+    expect(min('maxSampledTexturesPerShaderStage')).to.equal(most.sampledTextures);
+    // And the default limits of both feature levels (8, 4, 16) cover them.
+    expect(most.storage).to.be.at.most(8);
+  });
+
+  it('workgroup sizes are written once: each dimension an override without a default (the engine or the op sets it), or 1', () => {
+    const kernels = new KernelSources(nodeKernelReader());
+    let sizes = 0;
+    // probe.wgsl holds the bench's ceiling probes, sized by the bench itself.
+    for (const name of KERNEL_NAMES.filter((n) => n !== 'probe')) {
+      const src = kernels.get(name);
+      const bare = new Set([...src.matchAll(/^override\s+(\w+)\s*:\s*u32\s*;/gm)].map((m) => m[1]!));
+      for (const m of src.matchAll(/@workgroup_size\(([^)]*)\)/g)) {
+        sizes++;
+        for (const d of m[1]!.split(',').map((x) => x.trim())) expect(bare.has(d) || /^1u?$/.test(d), `${name}: ${m[0]}`).to.equal(true);
+      }
+    }
+    expect(sizes).to.be.greaterThan(100);
+  });
+
+  it('limitsToRaise names each limit below the minimum, and a model parameter larger than a binding', () => {
+    expect(limitsToRaise(limits(COMPAT_DEFAULTS), [['w', 1024]])).to.deep.equal([]);
+    const low = limitsToRaise(limits({ maxComputeInvocationsPerWorkgroup: 32, maxStorageBufferBindingSize: 1 << 20 }), [
+      ['encoder.w', 1 << 19],
+      ['codebook', 1 << 10],
+    ]);
+    expect(low.map((e) => [e.limit, e.have, e.need])).to.deep.equal([
+      ['maxComputeInvocationsPerWorkgroup', 32, 64],
+      ['maxStorageBufferBindingSize', 1 << 20, 1 << 21],
+    ]);
+    expect(low[1]!.message).to.include('encoder.w').and.include('requiredLimits: { maxStorageBufferBindingSize: 2097152 }');
+  });
+});
+
+// ---------------------------------------------------------------- devices with default limits
+
+/** The device's limits with some replaced: what tok1d sees of an application's device. */
+function withLimits(device: GPUDevice, over: Partial<Limits>): GPUDevice {
+  const real = device.limits as unknown as Record<string, number>;
+  const merged: Record<string, number> = {};
+  for (const k in real) merged[k] = real[k]!;
+  Object.assign(merged, over);
+  return new Proxy(device, {
+    get(target, key) {
+      if (key === 'limits') return merged;
+      const v = (target as unknown as Record<string | symbol, unknown>)[key];
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+const DEFAULT_LIMIT_DEVICES: { backend: BackendName; what: string; flatWG: number }[] = [
+  { backend: 'opengl', what: 'compatibility mode, llvmpipe', flatWG: 128 },
+  { backend: 'swiftshader', what: 'core, SwiftShader', flatWG: 256 },
+];
+
+for (const { backend, what, flatWG } of DEFAULT_LIMIT_DEVICES.filter((d) => TEST_BACKENDS.includes(d.backend))) {
+  describe(`default limits: ${what} [${backend}]`, function () {
+    let acquired: AcquiredDevice | undefined;
+    let app: Engine;
+    let own: Engine;
+
+    before(async function () {
+      const o = await engineFor(backend);
+      if (typeof o === 'string') {
+        console.log(`      skipped: ${o}`);
+        this.skip();
+      }
+      own = o as Engine;
+      acquired = await acquireNodeDevice(backend, { defaultLimits: true });
+      // The device as an application made it: handed to createEngine, never destroyed by tok1d.
+      app = await createEngine({ device: acquired.device, poison: true, tuneStore: new MemoryTuneStore() });
+    });
+
+    after(() => {
+      app?.dispose();
+      acquired?.release();
+    });
+
+    it(`the device has the default limits; FLAT_WG is ${flatWG}`, () => {
+      const l = acquired!.device.limits;
+      const defaults = backend === 'opengl' ? COMPAT_DEFAULTS : CORE_DEFAULTS;
+      for (const [k, v] of Object.entries(defaults)) expect((l as unknown as Record<string, number>)[k], k).to.equal(v);
+      expect(app.flatWG).to.equal(flatWG);
+      console.log(`      ${l.maxComputeInvocationsPerWorkgroup} invocations, ${l.maxComputeWorkgroupStorageSize} B workgroup storage, ${l.maxStorageBuffersPerShaderStage} storage buffers, ${l.maxStorageBufferBindingSize} B binding`);
+    });
+
+    it("the bundled model: encode and decode give the ids and pixels of tok1d's own device", async () => {
+      const images = patternedImages(5);
+      const run = async (engine: Engine) => {
+        const tok = await Tokenizer.load('default', { engine });
+        try {
+          const ids = await tok.encodePixels(images);
+          const back = await tok.decodePixels(ids);
+          return { ids: ids.map((a) => Array.from(a)), back };
+        } finally {
+          tok.dispose();
+        }
+      };
+      const a = await run(app);
+      const b = await run(own);
+      expect(a.ids).to.deep.equal(b.ids);
+      let most = 0;
+      a.back.forEach((img, i) => img.data.forEach((v, j) => (most = Math.max(most, Math.abs(v - b.back[i]!.data[j]!)))));
+      expect(most, 'largest 8-bit difference of the decoded pixels').to.be.at.most(1);
+    });
+
+    it("a training step (tiny, clipped AdamW): the losses, ids and parameters of tok1d's own device", async () => {
+      const tiny = PRESETS.tiny!;
+      const S = tiny.imageSize;
+      const r = freshRng();
+      const x = Float32Array.from({ length: 2 * S * S * 3 }, () => 2 * r() - 1);
+      const step = async (engine: Engine) => {
+        const model = TokenizerModel.random(engine, tiny, 77);
+        const trainer = new Trainer(model, { lr: 1e-3, warmup: 0, totalSteps: 10, clip: 1, weightDecay: 0.01 });
+        const input = engine.upload(x, [2, S, S, 3]);
+        try {
+          const l = trainer.step(input);
+          const [recon, indices] = await engine.readMany([l.recon, l.indices]);
+          trainer.releaseLosses(l);
+          const first = [...model.params.values()][0]!;
+          const param = await engine.readF32(first);
+          return { recon: recon![0]!, indices: Array.from(indices!), param };
+        } finally {
+          engine.release(input, ...model.params.values());
+        }
+      };
+      const a = await step(app);
+      const b = await step(own);
+      expect(a.indices).to.deep.equal(b.indices);
+      expect(Math.abs(a.recon - b.recon) / b.recon).to.be.below(1e-5);
+      expect(relL2(a.param, b.param)).to.be.below(1e-5);
+    });
+
+    it('the FLAT_WG reductions against float64: layernorm and softmax (workgroup layout), mse, gradient norm, on odd shapes', async () => {
+      const r = freshRng();
+      const rows = 5;
+      const D = 333;
+      const x = randomF32(rows * D, r, -3, 3);
+      const gamma = randomF32(D, r);
+      const beta = randomF32(D, r);
+      const [tx, tg, tb] = [app.upload(x, [rows, D]), app.upload(gamma, [D]), app.upload(beta, [D])];
+      const ln = layernorm(app, tx, tg, tb, 1e-5, { layout: 'workgroup' });
+      const sm = softmax(app, tx, { layout: 'workgroup' });
+      const a = randomF32(12345, r);
+      const b = randomF32(12345, r);
+      const [ta, tb2] = [app.upload(a, [12345]), app.upload(b, [12345])];
+      const m = mse(app, ta, tb2);
+      const norm = gradNorm(app, [ta, tx], { layout: 'workgroup' });
+      const [y, p, loss, n] = await app.readMany([ln.y, sm, m, norm]);
+      expect(relL2(y!, layernormRef(x, gamma, beta, rows, D).y)).to.be.below(1e-5);
+      expect(relL2(p!, softmaxRef(x, rows, D))).to.be.below(1e-5);
+      expect(Math.abs(loss![0]! - mseRef(a, b)) / mseRef(a, b)).to.be.below(1e-5);
+      let sq = 0;
+      for (const v of [...a, ...x]) sq += v * v;
+      expect(Math.abs(n![0]! - Math.sqrt(sq)) / Math.sqrt(sq)).to.be.below(1e-5);
+      app.release(tx, tg, tb, ta, tb2, ln.y, ln.mean, ln.rstd, sm, m, norm);
+    });
+
+    it('every kernel family passes its float64 self-test within the default limits', async function () {
+      for (const family of FAMILIES) {
+        const r = await runSelfTest(app, family);
+        expect(r.pass, `${family}: ${r.message}`).to.equal(true);
+      }
+    });
+
+    it('a device below a minimum is refused by createEngine, in one line naming the limit, its value and the value needed', async () => {
+      const small = withLimits(acquired!.device, { maxComputeInvocationsPerWorkgroup: 32 });
+      const err = await createEngine({ device: small }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).to.be.instanceOf(LimitError);
+      const msg = (err as Error).message;
+      expect(msg).to.match(/^this GPU device's maxComputeInvocationsPerWorkgroup is 32; tok1d needs at least 64 \(/);
+      expect(msg).to.include('requiredLimits: { maxComputeInvocationsPerWorkgroup: 64 }');
+      expect(msg).to.not.include('\n');
+    });
+
+    it('a model whose parameters exceed the binding limit is refused by Tokenizer.load, naming the limit and the size needed', async () => {
+      const engine = await createEngine({ device: withLimits(acquired!.device, { maxStorageBufferBindingSize: 64 * 1024 }), tuneStore: new MemoryTuneStore() });
+      try {
+        const err = await Tokenizer.load('default', { engine }).then(
+          (t) => (t.dispose(), null),
+          (e: unknown) => e,
+        );
+        expect(err).to.be.instanceOf(LimitError);
+        const msg = (err as Error).message;
+        // The whole model is checked before any upload: the value named lets every parameter fit.
+        const largest = largestParameter([...(await loadCheckpoint(bundledCheckpoint())).params].map(([n, v]) => [n, v.length]))!;
+        expect(msg).to.match(new RegExp(`^this GPU device's maxStorageBufferBindingSize is 65536; tok1d needs at least ${largest.bytes} \\(the model's largest parameter, ${largest.name.replace(/\./g, '\\.')}, is ${largest.bytes} bytes of f32\\)\\. `));
+        expect(msg).to.not.include('\n');
+        // Nothing reached the device: no validation error is waiting behind the refusal.
+        await engine.sync();
+      } finally {
+        engine.dispose();
+      }
+    });
+  });
+}
+
+describe('tok1d doctor --default-limits', () => {
+  it('on llvmpipe in compatibility mode: the limits tok1d needs, FLAT_WG 128, nothing to raise, every self-test passing', async function () {
+    if (!TEST_BACKENDS.includes('opengl')) this.skip();
+    const r = await tok1d(['doctor', '--default-limits', '--backend', 'opengl']);
+    expectNoStack(r);
+    expect(r.code, r.stdout + r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/^limits tok1d needs \(device requested with the default limits\)$/m);
+    expect(r.stdout).to.match(/^\s+maxComputeInvocationsPerWorkgroup\s+128$/m);
+    for (const { limit, min } of MINIMUM_LIMITS) expect(r.stdout).to.match(new RegExp(`^  ok {4}${limit}\\s+needs\\s+(\\d+ [KMG]?i?B \\()?${min}\\)?, has`, 'm'));
+    expect(r.stdout).to.match(/^ {2}ok {4}maxStorageBufferBindingSize\s+needs\s+\d+ KiB \(\d+\), has\s+128 MiB \(134217728\)\s+the model's largest parameter, \S+, is \d+ bytes of f32$/m);
+    expect(r.stdout).to.match(/^\s+flat workgroup size \(FLAT_WG\)\s+128$/m);
+    expect(r.stdout).to.match(/^\s+nothing to raise$/m);
+  });
+});
