@@ -6,15 +6,18 @@ import { FAMILIES, firstLine, importOptional } from '../cli/families.js';
 import { describeEngine } from '../cli/engine.js';
 import type { BenchCase, BenchInstance } from './case.js';
 import { openTfjsPeer, type MatmulPeer } from './peers.js';
-import { median } from '../util/stats.js';
+import { median, medianInterval, quantile } from '../util/stats.js';
 import { copyProbe, fmaProbe } from './probes.js';
 
 /**
  * The kernel bench harness. For every case of every family (src/bench/cases/<family>.ts): setup,
  * check() against the float64 reference (a failing case is reported and not timed), a warm-up,
- * then `runs` timed runs. Each timed run records `reps` runs of the case into one submit, reps
- * chosen so a timed run lasts at least `minRunMs`, and is timed with GPU timestamps where the
- * device has 'timestamp-query', else with the wall clock around submit + onSubmittedWorkDone.
+ * warm-up runs until three in a row agree within 5% (at most 10), then `runs` timed runs. Each
+ * run records `reps` runs of the case into one submit, reps chosen so a run lasts at least
+ * `minRunMs`, and is timed with GPU timestamps where the device has 'timestamp-query', else with
+ * the wall clock around submit + onSubmittedWorkDone (no read-back inside either). A case reports
+ * the median, min, max, 90th percentile and a 95% confidence interval of the median from order
+ * statistics (src/util/stats.ts).
  * Two probes measured in the same run (kernels/probe.wgsl) give the FMA and copy ceilings that
  * "% of ceiling" refers to (each probe's fastest run).
  */
@@ -54,6 +57,12 @@ export interface BenchResult {
   ms: number | null;
   msMin: number | null;
   msMax: number | null;
+  /** 90th percentile of the timed runs. */
+  msP90?: number;
+  /** 95% confidence interval of the median (order statistics); absent with under 6 runs. */
+  msCI?: [number, number];
+  /** Warm-up runs before the timed ones. */
+  warmup?: number;
   gflops: number | null;
   gbps: number | null;
   /** GFLOP/s against the FMA ceiling when the case counts FLOPs, else GB/s against the copy ceiling. */
@@ -66,12 +75,17 @@ export interface BenchResult {
   reps?: number;
   runs?: number;
   peer?: PeerResult;
+  /** The fastest correct variant of its shape (kernel bench sweeps). */
+  best?: boolean;
+  /** A caveat on the result, e.g. a win within the noise. */
+  flag?: string;
 }
 
 export interface BenchReport {
   adapter: ReturnType<typeof describeEngine>;
   timing: 'timestamp' | 'wallclock';
-  ceilings: { fmaGflops: number; copyGBs: number };
+  /** Null when not measured (a kernel bench run without them). */
+  ceilings: { fmaGflops: number; copyGBs: number } | null;
   results: BenchResult[];
   /** Requested families whose case module is missing or failed to load. */
   unavailable: { family: string; reason: string }[];
@@ -80,11 +94,20 @@ export interface BenchReport {
 /** Dispatches one timed submit may hold: the engine flushes by itself at 512 uniform slots. */
 const MAX_DISPATCHES_PER_SUBMIT = 480;
 const MAX_REPS = 4096;
+/** Warm-up ends when the last WARM_SETTLE runs agree within WARM_SPREAD of their median, or after MAX_WARM runs. */
+const WARM_SETTLE = 3;
+const WARM_SPREAD = 0.05;
+const MAX_WARM = 10;
 
-interface Measured {
+export interface Measured {
   ms: number;
   msMin: number;
   msMax: number;
+  msP90: number;
+  msCI: [number, number] | null;
+  /** Every timed run, ms per run of the case, in order. */
+  samples: number[];
+  warmup: number;
   reps: number;
   /** Pool buffers still in use after the timed runs that were not before (a leak in run()). */
   leaked: number;
@@ -135,12 +158,22 @@ export async function measure(
     reps = Math.max(1, Math.min(maxReps, Math.ceil((reps * minRunMs * 1.1) / Math.max(t, 1e-3))));
     if (reps === maxReps) break;
   }
+  const warm: number[] = [];
+  while (warm.length < MAX_WARM) {
+    warm.push(await timeReps(reps));
+    const last = warm.slice(-WARM_SETTLE);
+    if (last.length === WARM_SETTLE && Math.max(...last) - Math.min(...last) <= WARM_SPREAD * median(last)) break;
+  }
   const per: number[] = [];
   for (let i = 0; i < runs; i++) per.push((await timeReps(reps)) / reps);
   return {
     ms: median(per),
     msMin: Math.min(...per),
     msMax: Math.max(...per),
+    msP90: quantile(per, 0.9),
+    msCI: medianInterval(per),
+    samples: per,
+    warmup: warm.length,
     reps,
     leaked: engine.pool.stats().inUse - inUse0,
     selfSubmitted,
@@ -240,6 +273,31 @@ function emptyResult(c: BenchCase, check: string): BenchResult {
   };
 }
 
+/** The result of a case that passed its check and was timed. */
+export function timedResult(c: Pick<BenchCase, 'kernel' | 'variant' | 'shape' | 'flops' | 'bytes'>, m: Measured, ceilings: BenchReport['ceilings'] | null): BenchResult {
+  const gflops = c.flops > 0 ? c.flops / (m.ms * 1e6) : 0;
+  const gbps = c.bytes / (m.ms * 1e6);
+  let pct: number | null = null;
+  if (ceilings) pct = c.flops > 0 ? (100 * gflops) / ceilings.fmaGflops : (100 * gbps) / ceilings.copyGBs;
+  return {
+    kernel: c.kernel,
+    variant: c.variant,
+    shape: [...c.shape],
+    ms: m.ms,
+    msMin: m.msMin,
+    msMax: m.msMax,
+    msP90: m.msP90,
+    ...(m.msCI ? { msCI: m.msCI } : {}),
+    warmup: m.warmup,
+    gflops,
+    gbps,
+    pctOfCeiling: pct,
+    check: 'ok',
+    reps: m.reps,
+    runs: m.samples.length,
+  };
+}
+
 /** Sets up, checks and times one case; never throws. */
 async function benchCase(
   engine: Engine,
@@ -247,7 +305,7 @@ async function benchCase(
   c: BenchCase,
   opts: BenchOptions,
   seed: number,
-  ceilings: BenchReport['ceilings'] | null,
+  ceilings: BenchReport['ceilings'],
 ): Promise<BenchResult> {
   const minRunMs = opts.minRunMs ?? 50;
   let inst: BenchInstance | undefined;
@@ -260,24 +318,7 @@ async function benchCase(
     const m = await measure(engine, timer, () => instance.run(), opts.runs, minRunMs);
     if (m.selfSubmitted) opts.log?.(`  warning: ${c.kernel}/${c.variant}: run() submitted work while recording; its wall-clock time undercounts`);
     if (m.leaked > 0) opts.log?.(`  warning: ${c.kernel}/${c.variant} kept ${m.leaked} pool buffers after its runs (run() should release its outputs)`);
-    const gflops = c.flops > 0 ? c.flops / (m.ms * 1e6) : 0;
-    const gbps = c.bytes / (m.ms * 1e6);
-    let pct: number | null = null;
-    if (ceilings) pct = c.flops > 0 ? (100 * gflops) / ceilings.fmaGflops : (100 * gbps) / ceilings.copyGBs;
-    return {
-      kernel: c.kernel,
-      variant: c.variant,
-      shape: [...c.shape],
-      ms: m.ms,
-      msMin: m.msMin,
-      msMax: m.msMax,
-      gflops,
-      gbps,
-      pctOfCeiling: pct,
-      check: 'ok',
-      reps: m.reps,
-      runs: opts.runs,
-    };
+    return timedResult(c, m, ceilings);
   } catch (e) {
     await engine.sync().catch(() => undefined); // drain device errors before the next case
     return emptyResult(c, `error: ${errorText(e)}`);
@@ -288,6 +329,29 @@ async function benchCase(
       /* a failed case may hold nothing to release */
     }
   }
+}
+
+/**
+ * The FMA and copy ceilings on this device, measured now with the two probes (each probe's
+ * fastest run: other load on a shared machine only slows runs down, so the median would
+ * understate what the device can do).
+ */
+export async function probeCeilings(
+  engine: Engine,
+  timer: GpuTimer | null,
+  opts: Pick<BenchOptions, 'runs' | 'minRunMs' | 'log'>,
+  seed: number,
+): Promise<NonNullable<BenchReport['ceilings']>> {
+  opts.log?.(`ceilings: timing the FMA and copy probes (${timer ? 'timestamp' : 'wallclock'})`);
+  const fmaCase = fmaProbe(engine);
+  const copyCase = copyProbe(engine);
+  const o = { runs: opts.runs, quick: false, peers: false, minRunMs: opts.minRunMs };
+  const fma = await benchCase(engine, timer, fmaCase, o, seed, null);
+  const copy = await benchCase(engine, timer, copyCase, o, seed, null);
+  if (fma.msMin === null || copy.msMin === null) throw new Error(`ceiling probe failed: ${fma.check === 'ok' ? copy.check : fma.check}`);
+  const ceilings = { fmaGflops: fmaCase.flops / (fma.msMin * 1e6), copyGBs: copyCase.bytes / (copy.msMin * 1e6) };
+  opts.log?.(`ceilings: FMA ${ceilings.fmaGflops.toFixed(1)} GFLOP/s, copy ${ceilings.copyGBs.toFixed(2)} GB/s`);
+  return ceilings;
 }
 
 /** Runs the suite on `engine` and returns the report (the CLI prints and saves it). */
@@ -304,16 +368,7 @@ export async function runBench(engine: Engine, opts: BenchOptions): Promise<Benc
   const results: BenchResult[] = [];
   let peer: MatmulPeer | string | undefined;
   try {
-    log(`ceilings: timing the FMA and copy probes (${timing})`);
-    const fmaCase = fmaProbe(engine);
-    const copyCase = copyProbe(engine);
-    const fma = await benchCase(engine, timer, fmaCase, opts, seed, null);
-    const copy = await benchCase(engine, timer, copyCase, opts, seed, null);
-    if (fma.msMin === null || copy.msMin === null) throw new Error(`ceiling probe failed: ${fma.check === 'ok' ? copy.check : fma.check}`);
-    // A ceiling is the most the device did: the fastest run (other load on a shared machine only
-    // slows runs down, so the median would understate it).
-    const ceilings = { fmaGflops: fmaCase.flops / (fma.msMin * 1e6), copyGBs: copyCase.bytes / (copy.msMin * 1e6) };
-    log(`ceilings: FMA ${ceilings.fmaGflops.toFixed(1)} GFLOP/s, copy ${ceilings.copyGBs.toFixed(2)} GB/s`);
+    const ceilings = await probeCeilings(engine, timer, opts, seed);
 
     const peerCache = new Map<string, PeerResult>();
     for (let i = 0; i < list.length; i++) {
@@ -391,17 +446,30 @@ function fmtMs(v: number | null | undefined): string {
   return v >= 100 ? v.toFixed(1) : v >= 1 ? v.toFixed(3) : v.toFixed(4);
 }
 
+/** "± 3.1%": half the width of the median's 95% interval, relative to the median. */
+export function noiseText(r: Pick<BenchResult, 'ms' | 'msCI'>): string {
+  if (r.ms === null || !r.msCI) return '-';
+  return `±${((50 * (r.msCI[1] - r.msCI[0])) / r.ms).toFixed(1)}%`;
+}
+
+/** The report's adapter line; a software adapter (a CPU executor) says so. */
+export function adapterLine(a: BenchReport['adapter']): string {
+  return `${a.adapter} — ${a.backend} (${a.featureLevel}, ${a.software ? 'SOFTWARE adapter: a CPU executor, not GPU figures' : 'hardware'})`;
+}
+
 /** The report as a plain-text table. */
 export function formatReport(report: BenchReport, runs: number): string {
   const a = report.adapter;
   const lines: string[] = [];
-  lines.push(`adapter   ${a.adapter} — ${a.backend} (${a.featureLevel}, ${a.software ? 'software' : 'hardware'})`);
+  lines.push(`adapter   ${adapterLine(a)}`);
   lines.push(
-    `timing    ${report.timing === 'timestamp' ? 'GPU timestamps (timestamp-query)' : 'wall clock, submit to onSubmittedWorkDone'}; ms per run of the case, median of ${runs} timed runs`,
+    `timing    ${report.timing === 'timestamp' ? 'GPU timestamps (timestamp-query)' : 'wall clock, submit to onSubmittedWorkDone, no read-back'}; ms per run of the case, median of ${runs} timed runs after a warm-up until 3 runs agree within 5%; p90; noise = half the 95% interval of the median (order statistics) / median`,
   );
-  lines.push(`ceilings  FMA ${fmt(report.ceilings.fmaGflops, 1)} GFLOP/s, copy ${fmt(report.ceilings.copyGBs, 2)} GB/s (bytes read + written); fastest probe runs`);
+  if (report.ceilings) lines.push(`ceilings  FMA ${fmt(report.ceilings.fmaGflops, 1)} GFLOP/s, copy ${fmt(report.ceilings.copyGBs, 2)} GB/s (bytes read + written); fastest probe runs`);
+  else lines.push('ceilings  not measured');
   lines.push('');
   const withPeer = report.results.some((r) => r.peer);
+  const withBest = report.results.some((r) => r.best);
   // [title, right-aligned]; the last column (check) is left unpadded.
   const cols: [string, boolean][] = [
     ['kernel', false],
@@ -409,23 +477,29 @@ export function formatReport(report: BenchReport, runs: number): string {
     ['shape', false],
     ['ms', true],
     ['min', true],
+    ['p90', true],
     ['max', true],
+    ['noise', true],
     ['GFLOP/s', true],
     ['GB/s', true],
     ['%ceil', true],
     ['reps', true],
   ];
   if (withPeer) cols.push(['tfjs ms', true], ['tfjs GFLOP/s', true], ['vs tfjs', true]);
+  if (withBest) cols.push(['best', false]);
   cols.push(['check', false]);
   const rows: string[][] = [cols.map(([t]) => t)];
   for (const r of report.results) {
+    const vars = (r as { vars?: Record<string, number> }).vars;
     const row = [
       r.kernel,
       r.variant,
-      `[${r.shape.join(',')}]`,
+      vars ? Object.entries(vars).map(([k, v]) => `${k}=${v}`).join(',') : `[${r.shape.join(',')}]`,
       fmtMs(r.ms),
       fmtMs(r.msMin),
+      fmtMs(r.msP90),
       fmtMs(r.msMax),
+      noiseText(r),
       r.gflops ? fmt(r.gflops, 2) : '-',
       fmt(r.gbps, 2),
       r.pctOfCeiling === null ? '-' : `${r.pctOfCeiling.toFixed(1)}%`,
@@ -435,6 +509,7 @@ export function formatReport(report: BenchReport, runs: number): string {
       const p = r.peer;
       row.push(fmtMs(p?.ms), fmt(p?.gflops, 2), p?.ratio !== undefined ? `${p.ratio.toFixed(2)}x` : p?.error ? 'n/a' : '-');
     }
+    if (withBest) row.push(r.best ? (r.flag ? '*?' : '*') : '');
     row.push(r.check);
     rows.push(row);
   }
@@ -443,9 +518,29 @@ export function formatReport(report: BenchReport, runs: number): string {
     const cells = row.map((cell, j) => (j === cols.length - 1 ? cell : cols[j]![1] ? cell.padStart(widths[j]!) : cell.padEnd(widths[j]!)));
     lines.push(cells.join('  ').trimEnd());
   }
+  if (withBest) lines.push('best: * fastest correct variant of its shape; *? fastest, but within the noise of the next (see below); wrong cases are never ranked');
+  for (const r of report.results) if (r.flag) lines.push(`${r.kernel} ${r.variant} [${r.shape.join(',')}]: ${r.flag}`);
   const peerErrors = [...new Set(report.results.map((r) => r.peer?.error).filter((e): e is string => !!e))];
   for (const e of peerErrors) lines.push(`tfjs: ${e}`);
   if (withPeer) lines.push('vs tfjs = tfjs ms / tok1d ms (above 1: tok1d is faster); tfjs is timed by wall clock up to its data() read-back');
   for (const u of report.unavailable) lines.push(`${u.family}: ${u.reason}`);
   return lines.join('\n');
+}
+
+/** One CSV row per result (RFC 4180 quoting), the columns of the JSON's results. */
+export function reportCsv(report: BenchReport): string {
+  const head = ['kernel', 'variant', 'shape', 'ms', 'msMin', 'msP90', 'msMax', 'ciLo', 'ciHi', 'gflops', 'gbps', 'pctOfCeiling', 'reps', 'runs', 'best', 'check', 'flag', 'adapter', 'software', 'timing'];
+  const q = (v: unknown): string => {
+    if (v === null || v === undefined) return '';
+    const t = String(v);
+    return /[",\n]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
+  };
+  const rows = report.results.map((r) => {
+    const vars = (r as { vars?: Record<string, number> }).vars;
+    const shape = vars ? Object.entries(vars).map(([k, v]) => `${k}=${v}`).join(' ') : r.shape.join('x');
+    return [r.kernel, r.variant, shape, r.ms, r.msMin, r.msP90, r.msMax, r.msCI?.[0], r.msCI?.[1], r.gflops, r.gbps, r.pctOfCeiling, r.reps, r.runs, r.best ? 1 : 0, r.check, r.flag, report.adapter.adapter, report.adapter.software ? 1 : 0, report.timing]
+      .map(q)
+      .join(',');
+  });
+  return `${[head.join(','), ...rows].join('\n')}\n`;
 }

@@ -1,0 +1,162 @@
+import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { benchKernel, overrideCombos, SpecError, validateSpec, type KernelSpec } from '../src/bench/custom.js';
+import { compileExpr, evalExpr } from '../src/bench/expr.js';
+import { matmulRef } from '../src/check/matmul.js';
+import { relL2 } from '../src/check/util.js';
+import { medianInterval, quantile } from '../src/util/stats.js';
+import { ROOT } from './cli-run.js';
+import { describeBackends, RUN_SEED } from './helpers.js';
+
+// Structure and correctness only: runs are few and short, no figure is asserted.
+
+const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
+const naive = read('examples/bench/matmul-naive.wgsl');
+const tiled = read('examples/bench/matmul-tiled.wgsl');
+/** A deliberately wrong matmul: the naive example with its K loop skipping k = 0. */
+const wrong = naive.replace('var k = 0u;', 'var k = 1u;');
+const naiveSpec = JSON.parse(read('examples/bench/matmul-naive.json')) as KernelSpec;
+const tiledSpec = JSON.parse(read('examples/bench/matmul-tiled.json')) as KernelSpec;
+
+/** Shapes that are no multiple of any tile or workgroup size. */
+const SHAPES = [
+  { M: 37, N: 29, K: 23 },
+  { M: 5, N: 67, K: 9 },
+];
+const QUICK = { runs: 3, minRunMs: 1, ceilings: false, seed: RUN_SEED } as const;
+
+describe('kernel bench: expressions', () => {
+  it('evaluates arithmetic, functions and variables', () => {
+    expect(evalExpr('2 * M * N * K', { M: 3, N: 5, K: 7 })).to.equal(210);
+    expect(evalExpr('ceil(N / TILE) + -1', { N: 29, TILE: 8 })).to.equal(3);
+    expect(evalExpr('max(a, 2) ** 2 % 5', { a: 3 })).to.equal(4);
+    expect(evalExpr(12, {})).to.equal(12);
+    expect([...compileExpr('M*(K+N)').vars].sort()).to.deep.equal(['K', 'M', 'N']);
+  });
+  it('names the mistake', () => {
+    expect(() => evalExpr('M * Q', { M: 1 })).to.throw(/unknown variable 'Q'.*variables: M/);
+    expect(() => compileExpr('exp(M)')).to.throw(/unknown function 'exp'/);
+    expect(() => compileExpr('M +')).to.throw(/unexpected end/);
+    expect(() => compileExpr('M; process.exit()')).to.throw(/unexpected ';'/);
+    expect(() => evalExpr('M / 0', { M: 1 })).to.throw(/Infinity/);
+  });
+});
+
+describe('kernel bench: spec validation', () => {
+  const bad = (patch: Record<string, unknown>, re: RegExp) => expect(() => validateSpec({ ...naiveSpec, ...patch })).to.throw(SpecError, re);
+  it('accepts the examples', () => {
+    expect(validateSpec(naiveSpec).entry).to.equal('main');
+    expect(overrideCombos(tiledSpec.overrides).length).to.equal(3);
+  });
+  it('rejects mistakes with one line naming the field', () => {
+    bad({ entry: '' }, /spec\.entry/);
+    bad({ shapes: [] }, /spec\.shapes/);
+    bad({ dispatch: ['N / ', 1] }, /spec\.dispatch\[0\]/);
+    bad({ check: { like: 'conv9' } }, /unknown op 'conv9'.*matmul/);
+    bad({ check: { like: 'softmax' } }, /operand 'x' has no binding named 'x'/);
+    bad({ check: { like: 'matmul', bindings: { c: 'a' } } }, /binding 'a' plays matmul's output 'c' but its role is input/);
+    bad({ overrides: { TILE: [] } }, /spec\.overrides\.TILE/);
+    bad({ bindings: [{ name: 'a', size: 'M' }, { name: 'a', size: 'M' }] }, /'a' is used twice/);
+    bad({ tile: 3 }, /unknown field 'tile'/);
+    for (const m of ['spec.entry', 'spec.shapes']) expect(m).not.to.include('\n');
+  });
+  it('orders sweeps as every combination of the lists', () => {
+    expect(overrideCombos({ A: [1, 2], B: 3, C: [4, 5] })).to.deep.equal([
+      { A: 1, B: 3, C: 4 },
+      { A: 1, B: 3, C: 5 },
+      { A: 2, B: 3, C: 4 },
+      { A: 2, B: 3, C: 5 },
+    ]);
+    expect(overrideCombos(undefined)).to.deep.equal([{}]);
+  });
+});
+
+describe('kernel bench: statistics', () => {
+  it('median interval by order statistics', () => {
+    const xs = [10, 1, 9, 2, 8, 3, 7, 4, 6, 5];
+    // n = 10: j = 1 (coverage 97.9%; j = 2 covers only 89.1%).
+    expect(medianInterval(xs)).to.deep.equal([2, 9]);
+    expect(medianInterval([1, 2, 3, 4, 5])).to.equal(null); // min..max of 5 covers 93.75%
+    expect(medianInterval([1, 2, 3, 4, 5, 6])).to.deep.equal([1, 6]);
+    expect(quantile(xs, 0.9)).to.be.closeTo(9.1, 1e-12);
+    expect(quantile([4], 0.5)).to.equal(4);
+  });
+});
+
+describeBackends('kernel bench: own WGSL kernels', (get) => {
+  it('checks the naive example like tok1d matmul on odd shapes and times it', async () => {
+    const r = await benchKernel(get(), naive, { ...naiveSpec, shapes: SHAPES }, QUICK);
+    expect(r.kind).to.equal('kernel-file');
+    expect(r.results).to.have.length(2);
+    for (const x of r.results) {
+      expect(x.check, JSON.stringify(x.vars)).to.equal('ok');
+      expect(x.ms).to.be.greaterThan(0);
+      expect(x.msMin! <= x.ms! && x.ms! <= x.msMax!).to.equal(true);
+      expect(x.flops).to.equal(2 * x.vars.M! * x.vars.N! * x.vars.K!);
+      expect(x.best).to.equal(true);
+    }
+    expect(r.ceilings).to.equal(null);
+    expect(r.adapter.software).to.be.a('boolean');
+  });
+
+  it('reports a deliberately wrong kernel as wrong and never ranks it', async () => {
+    expect(wrong).not.to.equal(naive);
+    const r = await benchKernel(get(), wrong, { ...naiveSpec, shapes: SHAPES }, QUICK);
+    for (const x of r.results) {
+      expect(x.check).to.match(/^wrong: c: relative L2 error/);
+      expect(x.ms).to.equal(null);
+      expect(x.best).to.equal(undefined);
+    }
+  });
+
+  it('catches outputs the kernel never writes (poisoned with NaN)', async () => {
+    // floor() instead of ceil(): the last columns of C are never written.
+    const r = await benchKernel(get(), naive, { ...naiveSpec, shapes: [SHAPES[0]!], dispatch: ['floor(N / WG_X)', 'ceil(M / WG_Y)'] }, QUICK);
+    expect(r.results[0]!.check).to.match(/^wrong: c: relative L2 error Infinity/);
+  });
+
+  it('sweeps the tiled example and marks one fastest correct tile per shape', async () => {
+    const r = await benchKernel(get(), tiled, { ...tiledSpec, shapes: SHAPES, overrides: { TILE: [4, 8] } }, QUICK);
+    expect(r.results.map((x) => x.variant)).to.deep.equal(['TILE=4', 'TILE=8', 'TILE=4', 'TILE=8']);
+    for (const shape of SHAPES) {
+      const mine = r.results.filter((x) => x.vars.M === shape.M);
+      for (const x of mine) expect(x.check).to.equal('ok');
+      const best = mine.filter((x) => x.best);
+      expect(best).to.have.length(1);
+      expect(best[0]!.ms).to.equal(Math.min(...mine.map((x) => x.ms!)));
+    }
+  });
+
+  it('runs a JS check function with the inputs and outputs by binding name', async () => {
+    const seen: string[] = [];
+    const spec: KernelSpec = {
+      ...naiveSpec,
+      shapes: [SHAPES[0]!],
+      check: ({ vars, inputs, outputs }) => {
+        seen.push(Object.keys(inputs).sort().join(','), Object.keys(outputs).join(','));
+        const want = matmulRef(inputs.a!, inputs.b!, { M: vars.M!, N: vars.N!, K: vars.K! });
+        const e = relL2(outputs.c!, want);
+        return e <= 1e-5 ? null : `error ${e}`;
+      },
+    };
+    const ok = await benchKernel(get(), naive, spec, QUICK);
+    expect(ok.results[0]!.check).to.equal('ok');
+    expect(seen).to.deep.equal(['a,b', 'c']);
+    expect(ok.spec.check).to.equal('function');
+    const bad = await benchKernel(get(), naive, { ...spec, check: () => 'planted failure' }, QUICK);
+    expect(bad.results[0]!.check).to.equal('wrong: planted failure');
+  });
+
+  it('a kernel that does not compile is one clear error', async () => {
+    let err: Error | undefined;
+    try {
+      await benchKernel(get(), naive.replace('acc += ', 'acc += nope + '), naiveSpec, QUICK);
+    } catch (e) {
+      err = e as Error;
+    }
+    expect(err).to.be.instanceOf(SpecError);
+    expect(err!.message).to.match(/does not compile: \d+:\d+: .*nope/);
+    expect(err!.message).not.to.include('\n');
+  });
+});
