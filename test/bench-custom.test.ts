@@ -1,13 +1,14 @@
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { benchKernel, overrideCombos, SpecError, validateSpec, type KernelSpec } from '../src/bench/custom.js';
+import { benchKernel, overrideCombos, SpecError, validateSpec, type KernelBenchReport, type KernelSpec } from '../src/bench/custom.js';
 import { compileExpr, evalExpr } from '../src/bench/expr.js';
 import { matmulRef } from '../src/check/matmul.js';
 import { relL2 } from '../src/check/util.js';
 import { medianInterval, quantile } from '../src/util/stats.js';
-import { ROOT } from './cli-run.js';
-import { describeBackends, RUN_SEED } from './helpers.js';
+import { ownLines, ROOT, tok1d } from './cli-run.js';
+import { describeBackends, RUN_SEED, TEST_BACKENDS } from './helpers.js';
 
 // Structure and correctness only: runs are few and short, no figure is asserted.
 
@@ -158,5 +159,60 @@ describeBackends('kernel bench: own WGSL kernels', (get) => {
     expect(err).to.be.instanceOf(SpecError);
     expect(err!.message).to.match(/does not compile: \d+:\d+: .*nope/);
     expect(err!.message).not.to.include('\n');
+  });
+});
+
+describe('kernel bench: CLI', function () {
+  let dir: string;
+  before(() => (dir = mkdtempSync(join(tmpdir(), 'tok1d-kbench-'))));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const FIX = join(ROOT, 'test', 'fixtures', 'bench');
+
+  for (const backend of TEST_BACKENDS) {
+    it(`runs a .mjs spec with a check function and writes JSON, CSV and a roofline [${backend}]`, async () => {
+      const json = join(dir, `${backend}.json`);
+      const csv = join(dir, `${backend}.csv`);
+      // SwiftShader's probes take seconds: its ceilings are skipped.
+      const ceilings = backend === 'opengl';
+      const args = ['bench', '--backend', backend, '--kernel-file', join(FIX, 'scale2.wgsl'), '--spec', join(FIX, 'scale2.mjs'), '--runs', '3', ...(ceilings ? [] : ['--no-ceilings']), '--json', json, '--csv', csv];
+      const r = await tok1d(args);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stdout).to.match(/^adapter .*SOFTWARE adapter/m);
+      const report = JSON.parse(readFileSync(json, 'utf8')) as KernelBenchReport;
+      expect(report.kind).to.equal('kernel-file');
+      expect(report.spec.check).to.equal('function');
+      expect(report.results.map((x) => x.check)).to.deep.equal(['ok', 'ok']);
+      if (ceilings) expect(report.ceilings!.copyGBs).to.be.greaterThan(0);
+      else expect(report.ceilings).to.equal(null);
+      const rows = readFileSync(csv, 'utf8').trim().split('\n');
+      expect(rows).to.have.length(3);
+      expect(rows[0]).to.match(/^kernel,variant,shape,ms,/);
+      // The planted wrong check: reported wrong, exit code 1, nothing ranked.
+      const bad = await tok1d(args.slice(0, -4), { SCALE2_WRONG: '1' });
+      expect(bad.code).to.equal(1);
+      expect(bad.stdout).to.match(/wrong: y\[0\] is/);
+      expect(bad.stdout).not.to.match(/\s\*\s/);
+      // The roofline of the saved report: no FLOPs here (and no ceilings on SwiftShader), so nothing to draw.
+      const roof = await tok1d(['bench', 'roofline', json, '-o', join(dir, 'r.svg')]);
+      expect(roof.code).to.equal(3);
+      expect(ownLines(roof.stderr)).to.deep.equal([
+        `tok1d: cannot draw the roofline: ${ceilings ? 'no timed case that counts FLOPs and bytes to place on the roofline' : 'the report has no measured ceilings (run the bench with them) to draw the roof'}`,
+      ]);
+    });
+  }
+
+  it('draws a roofline from a recorded report (SVG and PNG)', async () => {
+    for (const ext of ['svg', 'png']) {
+      const out = join(dir, `roof.${ext}`);
+      const r = await tok1d(['bench', 'roofline', join(FIX, 'naive-base.json'), '-o', out]);
+      expect(r.code, r.stderr).to.equal(0);
+      const data = readFileSync(out);
+      if (ext === 'svg') {
+        const svg = data.toString('utf8');
+        expect(svg).to.match(/^<svg/);
+        expect(svg).to.include('SOFTWARE adapter');
+        expect(svg).to.include('matmul-naive');
+      } else expect([...data.subarray(1, 4)].map((c) => String.fromCharCode(c)).join('')).to.equal('PNG');
+    }
   });
 });

@@ -12,8 +12,10 @@ import type { BenchReport, BenchResult } from './run.js';
  * and cases that passed in the base but fail now are regressions.
  */
 
+/** A compared case: slower or faster beyond the noise, the same within it, wrong now, or in one report only. */
 export type Verdict = 'slower' | 'faster' | 'same' | 'wrong' | 'missing' | 'new' | 'untimed';
 
+/** One case of a comparison: both medians, their ratio with its interval, the verdict. */
 export interface CompareRow {
   kernel: string;
   variant: string;
@@ -30,6 +32,7 @@ export interface CompareRow {
   note?: string;
 }
 
+/** compareReports' result: per-case rows, the regression count and caveats. */
 export interface Comparison {
   rows: CompareRow[];
   /** Slower beyond the noise, or wrong now where the base was right. */
@@ -78,6 +81,7 @@ export function asReport(x: unknown, what: string): BenchReport {
   return o as BenchReport;
 }
 
+/** Matches two bench reports' cases and judges each against the noise (see the top of this file). */
 export function compareReports(base: BenchReport, next: BenchReport, minChange = 0.05): Comparison {
   const notes: string[] = [];
   const ba = base.adapter as { adapter?: string; backend?: string } | undefined;
@@ -138,6 +142,7 @@ const VERDICT_TEXT: Record<Verdict, string> = {
   untimed: 'not timed',
 };
 
+/** The comparison as a plain-text table with its verdict line. */
 export function formatComparison(c: Comparison): string {
   const head = ['kernel', 'variant', 'shape', 'base ms', 'new ms', 'new/base', '95% interval', 'verdict'];
   const table: string[][] = [head];

@@ -23,6 +23,7 @@ export type { Expr } from './expr.js';
  * reported wrong and never timed or ranked. Timing is the tok1d bench's (run.ts: measure()).
  */
 
+/** Host values of one binding, by its type. */
 export type HostArray = Float32Array | Uint32Array | Int32Array;
 
 /** One resource of the kernel's bind group 0. */
@@ -74,6 +75,7 @@ export interface LikeCheck {
   tol?: number;
 }
 
+/** What a check function gets: the case's variables, the inputs as filled and the outputs after one run. */
 export interface CheckContext {
   /** The case's variables: shape variables and override constants. */
   vars: Readonly<Record<string, number>>;
@@ -86,6 +88,7 @@ export interface CheckContext {
 /** null when the outputs are right, else what is wrong (one line). */
 export type CheckFunction = (ctx: CheckContext) => string | null | Promise<string | null>;
 
+/** How to run and check a WGSL kernel in the bench (docs/bench.md; examples/bench/*.json). */
 export interface KernelSpec {
   /** Name in reports (and the key `bench compare` matches cases by); default "kernel". */
   name?: string;
@@ -107,6 +110,7 @@ export interface KernelSpec {
   requires?: string[];
 }
 
+/** Options of benchKernel: runs, least run time, seed, whether to measure the ceilings, progress lines. */
 export interface KernelBenchOptions {
   /** Timed runs per case; default 10 (6 or more give a 95% interval of the median). */
   runs?: number;
@@ -127,12 +131,14 @@ export interface KernelBenchResult extends BenchResult {
   bytes: number;
 }
 
+/** benchKernel's report: tok1d bench's JSON (adapter, timing, ceilings, results) with the spec's name, entry and check. */
 export interface KernelBenchReport extends BenchReport {
   kind: 'kernel-file';
   spec: { name: string; entry: string; check: string };
   results: KernelBenchResult[];
 }
 
+/** A mistake in a kernel spec, or a kernel that does not compile (one line, naming the field). */
 export class SpecError extends Error {
   override name = 'SpecError';
 }
@@ -207,6 +213,7 @@ const OPS: Record<LikeOp, OpDef> = {
   },
 };
 
+/** The ops a spec's check can name with `like`. */
 export const LIKE_OPS = Object.keys(OPS) as LikeOp[];
 
 // ---------------------------------------------------------------- validation

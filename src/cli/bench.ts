@@ -30,10 +30,14 @@ export interface BenchCommandOptions {
   csv?: string;
   /** Seed of the random inputs. */
   seed?: number;
+  /** Also draw the roofline (.svg, or .png). */
+  roofline?: string;
+  /** With kernelFile: do not measure the ceilings. */
+  noCeilings?: boolean;
 }
 
 /** Writes a file whole or not at all: a temporary file beside it, then a rename. */
-export function writeFileAtomic(path: string, text: string): void {
+export function writeFileAtomic(path: string, text: string | Uint8Array): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   try {
     writeFileSync(tmp, text);
@@ -81,11 +85,14 @@ async function withEngine<T>(o: BenchCommandOptions, work: (engine: Engine) => P
 export async function bench(o: BenchCommandOptions): Promise<number> {
   if (o.kernelFile !== undefined || o.spec !== undefined) return benchKernelFile(o);
   if (o.csv) throw new UsageError('--csv goes with --kernel-file and --spec');
+  if (o.noCeilings) throw new UsageError('--no-ceilings goes with --kernel-file');
+  if (o.roofline && (o.tune || o.suite !== 'kernels')) throw new UsageError('--roofline goes with the kernels suite or --kernel-file');
   if (o.tune) return benchTune(o);
   if (o.suite === 'train') return benchTrainSuite(o);
   if (o.suite === 'model') return benchModelSuite(o);
   if (o.suite !== 'kernels') throw new UsageError(`unknown suite '${o.suite}'; suites: kernels, train, model`);
   if (o.json) checkWritable(o.json);
+  if (o.roofline) checkRooflinePath(o.roofline);
   // Loaded on demand: the rest of the CLI works without the bench harness installed.
   const { formatReport, runBench, UnknownKernelError } = await import('../bench/run.js');
   let report: BenchReport;
@@ -106,6 +113,7 @@ export async function bench(o: BenchCommandOptions): Promise<number> {
   }
   process.stdout.write(`${formatReport(report, o.runs)}\n`);
   if (o.json) writeFileAtomic(o.json, `${JSON.stringify(report, null, 2)}\n`);
+  await drawRoofline(report, o.roofline);
   const failed = report.results.filter((r) => r.check !== 'ok' && !r.skipped).length + report.unavailable.length;
   if (failed) process.stderr.write(`${failed} case(s) or families failed or were unavailable\n`);
   return failed ? EXIT.failure : EXIT.ok;
@@ -173,13 +181,15 @@ async function benchKernelFile(o: BenchCommandOptions): Promise<number> {
   if (o.tune || o.suite !== 'kernels' || o.kernels?.length || o.presets?.length || o.peers) throw new UsageError('--kernel-file takes --spec, --runs, --json, --csv and --seed only');
   if (o.json) checkWritable(o.json);
   if (o.csv) checkWritable(o.csv);
+  if (o.roofline) checkRooflinePath(o.roofline);
+  if (o.roofline && o.noCeilings) throw new UsageError('--roofline needs the ceilings; drop --no-ceilings');
   const wgsl = readText(o.kernelFile, 'kernel');
   const spec = await loadSpec(o.spec);
   const { benchKernel, SpecError } = await import('../bench/custom.js');
   const { formatReport, reportCsv } = await import('../bench/run.js');
   const report = await withEngine(o, async (engine) => {
     try {
-      return await benchKernel(engine, wgsl, spec, { runs: o.runs, seed: o.seed, log: (line) => process.stderr.write(`${line}\n`) });
+      return await benchKernel(engine, wgsl, spec, { runs: o.runs, seed: o.seed, ceilings: !o.noCeilings, log: (line) => process.stderr.write(`${line}\n`) });
     } catch (e) {
       if (e instanceof SpecError) throw new UserError(e.message);
       throw e;
@@ -188,9 +198,43 @@ async function benchKernelFile(o: BenchCommandOptions): Promise<number> {
   process.stdout.write(`${formatReport(report, o.runs)}\n`);
   if (o.json) writeFileAtomic(o.json, `${JSON.stringify(report, null, 2)}\n`);
   if (o.csv) writeFileAtomic(o.csv, reportCsv(report));
+  await drawRoofline(report, o.roofline);
   const failed = report.results.filter((r) => r.check !== 'ok' && !r.skipped).length;
   if (failed) process.stderr.write(`${failed} case(s) wrong or failed\n`);
   return failed ? EXIT.failure : EXIT.ok;
+}
+
+function checkRooflinePath(path: string): void {
+  if (!/\.(svg|png)$/i.test(path)) throw new UsageError(`--roofline needs a .svg or .png file name, not '${path}'`);
+  checkWritable(path);
+}
+
+/** Writes the report's roofline to `path` (nothing when absent). */
+async function drawRoofline(report: BenchReport, path: string | undefined): Promise<void> {
+  if (!path) return;
+  const { writeRoofline } = await import('../bench/roofline.js');
+  try {
+    await writeRoofline(report, path, writeFileAtomic);
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`cannot draw the roofline: ${(e as Error).message.split('\n')[0]}`);
+  }
+  process.stderr.write(`roofline written to ${path}\n`);
+}
+
+/** `tok1d bench roofline REPORT.json -o FILE`: the roofline of a saved report. */
+export async function benchRoofline(reportPath: string, out: string): Promise<number> {
+  checkRooflinePath(out);
+  const { asReport } = await import('../bench/compare.js');
+  let report: BenchReport;
+  try {
+    report = asReport(JSON.parse(readText(reportPath, 'report')), reportPath);
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`${reportPath}: ${(e as Error).message}`);
+  }
+  await drawRoofline(report, out);
+  return EXIT.ok;
 }
 
 /** `tok1d bench compare BASE NEW`: per-case ratios with intervals; exit 1 on a regression beyond noise. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { BACKENDS, setNativeVerbose } from '../gpu/node.js';
-import { bench, benchCompare } from './bench.js';
+import { bench, benchCompare, benchRoofline } from './bench.js';
 import { doctor } from './doctor.js';
 import { resolveBackend } from './engine.js';
 import { cliAnyPreset, EXIT, UsageError, UserError } from './errors.js';
@@ -209,6 +209,7 @@ Options:
        tok1d bench --tune [--suite train] [--preset NAME] [--batch LIST] [--json FILE]
        tok1d bench --kernel-file K.wgsl --spec K.json [--runs N] [--seed N] [--json FILE] [--csv FILE]
        tok1d bench compare BASE.json NEW.json [--min-change PCT]
+       tok1d bench roofline REPORT.json -o FILE.svg|FILE.png
 
 Measures the device's FMA (GFLOP/s) and copy (GB/s) ceilings with two probe kernels, then for
 every bench case: checks it against the float64 reference (a failing case is reported and not
@@ -245,10 +246,17 @@ Options:
   --spec FILE      the kernel's spec (.json, or .mjs exporting it)
   --csv FILE       also write the results as CSV (with --kernel-file)
   --seed N         seed of the random inputs (with --kernel-file)
+  --no-ceilings    with --kernel-file: skip measuring the FMA and copy ceilings (no %ceil,
+                   no roofline; a quicker correctness run)
+  --roofline FILE  also draw the roofline (.svg or .png): the measured FMA and copy ceilings
+                   as the roof, every timed case that counts FLOPs as a point
 
 bench compare BASE.json NEW.json: per case (kernel, variant, shape) the time ratio NEW/BASE
 with its 95% interval; exit code 1 when a case is slower beyond the noise (the ratio's whole
-interval above 1 + --min-change, default 5%) or went wrong`,
+interval above 1 + --min-change, default 5%) or went wrong. The intervals are widened by the
+change of the measured ceilings between the two runs (the device's own drift).
+
+bench roofline REPORT.json -o FILE: the roofline of a saved --json report`,
     positionals: true,
     options: {
       tune: { type: 'boolean' },
@@ -257,6 +265,9 @@ interval above 1 + --min-change, default 5%) or went wrong`,
       csv: { type: 'string' },
       seed: { type: 'string' },
       'min-change': { type: 'string' },
+      roofline: { type: 'string' },
+      'no-ceilings': { type: 'boolean' },
+      out: { type: 'string', short: 'o' },
       suite: { type: 'string' },
       kernel: { type: 'string', multiple: true },
       quick: { type: 'boolean' },
@@ -274,6 +285,12 @@ interval above 1 + --min-change, default 5%) or went wrong`,
         if (!Number.isFinite(pct) || pct < 0 || pct >= 100) throw new UsageError(`--min-change must be a percentage from 0 to 99, not '${v['min-change']}'`);
         return benchCompare(pos[1]!, pos[2]!, pct / 100);
       }
+      if (pos[0] === 'roofline') {
+        if (pos.length !== 2) throw new UsageError('bench roofline needs one report: REPORT.json -o FILE.svg');
+        if (!v.out) throw new UsageError('bench roofline needs -o FILE.svg or FILE.png');
+        return benchRoofline(pos[1]!, v.out as string);
+      }
+      if (v.out !== undefined) throw new UsageError('-o goes with bench roofline');
       if (pos.length) throw new UsageError(`unexpected argument '${pos[0]}' for 'bench' (did you mean 'bench compare'?)`);
       if (v['min-change'] !== undefined) throw new UsageError('--min-change goes with bench compare');
       const quick = v.quick === true;
@@ -298,6 +315,8 @@ interval above 1 + --min-change, default 5%) or went wrong`,
         spec: v.spec as string | undefined,
         csv: v.csv as string | undefined,
         seed: v.seed === undefined ? undefined : positiveInt('--seed', v.seed as string, 0),
+        roofline: v.roofline as string | undefined,
+        noCeilings: v['no-ceilings'] === true,
       });
     },
   },
