@@ -1,4 +1,4 @@
-import type { BenchReport, BenchResult } from './run.js';
+import type { BenchReport, BenchResult } from './measure.js';
 
 /**
  * `tok1d bench compare`: matches the cases of two bench reports (kernel, variant, shape) and

@@ -1,7 +1,7 @@
 import type { Binding, Engine } from '../gpu/engine.js';
 import { GpuTimer } from '../gpu/timing.js';
 import type { Tensor } from '../tensor.js';
-import { describeEngine } from '../cli/engine.js';
+import { describeEngine } from './adapter.js';
 import { randomF32, rng } from '../check/util.js';
 import { matmulRef } from '../check/matmul.js';
 import { softmaxRef } from '../check/softmax.js';
@@ -11,7 +11,7 @@ import { attentionRef } from '../check/attention.js';
 import { checkSearch, searchReference } from '../check/codebook.js';
 import { relL2Check } from './case.js';
 import { compileExpr, evalExpr, type Expr } from './expr.js';
-import { measure, probeCeilings, timedResult, type BenchReport, type BenchResult } from './run.js';
+import { measure, probeCeilings, timedResult, type BenchReport, type BenchResult } from './measure.js';
 
 export type { Expr } from './expr.js';
 

@@ -21,7 +21,7 @@ import { isTiTok, TITOK_SIZES, titokCosts, titokGrid, type TiTokConfig } from '.
 import { Tokenizer } from '../model/tokenizer.js';
 import { tuneModel } from '../model/tune.js';
 import { randomF32, rng } from '../check/util.js';
-import { probeCeilings } from './run.js';
+import { probeCeilings } from './measure.js';
 
 export type Phase = 'encode' | 'decode';
 

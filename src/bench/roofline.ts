@@ -1,4 +1,4 @@
-import type { BenchReport } from './run.js';
+import type { BenchReport } from './measure.js';
 
 /**
  * The roofline of a bench report, drawn with Vega-Lite (rendered to SVG by Vega, headless; PNG

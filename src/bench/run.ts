@@ -3,22 +3,17 @@ import { fileURLToPath } from 'node:url';
 import type { Engine } from '../gpu/engine.js';
 import { GpuTimer } from '../gpu/timing.js';
 import { FAMILIES, firstLine, importOptional } from '../cli/families.js';
-import { describeEngine } from '../cli/engine.js';
+import { describeEngine } from './adapter.js';
 import type { BenchCase, BenchInstance } from './case.js';
 import { openTfjsPeer, type MatmulPeer } from './peers.js';
-import { median, medianInterval, quantile } from '../util/stats.js';
-import { copyProbe, fmaProbe } from './probes.js';
+import { adapterLine, measure, noiseText, probeCeilings, timedResult, type BenchReport, type BenchResult, type PeerResult } from './measure.js';
+
+export { adapterLine, measure, noiseText, probeCeilings, timedResult, type BenchReport, type BenchResult, type Measured, type PeerResult } from './measure.js';
 
 /**
  * The kernel bench harness. For every case of every family (src/bench/cases/<family>.ts): setup,
- * check() against the float64 reference (a failing case is reported and not timed), a warm-up,
- * warm-up runs until three in a row agree within 5% (at most 10), then `runs` timed runs. Each
- * run records `reps` runs of the case into one submit, reps chosen so a run lasts at least
- * `minRunMs`, and is timed with GPU timestamps where the device has 'timestamp-query', else with
- * the wall clock around submit + onSubmittedWorkDone (no read-back inside either). A case reports
- * the median, min, max, 90th percentile and a 95% confidence interval of the median from order
- * statistics (src/util/stats.ts).
- * Two probes measured in the same run (kernels/probe.wgsl) give the FMA and copy ceilings that
+ * check() against the float64 reference (a failing case is reported and not timed), then timed
+ * as measure.ts describes. Two probes measured in the same run (kernels/probe.wgsl) give the FMA and copy ceilings that
  * "% of ceiling" refers to (each probe's fastest run).
  */
 
@@ -37,147 +32,6 @@ export interface BenchOptions {
   seed?: number;
   /** Progress lines (stderr in the CLI). */
   log?: (line: string) => void;
-}
-
-export interface PeerResult {
-  name: string;
-  ms?: number;
-  gflops?: number;
-  /** Peer time / our time: above 1 means ours is faster. */
-  ratio?: number;
-  /** Why the peer could not be timed. */
-  error?: string;
-}
-
-export interface BenchResult {
-  kernel: string;
-  variant: string;
-  shape: number[];
-  /** Median, min and max milliseconds of one run of the case; null when not timed. */
-  ms: number | null;
-  msMin: number | null;
-  msMax: number | null;
-  /** 90th percentile of the timed runs. */
-  msP90?: number;
-  /** 95% confidence interval of the median (order statistics); absent with under 6 runs. */
-  msCI?: [number, number];
-  /** Warm-up runs before the timed ones. */
-  warmup?: number;
-  gflops: number | null;
-  gbps: number | null;
-  /** GFLOP/s against the FMA ceiling when the case counts FLOPs, else GB/s against the copy ceiling. */
-  pctOfCeiling: number | null;
-  /** "ok", or why the case failed its check or could not run. */
-  check: string;
-  /** The case does not apply to this device (check says why); not a failure. */
-  skipped?: true;
-  /** Case runs recorded into each timed submit. */
-  reps?: number;
-  runs?: number;
-  peer?: PeerResult;
-  /** The fastest correct variant of its shape (kernel bench sweeps). */
-  best?: boolean;
-  /** A caveat on the result, e.g. a win within the noise. */
-  flag?: string;
-}
-
-export interface BenchReport {
-  adapter: ReturnType<typeof describeEngine>;
-  timing: 'timestamp' | 'wallclock';
-  /** Null when not measured (a kernel bench run without them). */
-  ceilings: { fmaGflops: number; copyGBs: number } | null;
-  results: BenchResult[];
-  /** Requested families whose case module is missing or failed to load. */
-  unavailable: { family: string; reason: string }[];
-}
-
-/** Dispatches one timed submit may hold: the engine flushes by itself at 512 uniform slots. */
-const MAX_DISPATCHES_PER_SUBMIT = 480;
-const MAX_REPS = 4096;
-/** Warm-up ends when the last WARM_SETTLE runs agree within WARM_SPREAD of their median, or after MAX_WARM runs. */
-const WARM_SETTLE = 3;
-const WARM_SPREAD = 0.05;
-const MAX_WARM = 10;
-
-export interface Measured {
-  ms: number;
-  msMin: number;
-  msMax: number;
-  msP90: number;
-  msCI: [number, number] | null;
-  /** Every timed run, ms per run of the case, in order. */
-  samples: number[];
-  warmup: number;
-  reps: number;
-  /** Pool buffers still in use after the timed runs that were not before (a leak in run()). */
-  leaked: number;
-  /** run() submitted work itself (it must only record): wall-clock times undercount then. */
-  selfSubmitted: boolean;
-}
-
-/** Times `run` as described above; `record` is one run's recording. */
-export async function measure(
-  engine: Engine,
-  timer: GpuTimer | null,
-  record: () => void,
-  runs: number,
-  minRunMs: number,
-): Promise<Measured> {
-  let selfSubmitted = false;
-  const timeReps = async (reps: number): Promise<number> => {
-    let ms: number;
-    if (timer) {
-      timer.start();
-      for (let i = 0; i < reps; i++) record();
-      timer.stop();
-      ms = await timer.elapsedMs();
-    } else {
-      const s0 = engine.counters.submits;
-      for (let i = 0; i < reps; i++) record();
-      if (engine.counters.submits !== s0) selfSubmitted = true;
-      const t0 = performance.now();
-      engine.flush();
-      await engine.device.queue.onSubmittedWorkDone();
-      ms = performance.now() - t0;
-    }
-    await engine.sync(); // throws the device errors of this run, if any
-    return ms;
-  };
-  // Warm-up: compiles pipelines, and counts the dispatches of one run.
-  const d0 = engine.counters.dispatches;
-  record();
-  await engine.sync();
-  const perRun = Math.max(1, engine.counters.dispatches - d0);
-  const maxReps = Math.max(1, Math.min(MAX_REPS, Math.floor(MAX_DISPATCHES_PER_SUBMIT / perRun)));
-  const inUse0 = engine.pool.stats().inUse;
-  // Calibrate reps twice: the first estimate includes a whole submit's fixed cost.
-  let reps = 1;
-  for (let i = 0; i < 2; i++) {
-    const t = await timeReps(reps);
-    if (t >= minRunMs) break;
-    reps = Math.max(1, Math.min(maxReps, Math.ceil((reps * minRunMs * 1.1) / Math.max(t, 1e-3))));
-    if (reps === maxReps) break;
-  }
-  const warm: number[] = [];
-  while (warm.length < MAX_WARM) {
-    warm.push(await timeReps(reps));
-    const last = warm.slice(-WARM_SETTLE);
-    if (last.length === WARM_SETTLE && Math.max(...last) - Math.min(...last) <= WARM_SPREAD * median(last)) break;
-  }
-  const per: number[] = [];
-  for (let i = 0; i < runs; i++) per.push((await timeReps(reps)) / reps);
-  return {
-    ms: median(per),
-    msMin: Math.min(...per),
-    msMax: Math.max(...per),
-    msP90: quantile(per, 0.9),
-    msCI: medianInterval(per),
-    samples: per,
-    warmup: warm.length,
-    reps,
-    leaked: engine.pool.stats().inUse - inUse0,
-    selfSubmitted,
-  };
 }
 
 interface LoadedCase {
@@ -273,30 +127,6 @@ function emptyResult(c: BenchCase, check: string): BenchResult {
   };
 }
 
-/** The result of a case that passed its check and was timed. */
-export function timedResult(c: Pick<BenchCase, 'kernel' | 'variant' | 'shape' | 'flops' | 'bytes'>, m: Measured, ceilings: BenchReport['ceilings'] | null): BenchResult {
-  const gflops = c.flops > 0 ? c.flops / (m.ms * 1e6) : 0;
-  const gbps = c.bytes / (m.ms * 1e6);
-  let pct: number | null = null;
-  if (ceilings) pct = c.flops > 0 ? (100 * gflops) / ceilings.fmaGflops : (100 * gbps) / ceilings.copyGBs;
-  return {
-    kernel: c.kernel,
-    variant: c.variant,
-    shape: [...c.shape],
-    ms: m.ms,
-    msMin: m.msMin,
-    msMax: m.msMax,
-    msP90: m.msP90,
-    ...(m.msCI ? { msCI: m.msCI } : {}),
-    warmup: m.warmup,
-    gflops,
-    gbps,
-    pctOfCeiling: pct,
-    check: 'ok',
-    reps: m.reps,
-    runs: m.samples.length,
-  };
-}
 
 /** Sets up, checks and times one case; never throws. */
 async function benchCase(
@@ -331,28 +161,6 @@ async function benchCase(
   }
 }
 
-/**
- * The FMA and copy ceilings on this device, measured now with the two probes (each probe's
- * fastest run: other load on a shared machine only slows runs down, so the median would
- * understate what the device can do).
- */
-export async function probeCeilings(
-  engine: Engine,
-  timer: GpuTimer | null,
-  opts: Pick<BenchOptions, 'runs' | 'minRunMs' | 'log'>,
-  seed: number,
-): Promise<NonNullable<BenchReport['ceilings']>> {
-  opts.log?.(`ceilings: timing the FMA and copy probes (${timer ? 'timestamp' : 'wallclock'})`);
-  const fmaCase = fmaProbe(engine);
-  const copyCase = copyProbe(engine);
-  const o = { runs: opts.runs, quick: false, peers: false, minRunMs: opts.minRunMs };
-  const fma = await benchCase(engine, timer, fmaCase, o, seed, null);
-  const copy = await benchCase(engine, timer, copyCase, o, seed, null);
-  if (fma.msMin === null || copy.msMin === null) throw new Error(`ceiling probe failed: ${fma.check === 'ok' ? copy.check : fma.check}`);
-  const ceilings = { fmaGflops: fmaCase.flops / (fma.msMin * 1e6), copyGBs: copyCase.bytes / (copy.msMin * 1e6) };
-  opts.log?.(`ceilings: FMA ${ceilings.fmaGflops.toFixed(1)} GFLOP/s, copy ${ceilings.copyGBs.toFixed(2)} GB/s`);
-  return ceilings;
-}
 
 /** Runs the suite on `engine` and returns the report (the CLI prints and saves it). */
 export async function runBench(engine: Engine, opts: BenchOptions): Promise<BenchReport> {
@@ -444,17 +252,6 @@ function fmt(v: number | null | undefined, digits: number): string {
 function fmtMs(v: number | null | undefined): string {
   if (v === null || v === undefined) return '-';
   return v >= 100 ? v.toFixed(1) : v >= 1 ? v.toFixed(3) : v.toFixed(4);
-}
-
-/** "± 3.1%": half the width of the median's 95% interval, relative to the median. */
-export function noiseText(r: Pick<BenchResult, 'ms' | 'msCI'>): string {
-  if (r.ms === null || !r.msCI) return '-';
-  return `±${((50 * (r.msCI[1] - r.msCI[0])) / r.ms).toFixed(1)}%`;
-}
-
-/** The report's adapter line; a software adapter (a CPU executor) says so. */
-export function adapterLine(a: BenchReport['adapter']): string {
-  return `${a.adapter} — ${a.backend} (${a.featureLevel}, ${a.software ? 'SOFTWARE adapter: a CPU executor, not GPU figures' : 'hardware'})`;
 }
 
 /** The report as a plain-text table. */
