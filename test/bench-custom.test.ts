@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { benchKernel, overrideCombos, SpecError, validateSpec, type KernelBenchReport, type KernelSpec } from '../src/bench/custom.js';
+import { benchKernel, overrideCombos, SpecError, validateSpec, type KernelBenchReport, type KernelBinding, type KernelSpec } from '../src/bench/custom.js';
 import { compileExpr, evalExpr } from '../src/bench/expr.js';
 import { matmulRef } from '../src/check/matmul.js';
 import { relL2 } from '../src/check/util.js';
@@ -147,6 +147,50 @@ describeBackends('kernel bench: own WGSL kernels', (get) => {
     expect(ok.spec.check).to.equal('function');
     const bad = await benchKernel(get(), naive, { ...spec, check: () => 'planted failure' }, QUICK);
     expect(bad.results[0]!.check).to.equal('wrong: planted failure');
+  });
+
+  describe('checks like softmax, layernorm and codebook search (bindings and parameters mapped)', () => {
+    const rowwise = read('test/fixtures/bench/rowwise.wgsl');
+    const dims: KernelBinding = { name: 'dims', role: 'uniform', values: ['R', 'C', 'Q'] };
+    const base = { shapes: [{ R: 19, C: 37, Q: 13 }], dispatch: 'ceil(R / 64)' };
+    const specs: Record<string, KernelSpec> = {
+      softmax: {
+        ...base,
+        entry: 'softmax_rows',
+        bindings: [dims, { name: 'x', size: 'R * C', range: [-4, 4] }, { name: 'y', role: 'output', size: 'R * C' }],
+        check: { like: 'softmax', params: { rows: 'R', cols: 'C' } },
+      },
+      layernorm: {
+        ...base,
+        entry: 'layernorm_rows',
+        bindings: [dims, { name: 'x', size: 'R * C' }, { name: 'y', role: 'output', size: 'R * C' }, { name: 'g', binding: 3, size: 'C' }, { name: 'b', binding: 4, size: 'C' }],
+        check: { like: 'layernorm', bindings: { gamma: 'g', beta: 'b' }, params: { rows: 'R', D: 'C' } },
+      },
+      codebook: {
+        ...base,
+        entry: 'nearest_code',
+        bindings: [
+          dims,
+          { name: 'queries', size: 'R * C' },
+          { name: 'dist', role: 'output', size: 'R' },
+          { name: 'codes', binding: 5, size: 'Q * C' },
+          { name: 'ids', binding: 6, role: 'output', type: 'u32', size: 'R' },
+        ],
+        check: { like: 'codebook', bindings: { z: 'queries', codebook: 'codes', indices: 'ids', distances: 'dist' }, params: { n: 'R', k: 'Q', d: 'C' } },
+      },
+    };
+    for (const [op, spec] of Object.entries(specs)) {
+      it(`like ${op}: right, and wrong once the kernel is broken`, async () => {
+        const ok = await benchKernel(get(), rowwise, spec, QUICK);
+        expect(ok.results[0]!.check, op).to.equal('ok');
+        // A planted fault in the entry point: the first row is never written (softmax,
+        // layernorm) or every query gets code 0 (codebook).
+        const broken = op === 'codebook' ? rowwise.replace('bi = c; }', '}') : rowwise.replace(/if \(r >= dims\.rows\) \{ return; \}/g, 'if (r >= dims.rows || r == 0u) { return; }');
+        expect(broken).not.to.equal(rowwise);
+        const bad = await benchKernel(get(), broken, spec, QUICK);
+        expect(bad.results[0]!.check, op).to.match(/^wrong: /);
+      });
+    }
   });
 
   it('a kernel that does not compile is one clear error', async () => {
