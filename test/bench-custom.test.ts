@@ -193,6 +193,19 @@ describeBackends('kernel bench: own WGSL kernels', (get) => {
     }
   });
 
+  it('an unknown entry point or override constant is one clear error', async () => {
+    const fail = async (spec: KernelSpec) => {
+      try {
+        await benchKernel(get(), naive, spec, QUICK);
+      } catch (e) {
+        return e as Error;
+      }
+      return undefined;
+    };
+    expect((await fail({ ...naiveSpec, entry: 'mian' }))?.message).to.equal("spec.entry: 'mian' is not a @compute entry point of the kernel (entry points: main)");
+    expect((await fail({ ...naiveSpec, overrides: { WG_Z: 4 } }))?.message).to.equal("spec.overrides.WG_Z: the kernel declares no override 'WG_Z' (overrides: WG_X, WG_Y)");
+  });
+
   it('a kernel that does not compile is one clear error', async () => {
     let err: Error | undefined;
     try {

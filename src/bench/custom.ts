@@ -471,6 +471,14 @@ async function compileErrors(engine: Engine, wgsl: string): Promise<string[]> {
   return messages.map((m) => `${m.lineNum}:${m.linePos}: ${m.message.split('\n')[0]}`);
 }
 
+/** The kernel's @compute entry points and override constants, read from its source. */
+export function kernelInterface(wgsl: string): { entries: string[]; overrides: string[] } {
+  const code = wgsl.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
+  const entries = [...code.matchAll(/((?:@\w+(?:\s*\([^)]*\))?\s*)+)fn\s+(\w+)/g)].filter((m) => /@compute\b/.test(m[1]!)).map((m) => m[2]!);
+  const overrides = [...code.matchAll(/(?:^|[\s;}])override\s+(\w+)/g)].map((m) => m[1]!);
+  return { entries, overrides };
+}
+
 function firstLine(e: unknown): string {
   return String((e as Error)?.message ?? e).split('\n').find((l) => l.trim()) ?? 'unknown error';
 }
@@ -517,6 +525,11 @@ export async function benchKernel(engine: Engine, wgsl: string, specIn: KernelSp
   const name = spec.name ?? 'kernel';
   const errors = await compileErrors(engine, wgsl);
   if (errors.length) throw new SpecError(`${name}: the kernel does not compile: ${errors[0]}${errors.length > 1 ? ` (+${errors.length - 1} more)` : ''}`);
+  const iface = kernelInterface(wgsl);
+  if (!iface.entries.includes(spec.entry)) throw new SpecError(`spec.entry: '${spec.entry}' is not a @compute entry point of the kernel (entry points: ${iface.entries.join(', ') || 'none'})`);
+  for (const k of Object.keys(spec.overrides ?? {})) {
+    if (!iface.overrides.includes(k)) throw new SpecError(`spec.overrides.${k}: the kernel declares no override '${k}' (overrides: ${iface.overrides.join(', ') || 'none'})`);
+  }
   const kernel = kernelName(wgsl);
   engine.kernels.define(kernel, wgsl);
   const missing = (spec.requires ?? []).filter((f) => !engine.features.has(f));
