@@ -84,7 +84,8 @@ async function withEngine<T>(o: BenchCommandOptions, work: (engine: Engine) => P
 /** `tok1d bench`: times every kernel case and prints a table (and JSON with --json FILE). */
 export async function bench(o: BenchCommandOptions): Promise<number> {
   if (o.kernelFile !== undefined || o.spec !== undefined) return benchKernelFile(o);
-  if (o.csv) throw new UsageError('--csv goes with --kernel-file and --spec');
+  if (o.csv && (o.tune || o.suite !== 'kernels')) throw new UsageError('--csv goes with the kernels suite or --kernel-file');
+  if (o.seed !== undefined && (o.tune || o.suite !== 'kernels')) throw new UsageError('--seed goes with the kernels suite or --kernel-file');
   if (o.noCeilings) throw new UsageError('--no-ceilings goes with --kernel-file');
   if (o.roofline && (o.tune || o.suite !== 'kernels')) throw new UsageError('--roofline goes with the kernels suite or --kernel-file');
   if (o.tune) return benchTune(o);
@@ -92,9 +93,10 @@ export async function bench(o: BenchCommandOptions): Promise<number> {
   if (o.suite === 'model') return benchModelSuite(o);
   if (o.suite !== 'kernels') throw new UsageError(`unknown suite '${o.suite}'; suites: kernels, train, model`);
   if (o.json) checkWritable(o.json);
+  if (o.csv) checkWritable(o.csv);
   if (o.roofline) checkRooflinePath(o.roofline);
   // Loaded on demand: the rest of the CLI works without the bench harness installed.
-  const { formatReport, runBench, UnknownKernelError } = await import('../bench/run.js');
+  const { formatReport, reportCsv, runBench, UnknownKernelError } = await import('../bench/run.js');
   let report: BenchReport;
   try {
     report = await withEngine(o, (engine) =>
@@ -103,7 +105,7 @@ export async function bench(o: BenchCommandOptions): Promise<number> {
         runs: o.runs,
         quick: o.quick,
         peers: o.peers,
-        seed: process.env.TOK1D_BENCH_SEED ? Number(process.env.TOK1D_BENCH_SEED) : undefined,
+        seed: o.seed ?? (process.env.TOK1D_BENCH_SEED ? Number(process.env.TOK1D_BENCH_SEED) : undefined),
         log: (line) => process.stderr.write(`${line}\n`),
       }),
     );
@@ -113,6 +115,7 @@ export async function bench(o: BenchCommandOptions): Promise<number> {
   }
   process.stdout.write(`${formatReport(report, o.runs)}\n`);
   if (o.json) writeFileAtomic(o.json, `${JSON.stringify(report, null, 2)}\n`);
+  if (o.csv) writeFileAtomic(o.csv, reportCsv(report));
   await drawRoofline(report, o.roofline);
   const failed = report.results.filter((r) => r.check !== 'ok' && !r.skipped).length + report.unavailable.length;
   if (failed) process.stderr.write(`${failed} case(s) or families failed or were unavailable\n`);
@@ -178,7 +181,7 @@ async function loadSpec(path: string): Promise<KernelSpec> {
 /** `tok1d bench --kernel-file K.wgsl --spec K.json`: checks and times a user's kernel over its shapes × overrides. */
 async function benchKernelFile(o: BenchCommandOptions): Promise<number> {
   if (!o.kernelFile || !o.spec) throw new UsageError('--kernel-file and --spec go together');
-  if (o.tune || o.suite !== 'kernels' || o.kernels?.length || o.presets?.length || o.peers) throw new UsageError('--kernel-file takes --spec, --runs, --json, --csv and --seed only');
+  if (o.tune || o.suite !== 'kernels' || o.kernels?.length || o.presets?.length || o.peers) throw new UsageError('--kernel-file takes --spec, --runs, --seed, --json, --csv, --roofline and --no-ceilings only');
   if (o.json) checkWritable(o.json);
   if (o.csv) checkWritable(o.csv);
   if (o.roofline) checkRooflinePath(o.roofline);

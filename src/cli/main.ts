@@ -205,7 +205,7 @@ Options:
   },
   bench: {
     summary: 'time the kernels against the device\'s measured FMA and copy ceilings',
-    usage: `Usage: tok1d bench [--suite kernels|train|model] [--kernel NAME] [--preset NAME] [--batch LIST] [--quick] [--runs N] [--peers] [--json FILE]
+    usage: `Usage: tok1d bench [--suite kernels|train|model] [--kernel NAME] [--preset NAME] [--batch LIST] [--quick] [--runs N] [--peers] [--json FILE] [--csv FILE] [--roofline FILE]
        tok1d bench --tune [--suite train] [--preset NAME] [--batch LIST] [--json FILE]
        tok1d bench --kernel-file K.wgsl --spec K.json [--runs N] [--seed N] [--json FILE] [--csv FILE]
        tok1d bench compare BASE.json NEW.json [--min-change PCT]
@@ -244,8 +244,8 @@ Options:
                    cases are reported wrong and not timed; the fastest correct variant of
                    each shape is marked. See docs/bench.md and examples/bench/
   --spec FILE      the kernel's spec (.json, or .mjs exporting it)
-  --csv FILE       also write the results as CSV (with --kernel-file)
-  --seed N         seed of the random inputs (with --kernel-file)
+  --csv FILE       also write the results as CSV (kernels suite or --kernel-file)
+  --seed N         seed of the random inputs
   --no-ceilings    with --kernel-file: skip measuring the FMA and copy ceilings (no %ceil,
                    no roofline; a quicker correctness run)
   --roofline FILE  also draw the roofline (.svg or .png): the measured FMA and copy ceilings
