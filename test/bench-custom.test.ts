@@ -60,6 +60,8 @@ describe('kernel bench: spec validation', () => {
     bad({ overrides: { TILE: [] } }, /spec\.overrides\.TILE/);
     bad({ bindings: [{ name: 'a', size: 'M' }, { name: 'a', size: 'M' }] }, /'a' is used twice/);
     bad({ tile: 3 }, /unknown field 'tile'/);
+    bad({ bindings: [{ name: 'a', sizes: 'M' }] }, /spec\.bindings\[0\]: unknown field 'sizes'/);
+    bad({ check: { like: 'matmul', tolerance: 1 } }, /spec\.check: unknown field 'tolerance'/);
     for (const m of ['spec.entry', 'spec.shapes']) expect(m).not.to.include('\n');
   });
   it('orders sweeps as every combination of the lists', () => {

@@ -218,6 +218,8 @@ export const LIKE_OPS = Object.keys(OPS) as LikeOp[];
 
 // ---------------------------------------------------------------- validation
 
+const BINDING_FIELDS = ['name', 'binding', 'role', 'type', 'size', 'range', 'data', 'file', 'values'];
+
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function checkExpr(where: string, e: unknown): void {
@@ -236,7 +238,7 @@ export function validateSpec(raw: unknown): KernelSpec {
   if (!isObj(raw)) throw new SpecError('spec: expected an object');
   const s = raw;
   const known = ['name', 'entry', 'shapes', 'overrides', 'bindings', 'dispatch', 'flops', 'bytes', 'check', 'requires', '$schema', 'description'];
-  for (const k of Object.keys(s)) if (!known.includes(k)) throw new SpecError(`spec: unknown field '${k}' (fields: ${known.slice(0, 10).join(', ')})`);
+  for (const k of Object.keys(s)) if (!known.includes(k)) throw new SpecError(`spec: unknown field '${k}' (fields: ${known.filter((f) => !f.startsWith('$') && f !== 'description').join(', ')})`);
   if (s.name !== undefined && (typeof s.name !== 'string' || !s.name)) throw new SpecError('spec.name: expected a non-empty string');
   if (typeof s.entry !== 'string' || !s.entry) throw new SpecError('spec.entry: expected the entry point name');
   if (!Array.isArray(s.shapes) || !s.shapes.length) throw new SpecError('spec.shapes: expected a non-empty list of {variable: number} objects');
@@ -257,6 +259,7 @@ export function validateSpec(raw: unknown): KernelSpec {
   s.bindings.forEach((b, i) => {
     const w = `spec.bindings[${i}]`;
     if (!isObj(b)) throw new SpecError(`${w}: expected an object`);
+    for (const k of Object.keys(b)) if (!BINDING_FIELDS.includes(k)) throw new SpecError(`${w}: unknown field '${k}' (fields: ${BINDING_FIELDS.join(', ')})`);
     if (typeof b.name !== 'string' || !b.name) throw new SpecError(`${w}.name: expected a string`);
     if (names.has(b.name)) throw new SpecError(`${w}: binding name '${b.name}' is used twice`);
     names.add(b.name);
@@ -287,6 +290,7 @@ export function validateSpec(raw: unknown): KernelSpec {
     if (!isObj(c)) throw new SpecError(`spec.check: expected {"like": OP} (ops: ${LIKE_OPS.join(', ')}) or a function`);
     const op = OPS[c.like as LikeOp];
     if (!op) throw new SpecError(`spec.check.like: unknown op '${String(c.like)}' (ops: ${LIKE_OPS.join(', ')})`);
+    for (const k of Object.keys(c)) if (!['like', 'bindings', 'params', 'tol'].includes(k)) throw new SpecError(`spec.check: unknown field '${k}' (fields: like, bindings, params, tol)`);
     if (c.bindings !== undefined && !isObj(c.bindings)) throw new SpecError('spec.check.bindings: expected {role: binding name}');
     const roleOf = (role: string) => ((c.bindings as Record<string, string> | undefined)?.[role] ?? role);
     const bindingsByName = new Map((s.bindings as KernelBinding[]).map((b) => [b.name, b]));
