@@ -51,6 +51,26 @@ export { tuneModel, measuresByDefault } from './model/tune.js';
 /** Options of tuneModel: the training matmuls too, and measuring again where choices are stored. */
 export type { TuneModelOptions } from './model/tune.js';
 
+// Kernel bench: a WGSL kernel checked against tok1d's float64 references and timed.
+
+export {
+  benchKernel,
+  validateSpec,
+  SpecError,
+  LIKE_OPS,
+  type KernelSpec,
+  type KernelBinding,
+  type LikeCheck,
+  type LikeOp,
+  type CheckFunction,
+  type CheckContext,
+  type HostArray,
+  type KernelBenchOptions,
+  type KernelBenchReport,
+  type KernelBenchResult,
+} from './bench/custom.js';
+export { compareReports, formatComparison, type Comparison, type CompareRow, type Verdict } from './bench/compare.js';
+
 // Image files and datasets.
 
 export { readImage, writeImage, readImageInfo, decodeImageFile, ImageError, DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, type ImageInfo, type ImageFormat, type RgbImage } from './io/image.js';

@@ -46,13 +46,14 @@ const refuseNode = {
 
 /**
  * Builds the bundle; returns its path and sizes. Throws when the output would touch Node.
- * Options: minify (default true), outfile.
+ * Options: minify (default true), outfile, entry (default src/browser.ts; the kernel bench page
+ * builds src/bench/web.ts), define (more compile-time constants).
  */
-export async function buildBrowser({ minify = true, outfile = OUTFILE } = {}) {
+export async function buildBrowser({ minify = true, outfile = OUTFILE, entry = join('src', 'browser.ts'), define = {} } = {}) {
   const kernels = readKernels();
   const result = await build({
     absWorkingDir: ROOT,
-    entryPoints: [join(ROOT, 'src', 'browser.ts')],
+    entryPoints: [join(ROOT, entry)],
     outfile,
     bundle: true,
     format: 'esm',
@@ -61,7 +62,7 @@ export async function buildBrowser({ minify = true, outfile = OUTFILE } = {}) {
     minify,
     sourcemap: true,
     legalComments: 'none',
-    define: { __TOK1D_KERNELS__: JSON.stringify(kernels) },
+    define: { __TOK1D_KERNELS__: JSON.stringify(kernels), ...define },
     plugins: [refuseNode],
     metafile: true,
     logLevel: 'silent',

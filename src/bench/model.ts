@@ -21,8 +21,7 @@ import { isTiTok, TITOK_SIZES, titokCosts, titokGrid, type TiTokConfig } from '.
 import { Tokenizer } from '../model/tokenizer.js';
 import { tuneModel } from '../model/tune.js';
 import { randomF32, rng } from '../check/util.js';
-import { copyProbe, fmaProbe } from './probes.js';
-import { measure } from './run.js';
+import { probeCeilings } from './measure.js';
 
 export type Phase = 'encode' | 'decode';
 
@@ -259,20 +258,8 @@ export const BUDGET_METHOD =
 export async function measureCeilings(engine: Engine, runs: number): Promise<ModelBenchReport['ceilings']> {
   const timer = GpuTimer.supported(engine) ? new GpuTimer(engine) : null;
   try {
-    const out: number[] = [];
-    for (const c of [fmaProbe(engine), copyProbe(engine)]) {
-      const inst = await c.setup(engine, 1);
-      try {
-        inst.run();
-        const bad = await inst.check();
-        if (bad) throw new Error(`ceiling probe ${c.variant}: ${bad}`);
-        const m = await measure(engine, timer, () => inst.run(), Math.max(3, runs), 50);
-        out.push((c.flops > 0 ? c.flops : c.bytes) / (m.msMin * 1e6));
-      } finally {
-        inst.dispose();
-      }
-    }
-    return { fmaGflops: out[0]!, copyGBs: out[1]!, timing: timer ? 'timestamp' : 'wallclock' };
+    const c = await probeCeilings(engine, timer, { runs: Math.max(3, runs), minRunMs: 50 }, 1);
+    return { ...c, timing: timer ? 'timestamp' : 'wallclock' };
   } finally {
     timer?.dispose();
   }

@@ -3,19 +3,17 @@ import { fileURLToPath } from 'node:url';
 import type { Engine } from '../gpu/engine.js';
 import { GpuTimer } from '../gpu/timing.js';
 import { FAMILIES, firstLine, importOptional } from '../cli/families.js';
-import { describeEngine } from '../cli/engine.js';
+import { describeEngine } from './adapter.js';
 import type { BenchCase, BenchInstance } from './case.js';
 import { openTfjsPeer, type MatmulPeer } from './peers.js';
-import { median } from '../util/stats.js';
-import { copyProbe, fmaProbe } from './probes.js';
+import { adapterLine, measure, noiseText, probeCeilings, timedResult, type BenchReport, type BenchResult, type PeerResult } from './measure.js';
+
+export { adapterLine, measure, noiseText, probeCeilings, timedResult, type BenchReport, type BenchResult, type Measured, type PeerResult } from './measure.js';
 
 /**
  * The kernel bench harness. For every case of every family (src/bench/cases/<family>.ts): setup,
- * check() against the float64 reference (a failing case is reported and not timed), a warm-up,
- * then `runs` timed runs. Each timed run records `reps` runs of the case into one submit, reps
- * chosen so a timed run lasts at least `minRunMs`, and is timed with GPU timestamps where the
- * device has 'timestamp-query', else with the wall clock around submit + onSubmittedWorkDone.
- * Two probes measured in the same run (kernels/probe.wgsl) give the FMA and copy ceilings that
+ * check() against the float64 reference (a failing case is reported and not timed), then timed
+ * as measure.ts describes. Two probes measured in the same run (kernels/probe.wgsl) give the FMA and copy ceilings that
  * "% of ceiling" refers to (each probe's fastest run).
  */
 
@@ -34,117 +32,6 @@ export interface BenchOptions {
   seed?: number;
   /** Progress lines (stderr in the CLI). */
   log?: (line: string) => void;
-}
-
-export interface PeerResult {
-  name: string;
-  ms?: number;
-  gflops?: number;
-  /** Peer time / our time: above 1 means ours is faster. */
-  ratio?: number;
-  /** Why the peer could not be timed. */
-  error?: string;
-}
-
-export interface BenchResult {
-  kernel: string;
-  variant: string;
-  shape: number[];
-  /** Median, min and max milliseconds of one run of the case; null when not timed. */
-  ms: number | null;
-  msMin: number | null;
-  msMax: number | null;
-  gflops: number | null;
-  gbps: number | null;
-  /** GFLOP/s against the FMA ceiling when the case counts FLOPs, else GB/s against the copy ceiling. */
-  pctOfCeiling: number | null;
-  /** "ok", or why the case failed its check or could not run. */
-  check: string;
-  /** The case does not apply to this device (check says why); not a failure. */
-  skipped?: true;
-  /** Case runs recorded into each timed submit. */
-  reps?: number;
-  runs?: number;
-  peer?: PeerResult;
-}
-
-export interface BenchReport {
-  adapter: ReturnType<typeof describeEngine>;
-  timing: 'timestamp' | 'wallclock';
-  ceilings: { fmaGflops: number; copyGBs: number };
-  results: BenchResult[];
-  /** Requested families whose case module is missing or failed to load. */
-  unavailable: { family: string; reason: string }[];
-}
-
-/** Dispatches one timed submit may hold: the engine flushes by itself at 512 uniform slots. */
-const MAX_DISPATCHES_PER_SUBMIT = 480;
-const MAX_REPS = 4096;
-
-interface Measured {
-  ms: number;
-  msMin: number;
-  msMax: number;
-  reps: number;
-  /** Pool buffers still in use after the timed runs that were not before (a leak in run()). */
-  leaked: number;
-  /** run() submitted work itself (it must only record): wall-clock times undercount then. */
-  selfSubmitted: boolean;
-}
-
-/** Times `run` as described above; `record` is one run's recording. */
-export async function measure(
-  engine: Engine,
-  timer: GpuTimer | null,
-  record: () => void,
-  runs: number,
-  minRunMs: number,
-): Promise<Measured> {
-  let selfSubmitted = false;
-  const timeReps = async (reps: number): Promise<number> => {
-    let ms: number;
-    if (timer) {
-      timer.start();
-      for (let i = 0; i < reps; i++) record();
-      timer.stop();
-      ms = await timer.elapsedMs();
-    } else {
-      const s0 = engine.counters.submits;
-      for (let i = 0; i < reps; i++) record();
-      if (engine.counters.submits !== s0) selfSubmitted = true;
-      const t0 = performance.now();
-      engine.flush();
-      await engine.device.queue.onSubmittedWorkDone();
-      ms = performance.now() - t0;
-    }
-    await engine.sync(); // throws the device errors of this run, if any
-    return ms;
-  };
-  // Warm-up: compiles pipelines, and counts the dispatches of one run.
-  const d0 = engine.counters.dispatches;
-  record();
-  await engine.sync();
-  const perRun = Math.max(1, engine.counters.dispatches - d0);
-  const maxReps = Math.max(1, Math.min(MAX_REPS, Math.floor(MAX_DISPATCHES_PER_SUBMIT / perRun)));
-  const inUse0 = engine.pool.stats().inUse;
-  // Calibrate reps twice: the first estimate includes a whole submit's fixed cost.
-  let reps = 1;
-  for (let i = 0; i < 2; i++) {
-    const t = await timeReps(reps);
-    if (t >= minRunMs) break;
-    reps = Math.max(1, Math.min(maxReps, Math.ceil((reps * minRunMs * 1.1) / Math.max(t, 1e-3))));
-    if (reps === maxReps) break;
-  }
-  const per: number[] = [];
-  for (let i = 0; i < runs; i++) per.push((await timeReps(reps)) / reps);
-  return {
-    ms: median(per),
-    msMin: Math.min(...per),
-    msMax: Math.max(...per),
-    reps,
-    leaked: engine.pool.stats().inUse - inUse0,
-    selfSubmitted,
-  };
 }
 
 interface LoadedCase {
@@ -240,6 +127,7 @@ function emptyResult(c: BenchCase, check: string): BenchResult {
   };
 }
 
+
 /** Sets up, checks and times one case; never throws. */
 async function benchCase(
   engine: Engine,
@@ -247,7 +135,7 @@ async function benchCase(
   c: BenchCase,
   opts: BenchOptions,
   seed: number,
-  ceilings: BenchReport['ceilings'] | null,
+  ceilings: BenchReport['ceilings'],
 ): Promise<BenchResult> {
   const minRunMs = opts.minRunMs ?? 50;
   let inst: BenchInstance | undefined;
@@ -260,24 +148,7 @@ async function benchCase(
     const m = await measure(engine, timer, () => instance.run(), opts.runs, minRunMs);
     if (m.selfSubmitted) opts.log?.(`  warning: ${c.kernel}/${c.variant}: run() submitted work while recording; its wall-clock time undercounts`);
     if (m.leaked > 0) opts.log?.(`  warning: ${c.kernel}/${c.variant} kept ${m.leaked} pool buffers after its runs (run() should release its outputs)`);
-    const gflops = c.flops > 0 ? c.flops / (m.ms * 1e6) : 0;
-    const gbps = c.bytes / (m.ms * 1e6);
-    let pct: number | null = null;
-    if (ceilings) pct = c.flops > 0 ? (100 * gflops) / ceilings.fmaGflops : (100 * gbps) / ceilings.copyGBs;
-    return {
-      kernel: c.kernel,
-      variant: c.variant,
-      shape: [...c.shape],
-      ms: m.ms,
-      msMin: m.msMin,
-      msMax: m.msMax,
-      gflops,
-      gbps,
-      pctOfCeiling: pct,
-      check: 'ok',
-      reps: m.reps,
-      runs: opts.runs,
-    };
+    return timedResult(c, m, ceilings);
   } catch (e) {
     await engine.sync().catch(() => undefined); // drain device errors before the next case
     return emptyResult(c, `error: ${errorText(e)}`);
@@ -289,6 +160,7 @@ async function benchCase(
     }
   }
 }
+
 
 /** Runs the suite on `engine` and returns the report (the CLI prints and saves it). */
 export async function runBench(engine: Engine, opts: BenchOptions): Promise<BenchReport> {
@@ -304,16 +176,7 @@ export async function runBench(engine: Engine, opts: BenchOptions): Promise<Benc
   const results: BenchResult[] = [];
   let peer: MatmulPeer | string | undefined;
   try {
-    log(`ceilings: timing the FMA and copy probes (${timing})`);
-    const fmaCase = fmaProbe(engine);
-    const copyCase = copyProbe(engine);
-    const fma = await benchCase(engine, timer, fmaCase, opts, seed, null);
-    const copy = await benchCase(engine, timer, copyCase, opts, seed, null);
-    if (fma.msMin === null || copy.msMin === null) throw new Error(`ceiling probe failed: ${fma.check === 'ok' ? copy.check : fma.check}`);
-    // A ceiling is the most the device did: the fastest run (other load on a shared machine only
-    // slows runs down, so the median would understate it).
-    const ceilings = { fmaGflops: fmaCase.flops / (fma.msMin * 1e6), copyGBs: copyCase.bytes / (copy.msMin * 1e6) };
-    log(`ceilings: FMA ${ceilings.fmaGflops.toFixed(1)} GFLOP/s, copy ${ceilings.copyGBs.toFixed(2)} GB/s`);
+    const ceilings = await probeCeilings(engine, timer, opts, seed);
 
     const peerCache = new Map<string, PeerResult>();
     for (let i = 0; i < list.length; i++) {
@@ -395,13 +258,15 @@ function fmtMs(v: number | null | undefined): string {
 export function formatReport(report: BenchReport, runs: number): string {
   const a = report.adapter;
   const lines: string[] = [];
-  lines.push(`adapter   ${a.adapter} — ${a.backend} (${a.featureLevel}, ${a.software ? 'software' : 'hardware'})`);
+  lines.push(`adapter   ${adapterLine(a)}`);
   lines.push(
-    `timing    ${report.timing === 'timestamp' ? 'GPU timestamps (timestamp-query)' : 'wall clock, submit to onSubmittedWorkDone'}; ms per run of the case, median of ${runs} timed runs`,
+    `timing    ${report.timing === 'timestamp' ? 'GPU timestamps (timestamp-query)' : 'wall clock, submit to onSubmittedWorkDone, no read-back'}; ms per run of the case, median of ${runs} timed runs after a warm-up until 3 runs agree within 5%; p90; noise = half the 95% interval of the median (order statistics) / median`,
   );
-  lines.push(`ceilings  FMA ${fmt(report.ceilings.fmaGflops, 1)} GFLOP/s, copy ${fmt(report.ceilings.copyGBs, 2)} GB/s (bytes read + written); fastest probe runs`);
+  if (report.ceilings) lines.push(`ceilings  FMA ${fmt(report.ceilings.fmaGflops, 1)} GFLOP/s, copy ${fmt(report.ceilings.copyGBs, 2)} GB/s (bytes read + written); fastest probe runs`);
+  else lines.push('ceilings  not measured');
   lines.push('');
   const withPeer = report.results.some((r) => r.peer);
+  const withBest = report.results.some((r) => r.best);
   // [title, right-aligned]; the last column (check) is left unpadded.
   const cols: [string, boolean][] = [
     ['kernel', false],
@@ -409,23 +274,29 @@ export function formatReport(report: BenchReport, runs: number): string {
     ['shape', false],
     ['ms', true],
     ['min', true],
+    ['p90', true],
     ['max', true],
+    ['noise', true],
     ['GFLOP/s', true],
     ['GB/s', true],
     ['%ceil', true],
     ['reps', true],
   ];
   if (withPeer) cols.push(['tfjs ms', true], ['tfjs GFLOP/s', true], ['vs tfjs', true]);
+  if (withBest) cols.push(['best', false]);
   cols.push(['check', false]);
   const rows: string[][] = [cols.map(([t]) => t)];
   for (const r of report.results) {
+    const vars = (r as { vars?: Record<string, number> }).vars;
     const row = [
       r.kernel,
       r.variant,
-      `[${r.shape.join(',')}]`,
+      vars ? Object.entries(vars).map(([k, v]) => `${k}=${v}`).join(',') : `[${r.shape.join(',')}]`,
       fmtMs(r.ms),
       fmtMs(r.msMin),
+      fmtMs(r.msP90),
       fmtMs(r.msMax),
+      noiseText(r),
       r.gflops ? fmt(r.gflops, 2) : '-',
       fmt(r.gbps, 2),
       r.pctOfCeiling === null ? '-' : `${r.pctOfCeiling.toFixed(1)}%`,
@@ -435,6 +306,7 @@ export function formatReport(report: BenchReport, runs: number): string {
       const p = r.peer;
       row.push(fmtMs(p?.ms), fmt(p?.gflops, 2), p?.ratio !== undefined ? `${p.ratio.toFixed(2)}x` : p?.error ? 'n/a' : '-');
     }
+    if (withBest) row.push(r.best ? (r.flag ? '*?' : '*') : '');
     row.push(r.check);
     rows.push(row);
   }
@@ -443,9 +315,29 @@ export function formatReport(report: BenchReport, runs: number): string {
     const cells = row.map((cell, j) => (j === cols.length - 1 ? cell : cols[j]![1] ? cell.padStart(widths[j]!) : cell.padEnd(widths[j]!)));
     lines.push(cells.join('  ').trimEnd());
   }
+  if (withBest) lines.push('best: * fastest correct variant of its shape; *? fastest, but within the noise of the next (see below); wrong cases are never ranked');
+  for (const r of report.results) if (r.flag) lines.push(`${r.kernel} ${r.variant} [${r.shape.join(',')}]: ${r.flag}`);
   const peerErrors = [...new Set(report.results.map((r) => r.peer?.error).filter((e): e is string => !!e))];
   for (const e of peerErrors) lines.push(`tfjs: ${e}`);
   if (withPeer) lines.push('vs tfjs = tfjs ms / tok1d ms (above 1: tok1d is faster); tfjs is timed by wall clock up to its data() read-back');
   for (const u of report.unavailable) lines.push(`${u.family}: ${u.reason}`);
   return lines.join('\n');
+}
+
+/** One CSV row per result (RFC 4180 quoting), the columns of the JSON's results. */
+export function reportCsv(report: BenchReport): string {
+  const head = ['kernel', 'variant', 'shape', 'ms', 'msMin', 'msP90', 'msMax', 'ciLo', 'ciHi', 'gflops', 'gbps', 'pctOfCeiling', 'reps', 'runs', 'best', 'check', 'flag', 'adapter', 'software', 'timing'];
+  const q = (v: unknown): string => {
+    if (v === null || v === undefined) return '';
+    const t = String(v);
+    return /[",\n]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
+  };
+  const rows = report.results.map((r) => {
+    const vars = (r as { vars?: Record<string, number> }).vars;
+    const shape = vars ? Object.entries(vars).map(([k, v]) => `${k}=${v}`).join(' ') : r.shape.join('x');
+    return [r.kernel, r.variant, shape, r.ms, r.msMin, r.msP90, r.msMax, r.msCI?.[0], r.msCI?.[1], r.gflops, r.gbps, r.pctOfCeiling, r.reps, r.runs, r.best ? 1 : 0, r.check, r.flag, report.adapter.adapter, report.adapter.software ? 1 : 0, report.timing]
+      .map(q)
+      .join(',');
+  });
+  return `${[head.join(','), ...rows].join('\n')}\n`;
 }

@@ -1,5 +1,7 @@
-import { accessSync, constants, existsSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { accessSync, constants, existsSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { KernelSpec } from '../bench/custom.js';
 import type { Engine } from '../gpu/engine.js';
 import type { BackendName } from '../gpu/node.js';
 import type { BenchReport } from '../bench/run.js';
@@ -20,10 +22,22 @@ export interface BenchCommandOptions {
   batches?: number[];
   /** Tune the presets' matmul shapes on this device, store the choices, print them (no suite runs). */
   tune?: boolean;
+  /** A WGSL kernel to bench with `spec` (instead of the suites). */
+  kernelFile?: string;
+  /** The kernel's spec: a .json file, or a .js/.mjs module exporting it (default export or `spec`). */
+  spec?: string;
+  /** Also write the results as CSV. */
+  csv?: string;
+  /** Seed of the random inputs. */
+  seed?: number;
+  /** Also draw the roofline (.svg, or .png). */
+  roofline?: string;
+  /** With kernelFile: do not measure the ceilings. */
+  noCeilings?: boolean;
 }
 
 /** Writes a file whole or not at all: a temporary file beside it, then a rename. */
-export function writeFileAtomic(path: string, text: string): void {
+export function writeFileAtomic(path: string, text: string | Uint8Array): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   try {
     writeFileSync(tmp, text);
@@ -69,13 +83,20 @@ async function withEngine<T>(o: BenchCommandOptions, work: (engine: Engine) => P
 
 /** `tok1d bench`: times every kernel case and prints a table (and JSON with --json FILE). */
 export async function bench(o: BenchCommandOptions): Promise<number> {
+  if (o.kernelFile !== undefined || o.spec !== undefined) return benchKernelFile(o);
+  if (o.csv && (o.tune || o.suite !== 'kernels')) throw new UsageError('--csv goes with the kernels suite or --kernel-file');
+  if (o.seed !== undefined && (o.tune || o.suite !== 'kernels')) throw new UsageError('--seed goes with the kernels suite or --kernel-file');
+  if (o.noCeilings) throw new UsageError('--no-ceilings goes with --kernel-file');
+  if (o.roofline && (o.tune || o.suite !== 'kernels')) throw new UsageError('--roofline goes with the kernels suite or --kernel-file');
   if (o.tune) return benchTune(o);
   if (o.suite === 'train') return benchTrainSuite(o);
   if (o.suite === 'model') return benchModelSuite(o);
   if (o.suite !== 'kernels') throw new UsageError(`unknown suite '${o.suite}'; suites: kernels, train, model`);
   if (o.json) checkWritable(o.json);
+  if (o.csv) checkWritable(o.csv);
+  if (o.roofline) checkRooflinePath(o.roofline);
   // Loaded on demand: the rest of the CLI works without the bench harness installed.
-  const { formatReport, runBench, UnknownKernelError } = await import('../bench/run.js');
+  const { formatReport, reportCsv, runBench, UnknownKernelError } = await import('../bench/run.js');
   let report: BenchReport;
   try {
     report = await withEngine(o, (engine) =>
@@ -84,7 +105,7 @@ export async function bench(o: BenchCommandOptions): Promise<number> {
         runs: o.runs,
         quick: o.quick,
         peers: o.peers,
-        seed: process.env.TOK1D_BENCH_SEED ? Number(process.env.TOK1D_BENCH_SEED) : undefined,
+        seed: o.seed ?? (process.env.TOK1D_BENCH_SEED ? Number(process.env.TOK1D_BENCH_SEED) : undefined),
         log: (line) => process.stderr.write(`${line}\n`),
       }),
     );
@@ -94,9 +115,151 @@ export async function bench(o: BenchCommandOptions): Promise<number> {
   }
   process.stdout.write(`${formatReport(report, o.runs)}\n`);
   if (o.json) writeFileAtomic(o.json, `${JSON.stringify(report, null, 2)}\n`);
+  if (o.csv) writeFileAtomic(o.csv, reportCsv(report));
+  await drawRoofline(report, o.roofline);
   const failed = report.results.filter((r) => r.check !== 'ok' && !r.skipped).length + report.unavailable.length;
   if (failed) process.stderr.write(`${failed} case(s) or families failed or were unavailable\n`);
   return failed ? EXIT.failure : EXIT.ok;
+}
+
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new UserError(`cannot read ${what} ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'it is a folder' : err.message}`);
+  }
+}
+
+/** The spec file as a KernelSpec: JSON, or a module's default export or `spec` export; `file` inputs read. */
+async function loadSpec(path: string): Promise<KernelSpec> {
+  const { validateSpec, SpecError } = await import('../bench/custom.js');
+  let raw: unknown;
+  if (/\.(m?js|cjs)$/.test(path)) {
+    if (!existsSync(path)) throw new UserError(`cannot read spec ${path}: no such file`);
+    let mod: Record<string, unknown>;
+    try {
+      mod = (await import(pathToFileURL(resolve(path)).href)) as Record<string, unknown>;
+    } catch (e) {
+      throw new UserError(`cannot load spec ${path}: ${(e as Error).message.split('\n')[0]}`);
+    }
+    raw = mod.default ?? mod.spec;
+    if (raw === undefined) throw new UserError(`spec ${path} exports neither a default nor 'spec'`);
+  } else {
+    try {
+      raw = JSON.parse(readText(path, 'spec'));
+    } catch (e) {
+      if (e instanceof UserError) throw e;
+      throw new UserError(`spec ${path} is not valid JSON: ${(e as Error).message}`);
+    }
+  }
+  let spec: KernelSpec;
+  try {
+    spec = validateSpec(raw);
+  } catch (e) {
+    if (e instanceof SpecError) throw new UserError(`${path}: ${e.message}`);
+    throw e;
+  }
+  // Input files: raw little-endian values of the binding's type, relative to the spec.
+  const bindings = spec.bindings.map((b) => {
+    if (b.file === undefined || b.data) return b;
+    const file = resolve(dirname(path), b.file);
+    let buf: Buffer;
+    try {
+      buf = readFileSync(file);
+    } catch (e) {
+      throw new UserError(`${path}: binding ${b.name}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    if (buf.byteLength % 4) throw new UserError(`${path}: binding ${b.name}: ${file} holds ${buf.byteLength} bytes, not a whole number of 4-byte values`);
+    const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
+    const data = b.type === 'u32' ? new Uint32Array(ab) : b.type === 'i32' ? new Int32Array(ab) : new Float32Array(ab);
+    return { ...b, data, file: undefined };
+  });
+  return { ...spec, bindings };
+}
+
+/** `tok1d bench --kernel-file K.wgsl --spec K.json`: checks and times a user's kernel over its shapes × overrides. */
+async function benchKernelFile(o: BenchCommandOptions): Promise<number> {
+  if (!o.kernelFile || !o.spec) throw new UsageError('--kernel-file and --spec go together');
+  if (o.tune || o.suite !== 'kernels' || o.kernels?.length || o.presets?.length || o.peers) throw new UsageError('--kernel-file takes --spec, --runs, --seed, --json, --csv, --roofline and --no-ceilings only');
+  if (o.json) checkWritable(o.json);
+  if (o.csv) checkWritable(o.csv);
+  if (o.roofline) checkRooflinePath(o.roofline);
+  if (o.roofline && o.noCeilings) throw new UsageError('--roofline needs the ceilings; drop --no-ceilings');
+  const wgsl = readText(o.kernelFile, 'kernel');
+  const spec = await loadSpec(o.spec);
+  const { benchKernel, SpecError } = await import('../bench/custom.js');
+  const { formatReport, reportCsv } = await import('../bench/run.js');
+  const report = await withEngine(o, async (engine) => {
+    try {
+      return await benchKernel(engine, wgsl, spec, { runs: o.runs, seed: o.seed, ceilings: !o.noCeilings, log: (line) => process.stderr.write(`${line}\n`) });
+    } catch (e) {
+      if (e instanceof SpecError) throw new UserError(e.message);
+      throw e;
+    }
+  });
+  process.stdout.write(`${formatReport(report, o.runs)}\n`);
+  if (o.json) writeFileAtomic(o.json, `${JSON.stringify(report, null, 2)}\n`);
+  if (o.csv) writeFileAtomic(o.csv, reportCsv(report));
+  await drawRoofline(report, o.roofline);
+  const failed = report.results.filter((r) => r.check !== 'ok' && !r.skipped).length;
+  if (failed) process.stderr.write(`${failed} case(s) wrong or failed\n`);
+  return failed ? EXIT.failure : EXIT.ok;
+}
+
+function checkRooflinePath(path: string): void {
+  if (!/\.(svg|png)$/i.test(path)) throw new UsageError(`--roofline needs a .svg or .png file name, not '${path}'`);
+  checkWritable(path);
+}
+
+/** Writes the report's roofline to `path` (nothing when absent). */
+async function drawRoofline(report: BenchReport, path: string | undefined): Promise<void> {
+  if (!path) return;
+  const { writeRoofline } = await import('../bench/roofline.js');
+  try {
+    await writeRoofline(report, path, writeFileAtomic);
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`cannot draw the roofline: ${(e as Error).message.split('\n')[0]}`);
+  }
+  process.stderr.write(`roofline written to ${path}\n`);
+}
+
+/** `tok1d bench roofline REPORT.json -o FILE`: the roofline of a saved report. */
+export async function benchRoofline(reportPath: string, out: string): Promise<number> {
+  checkRooflinePath(out);
+  const { asReport } = await import('../bench/compare.js');
+  let report: BenchReport;
+  try {
+    report = asReport(JSON.parse(readText(reportPath, 'report')), reportPath);
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`${reportPath}: ${(e as Error).message}`);
+  }
+  await drawRoofline(report, out);
+  return EXIT.ok;
+}
+
+/** `tok1d bench compare BASE NEW`: per-case ratios with intervals; exit 1 on a regression beyond noise. */
+export async function benchCompare(basePath: string, newPath: string, minChange: number): Promise<number> {
+  const { asReport, compareReports, formatComparison } = await import('../bench/compare.js');
+  const load = (path: string) => {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readText(path, 'report'));
+    } catch (e) {
+      if (e instanceof UserError) throw e;
+      throw new UserError(`${path} is not valid JSON: ${(e as Error).message}`);
+    }
+    try {
+      return asReport(raw, path);
+    } catch (e) {
+      throw new UserError((e as Error).message);
+    }
+  };
+  const c = compareReports(load(basePath), load(newPath), minChange);
+  process.stdout.write(`${formatComparison(c)}\n`);
+  return c.regressions ? EXIT.failure : EXIT.ok;
 }
 
 /** `tok1d bench --suite train`: step time and images/s per preset, kernel-family shares. */

@@ -24,26 +24,9 @@ export function resolveBackend(flag: string | undefined): BackendName | undefine
   return value as BackendName;
 }
 
-/** The limits `tok1d doctor` prints and the bench records, in this order. */
-export const KEY_LIMITS = [
-  'maxStorageBufferBindingSize',
-  'maxBufferSize',
-  'maxComputeWorkgroupStorageSize',
-  'maxComputeInvocationsPerWorkgroup',
-  'maxComputeWorkgroupSizeX',
-  'maxComputeWorkgroupsPerDimension',
-  'maxTextureDimension2D',
-  'maxStorageBuffersPerShaderStage',
-] as const;
+export { describeEngine, KEY_LIMITS } from '../bench/adapter.js';
 
 export const BYTE_LIMITS: ReadonlySet<string> = new Set(['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize']);
-
-/** Adapter facts, key limits and features of an engine's device, as JSON reports carry them. */
-export function describeEngine(engine: Engine): Record<string, unknown> & { limits: Record<string, number>; features: string[] } {
-  const limits: Record<string, number> = {};
-  for (const k of KEY_LIMITS) limits[k] = (engine.limits as unknown as Record<string, number>)[k]!;
-  return { ...engine.info, limits, features: [...engine.features].sort() };
-}
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { BACKENDS, setNativeVerbose } from '../gpu/node.js';
-import { bench } from './bench.js';
+import { bench, benchCompare, benchRoofline } from './bench.js';
 import { doctor } from './doctor.js';
 import { resolveBackend } from './engine.js';
 import { cliAnyPreset, EXIT, UsageError, UserError } from './errors.js';
@@ -207,8 +207,11 @@ Options:
   },
   bench: {
     summary: 'time the kernels against the device\'s measured FMA and copy ceilings',
-    usage: `Usage: tok1d bench [--suite kernels|train|model] [--kernel NAME] [--preset NAME] [--batch LIST] [--quick] [--runs N] [--peers] [--json FILE]
+    usage: `Usage: tok1d bench [--suite kernels|train|model] [--kernel NAME] [--preset NAME] [--batch LIST] [--quick] [--runs N] [--peers] [--json FILE] [--csv FILE] [--roofline FILE]
        tok1d bench --tune [--suite train] [--preset NAME] [--batch LIST] [--json FILE]
+       tok1d bench --kernel-file K.wgsl --spec K.json [--runs N] [--seed N] [--json FILE] [--csv FILE]
+       tok1d bench compare BASE.json NEW.json [--min-change PCT]
+       tok1d bench roofline REPORT.json -o FILE.svg|FILE.png
 
 Measures the device's FMA (GFLOP/s) and copy (GB/s) ceilings with two probe kernels, then for
 every bench case: checks it against the float64 reference (a failing case is reported and not
@@ -235,9 +238,38 @@ Options:
                    at --batch 16,1; with --suite train a training step's shapes, small at batch
                    8), store the fastest per class for this adapter and driver in the cache
                    (cacheDir()/autotune.json, where the library's tuneModel() reads it) and
-                   print the choices with every candidate's time`,
+                   print the choices with every candidate's time
+  --kernel-file F  bench your own WGSL kernel, run as --spec says: entry point, override
+                   constants (lists are swept), bindings sized by expressions of the shape
+                   variables, dispatch size, FLOP and byte counts, and a check (like a tok1d
+                   op against its float64 reference, or a JS function in a .mjs spec). Wrong
+                   cases are reported wrong and not timed; the fastest correct variant of
+                   each shape is marked. See docs/bench.md and examples/bench/
+  --spec FILE      the kernel's spec (.json, or .mjs exporting it)
+  --csv FILE       also write the results as CSV (kernels suite or --kernel-file)
+  --seed N         seed of the random inputs
+  --no-ceilings    with --kernel-file: skip measuring the FMA and copy ceilings (no %ceil,
+                   no roofline; a quicker correctness run)
+  --roofline FILE  also draw the roofline (.svg or .png): the measured FMA and copy ceilings
+                   as the roof, every timed case that counts FLOPs as a point
+
+bench compare BASE.json NEW.json: per case (kernel, variant, shape) the time ratio NEW/BASE
+with its 95% interval; exit code 1 when a case is slower beyond the noise (the ratio's whole
+interval above 1 + --min-change, default 5%) or went wrong. The intervals are widened by the
+change of the measured ceilings between the two runs (the device's own drift).
+
+bench roofline REPORT.json -o FILE: the roofline of a saved --json report`,
+    positionals: true,
     options: {
       tune: { type: 'boolean' },
+      'kernel-file': { type: 'string' },
+      spec: { type: 'string' },
+      csv: { type: 'string' },
+      seed: { type: 'string' },
+      'min-change': { type: 'string' },
+      roofline: { type: 'string' },
+      'no-ceilings': { type: 'boolean' },
+      out: { type: 'string', short: 'o' },
       suite: { type: 'string' },
       kernel: { type: 'string', multiple: true },
       quick: { type: 'boolean' },
@@ -248,6 +280,21 @@ Options:
       batch: { type: 'string' },
     },
     run: (v) => {
+      const pos = (v._ as string[] | undefined) ?? [];
+      if (pos[0] === 'compare') {
+        if (pos.length !== 3) throw new UsageError('bench compare needs two JSON files: BASE.json NEW.json');
+        const pct = v['min-change'] === undefined ? 5 : Number(String(v['min-change']).replace(/%$/, ''));
+        if (!Number.isFinite(pct) || pct < 0 || pct >= 100) throw new UsageError(`--min-change must be a percentage from 0 to 99, not '${v['min-change']}'`);
+        return benchCompare(pos[1]!, pos[2]!, pct / 100);
+      }
+      if (pos[0] === 'roofline') {
+        if (pos.length !== 2) throw new UsageError('bench roofline needs one report: REPORT.json -o FILE.svg');
+        if (!v.out) throw new UsageError('bench roofline needs -o FILE.svg or FILE.png');
+        return benchRoofline(pos[1]!, v.out as string);
+      }
+      if (v.out !== undefined) throw new UsageError('-o goes with bench roofline');
+      if (pos.length) throw new UsageError(`unexpected argument '${pos[0]}' for 'bench' (did you mean 'bench compare'?)`);
+      if (v['min-change'] !== undefined) throw new UsageError('--min-change goes with bench compare');
       const quick = v.quick === true;
       const runs = v.runs === undefined ? (quick || v.suite === 'model' ? 3 : 10) : Number(v.runs);
       if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new UsageError(`--runs must be an integer from 1 to 1000, not '${v.runs}'`);
@@ -266,6 +313,12 @@ Options:
         presets: presets?.length ? presets : undefined,
         batches,
         tune: v.tune === true,
+        kernelFile: v['kernel-file'] as string | undefined,
+        spec: v.spec as string | undefined,
+        csv: v.csv as string | undefined,
+        seed: v.seed === undefined ? undefined : positiveInt('--seed', v.seed as string, 0),
+        roofline: v.roofline as string | undefined,
+        noCeilings: v['no-ceilings'] === true,
       });
     },
   },

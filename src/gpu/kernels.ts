@@ -20,7 +20,21 @@ export const INCLUDE_VARIANTS: Readonly<Record<string, Readonly<Record<string, s
 export class KernelSources {
   private cache = new Map<string, string>();
   private includeSets = new Map<string, ReadonlySet<string>>();
+  /** Sources given as text (define()), consulted before the reader. */
+  private readonly defined = new Map<string, string>();
   constructor(private readonly read: KernelReader) {}
+
+  /**
+   * Adds a kernel given as WGSL text under `name` (a kernel the bench was handed), compiled through
+   * the same engine and pipeline cache as the files. A name is defined once: pipelines are cached
+   * by name, so a changed source needs a new name.
+   */
+  define(name: string, source: string): void {
+    if (name.includes('+')) throw new Error(`kernel name '${name}' may not contain '+'`);
+    const had = this.defined.get(name);
+    if (had !== undefined && had !== source) throw new Error(`kernel ${name} is already defined with another source`);
+    this.defined.set(name, source);
+  }
 
   get(name: string): string {
     let src = this.cache.get(name);
@@ -51,7 +65,7 @@ export class KernelSources {
   private expand(name: string, seen: Set<string>, swap: Readonly<Record<string, string>>): string {
     if (seen.has(name)) return '';
     seen.add(name);
-    const raw = this.read(name);
+    const raw = this.defined.get(name) ?? this.read(name);
     return raw
       .split('\n')
       .map((line) => {
