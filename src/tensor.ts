@@ -54,3 +54,11 @@ export function numel(shape: readonly number[]): number {
 export function shapeStr(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
+
+/** The same buffer seen with another shape of equal size (not pooled: releasing it is a no-op). */
+export function view(t: Tensor, shape: readonly number[]): Tensor {
+  if (numel(shape) !== t.size) throw new Error(`view: ${shapeStr(t.shape)} cannot be seen as ${shapeStr(shape)}`);
+  const v = new Tensor(t.buffer, shape, t.dtype, false);
+  v.version = t.version;
+  return v;
+}

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { conv3x3 } from '../src/ops/conv.js';
 import { affine, unpatchify } from '../src/ops/elementwise.js';
-import { view } from '../src/ops/matmul.js';
+import { view } from '../src/tensor.js';
 import { rowsFrom, rowsInto, type RowSource } from '../src/ops/sequence.js';
 import { describeBackends, expectClose, freshRng, randomF32 } from './helpers.js';
 import { conv3x3Ref, pixelShuffleNchwRef, rowsFromRef, rowsIntoRef } from './reference/sequence.js';

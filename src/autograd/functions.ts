@@ -23,10 +23,10 @@ import {
   unpatchify as unpatchifyOp,
 } from '../ops/elementwise.js';
 import { layernorm as layernormOp, layernormBackward } from '../ops/layernorm.js';
-import { matmul, matmulBackward, view } from '../ops/matmul.js';
+import { matmul, matmulBackward } from '../ops/matmul.js';
 import { l2normalize as l2normalizeOp, l2normalizeBackward } from '../ops/normalize.js';
 import { rowsFrom as rowsFromOp, rowsFromBackward, rowsInto, rowsIntoBackward, type RowSource } from '../ops/sequence.js';
-import { shapeStr, Tensor } from '../tensor.js';
+import { shapeStr, Tensor, view } from '../tensor.js';
 import type { BackwardFn, Tape } from './tape.js';
 
 /** The engine and, when training, the tape ops record on. */
