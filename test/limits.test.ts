@@ -7,12 +7,12 @@
  * than the device has is refused at once, with one line naming the limit.
  */
 import { expect } from 'chai';
-import { readdirSync } from 'node:fs';
+import { basename } from 'node:path';
 import { MemoryTuneStore } from '../src/gpu/autotune.js';
 import type { Engine } from '../src/gpu/engine.js';
 import { KernelSources } from '../src/gpu/kernels.js';
 import { flatWorkgroupSize, largestParameter, LimitError, limitsToRaise, MINIMUM_LIMITS, type Limits } from '../src/gpu/limits.js';
-import { acquireNodeDevice, nodeKernelReader, type AcquiredDevice, type BackendName } from '../src/gpu/node.js';
+import { acquireNodeDevice, nodeKernelFiles, nodeKernelReader, type AcquiredDevice, type BackendName } from '../src/gpu/node.js';
 import { FAMILIES } from '../src/cli/families.js';
 import { runSelfTest } from '../src/cli/doctor.js';
 import { PRESETS } from '../src/model/config.js';
@@ -110,9 +110,7 @@ function bindingCounts(source: string): Map<string, Counts> {
   return out;
 }
 
-const KERNEL_NAMES = readdirSync(new URL('../../kernels', import.meta.url))
-  .filter((f) => f.endsWith('.wgsl'))
-  .map((f) => f.slice(0, -5));
+const KERNEL_NAMES = nodeKernelFiles().map((f) => basename(f, '.wgsl'));
 
 describe('device limits: what the kernels need', () => {
   it('FLAT_WG: 256 on core default limits and above, 128 on compatibility defaults, a power of two within every limit', () => {

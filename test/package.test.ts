@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { decodeImage } from '../src/io/image.js';
+import { nodeKernelFiles } from '../src/gpu/node.js';
 import { readTokFile } from '../src/io/tokens.js';
 import { bundledCheckpoint, Tokenizer } from '../src/model/tokenizer.js';
 import { CHROMIUM, CHROMIUM_ARGS, engineFor } from './helpers.js';
@@ -129,7 +130,7 @@ describe('the packed package, installed in an empty project', function () {
   it('ships the bin, the compiled library and its types, the browser bundle, the kernels and the model; no sources or tests', () => {
     for (const f of ['bin/tok1d.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/browser.d.ts', 'dist/src/cli/main.js', 'dist/browser/tok1d.js', 'models/default.safetensors', 'package.json', 'README.md'])
       expect(packed, f).to.include(f);
-    for (const k of readdirSync(join(ROOT, 'kernels')).filter((f) => f.endsWith('.wgsl'))) expect(packed, k).to.include(`kernels/${k}`);
+    for (const k of nodeKernelFiles()) expect(packed, k).to.include(k);
     expect(packed.filter((f) => /^(src|test|dist\/test|bench|tools)\//.test(f) || f.endsWith('.ts') && !f.endsWith('.d.ts'))).to.deep.equal([]);
   });
 

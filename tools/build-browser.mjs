@@ -29,11 +29,11 @@ export function stripWgsl(src) {
     .join('\n');
 }
 
-/** Every kernels/*.wgsl by name. */
+/** Every kernels/*.wgsl and kernels/generated/*.wgsl by name. */
 export function readKernels(root = ROOT) {
-  const dir = join(root, 'kernels');
   const out = {};
-  for (const f of readdirSync(dir).sort()) if (f.endsWith('.wgsl')) out[f.slice(0, -5)] = stripWgsl(readFileSync(join(dir, f), 'utf8'));
+  for (const dir of [join(root, 'kernels'), join(root, 'kernels', 'generated')])
+    for (const f of readdirSync(dir).sort()) if (f.endsWith('.wgsl')) out[f.slice(0, -5)] = stripWgsl(readFileSync(join(dir, f), 'utf8'));
   return out;
 }
 

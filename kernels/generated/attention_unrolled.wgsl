@@ -8,9 +8,8 @@
 //                     q and dO rows loaded once for both phases; attention.wgsl loads them twice);
 //                     with DS = 1 it also stores dS.
 //   attn_bwd_q_ds_h<n> attn_bwd_q with DS = 1: dQ of 8 query rows from the stored dS and k.
-// On llvmpipe each private-array access cost about as much as a storage load (attn_bwd_kv ran at
-// 13 GFLOP/s against the matmul tile's 35-43); here the compiler keeps the vectors in registers or
-// spills them to fixed stack slots. Same bindings, parameters and results as the attention.wgsl
+// On llvmpipe a private-array access costs about as much as a storage load; here the compiler keeps
+// the vectors in registers or spills them to fixed stack slots (figures: docs/perf-log.md). Same bindings, parameters and results as the attention.wgsl
 // entry points; the host uses these on CPU executors where the plan allows (src/ops/attention.ts).
 // FLOPs and bytes as there.
 

@@ -8,17 +8,14 @@
 //   A: texel (x = k4, y = batch*aBatchRows + m), or A[(batch*aBatchRows + m) * K4 + k4],
 //      = A[m, 4k4 .. 4k4+3]                                              (zero-padded past K)
 //   B: texel (x = k4, y = batch*bBatchRows + n) = B[4k4 .. 4k4+3, n]    (B transposed, zero-padded)
-// ops/matmul.ts fills a texture with a buffer-to-texture copy where the tensor's rows already are
+// ops/matmul/textures.ts fills a texture with a buffer-to-texture copy where the tensor's rows already are
 // its texel rows (row-major, K a multiple of 64), else with pack.wgsl. Per vec4 step along K an
 // invocation loads R A vec4s and C B texels and issues R*C 4-wide dot products: 16x16 1024 FMAs
-// per 32 loads, 16x32 2048 per 48, 32x32 4096 per 64. Measured on llvmpipe (2 cores, kernel alone):
-// 1024^3 at 48 GFLOP/s with A from storage and 42 from a texture for the 16x16 tile, which with no
-// packing pass also made a small-preset training step 20% faster; the 16x32 and 32x32 tiles ran
-// 10-30% slower with A from storage (seed batch 16 shapes), so they read A from a texture, where
-// the 32x32 tile reaches about 61 GFLOP/s (256x1024x1024). Bigger tiles compile longer the first
-// time (about 0.8 s, 2.7 s and 9 s; Mesa's disk cache keeps them) and waste work on short or narrow
-// outputs, so ops/matmul.ts lets the tuner choose (src/gpu/autotune.ts). A 64x32 tile reached
-// 69 GFLOP/s but took 32 s to compile, so it is not offered.
+// per 32 loads, 16x32 2048 per 48, 32x32 4096 per 64. The 16x16 tile reads A from storage (no
+// packing pass for activations); the wider tiles read it from a texture, which is faster for them.
+// Bigger tiles run faster on large outputs but compile for longer the first time and waste work on
+// short or narrow outputs, so the tuner chooses per shape class (src/gpu/autotune.ts); figures in
+// docs/perf-log.md.
 //
 // main_tn (C = Aᵀ·B, both operands in storage, row-major over the reduction index r): A stored
 // [R][M4], B stored [R][N4] (vec4 rows; zero-padded when M or N is not a multiple of 4), as weight
@@ -34,9 +31,9 @@
 // vec4 step of A, 4 rows of 16 columns of B: 1024 FMAs per 32 loads. bBatchRows is then K per batch.
 //
 // Common to all entries: the epilogue (with epilogue.wgsl's AUX modes) is one store4 call per 4
-// outputs with the bias of the invocation's columns loaded once, and accumulate / split-K chosen by override constants
-// (per-element loads and uniform branches in the epilogue made the first compile of the 16x32 tile
-// take 27 s instead of 2.7, and ran 5-25% slower). Invocations of a workgroup share their rows of
+// outputs with the bias of the invocation's columns loaded once, and accumulate / split-K chosen by
+// override constants (per-element loads and uniform branches there made the first compile of the
+// wide tile ten times longer, and ran slower). Invocations of a workgroup share their rows of
 // A (x runs along N), so the A loads of one SIMD batch hit the same cache lines. Rows/columns past
 // M/N clamp their loads and are not stored. FLOPs 2*M*N*K; bytes >= 4*(M*K + K*N + M*N). Loop
 // trips per invocation: ceil(K/4) (at most 16384, the widest texture) or, for main_tn, R per K

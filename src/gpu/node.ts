@@ -280,10 +280,32 @@ export async function acquireNodeDevice(requested?: BackendName, opts: AcquireOp
   throw new NoAdapterError(`no WebGPU adapter found (tried: ${tried.join('; ')}). ${INSTALL_HINT}`);
 }
 
-/** Reads kernels/NAME.wgsl from the package (found by walking up from this file). */
-export function nodeKernelReader(): (name: string) => string {
+/** The package's kernels folder (found by walking up from this file). */
+function kernelsRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'kernels')) && dirname(dir) !== dir) dir = dirname(dir);
-  const root = join(dir, 'kernels');
-  return (name: string) => readFileSync(join(root, `${name}.wgsl`), 'utf8');
+  return join(dir, 'kernels');
+}
+
+/** Every kernel's file, relative to the package: kernels/*.wgsl and kernels/generated/*.wgsl. */
+export function nodeKernelFiles(): string[] {
+  const root = kernelsRoot();
+  return ['', 'generated/'].flatMap((sub) =>
+    readdirSync(join(root, sub))
+      .filter((f) => f.endsWith('.wgsl'))
+      .sort()
+      .map((f) => `kernels/${sub}${f}`),
+  );
+}
+
+/**
+ * Reads kernels/NAME.wgsl, or kernels/generated/NAME.wgsl (written by `npm run gen`), from the
+ * package.
+ */
+export function nodeKernelReader(): (name: string) => string {
+  const root = kernelsRoot();
+  return (name: string) => {
+    const own = join(root, `${name}.wgsl`);
+    return readFileSync(existsSync(own) ? own : join(root, 'generated', `${name}.wgsl`), 'utf8');
+  };
 }

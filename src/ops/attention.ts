@@ -41,7 +41,7 @@ export interface AttentionPlan {
    */
   storeDs?: boolean;
   /**
-   * The kernels of kernels/attention_unrolled.wgsl (head-dimension loops unrolled, no private
+   * The kernels of kernels/generated/attention_unrolled.wgsl (head-dimension loops unrolled, no private
    * arrays: CPU executors) where rows is 8, the range is unsplit and headDim is 16 or 32: attn_fwd,
    * attn_bwd_kv, and attn_bwd_q when dS is stored.
    */
