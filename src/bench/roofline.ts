@@ -1,3 +1,4 @@
+import { chartPng, chartSvg } from '../util/chart.js';
 import type { BenchReport } from './measure.js';
 
 /**
@@ -85,24 +86,11 @@ export function rooflineSpec(report: BenchReport): Record<string, unknown> {
 }
 
 /** The roofline as SVG text (Vega renders it without a browser or canvas). */
-export async function rooflineSvg(report: BenchReport): Promise<string> {
-  const [vega, vl] = await Promise.all([import('vega'), import('vega-lite')]);
-  const compiled = vl.compile(rooflineSpec(report) as unknown as Parameters<typeof vl.compile>[0]).spec;
-  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
+export function rooflineSvg(report: BenchReport): Promise<string> {
+  return chartSvg(rooflineSpec(report));
 }
 
 /** Writes the roofline to `path`: SVG, or PNG (the SVG rasterized by sharp) when the name ends in .png. */
 export async function writeRoofline(report: BenchReport, path: string, write: (path: string, data: string | Uint8Array) => void): Promise<void> {
-  const svg = await rooflineSvg(report);
-  if (/\.png$/i.test(path)) {
-    const sharp = (await import('sharp')).default;
-    write(path, await sharp(Buffer.from(svg), { density: 144 }).png().toBuffer());
-  } else {
-    write(path, svg);
-  }
+  write(path, /\.png$/i.test(path) ? await chartPng(rooflineSpec(report)) : await chartSvg(rooflineSpec(report)));
 }

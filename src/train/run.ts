@@ -418,7 +418,7 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
   }
   await checkpoint(step);
   log(stopped ? `stopped at step ${step}; checkpoint written (continue with: tok1d train --resume ${dir})` : `finished ${step} steps; checkpoint ${join(dir, 'model.safetensors')}`);
-  if (!stopped) writeLossPlot(dir);
+  if (!stopped) await writeLossPlot(dir);
   engine.release(images);
   ema?.dispose();
   trainer.optimizer.dispose();
@@ -437,7 +437,7 @@ function truncateMetrics(path: string, step: number): void {
 }
 
 /** loss.png from metrics.jsonl: train MSE (mean over windows) and validation MSE. */
-export function writeLossPlot(dir: string): void {
+export async function writeLossPlot(dir: string): Promise<void> {
   const path = join(dir, 'metrics.jsonl');
   if (!existsSync(path)) return;
   const lines = readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as TrainMetrics | ValMetrics);
@@ -449,14 +449,14 @@ export function writeLossPlot(dir: string): void {
     const w = train.slice(i, i + window);
     pts.push({ x: w[w.length - 1]!.step, y: w.reduce((a, b) => a + b.mse, 0) / w.length });
   }
-  const img = plotLossCurves(
+  const png = await plotLossCurves(
     [
-      { label: 'train mse', color: [31, 119, 180], points: pts },
-      { label: 'val mse', color: [255, 127, 14], points: valm.map((v) => ({ x: v.step, y: v.mse })) },
+      { label: 'train mse', points: pts },
+      { label: 'val mse', points: valm.map((v) => ({ x: v.step, y: v.mse })) },
     ],
     'reconstruction mse (log scale)',
   );
-  writeFileSync(join(dir, 'loss.png'), encodePng(img));
+  writeFileSync(join(dir, 'loss.png'), png);
 }
 
 /** Nearest-neighbour upscale so small model images are visible (at least 128 px). */
