@@ -3,9 +3,10 @@
  * Chromium on SwiftShader: each run launches a fresh browser (a new profile: no shader or HTTP cache
  * kept between runs), opens the page on the default sample and reads the demo's start-up marks.
  *
- *   node dist/bench/web-start.js [--runs N] [--model URL] [--json FILE] [--txt FILE]
+ *   node dist/bench/web-start.js [--runs N] [--model URL] [--no-warmup] [--json FILE] [--txt FILE]
  *
- * --model is the demo's model query parameter (default: the bundled models/default.safetensors).
+ * --model is the demo's model query parameter (default: the bundled models/default.safetensors);
+ * --no-warmup opens the page with warmup=0 (each pipeline compiled at its first use).
  * Reported per step (median, min, max over the runs, milliseconds since page load): the bundle
  * module loaded, the WebGPU engine created, the model fetched and uploaded, the first image's
  * tokens read back, and its reconstruction.
@@ -18,7 +19,7 @@ import { CHROMIUM, CHROMIUM_ARGS } from '../src/bench/chromium.js';
 import { median } from '../src/util/stats.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const STEPS = ['moduleLoaded', 'engine', 'model', 'firstTokens', 'firstImage'] as const;
+const STEPS = ['moduleLoaded', 'engine', 'model', 'compiled', 'firstTokens', 'firstImage'] as const;
 type Marks = Partial<Record<(typeof STEPS)[number], number>>;
 
 interface DemoState {
@@ -51,7 +52,8 @@ async function main(): Promise<void> {
       const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
       try {
         const page = await browser.newPage();
-        await page.goto(`${url}${model ? `?model=${encodeURIComponent(model)}` : ''}`);
+        const query = [model ? `model=${encodeURIComponent(model)}` : '', args.includes('--no-warmup') ? 'warmup=0' : ''].filter(Boolean).join('&');
+        await page.goto(`${url}${query ? `?${query}` : ''}`);
         await page.waitForFunction(() => (window as unknown as { tok1dDemo?: DemoState }).tok1dDemo?.ready !== undefined);
         const s = await page.evaluate(async () => {
           const d = (window as unknown as { tok1dDemo: DemoState }).tok1dDemo;
@@ -73,24 +75,25 @@ async function main(): Promise<void> {
   const summary = Object.fromEntries(
     STEPS.map((k) => {
       const xs = rows.map((m) => m[k]!).filter((x) => typeof x === 'number');
-      return [k, { median: median(xs), min: Math.min(...xs), max: Math.max(...xs) }];
+      return [k, xs.length ? { median: median(xs), min: Math.min(...xs), max: Math.max(...xs) } : null];
     }),
   );
   const what: Record<(typeof STEPS)[number], string> = {
     moduleLoaded: 'bundle module loaded',
     engine: 'WebGPU engine created',
     model: 'model fetched and uploaded',
+    compiled: "the model's pipelines compiled (Tokenizer.warmup)",
     firstTokens: 'first image encoded (ids read back)',
     firstImage: 'its reconstruction decoded',
   };
   const lines = [
     `web demo start-up, headless Chromium (${CHROMIUM}); adapter ${adapter} (a software adapter: SwiftShader on the CPU)`,
     `model: ${modelName}`,
-    `bundle dist/browser/tok1d.js: ${(build.bytes / 1024).toFixed(1)} KiB (gzip ${(build.gzipBytes / 1024).toFixed(1)} KiB); ${runs} runs, each a fresh browser`,
+    `bundle dist/browser/tok1d.js: ${(build.bytes / 1024).toFixed(1)} KiB (gzip ${(build.gzipBytes / 1024).toFixed(1)} KiB); ${runs} runs, each a fresh browser; ${args.includes('--no-warmup') ? 'no warm-up: pipelines compiled at first use' : 'Tokenizer.warmup() after loading'}`,
     '',
     '| ms since page load | median | min | max |',
     '|---|---|---|---|',
-    ...STEPS.map((k) => `| ${what[k]} | ${summary[k]!.median.toFixed(0)} | ${summary[k]!.min.toFixed(0)} | ${summary[k]!.max.toFixed(0)} |`),
+    ...STEPS.filter((k) => summary[k]).map((k) => `| ${what[k]} | ${summary[k]!.median.toFixed(0)} | ${summary[k]!.min.toFixed(0)} | ${summary[k]!.max.toFixed(0)} |`),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   const txt = flag('--txt');

@@ -18,6 +18,7 @@ import {
 } from '../src/io/tokens.js';
 import { CheckpointError, serializeCheckpoint } from '../src/model/checkpoint.js';
 import { PRESETS } from '../src/model/config.js';
+import { TITOK_PRESETS, type TiTokConfig } from '../src/model/titok-config.js';
 import { fromModelOutput, toModelInput } from '../src/io/image.js';
 import { TokenizerModel } from '../src/model/model.js';
 import { Tokenizer } from '../src/model/tokenizer.js';
@@ -43,6 +44,40 @@ async function rejects(p: Promise<unknown>, cls: new (...a: never[]) => Error, r
   expect(err, `expected a rejection matching ${re}`).to.be.instanceOf(cls);
   expect((err as Error).message).to.match(re);
 }
+
+describeBackends('Tokenizer.warmup', (_get, backend) => {
+  const titok: TiTokConfig = { ...TITOK_PRESETS['titok-bl64-vq']!, imageSize: 32, encoderPatch: 8, decoderPatch: 8, encoderSize: 'tiny', decoderSize: 'tiny', tokens: 8, codebookSize: 256, tokenSize: 12, useL2Norm: true };
+  for (const [what, preset] of [['tiny', 'tiny'], ['a TiTok model', titok]] as const)
+    it(`${what}: compiles every pipeline encode and decode use, ahead; same ids and pixels; no resource left by the trace`, async () => {
+      const fresh = () => createEngine({ backend, poison: true, tuneStore: new MemoryTuneStore() });
+      const [ea, eb] = [await fresh(), await fresh()];
+      try {
+        const warm = await Tokenizer.random(preset, RUN_SEED, { engine: ea });
+        const cold = await Tokenizer.random(preset, RUN_SEED, { engine: eb });
+        const r = freshRng();
+        const images = [0, 1].map(() => randomF32(warm.imageValues, r, -1, 1));
+        const resources = ea.resourceCount;
+        const before = ea.counters.pipelinesCompiled;
+        const n = await warm.warmup({ batch: 2 });
+        expect(n).to.be.greaterThan(5);
+        expect(ea.counters.pipelinesCompiled - before, 'warmup compiled what it traced').to.equal(n);
+        expect(ea.resourceCount, 'the trace keeps no resource').to.equal(resources);
+        const ids = await warm.encode(images, { batch: 2 });
+        const back = await warm.decode(ids, { batch: 2 });
+        expect(ea.counters.pipelinesCompiled - before, 'nothing compiled at first use').to.equal(n);
+        const coldIds = await cold.encode(images, { batch: 2 });
+        expect(ids.map((a) => Array.from(a))).to.deep.equal(coldIds.map((a) => Array.from(a)));
+        const coldBack = await cold.decode(coldIds, { batch: 2 });
+        back.forEach((b, i) => expect(Array.from(b)).to.deep.equal(Array.from(coldBack[i]!)));
+        expect(await warm.warmup({ batch: 2 }), 'a second warmup finds nothing left').to.equal(0);
+        warm.dispose();
+        cold.dispose();
+      } finally {
+        ea.dispose();
+        eb.dispose();
+      }
+    });
+});
 
 describeBackends('Tokenizer (tiny)', (get, backend) => {
   it("kernel choices: 'auto' measures nothing on a CPU executor; 'measure' times the missing classes once and stores them", async function () {

@@ -47,6 +47,13 @@ export { MAX_GROUPS };
  * collects many dispatches per submit. Shapes travel as uniforms; pipelines are keyed by kernel,
  * entry point and override constants only.
  */
+/** A kernel entry point with its override constants: one pipeline. */
+export interface PipelineRef {
+  kernel: string;
+  entry: string;
+  overrides?: Record<string, number>;
+}
+
 export class Engine {
   readonly limits: GPUSupportedLimits;
   readonly features: ReadonlySet<string>;
@@ -61,6 +68,8 @@ export class Engine {
   readonly tuner: Tuner;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly pending = new Map<string, Promise<GPUComputePipeline>>();
+  /** While tracePipelines runs: the pipelines asked for and the resources created. */
+  private trace: { pipelines: Map<string, PipelineRef>; resources: string[] } | null = null;
   private readonly warmed = new Set<string>();
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
@@ -159,7 +168,7 @@ export class Engine {
   }
 
   /** Compiles pipelines in parallel ahead of use (each at most once per engine). */
-  async precompile(list: { kernel: string; entry: string; overrides?: Record<string, number> }[]): Promise<void> {
+  async precompile(list: readonly PipelineRef[]): Promise<void> {
     await Promise.all(
       list.map(({ kernel, entry, overrides = {} }) => {
         const key = this.key(kernel, entry, overrides);
@@ -177,6 +186,27 @@ export class Engine {
         return pr;
       }),
     );
+  }
+
+  /**
+   * The pipelines `fn`'s work would compile, found without running it: while it runs, dispatches
+   * are recorded but not encoded, reads return zeros, and the resources the ops create are freed
+   * at the end (so no cache keeps contents that were never computed). Only pipelines not yet
+   * compiled are listed; precompile() then compiles them in parallel. Nothing else may use the
+   * engine meanwhile.
+   */
+  async tracePipelines(fn: () => Promise<unknown>): Promise<PipelineRef[]> {
+    if (this.trace) throw new Error('tracePipelines: already tracing');
+    const trace = (this.trace = { pipelines: new Map<string, PipelineRef>(), resources: [] as string[] });
+    try {
+      await fn();
+      return [...trace.pipelines.values()];
+    } finally {
+      this.trace = null;
+      // Copies recorded meanwhile may target the resources: submitted first, then destroyed.
+      this.flush();
+      for (const key of trace.resources) this.freeResource(key);
+    }
   }
 
   /** Number of distinct pipelines that have been dispatched at least once. */
@@ -225,6 +255,7 @@ export class Engine {
     if (this.disposed) throw new Error('engine is disposed');
     const value = create();
     this.resources.set(key, { value, destroy: () => destroy(value), owner: owner?.id });
+    this.trace?.resources.push(key);
     if (owner) {
       let keys = this.derived.get(owner.id);
       if (!keys) this.derived.set(owner.id, (keys = new Set()));
@@ -335,6 +366,7 @@ export class Engine {
    * map (a training step's losses and token ids, for instance). Results follow the input order.
    */
   async readMany(ts: readonly Tensor[]): Promise<(Float32Array | Uint32Array | Int32Array)[]> {
+    if (this.trace) return ts.map((t) => (t.dtype === 'f32' ? new Float32Array(t.size) : t.dtype === 'i32' ? new Int32Array(t.size) : new Uint32Array(t.size)));
     const offsets: number[] = [];
     let total = 0;
     for (const t of ts) {
@@ -409,6 +441,11 @@ export class Engine {
     groups: readonly [number, number, number] | readonly number[],
     overrides: Record<string, number> = {},
   ): void {
+    if (this.trace) {
+      const key = this.key(kernel, entry, overrides);
+      if (!this.pipelines.has(key)) this.trace.pipelines.set(key, { kernel, entry, overrides });
+      return;
+    }
     const pipeline = this.pipeline(kernel, entry, overrides);
     const entries: GPUBindGroupEntry[] = [];
     let b = 0;

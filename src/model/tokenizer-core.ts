@@ -812,6 +812,25 @@ export class Tokenizer {
    * The encoder's output per image, before quantization: [T, C] row-major (TiTok: K latent tokens of
    * token_size channels; a VAE's posterior mean, i.e. what its decoder reads).
    */
+  /**
+   * Compiles, all at once and in parallel (createComputePipelineAsync), the pipelines that encode
+   * and decode will use for `batch` images at a time (default 1), instead of one after another at
+   * their first use: a page on a CPU adapter (SwiftShader) spends most of its first encode
+   * compiling. The work is traced without being run (Engine.tracePipelines): call it before
+   * other calls on this tokenizer's engine, not while they run. Resolves once every pipeline is
+   * compiled; returns how many were.
+   */
+  async warmup(opts: { batch?: number } = {}): Promise<number> {
+    const batch = Tokenizer.batchSize(opts.batch ?? 1);
+    const images = Array.from({ length: batch }, () => new Float32Array(this.imageValues));
+    const list = await this.engine.tracePipelines(async () => {
+      if (this.continuous) await this.decodeLatents(await this.encodeLatents(images, { batch }), { batch });
+      else await this.decode(await this.encode(images, { batch }), { batch });
+    });
+    await this.engine.precompile(list);
+    return list.length;
+  }
+
   async encodeLatents(images: readonly ImageInput[], opts?: number | EncodeOptions): Promise<Float32Array[]> {
     return this.run('encodeLatents', async () => {
       const out: Float32Array[] = [];
