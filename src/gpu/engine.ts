@@ -42,11 +42,6 @@ const UNIFORM_SLOTS = 512;
 const MAX_ARENAS = 32;
 export { MAX_GROUPS };
 
-/**
- * An engine bound to one GPUDevice: pipeline cache, buffer pool, and one command encoder that
- * collects many dispatches per submit. Shapes travel as uniforms; pipelines are keyed by kernel,
- * entry point and override constants only.
- */
 /** A kernel entry point with its override constants: one pipeline. */
 export interface PipelineRef {
   kernel: string;
@@ -54,6 +49,11 @@ export interface PipelineRef {
   overrides?: Record<string, number>;
 }
 
+/**
+ * An engine bound to one GPUDevice: pipeline cache, buffer pool, and one command encoder that
+ * collects many dispatches per submit. Shapes travel as uniforms; pipelines are keyed by kernel,
+ * entry point and override constants only.
+ */
 export class Engine {
   readonly limits: GPUSupportedLimits;
   readonly features: ReadonlySet<string>;
