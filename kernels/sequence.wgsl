@@ -29,8 +29,9 @@
 //   1 shared    Σ_b dx[b, offset + t, :] (a position table, shared rows)  span rows
 //   2 repeat    Σ_b Σ_r dx[b, offset + r, :] (class token, mask token)    span 1
 // Each item sums its terms itself in a fixed order (b outer, r inner): deterministic, no atomics;
-// loop trips per invocation batch (shared) or batch · rows (repeat; the caller keeps them under
-// llvmpipe's cap). rows_scatter is the slice's adjoint: every element of dx is written once.
+// loop trips per invocation batch (shared) or batch · rows (repeat). The caller keeps them under
+// llvmpipe's loop cap by summing images [b0, b0 + batch) per pass, the passes after the first
+// with acc = 1. rows_scatter is the slice's adjoint: every element of dx is written once.
 //!include flat
 
 struct Params {
@@ -47,6 +48,7 @@ struct Params {
   q0: u32,       // rows_grad: first table row the segment reads
   mode: u32,     // rows_grad: 0 perImage, 1 shared, 2 repeat
   acc: u32,      // rows_grad: 1 adds to the table's gradient instead of writing zeros around the segment
+  b0: u32,       // rows_grad: first image of this pass (shared, repeat)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -137,9 +139,9 @@ fn rows_grad4(@builtin(global_invocation_id) gid: vec3u) {
     let b = t / p.rows;
     s = xr4[at_x(b, p.offset + t - b * p.rows, c)];
   } else if (p.mode == 1u) {
-    for (var b = 0u; b < p.batch; b++) { s += xr4[at_x(b, p.offset + t, c)]; }
+    for (var b = p.b0; b < p.b0 + p.batch; b++) { s += xr4[at_x(b, p.offset + t, c)]; }
   } else {
-    for (var b = 0u; b < p.batch; b++) {
+    for (var b = p.b0; b < p.b0 + p.batch; b++) {
       for (var r = 0u; r < p.rows; r++) { s += xr4[at_x(b, p.offset + r, c)]; }
     }
   }
@@ -164,9 +166,9 @@ fn rows_grad1(@builtin(global_invocation_id) gid: vec3u) {
     let b = t / p.rows;
     s = xr1[at_x(b, p.offset + t - b * p.rows, c)];
   } else if (p.mode == 1u) {
-    for (var b = 0u; b < p.batch; b++) { s += xr1[at_x(b, p.offset + t, c)]; }
+    for (var b = p.b0; b < p.b0 + p.batch; b++) { s += xr1[at_x(b, p.offset + t, c)]; }
   } else {
-    for (var b = 0u; b < p.batch; b++) {
+    for (var b = p.b0; b < p.b0 + p.batch; b++) {
       for (var r = 0u; r < p.rows; r++) { s += xr1[at_x(b, p.offset + r, c)]; }
     }
   }

@@ -92,6 +92,27 @@ describeBackends('TiTok backward kernels', (get) => {
       });
     }
 
+    it(`rowsIntoBackward sums in passes when the loop cap is low (shared, position, repeat), D=${D}`, async () => {
+      const e = get();
+      const r = freshRng();
+      const [B, L] = [5, 11];
+      const o = { offset: 3, rows: 4 };
+      const dx = randomF32(B * L * D, r);
+      const t = e.upload(dx, [B, L, D]);
+      // repeat: 4 rows per image, 9 trips → 2 images per pass (3 passes); shared/position: 2 images per pass.
+      for (const [role, maxTrips] of [['shared', 2], ['position', 2], ['repeat', 9]] as const) {
+        const tableOffset = role === 'position' ? 1 : role === 'repeat' ? 2 : 0;
+        const n = tableRows(role, B, o.rows, 2);
+        const g = rowsIntoBackward(e, t, n, { ...o, source: role, tableOffset, maxTrips });
+        const got = await e.readF32(g);
+        expect(got.every(Number.isFinite), 'every element written').to.equal(true);
+        expectClose(got, rowsIntoBackwardRef(dx, [B, L, D], n, { ...o, source: role, tableOffset }), 1e-6, `${role}, ${maxTrips} trips per pass`);
+        e.release(g);
+      }
+      expect(() => rowsIntoBackward(e, t, 4, { ...o, source: 'repeat', maxTrips: 3 })).to.throw(/4 repeated rows exceed 3 terms/);
+      e.release(t);
+    });
+
     it(`rowsIntoBackward adds a second segment of the same table in place, D=${D}`, async () => {
       const e = get();
       const r = freshRng();

@@ -84,6 +84,8 @@ export interface RowsIntoGradOptions {
   source: RowSource | 'position';
   /** First table row the segment read (posOffset for 'position'; 0 for a source). */
   tableOffset?: number;
+  /** Loop trips one pass may make (default LOOP_TRIP_CAP, llvmpipe's loop cap; tests lower it). */
+  maxTrips?: number;
 }
 
 /**
@@ -101,13 +103,22 @@ export function rowsIntoBackward(engine: Engine, dx: Tensor, tableRows: number, 
     throw new Error(`rowsIntoBackward: rows [${offset}, ${offset + rows}) outside the sequence of ${seq}`);
   const span = source === 'perImage' ? batch * rows : source === 'repeat' ? 1 : rows;
   if (q0 + span > tableRows) throw new Error(`rowsIntoBackward: table rows [${q0}, ${q0 + span}) outside a table of ${tableRows}`);
-  if (source === 'repeat' && batch * rows > MAX_TRIPS) throw new Error(`rowsIntoBackward: ${batch} images × ${rows} repeated rows exceed ${MAX_TRIPS} terms per sum`);
+  const maxTrips = o.maxTrips ?? MAX_TRIPS;
+  // Images summed per pass: each invocation's loop stays within maxTrips trips.
+  const perPass = source === 'repeat' ? Math.floor(maxTrips / rows) : source === 'perImage' ? batch : maxTrips;
+  if (perPass < 1) throw new Error(`rowsIntoBackward: ${rows} repeated rows exceed ${maxTrips} terms per sum`);
   if (into && into.size !== tableRows * D) throw new Error(`rowsIntoBackward: gradient ${shapeStr(into.shape)} is not ${tableRows} rows of ${D}`);
   checkBindable(engine, 'rowsIntoBackward', dx, [tableRows, D]);
   const out = into ?? engine.empty([tableRows, D]);
   const { vec, d, items, groups, stride } = launch(engine, tableRows, D);
-  const u = [items, stride, d, rows, seq, offset, 0, 0, 0, batch, q0, GRAD_MODE[source], into ? 1 : 0];
-  engine.dispatch('sequence', vec ? 'rows_grad4' : 'rows_grad1', [dx, out], { u }, groups);
+  // perImage copies: one pass over the whole batch. Sums: passes of perPass images, adding up.
+  for (let b0 = 0; b0 < batch; b0 += perPass) {
+    const n = source === 'perImage' ? batch : Math.min(perPass, batch - b0);
+    const acc = into || b0 > 0 ? 1 : 0;
+    const u = [items, stride, d, rows, seq, offset, 0, 0, 0, n, q0, GRAD_MODE[source], acc, source === 'perImage' ? 0 : b0];
+    engine.dispatch('sequence', vec ? 'rows_grad4' : 'rows_grad1', [dx, out], { u }, groups);
+    if (source === 'perImage') break;
+  }
   if (into) into.touch();
   return out;
 }
