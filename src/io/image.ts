@@ -416,8 +416,12 @@ export async function decodeImageFile(bytes: Uint8Array, opts: DecodeOptions = {
     const converted = naiveCmyk ? image.pipelineColourspace('cmyk').toColourspace('cmyk') : image.flatten({ background: { r, g, b } }).toColourspace('srgb');
     out = await converted.raw().toBuffer({ resolveWithObject: true });
   } catch (err) {
-    const reason = vipsReason(err);
-    const truncated = /premature end of (JPEG|the) (image|file|data)|truncated|unexpected end/i.test(reason) && !/corrupt/i.test(reason);
+    let reason = vipsReason(err);
+    // libvips may report a cut-short JPEG by its generic failOn message, depending on which of its
+    // threads warns first: a JPEG without an end-of-image marker after its scan data is truncated.
+    const cutShort = info.format === 'JPEG' && !jpegHasEnd(bytes);
+    if (cutShort && !TRUNCATED.test(reason)) reason = 'premature end of JPEG image';
+    const truncated = cutShort || (TRUNCATED.test(reason) && !/corrupt/i.test(reason));
     throw new ImageError(`${truncated ? 'truncated' : 'corrupt'} ${info.format}: ${reason}`);
   }
   const { width, height, channels } = out.info;
@@ -427,6 +431,24 @@ export async function decodeImageFile(bytes: Uint8Array, opts: DecodeOptions = {
   }
   if (naiveCmyk) return { width, height, rgb: cmykToRgb(out.data) };
   return { width, height, rgb: new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.byteLength) };
+}
+
+/** What decoders say of a file that ends too soon. */
+const TRUNCATED = /premature end of (JPEG|the) (image|file|data)|truncated|unexpected end/i;
+
+/**
+ * Whether a JPEG has its end-of-image marker (FF D9) after the start of its first scan (FF DA):
+ * inside entropy-coded data an FF byte is always followed by 00 or a restart marker, so an FF D9
+ * there is the end of the image.
+ */
+function jpegHasEnd(bytes: Uint8Array): boolean {
+  let sos = -1;
+  for (let i = 2; i + 1 < bytes.length; i++) {
+    if (bytes[i] !== 0xff) continue;
+    if (sos < 0 && bytes[i + 1] === 0xda) sos = i;
+    else if (sos >= 0 && bytes[i + 1] === 0xd9) return true;
+  }
+  return false;
 }
 
 /** CMYK (0 = no ink) to RGB without a colour profile: R = round((255 − C)(255 − K) / 255), and so on. */
