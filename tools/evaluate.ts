@@ -14,8 +14,7 @@
  * - f16 storage: the share of tokens that change between the run's f32 weights (state.safetensors;
  *   EMA weights where the run kept them) and the checkpoint, on the same images.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createEngine } from '../src/node-engine.js';
 import type { Engine } from '../src/gpu/engine.js';
@@ -28,6 +27,7 @@ import { paramSpecs } from '../src/model/config.js';
 import { Tokenizer } from '../src/index.js';
 import { Dataset } from '../src/train/data.js';
 import { collectImages } from '../src/cli/inputs.js';
+import { mean } from '../src/util/stats.js';
 
 /** Mean PSNR of each image pair, [n, S, S, 3] in [-1, 1]. */
 function psnrs(inputs: Float32Array, outputs: Float32Array, n: number, S: number): number[] {
@@ -36,8 +36,6 @@ function psnrs(inputs: Float32Array, outputs: Float32Array, n: number, S: number
   for (let i = 0; i < n; i++) out.push(psnr(fromModelOutput(inputs.subarray(i * per, (i + 1) * per), S).rgb, fromModelOutput(outputs.subarray(i * per, (i + 1) * per), S).rgb));
   return out;
 }
-
-const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** Same-bits baseline: downsample to side×side 8-bit RGB, upsample bilinearly to S×S. */
 function baseline(inputs: Float32Array, n: number, S: number, side: number): Float32Array {
@@ -52,27 +50,27 @@ function baseline(inputs: Float32Array, n: number, S: number, side: number): Flo
 /** The side of the largest square 8-bit RGB thumbnail that fits in `bits`. */
 const thumbSide = (bits: number) => Math.max(1, Math.floor(Math.sqrt(bits / 24)));
 
-/** Ids and reconstructions of [n, S, S, 3] inputs, decoding the first k tokens. */
-async function roundTrip(tok: Tokenizer, inputs: Float32Array, n: number, k?: number): Promise<{ ids: Uint32Array[]; out: Float32Array }> {
+/** [n, S, S, 3] inputs as n images. */
+function split(tok: Tokenizer, inputs: Float32Array): Float32Array[] {
   const per = tok.imageValues;
-  const images = Array.from({ length: n }, (_, i) => inputs.subarray(i * per, (i + 1) * per));
-  const ids = await tok.encode(images);
-  const decoded = await tok.decode(ids, k === undefined ? undefined : { tokens: k });
-  const out = new Float32Array(n * per);
-  decoded.forEach((d, i) => out.set(d, i * per));
-  return { ids, out };
+  return Array.from({ length: inputs.length / per }, (_, i) => inputs.subarray(i * per, (i + 1) * per));
 }
 
-/** The run's f32 weights as a checkpoint Tokenizer.load takes (a temporary file or folder), or null. */
-function f32Checkpoint(runDir: string, config: Tokenizer['config'], tmp: string): string | null {
+/** Reconstructions from the first k tokens of each id list (all of them by default), as one [n, S, S, 3] array. */
+async function decodeAll(tok: Tokenizer, ids: Uint32Array[], k?: number): Promise<Float32Array> {
+  const out = new Float32Array(ids.length * tok.imageValues);
+  (await tok.decode(ids, k === undefined ? undefined : { tokens: k })).forEach((d, i) => out.set(d, i * tok.imageValues));
+  return out;
+}
+
+/** The run's f32 weights (EMA weights where the run kept them) as checkpoint bytes, or null without state.safetensors. */
+function f32Checkpoint(runDir: string, config: Tokenizer['config']): Uint8Array | null {
   const statePath = join(runDir, 'state.safetensors');
   if (!existsSync(statePath)) return null;
   const state = decodeSafetensors(readFileSync(statePath)).tensors;
   const specs = isTiTok(config) ? titokParamSpecs(config) : paramSpecs(config);
   const params = new Map(specs.map((s) => [s.name, (state.get(`ema/${s.name}`) ?? state.get(`param/${s.name}`))!.data]));
-  const path = join(tmp, 'f32.safetensors');
-  writeFileSync(path, isTiTok(config) ? serializeTiTokFile(config, params, 'F32') : serializeCheckpoint(config, params));
-  return path;
+  return isTiTok(config) ? serializeTiTokFile(config, params, 'F32') : serializeCheckpoint(config, params);
 }
 
 async function main(): Promise<void> {
@@ -104,25 +102,23 @@ async function main(): Promise<void> {
   const random = new Float32Array(crops * S * S * 3);
   for (let i = 0; i < crops; i++) random.set(await ds.sample(i), i * S * S * 3);
 
-  const photos = await roundTrip(tok, centre, files.length);
-  const cropRun = await roundTrip(tok, random, crops);
+  const photoIds = await tok.encode(split(tok, centre));
+  const cropIds = await tok.encode(split(tok, random));
+  const allIds = [...photoIds, ...cropIds];
   const side = thumbSide(bits);
-  const photoPsnr = psnrs(centre, photos.out, files.length, S);
+  const photoPsnr = psnrs(centre, await decodeAll(tok, photoIds), files.length, S);
   const photoBase = psnrs(centre, baseline(centre, files.length, S, side), files.length, S);
-  const cropPsnr = mean(psnrs(random, cropRun.out, crops, S));
+  const cropPsnr = mean(psnrs(random, await decodeAll(tok, cropIds), crops, S));
   const cropBase = mean(psnrs(random, baseline(random, crops, S, side), crops, S));
   const used = new Set<number>();
-  for (const ids of [...photos.ids, ...cropRun.ids]) for (const id of ids) used.add(id);
+  for (const ids of allIds) for (const id of ids) used.add(id);
 
   // Prefix decoding (TiTok): the first k tokens of the same ids.
   const prefixes: { tokens: number; bits: number; baselineBits: number; psnr: number; baselinePsnr: number; perPhoto: number[] }[] = [];
   if (isTiTok(config)) {
     const ks = prefixFlag ? prefixFlag.split(',').map(Number) : [...new Set([1, T / 8, T / 4, T / 2, T].map((k) => Math.max(1, Math.round(k))))];
     for (const k of ks) {
-      const decoded = await tok.decode(photos.ids, { tokens: k });
-      const out = new Float32Array(centre.length);
-      decoded.forEach((d, i) => out.set(d, i * d.length));
-      const p = psnrs(centre, out, files.length, S);
+      const p = psnrs(centre, await decodeAll(tok, photoIds, k), files.length, S);
       const b = tok.bitsForTokens(k);
       prefixes.push({ tokens: k, bits: b, baselineBits: thumbSide(b) ** 2 * 24, psnr: mean(p), baselinePsnr: mean(psnrs(centre, baseline(centre, files.length, S, thumbSide(b)), files.length, S)), perPhoto: p });
     }
@@ -130,21 +126,15 @@ async function main(): Promise<void> {
 
   // f16 storage against the run's f32 weights.
   let f16: { changed: number; total: number } | null = null;
-  const tmp = mkdtempSync(join(tmpdir(), 'tok1d-eval-'));
-  try {
-    const f32Path = f32Checkpoint(runDir, config, tmp);
-    if (f32Path) {
-      const ref = await Tokenizer.load(f32Path, { engine });
-      const a = [...photos.ids, ...cropRun.ids];
-      const b = [...(await ref.encode(Array.from({ length: files.length }, (_, i) => centre.subarray(i * tok.imageValues, (i + 1) * tok.imageValues)))), ...(await ref.encode(Array.from({ length: crops }, (_, i) => random.subarray(i * tok.imageValues, (i + 1) * tok.imageValues))))];
-      let changed = 0;
-      let total = 0;
-      a.forEach((ids, i) => ids.forEach((id, j) => ((changed += id === b[i]![j] ? 0 : 1), total++)));
-      f16 = { changed, total };
-      ref.dispose();
-    }
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
+  const f32Bytes = f32Checkpoint(runDir, config);
+  if (f32Bytes) {
+    const ref = await Tokenizer.load(f32Bytes, { engine });
+    const b = [...(await ref.encode(split(tok, centre))), ...(await ref.encode(split(tok, random)))];
+    let changed = 0;
+    let total = 0;
+    allIds.forEach((ids, i) => ids.forEach((id, j) => ((changed += id === b[i]![j] ? 0 : 1), total++)));
+    f16 = { changed, total };
+    ref.dispose();
   }
 
   const report = {

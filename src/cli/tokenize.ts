@@ -10,6 +10,7 @@ import { formatJsonlLine, parseJsonl, parseTok, TOK_MAGIC, TokenFileError, type 
 import { cliAnyPreset, cliPreset, EXIT, UsageError, UserError } from './errors.js';
 import { Progress } from './progress.js';
 import { DEMO_PAGE_MAX, demoPageHtml, type DemoEntry } from './demo-page.js';
+import { mean } from '../util/stats.js';
 
 export interface ModelChoice {
   checkpoint?: string;
@@ -152,13 +153,13 @@ export async function reconstruct(o: ReconstructOptions): Promise<number> {
       }
       progress.tick(loaded.length);
     }
-    const mean = psnrs.length ? psnrs.reduce((a, b) => a + b, 0) / psnrs.length : NaN;
+    const meanPsnr = mean(psnrs);
     const k = o.tokens ?? tok.tokensPerImage;
     if (o.compare) {
-      const html = demoPageHtml(page, { images: psnrs.length, meanPsnr: mean, tokensPerImage: k, bitsPerImage: tok.bitsForTokens(k), codebookSize: tok.config.codebookSize });
+      const html = demoPageHtml(page, { images: psnrs.length, meanPsnr, tokensPerImage: k, bitsPerImage: tok.bitsForTokens(k), codebookSize: tok.config.codebookSize });
       await writeFileAtomic(join(o.out, 'index.html'), new TextEncoder().encode(html));
     }
-    process.stdout.write(`mean PSNR ${mean.toFixed(2)} dB over ${psnrs.length} images; ${k} tokens, ${tok.bitsForTokens(k).toFixed(0)} bits per image; outputs in ${o.out}${o.compare ? ` (page: ${join(o.out, 'index.html')})` : ''}\n`);
+    process.stdout.write(`mean PSNR ${meanPsnr.toFixed(2)} dB over ${psnrs.length} images; ${k} tokens, ${tok.bitsForTokens(k).toFixed(0)} bits per image; outputs in ${o.out}${o.compare ? ` (page: ${join(o.out, 'index.html')})` : ''}\n`);
     progress.done(`reconstructed ${psnrs.length} images${failed ? `, ${failed} failed` : ''}`);
     return failed ? EXIT.failure : EXIT.ok;
   } finally {

@@ -12,6 +12,11 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
 }
 
+/** The arithmetic mean of `xs`; NaN when empty. */
+export function mean(xs: readonly number[]): number {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN;
+}
+
 /**
  * Relative L2 error ‖actual − expected‖ / ‖expected‖ over expected's length; the absolute error
  * ‖actual − expected‖ when expected is all zeros. Infinity when actual is shorter or holds a
