@@ -104,20 +104,17 @@ export function rowsIntoBackward(engine: Engine, dx: Tensor, tableRows: number, 
   const span = source === 'perImage' ? batch * rows : source === 'repeat' ? 1 : rows;
   if (q0 + span > tableRows) throw new Error(`rowsIntoBackward: table rows [${q0}, ${q0 + span}) outside a table of ${tableRows}`);
   const maxTrips = o.maxTrips ?? MAX_TRIPS;
-  // Images summed per pass: each invocation's loop stays within maxTrips trips.
+  // Images per pass: each invocation's loop stays within maxTrips trips (perImage copies: one pass).
   const perPass = source === 'repeat' ? Math.floor(maxTrips / rows) : source === 'perImage' ? batch : maxTrips;
   if (perPass < 1) throw new Error(`rowsIntoBackward: ${rows} repeated rows exceed ${maxTrips} terms per sum`);
   if (into && into.size !== tableRows * D) throw new Error(`rowsIntoBackward: gradient ${shapeStr(into.shape)} is not ${tableRows} rows of ${D}`);
   checkBindable(engine, 'rowsIntoBackward', dx, [tableRows, D]);
   const out = into ?? engine.empty([tableRows, D]);
   const { vec, d, items, groups, stride } = launch(engine, tableRows, D);
-  // perImage copies: one pass over the whole batch. Sums: passes of perPass images, adding up.
+  // Passes of perPass images, each after the first adding to the gradient.
   for (let b0 = 0; b0 < batch; b0 += perPass) {
-    const n = source === 'perImage' ? batch : Math.min(perPass, batch - b0);
-    const acc = into || b0 > 0 ? 1 : 0;
-    const u = [items, stride, d, rows, seq, offset, 0, 0, 0, n, q0, GRAD_MODE[source], acc, source === 'perImage' ? 0 : b0];
+    const u = [items, stride, d, rows, seq, offset, 0, 0, 0, Math.min(perPass, batch - b0), q0, GRAD_MODE[source], into || b0 > 0 ? 1 : 0, b0];
     engine.dispatch('sequence', vec ? 'rows_grad4' : 'rows_grad1', [dx, out], { u }, groups);
-    if (source === 'perImage') break;
   }
   if (into) into.touch();
   return out;
