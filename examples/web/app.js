@@ -116,20 +116,16 @@ async function run(tok, source, label) {
     demo.marks.imageReady = t1;
     demo.marks.firstTokens = t2;
   }
-  const k = tok.titok ? Number($('k').value) : ids.length;
-  const [recon] = await tok.decode([ids], { tokens: k });
+  const inRgb = fromModelOutput(input, S);
+  draw($('input'), inRgb);
+  demo.last = { label, ids: Array.from(ids), input: inRgb, encodeMs: t2 - t1 };
+  await showReconstruction(tok, tok.titok ? Number($('k').value) : ids.length);
   const t3 = performance.now();
   demo.marks.firstImage ??= t3;
-  const inRgb = fromModelOutput(input, S);
-  const outRgb = fromModelOutput(recon, S);
-  draw($('input'), inRgb);
-  draw($('recon'), outRgb);
-  drawTokens(ids, tok, k);
-  const p = psnr(inRgb.rgb, outRgb.rgb);
-  demo.last = { label, ids: Array.from(ids), tokens: k, psnr: p, encodeMs: t2 - t1, decodeMs: t3 - t2, input: inRgb };
+  demo.last.decodeMs = t3 - t2;
   stats([
     ['image', `${label} (${pixels.width}×${pixels.height} → ${S}×${S})`],
-    ['PSNR', `${p.toFixed(2)} dB`],
+    ['PSNR', `${demo.last.psnr.toFixed(2)} dB`],
     ['decode file + resize (CPU)', `${(t1 - t0).toFixed(1)} ms`],
     ['encode (GPU, with read-back)', `${(t2 - t1).toFixed(1)} ms`],
     ['decode (GPU, with read-back)', `${(t3 - t2).toFixed(1)} ms`],
@@ -140,18 +136,22 @@ async function run(tok, source, label) {
   bitmap.close();
 }
 
-/** Redraws the reconstruction of the last image from its first k tokens (TiTok models). */
-async function redraw(tok, k) {
+/** Decodes the last image from its first k tokens: draws the reconstruction and its tokens, sets its PSNR. */
+async function showReconstruction(tok, k) {
   const last = demo.last;
-  $('kout').textContent = `${k} of ${tok.tokensPerImage}`;
-  if (!last) return;
   const [recon] = await tok.decode([Uint32Array.from(last.ids)], { tokens: k });
   const outRgb = fromModelOutput(recon, tok.config.imageSize);
   draw($('recon'), outRgb);
   drawTokens(last.ids, tok, k);
   last.tokens = k;
   last.psnr = psnr(last.input.rgb, outRgb.rgb);
-  $('reconcap').textContent = `reconstruction from the first ${k} tokens: ${last.psnr.toFixed(2)} dB`;
+  $('reconcap').textContent = tok.titok ? `reconstruction from the first ${k} tokens: ${last.psnr.toFixed(2)} dB` : 'reconstruction from the tokens';
+}
+
+/** The slider (TiTok models): the last image again, from its first k tokens. */
+async function redraw(tok, k) {
+  $('kout').textContent = `${k} of ${tok.tokensPerImage}`;
+  if (demo.last) await showReconstruction(tok, k);
 }
 
 async function main() {
