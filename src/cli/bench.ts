@@ -96,7 +96,7 @@ export async function bench(o: BenchCommandOptions): Promise<number> {
   if (o.csv) checkWritable(o.csv);
   if (o.roofline) checkRooflinePath(o.roofline);
   // Loaded on demand: the rest of the CLI works without the bench harness installed.
-  const { formatReport, reportCsv, runBench, UnknownKernelError } = await import('../bench/run.js');
+  const { runBench, UnknownKernelError } = await import('../bench/run.js');
   let report: BenchReport;
   try {
     report = await withEngine(o, (engine) =>
@@ -113,10 +113,7 @@ export async function bench(o: BenchCommandOptions): Promise<number> {
     if (e instanceof UnknownKernelError) throw new UsageError(e.message);
     throw e;
   }
-  process.stdout.write(`${formatReport(report, o.runs)}\n`);
-  if (o.json) writeFileAtomic(o.json, `${JSON.stringify(report, null, 2)}\n`);
-  if (o.csv) writeFileAtomic(o.csv, reportCsv(report));
-  await drawRoofline(report, o.roofline);
+  await writeReport(report, o);
   const failed = report.results.filter((r) => r.check !== 'ok' && !r.skipped).length + report.unavailable.length;
   if (failed) process.stderr.write(`${failed} case(s) or families failed or were unavailable\n`);
   return failed ? EXIT.failure : EXIT.ok;
@@ -189,7 +186,6 @@ async function benchKernelFile(o: BenchCommandOptions): Promise<number> {
   const wgsl = readText(o.kernelFile, 'kernel');
   const spec = await loadSpec(o.spec);
   const { benchKernel, SpecError } = await import('../bench/custom.js');
-  const { formatReport, reportCsv } = await import('../bench/run.js');
   const report = await withEngine(o, async (engine) => {
     try {
       return await benchKernel(engine, wgsl, spec, { runs: o.runs, seed: o.seed, ceilings: !o.noCeilings, log: (line) => process.stderr.write(`${line}\n`) });
@@ -198,10 +194,7 @@ async function benchKernelFile(o: BenchCommandOptions): Promise<number> {
       throw e;
     }
   });
-  process.stdout.write(`${formatReport(report, o.runs)}\n`);
-  if (o.json) writeFileAtomic(o.json, `${JSON.stringify(report, null, 2)}\n`);
-  if (o.csv) writeFileAtomic(o.csv, reportCsv(report));
-  await drawRoofline(report, o.roofline);
+  await writeReport(report, o);
   const failed = report.results.filter((r) => r.check !== 'ok' && !r.skipped).length;
   if (failed) process.stderr.write(`${failed} case(s) wrong or failed\n`);
   return failed ? EXIT.failure : EXIT.ok;
@@ -210,6 +203,15 @@ async function benchKernelFile(o: BenchCommandOptions): Promise<number> {
 function checkRooflinePath(path: string): void {
   if (!/\.(svg|png)$/i.test(path)) throw new UsageError(`--roofline needs a .svg or .png file name, not '${path}'`);
   checkWritable(path);
+}
+
+/** A kernels report: the table on stdout, then the --json, --csv and --roofline files asked for. */
+async function writeReport(report: BenchReport, o: BenchCommandOptions): Promise<void> {
+  const { formatReport, reportCsv } = await import('../bench/run.js');
+  process.stdout.write(`${formatReport(report, o.runs)}\n`);
+  if (o.json) writeFileAtomic(o.json, `${JSON.stringify(report, null, 2)}\n`);
+  if (o.csv) writeFileAtomic(o.csv, reportCsv(report));
+  await drawRoofline(report, o.roofline);
 }
 
 /** Writes the report's roofline to `path` (nothing when absent). */
