@@ -83,15 +83,11 @@ function quantileTable(): Float64Array {
 }
 
 /**
- * One standard normal truncated to [−2, 2] for (seed, index), by inversion: the top QUANTILE_BITS
- * of 32 random bits pick an interval of equal probability and the other bits a point inside it,
+ * One standard normal truncated to [−2, 2] from 32 random bits, by inversion: the top
+ * QUANTILE_BITS pick an interval of equal probability and the other bits a point inside it,
  * linearly between the interval's knots (a density constant on each of the 4096 intervals, within
- * 0.2% of the normal's). One hash and one table read per value.
+ * 0.5% of the normal's at ±2 and closer inside). One table read per value.
  */
-export function truncNormalAt(seed: number, index: number): number {
-  return truncNormalFrom(quantileTable(), randomBits(seed, index, 0));
-}
-
 function truncNormalFrom(q: Float64Array, bits: number): number {
   const k = bits >>> FRACTION_BITS;
   const f = ((bits & ((1 << FRACTION_BITS) - 1)) + 0.5) / (1 << FRACTION_BITS);
