@@ -4,6 +4,9 @@
  */
 import * as F from '../autograd/functions.js';
 import type { Ctx } from '../autograd/functions.js';
+import type { Engine } from '../gpu/engine.js';
+import { truncNormalTensor } from '../ops/random.js';
+import { seedFor } from '../train/init.js';
 import type { Tensor } from '../tensor.js';
 
 /** Checks that every spec has a tensor of its size and marks them constant (in-place writers touch them). */
@@ -14,6 +17,24 @@ export function adoptParams(params: ReadonlyMap<string, Tensor>, specs: readonly
     if (t.size !== s.shape.reduce((a, b) => a * b, 1)) throw new Error(`parameter ${s.name} has ${t.size} values, expected [${s.shape.join(', ')}]`);
     t.constant = true;
   }
+}
+
+/** How a parameter starts: truncated normal with this std (its own stream, seedFor(seed, name)), or ones / zeros. */
+export type ParamInit = { std: number } | 'ones' | 'zeros';
+
+/** Reproducible random parameters, made on the device (the same bits as truncNormal on the host). */
+export function randomParams(engine: Engine, specs: readonly { name: string; shape: readonly number[]; init: ParamInit }[], seed: number): Map<string, Tensor> {
+  const params = new Map<string, Tensor>();
+  for (const s of specs) {
+    let t: Tensor;
+    if (typeof s.init === 'object') t = truncNormalTensor(engine, s.shape, s.init.std, seedFor(seed, s.name));
+    else {
+      t = engine.empty(s.shape);
+      engine.fill(t, s.init === 'ones' ? 1 : 0);
+    }
+    params.set(s.name, t);
+  }
+  return params;
 }
 
 /** A block's parameters: two LayerNorms, the fused qkv and output projections, the MLP's two layers. */

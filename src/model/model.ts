@@ -3,8 +3,7 @@ import type { Ctx } from '../autograd/functions.js';
 import type { Engine } from '../gpu/engine.js';
 import { patchify } from '../ops/elementwise.js';
 import type { Tensor } from '../tensor.js';
-import { ones, seedFor, truncNormal, zeros } from '../train/init.js';
-import { adoptParams, preLnBlock, releaseUntaped } from './blocks.js';
+import { adoptParams, preLnBlock, randomParams, releaseUntaped } from './blocks.js';
 import { paramSpecs, tokensPerImage, type ModelConfig } from './config.js';
 
 export interface ForwardResult {
@@ -40,14 +39,10 @@ export class TokenizerModel {
 
   /** Reproducible initialization: truncated normal (std 0.02) weights, ones/zeros for norms and biases. */
   static random(engine: Engine, config: ModelConfig, seed: number): TokenizerModel {
-    const params = new Map<string, Tensor>();
-    for (const s of paramSpecs(config)) {
-      const n = s.shape.reduce((a, b) => a * b, 1);
-      const data = s.init === 'normal' ? truncNormal(n, 0.02, seedFor(seed, s.name)) : s.init === 'ones' ? ones(n) : zeros(n);
-      params.set(s.name, engine.upload(data, s.shape));
-    }
-    return new TokenizerModel(engine, config, params);
+    const specs = paramSpecs(config).map((s) => ({ ...s, init: s.init === 'normal' ? { std: 0.02 } : s.init }));
+    return new TokenizerModel(engine, config, randomParams(engine, specs, seed));
   }
+
 
   p(name: string): Tensor {
     const t = this.params.get(name);

@@ -22,8 +22,7 @@ import { affine, gatherRows, add as addOp, patchify } from '../ops/elementwise.j
 import { rowsFrom } from '../ops/sequence.js';
 import { view, type Tensor } from '../tensor.js';
 import type { ForwardResult } from './model.js';
-import { seedFor, truncNormal, ones, zeros } from '../train/init.js';
-import { adoptParams, preLnBlock, releaseUntaped } from './blocks.js';
+import { adoptParams, preLnBlock, randomParams, releaseUntaped } from './blocks.js';
 import { TITOK_SIZES, titokGrid, titokParamSpecs, type TiTokConfig } from './titok-config.js';
 
 const EPS = 1e-5;
@@ -40,14 +39,9 @@ export class TiTokModel {
 
   /** Reproducible random weights (truncated normal, ones and zeros per TiTokParamSpec.init). */
   static random(engine: Engine, config: TiTokConfig, seed: number): TiTokModel {
-    const params = new Map<string, Tensor>();
-    for (const s of titokParamSpecs(config)) {
-      const n = s.shape.reduce((a, b) => a * b, 1);
-      const data = s.init === 'ones' ? ones(n) : s.init === 'zeros' ? zeros(n) : truncNormal(n, s.init.std, seedFor(seed, s.name));
-      params.set(s.name, engine.upload(data, s.shape));
-    }
-    return new TiTokModel(engine, config, params);
+    return new TiTokModel(engine, config, randomParams(engine, titokParamSpecs(config), seed));
   }
+
 
   p(name: string): Tensor {
     const t = this.params.get(name);

@@ -24,7 +24,7 @@ export function mix32(x: number): number {
 export function randomBits(seed: number, index: number, draw: number): number {
   const key = mix32(seed >>> 0);
   const x = mix32((key ^ index) >>> 0);
-  return mix32((x ^ (Math.imul(draw, 0x9e3779b9) + 0x632be5ab)) >>> 0);
+  return mix32((x ^ (Math.imul(draw, 0x9e3779b9) + NORMAL_SALT)) >>> 0);
 }
 
 /** A seed for one named parameter: FNV-1a of the name's UTF-16 units, mixed with the base seed. */
@@ -37,7 +37,6 @@ export function seedFor(seed: number, name: string): number {
 /** Knots of the inverse CDF table: QUANTILE_STEPS intervals of equal probability. */
 const QUANTILE_BITS = 12;
 const QUANTILE_STEPS = 1 << QUANTILE_BITS;
-const FRACTION_BITS = 32 - QUANTILE_BITS;
 
 /** erf(t) for |t| ≤ 1.5 by its Maclaurin series, with basic operations only (error below 1e-16). */
 function erfSeries(t: number): number {
@@ -82,32 +81,49 @@ function quantileTable(): Float64Array {
   return (quantiles = q);
 }
 
+/** Entries of the value table: one per interval of equal probability, read by the top bits. */
+export const NORMAL_TABLE_BITS = 16;
+/** The salt of the draw-0 stream of randomBits, hoisted where values are made in bulk. */
+export const NORMAL_SALT = 0x632be5ab;
+
+let table: Float32Array | null = null;
+
 /**
- * One standard normal truncated to [−2, 2] from 32 random bits, by inversion: the top
- * QUANTILE_BITS pick an interval of equal probability and the other bits a point inside it,
- * linearly between the interval's knots (a density constant on each of the 4096 intervals, within
- * 0.5% of the normal's at ±2 and closer inside). One table read per value.
+ * The 2^NORMAL_TABLE_BITS values a standard normal truncated to [−2, 2] takes here: entry j is the
+ * inverse CDF at the middle of the j-th of as many intervals of equal probability (linearly between
+ * the quantile knots, in float64), rounded to float32. Built once from basic operations only.
  */
-function truncNormalFrom(q: Float64Array, bits: number): number {
-  const k = bits >>> FRACTION_BITS;
-  const f = ((bits & ((1 << FRACTION_BITS) - 1)) + 0.5) / (1 << FRACTION_BITS);
-  return q[k]! + (q[k + 1]! - q[k]!) * f;
+export function normalTable(): Float32Array {
+  if (table) return table;
+  const q = quantileTable();
+  const per = 1 << (NORMAL_TABLE_BITS - QUANTILE_BITS);
+  const t = new Float32Array(1 << NORMAL_TABLE_BITS);
+  for (let j = 0; j < t.length; j++) {
+    const k = Math.floor(j / per);
+    const f = ((j % per) + 0.5) / per;
+    t[j] = q[k]! + (q[k + 1]! - q[k]!) * f;
+  }
+  return (table = t);
 }
 
 /**
  * n values of N(0, std²) truncated at ±2 std (the shape inside is the normal's; the standard
- * deviation of the result is about 0.88 std). Value i depends only on (seed, i). Use
- * seedFor(seed, name) to give each parameter its own stream.
+ * deviation of the result is about 0.88 std). Value i depends only on (seed, i): it is
+ * float32(std) × normalTable()[randomBits(seed, i, 0) >>> 16], one float32 product, so the device
+ * kernel (kernels/init.wgsl, ops/random.ts) gives the same bits. Use seedFor(seed, name) to give
+ * each parameter its own stream.
  */
 export function truncNormal(n: number, std = 0.02, seed = 0): Float32Array {
   if (!(Number.isInteger(n) && n >= 0 && n <= 2 ** 32)) throw new Error(`truncNormal: bad length ${n}`);
   if (!(std >= 0) || !Number.isFinite(std)) throw new Error(`truncNormal: std must be finite and ≥ 0, got ${std}`);
   const out = new Float32Array(n);
-  const q = quantileTable();
-  // randomBits(seed, i, 0) with the per-seed and per-draw parts hoisted out of the loop.
+  const t = normalTable();
+  const s = Math.fround(std);
+  const shift = 32 - NORMAL_TABLE_BITS;
+  // randomBits(seed, i, 0) with the per-seed part hoisted out of the loop. The product of two
+  // float32 values is exact in float64, so storing it rounds once, as a float32 multiply does.
   const key = mix32(seed >>> 0);
-  const salt = 0x632be5ab;
-  for (let i = 0; i < n; i++) out[i] = std * truncNormalFrom(q, mix32((mix32((key ^ i) >>> 0) ^ salt) >>> 0));
+  for (let i = 0; i < n; i++) out[i] = s * t[mix32((mix32((key ^ i) >>> 0) ^ NORMAL_SALT) >>> 0) >>> shift]!;
   return out;
 }
 
