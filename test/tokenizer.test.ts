@@ -22,7 +22,7 @@ import { TITOK_PRESETS, type TiTokConfig } from '../src/model/titok-config.js';
 import { fromModelOutput, toModelInput } from '../src/io/image.js';
 import { TokenizerModel } from '../src/model/model.js';
 import { Tokenizer } from '../src/model/tokenizer.js';
-import { describeBackends, freshRng, randomF32, RUN_SEED } from './helpers.js';
+import { describeBackends, expectClose, freshRng, randomF32, RUN_SEED } from './helpers.js';
 import { MemoryTuneStore } from '../src/gpu/autotune.js';
 import { createEngine } from '../src/node-engine.js';
 import { shapeClass } from '../src/ops/matmul.js';
@@ -77,6 +77,48 @@ describeBackends('Tokenizer.warmup', (_get, backend) => {
         eb.dispose();
       }
     });
+});
+
+describeBackends('Tokenizer.warmup({ kernels: fast })', (_get, backend) => {
+  it('compiles the fast kernels, then switches to them: nothing compiled at first use, the same images from the same ids', async function () {
+    // The switch does not depend on the backend; SwiftShader compiles the fast kernels for 10 s and more.
+    if (backend !== 'opengl') {
+      console.log('      skipped: runs on opengl only (the same logic; compiling costs 10 s more per backend)');
+      this.skip();
+    }
+    const engine = await createEngine({ backend, poison: true, tuneStore: new MemoryTuneStore() });
+    try {
+      const tok = await Tokenizer.random('tiny', RUN_SEED, { engine });
+      const images = [randomF32(tok.imageValues, freshRng(), -1, 1)];
+      expect(engine.info.software, 'the test backends are CPU executors').to.equal(true);
+      const quickN = await tok.warmup();
+      const ids = await tok.encode(images);
+      const quickBack = await tok.decode(ids);
+      const before = engine.counters.pipelinesCompiled;
+      const traced: string[] = [];
+      const trace = engine.tracePipelines.bind(engine);
+      engine.tracePipelines = async (fn) => {
+        const list = await trace(fn);
+        traced.push(...list.map((p) => p.kernel));
+        return list;
+      };
+      const fastN = await tok.warmup({ kernels: 'fast' });
+      expect(quickN).to.be.greaterThan(5);
+      expect(traced, 'the fast matmul and attention kernels').to.include.members(['matmul_tex', 'attention_unrolled']);
+      expect(traced, 'the quick ones are already compiled').to.not.include('matmul');
+      expect(engine.quickCompileFlops).to.equal(0);
+      expect(engine.counters.pipelinesCompiled - before).to.equal(fastN);
+      const fastBack = await tok.decode(ids);
+      await tok.encode(images);
+      expect(engine.counters.pipelinesCompiled - before, 'nothing compiled at first use').to.equal(fastN);
+      expectClose(fastBack[0]!, quickBack[0]!, 1e-5, 'decode on the fast kernels against the quick ones');
+      const wrong = await tok.warmup({ kernels: 'fastest' as 'fast' }).then(() => null, (e: unknown) => e);
+      expect(wrong).to.be.instanceOf(TypeError).with.property('message').that.matches(/kernels must be 'quick' or 'fast'/);
+      tok.dispose();
+    } finally {
+      engine.dispose();
+    }
+  });
 });
 
 describeBackends('Tokenizer (tiny)', (get, backend) => {

@@ -14,7 +14,7 @@ const DEFAULT_CHECKPOINT = '/models/default.safetensors';
 const params = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
 // Milliseconds since page load (performance.now()) at each start-up step; bench/web-start.ts reads them.
-const demo = { ready: null, firstTokensMs: null, marks: {}, last: null, error: null, model: null, adapter: null };
+const demo = { ready: null, upgraded: null, kernels: '', firstTokensMs: null, marks: {}, last: null, error: null, model: null, adapter: null };
 window.tok1dDemo = demo;
 
 function status(text, isError = false) {
@@ -131,6 +131,7 @@ async function run(tok, source, label) {
     ['decode (GPU, with read-back)', `${(t3 - t2).toFixed(1)} ms`],
     ['first tokens after page load', `${demo.firstTokensMs.toFixed(0)} ms`],
     ['adapter', demo.adapter],
+    ...(demo.kernels ? [['kernels', demo.kernels]] : []),
     ['model', demo.model],
   ]);
   bitmap.close();
@@ -233,6 +234,21 @@ async function main() {
   };
   const sample = params.get('sample') ?? SAMPLES[0];
   if (sample !== 'none') await go(`/examples/images/${sample}.png`, sample);
+  demo.again = () => go(`/examples/images/${sample === 'none' ? SAMPLES[0] : sample}.png`, sample);
+  // On a CPU adapter the first image ran on kernels that compile quickly; the faster ones compile
+  // now, in the background, and later images use them.
+  if (engine.info.software && params.get('warmup') !== '0') {
+    demo.kernels = 'quick to compile (compiling the faster ones…)';
+    demo.upgraded = tok.warmup({ kernels: 'fast' }).then(
+      () => {
+        demo.marks.fastKernels = performance.now();
+        demo.kernels = `fast (compiled ${((demo.marks.fastKernels - demo.marks.firstImage) / 1000).toFixed(1)} s after the first image)`;
+      },
+      (e) => {
+        demo.kernels = `quick to compile (the faster ones failed: ${e?.message ?? e})`;
+      },
+    );
+  }
 }
 
 demo.ready = main().catch((e) => {

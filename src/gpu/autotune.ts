@@ -14,6 +14,16 @@
 import type { DeviceInfo } from './engine.js';
 import { median } from '../util/stats.js';
 
+/**
+ * FLOPs of one dispatch below which a CPU executor runs the quick-to-compile kernels by default:
+ * the texture matmul tile and the unrolled attention kernels run several times faster, but
+ * compiling one of them takes SwiftShader about 2 s (llvmpipe about 1 s) against about 0.1 s for
+ * the storage tile, while 2^26 FLOPs take the storage tile about 20 ms. So a single 64×64 image
+ * through a small model (a web page's first tokens) compiles only the quick kernels, and batches
+ * large enough for the fast ones to repay their compile get them. Tuned choices override it.
+ */
+export const QUICK_COMPILE_FLOPS = 2 ** 26;
+
 /** Where tuning results live between processes. */
 export interface TuneStore {
   /** The stored document, or null when there is none yet. */

@@ -1,5 +1,5 @@
 import { Tensor, numel, type DType } from '../tensor.js';
-import { Tuner, type TuneStore } from './autotune.js';
+import { QUICK_COMPILE_FLOPS, Tuner, type TuneStore } from './autotune.js';
 import { KernelSources } from './kernels.js';
 import { checkDeviceLimits, flatWorkgroupSize, MAX_GROUPS, tensorLimitError } from './limits.js';
 import { BufferPool } from './pool.js';
@@ -66,6 +66,12 @@ export class Engine {
   readonly pool: BufferPool;
   /** Per-device kernel choices (src/gpu/autotune.ts): ops consult it, tuning fills it. */
   readonly tuner: Tuner;
+  /**
+   * Where nothing is tuned, dispatches of fewer FLOPs than this run the kernels that compile
+   * quickly on CPU executors rather than the fastest ones (QUICK_COMPILE_FLOPS; 0 always picks the
+   * fastest). Tokenizer.warmup({ kernels: 'fast' }) lowers it once the fast ones are compiled.
+   */
+  quickCompileFlops = QUICK_COMPILE_FLOPS;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly pending = new Map<string, Promise<GPUComputePipeline>>();
   /** While tracePipelines runs: the pipelines asked for and the resources created. */

@@ -598,15 +598,17 @@ export class Tokenizer {
    * size or the options.
    */
   async encode(images: readonly ImageInput[], opts?: number | EncodeOptions): Promise<Uint32Array[]> {
-    return this.run('encode', async () => {
-      const T = this.tokensPerImage;
-      const out: Uint32Array[] = [];
-      await this.encodeBatches(images, Tokenizer.encodeOptions(opts), 'encode', async (indices, _i0, count) => {
-        const ids = await this.engine.readU32(indices);
-        for (let k = 0; k < count; k++) out.push(ids.slice(k * T, (k + 1) * T));
-      });
-      return out;
+    return this.run('encode', () => this.encodeNow(images, opts));
+  }
+
+  private async encodeNow(images: readonly ImageInput[], opts?: number | EncodeOptions): Promise<Uint32Array[]> {
+    const T = this.tokensPerImage;
+    const out: Uint32Array[] = [];
+    await this.encodeBatches(images, Tokenizer.encodeOptions(opts), 'encode', async (indices, _i0, count) => {
+      const ids = await this.engine.readU32(indices);
+      for (let k = 0; k < count; k++) out.push(ids.slice(k * T, (k + 1) * T));
     });
+    return out;
   }
 
   /**
@@ -718,15 +720,17 @@ export class Tokenizer {
    * or the options (TiTok: `tokens` decodes a prefix).
    */
   async decode(tokens: readonly Uint32Array[] | TokenBuffer, opts?: number | DecodeOptions): Promise<Float32Array[]> {
-    return this.run('decode', async () => {
-      const n = this.imageValues;
-      const out: Float32Array[] = [];
-      await this.decodeBatches(tokens, opts, 'decode', async (img, _i0, count) => {
-        const pixels = await this.engine.readF32(img);
-        for (let k = 0; k < count; k++) out.push(pixels.slice(k * n, (k + 1) * n));
-      });
-      return out;
+    return this.run('decode', () => this.decodeNow(tokens, opts));
+  }
+
+  private async decodeNow(tokens: readonly Uint32Array[] | TokenBuffer, opts?: number | DecodeOptions): Promise<Float32Array[]> {
+    const n = this.imageValues;
+    const out: Float32Array[] = [];
+    await this.decodeBatches(tokens, opts, 'decode', async (img, _i0, count) => {
+      const pixels = await this.engine.readF32(img);
+      for (let k = 0; k < count; k++) out.push(pixels.slice(k * n, (k + 1) * n));
     });
+    return out;
   }
 
   /**
@@ -816,33 +820,54 @@ export class Tokenizer {
    * Compiles, all at once and in parallel (createComputePipelineAsync), the pipelines that encode
    * and decode will use for `batch` images at a time (default 1), instead of one after another at
    * their first use: a page on a CPU adapter (SwiftShader) spends most of its first encode
-   * compiling. The work is traced without being run (Engine.tracePipelines): call it before
-   * other calls on this tokenizer's engine, not while they run. Resolves once every pipeline is
-   * compiled; returns how many were.
+   * compiling. The work is traced without being run (Engine.tracePipelines), in turn with this
+   * tokenizer's other calls; other users of its engine must not run meanwhile. Resolves once
+   * every pipeline is compiled; returns how many were.
+   *
+   * `kernels: 'fast'`: on CPU executors small work runs, by default, on kernels that compile
+   * quickly but run several times slower (Engine.quickCompileFlops). This compiles the fast ones
+   * instead and, once they are all compiled, switches the engine to them. While they compile,
+   * this tokenizer's calls run (on the quick kernels), so a page can show its first tokens and
+   * upgrade in the background. The fast kernels add in another order, so a code at a near-tie of
+   * the codebook search can change.
    */
-  async warmup(opts: { batch?: number } = {}): Promise<number> {
+  async warmup(opts: { batch?: number; kernels?: 'quick' | 'fast' } = {}): Promise<number> {
     const batch = Tokenizer.batchSize(opts.batch ?? 1);
+    const fast = opts.kernels === 'fast';
+    if (opts.kernels !== undefined && opts.kernels !== 'quick' && !fast) throw new TypeError(`warmup: kernels must be 'quick' or 'fast', got ${String(opts.kernels)}`);
     const images = Array.from({ length: batch }, () => new Float32Array(this.imageValues));
-    const list = await this.engine.tracePipelines(async () => {
-      if (this.continuous) await this.decodeLatents(await this.encodeLatents(images, { batch }), { batch });
-      else await this.decode(await this.encode(images, { batch }), { batch });
+    // The trace is one call in this tokenizer's queue: calls made meanwhile wait for it.
+    const list = await this.run('warmup', async () => {
+      const quick = this.engine.quickCompileFlops;
+      if (fast) this.engine.quickCompileFlops = 0;
+      try {
+        return await this.engine.tracePipelines(async () => {
+          if (this.continuous) await this.decodeLatentsNow(await this.encodeLatentsNow(images, { batch }), { batch });
+          else await this.decodeNow(await this.encodeNow(images, { batch }), { batch });
+        });
+      } finally {
+        this.engine.quickCompileFlops = quick;
+      }
     });
     await this.engine.precompile(list);
+    if (fast) this.engine.quickCompileFlops = 0;
     return list.length;
   }
 
   async encodeLatents(images: readonly ImageInput[], opts?: number | EncodeOptions): Promise<Float32Array[]> {
-    return this.run('encodeLatents', async () => {
-      const out: Float32Array[] = [];
-      await this.latentBatches(images, Tokenizer.encodeOptions(opts), 'encodeLatents', async (z, _i0, count) => {
-        const mean = this.continuous ? (this.model as TiTokModel).posteriorMean(z) : z;
-        const v = await this.engine.readF32(mean);
-        if (mean !== z) this.engine.release(mean);
-        const per = v.length / count;
-        for (let k = 0; k < count; k++) out.push(v.slice(k * per, (k + 1) * per));
-      });
-      return out;
+    return this.run('encodeLatents', () => this.encodeLatentsNow(images, opts));
+  }
+
+  private async encodeLatentsNow(images: readonly ImageInput[], opts?: number | EncodeOptions): Promise<Float32Array[]> {
+    const out: Float32Array[] = [];
+    await this.latentBatches(images, Tokenizer.encodeOptions(opts), 'encodeLatents', async (z, _i0, count) => {
+      const mean = this.continuous ? (this.model as TiTokModel).posteriorMean(z) : z;
+      const v = await this.engine.readF32(mean);
+      if (mean !== z) this.engine.release(mean);
+      const per = v.length / count;
+      for (let k = 0; k < count; k++) out.push(v.slice(k * per, (k + 1) * per));
     });
+    return out;
   }
 
   /**
@@ -850,35 +875,37 @@ export class Tokenizer {
    * (any prefix of its K tokens, all images the same k), or any code vectors the decoder should read.
    */
   async decodeLatents(latents: readonly Float32Array[], opts?: number | DecodeOptions): Promise<Float32Array[]> {
-    return this.run('decodeLatents', async () => {
-      const t = this.titok;
-      if (!t) throw new Error('decodeLatents: only TiTok models decode latents');
-      const o = typeof opts === 'object' ? opts : { batch: opts };
-      const B = Tokenizer.batchSize(o.batch);
-      const C = t.tokenSize;
-      const k = o.tokens ?? (latents[0]?.length ?? 0) / C;
-      latents.forEach((l, i) => {
-        if (!(l instanceof Float32Array) || l.length < k * C || (o.tokens === undefined && l.length !== k * C))
-          throw new Error(`decodeLatents: latents ${i} have ${l?.length} values; expected ${k} tokens of ${C}`);
-        for (let j = 0; j < k * C; j++) if (!Number.isFinite(l[j]!)) throw new Error(`decodeLatents: latents ${i} have a non-finite value at ${j}`);
-      });
-      if (!(Number.isInteger(k) && k >= 1 && k <= t.tokens)) throw new Error(`decodeLatents: ${k} tokens per image; this model takes 1 to ${t.tokens} of ${C} values`);
-      const ctx = this.ctx();
-      const n = this.imageValues;
-      const out: Float32Array[] = [];
-      for (let i0 = 0; i0 < latents.length; i0 += B) {
-        const chunk = latents.slice(i0, i0 + B);
-        const data = new Float32Array(chunk.length * k * C);
-        chunk.forEach((l, j) => data.set(l.subarray(0, k * C), j * k * C));
-        const codes = this.engine.upload(data, [chunk.length * k, C]);
-        const img = this.decodeLatent(ctx, codes, chunk.length);
-        this.engine.release(codes);
-        const pixels = await this.engine.readF32(img);
-        this.engine.release(img);
-        for (let j = 0; j < chunk.length; j++) out.push(pixels.slice(j * n, (j + 1) * n));
-      }
-      return out;
+    return this.run('decodeLatents', () => this.decodeLatentsNow(latents, opts));
+  }
+
+  private async decodeLatentsNow(latents: readonly Float32Array[], opts?: number | DecodeOptions): Promise<Float32Array[]> {
+    const t = this.titok;
+    if (!t) throw new Error('decodeLatents: only TiTok models decode latents');
+    const o = typeof opts === 'object' ? opts : { batch: opts };
+    const B = Tokenizer.batchSize(o.batch);
+    const C = t.tokenSize;
+    const k = o.tokens ?? (latents[0]?.length ?? 0) / C;
+    latents.forEach((l, i) => {
+      if (!(l instanceof Float32Array) || l.length < k * C || (o.tokens === undefined && l.length !== k * C))
+        throw new Error(`decodeLatents: latents ${i} have ${l?.length} values; expected ${k} tokens of ${C}`);
+      for (let j = 0; j < k * C; j++) if (!Number.isFinite(l[j]!)) throw new Error(`decodeLatents: latents ${i} have a non-finite value at ${j}`);
     });
+    if (!(Number.isInteger(k) && k >= 1 && k <= t.tokens)) throw new Error(`decodeLatents: ${k} tokens per image; this model takes 1 to ${t.tokens} of ${C} values`);
+    const ctx = this.ctx();
+    const n = this.imageValues;
+    const out: Float32Array[] = [];
+    for (let i0 = 0; i0 < latents.length; i0 += B) {
+      const chunk = latents.slice(i0, i0 + B);
+      const data = new Float32Array(chunk.length * k * C);
+      chunk.forEach((l, j) => data.set(l.subarray(0, k * C), j * k * C));
+      const codes = this.engine.upload(data, [chunk.length * k, C]);
+      const img = this.decodeLatent(ctx, codes, chunk.length);
+      this.engine.release(codes);
+      const pixels = await this.engine.readF32(img);
+      this.engine.release(img);
+      for (let j = 0; j < chunk.length; j++) out.push(pixels.slice(j * n, (j + 1) * n));
+    }
+    return out;
   }
 
   /** The parameters, read back, by name in paramSpecs order (TiTok: reference names, tok1d's layout). */

@@ -138,7 +138,9 @@ export function planAttention(engine: Engine, o: AttentionOptions): AttentionPla
   const target = software ? 8 : 1024;
   const minChunk = software ? 128 : 64;
   const splits = groups >= target ? 1 : Math.max(1, Math.min(Math.ceil(target / groups), Math.floor(o.seq / minChunk)));
-  return { rows, chunk: Math.ceil(o.seq / splits), staticLoops: !software, maxBindingBytes: engine.limits.maxStorageBufferBindingSize, storeDs: software, unrolled: software };
+  // The unrolled kernels compile for seconds on CPU executors: only for work that repays it.
+  const unrolled = software && 4 * o.batch * o.heads * o.seq * o.seq * o.headDim >= engine.quickCompileFlops;
+  return { rows, chunk: Math.ceil(o.seq / splits), staticLoops: !software, maxBindingBytes: engine.limits.maxStorageBufferBindingSize, storeDs: software, unrolled };
 }
 
 /** Attention forward: out [batch, seq, D] and lse [batch, heads, seq] from the fused qkv [batch, seq, 3D]. */

@@ -224,11 +224,12 @@ export function knFits(engine: Engine, d: Dims): boolean {
 }
 
 /**
- * The variant for this device: the 16×16 texture tile on CPU executors (measured 4× faster than the
- * storage variant on llvmpipe and 7× on SwiftShader), the storage variant on GPUs.
+ * The variant for this device: on CPU executors the 16×16 texture tile (measured 4× faster than the
+ * storage variant on llvmpipe and 7× on SwiftShader) for matmuls of engine.quickCompileFlops FLOPs
+ * or more, the storage variant below that and on GPUs.
  */
 export function defaultMatmulVariant(engine: Engine, d?: Dims): MatmulVariant {
-  const wantTexture = engine.info.software;
+  const wantTexture = engine.info.software && (!d || 2 * d.M * d.N * d.K * d.batch >= engine.quickCompileFlops);
   return wantTexture && (!d || texturesFit(engine, d)) ? 'texture' : 'storage';
 }
 
