@@ -1,4 +1,5 @@
 import { grid, type Engine } from '../gpu/engine.js';
+import { PROBE } from '../gpu/uniforms.js';
 import type { BenchCase } from './case.js';
 
 /**
@@ -36,7 +37,7 @@ export function fmaProbe(engine: Engine): BenchCase {
       const [gx, gy] = grid(groups);
       return {
         run: () =>
-          e.dispatch('probe', 'fma_probe', [out], { u: [FMA_ITERS, 0, gx * FMA_WG, gy], f: [0.5, 0.5] }, [gx, gy, 1], { FMA_WG }),
+          e.dispatch('probe', 'fma_probe', [out], PROBE.with({ iters: FMA_ITERS, n: 0, stride: gx * FMA_WG, rows: gy, m: 0.5, c: 0.5 }), [gx, gy, 1], { FMA_WG }),
         check: async () => {
           const r = await e.readF32(out);
           for (let i = 0; i < invocations; i++) {
@@ -69,7 +70,7 @@ export function copyProbe(engine: Engine): BenchCase {
       const groups = Math.ceil(n4 / (256 * COPY_PER));
       const [gx, gy] = grid(groups);
       return {
-        run: () => e.dispatch('probe', 'copy_probe', [a, b], { u: [0, n4, gx * 256, gy] }, [gx, gy, 1], { COPY_PER }),
+        run: () => e.dispatch('probe', 'copy_probe', [a, b], PROBE.with({ iters: 0, n: n4, stride: gx * 256, rows: gy, m: 0, c: 0 }), [gx, gy, 1], { COPY_PER }),
         check: async () => {
           const r = await e.readF32(b);
           for (let i = 0; i < src.length; i++) {

@@ -4,6 +4,7 @@
  * per step), and the share of step time per kernel family from one profiled step.
  */
 import type { Engine } from '../gpu/engine.js';
+import { ELEMENTWISE } from '../gpu/uniforms.js';
 import { presetConfig, type ModelConfig } from '../model/config.js';
 import { TokenizerModel } from '../model/model.js';
 import { measuresByDefault, tuneModel } from '../model/tune.js';
@@ -54,7 +55,7 @@ async function launchCostUs(engine: Engine, n = 200): Promise<number> {
   try {
     for (let r = 0; r < 6; r++) {
       const t0 = performance.now();
-      for (const o of outs) engine.dispatch('elementwise', 'add4', [x, x, o], { u: [1, 1, 0, 0, 0, 0] }, [1, 1, 1]);
+      for (const o of outs) engine.dispatch('elementwise', 'add4', [x, x, o], ELEMENTWISE.withZeros({ n: 1, stride: 1 }), [1, 1, 1]);
       await engine.readF32(outs[n - 1]!);
       if (r > 0) rounds.push(((performance.now() - t0) * 1000) / n);
     }

@@ -2,7 +2,9 @@ import { Tensor, numel, type DType } from '../tensor.js';
 import { QUICK_COMPILE_FLOPS, Tuner, type TuneStore } from './autotune.js';
 import { KernelSources } from './kernels.js';
 import { checkDeviceLimits, flatWorkgroupSize, MAX_GROUPS, tensorLimitError } from './limits.js';
+import { UNIFORM_SLOT_BYTES, type KernelParams } from './params.js';
 import { BufferPool } from './pool.js';
+import { ELEMENTWISE } from './uniforms.js';
 
 /** Facts about the device an engine runs on. */
 export interface DeviceInfo {
@@ -29,14 +31,7 @@ export interface EngineOptions {
 
 export type Binding = Tensor | GPUBuffer | GPUTextureView | GPUSampler | GPUBufferBinding;
 
-export interface DispatchParams {
-  /** u32 fields of the kernel's uniform struct, in declaration order (they come first). */
-  u?: readonly number[];
-  /** f32 fields, declared after the u32 fields. */
-  f?: readonly number[];
-}
-
-const UNIFORM_SLOT = 256;
+const UNIFORM_SLOT = UNIFORM_SLOT_BYTES;
 const UNIFORM_SLOTS = 512;
 /** Most uniform arenas one submit uses (dispatches per submit: UNIFORM_SLOTS × MAX_ARENAS). */
 const MAX_ARENAS = 32;
@@ -353,7 +348,7 @@ export class Engine {
     const bits = t.dtype === 'f32' ? new Uint32Array(new Float32Array([value]).buffer)[0]! : value >>> 0;
     const groups = Math.ceil(n / this.flatWG);
     const gx = Math.min(groups, MAX_GROUPS);
-    this.dispatch('elementwise', 'fill', [t], { u: [n, gx * this.flatWG, bits] }, [gx, Math.ceil(groups / gx), 1]);
+    this.dispatch('elementwise', 'fill', [t], ELEMENTWISE.withZeros({ n, stride: gx * this.flatWG, bits }), [gx, Math.ceil(groups / gx), 1]);
   }
 
   /** Destroys a resource once the work recorded so far has been submitted. */
@@ -435,7 +430,8 @@ export class Engine {
   }
 
   /**
-   * Records one dispatch. Bindings: the uniform struct (when params are given) at @binding(0),
+   * Records one dispatch. Params are the kernel's uniform struct by name (a schema's `with()`,
+   * src/gpu/uniforms.ts). Bindings: that struct (when params are given) at @binding(0),
    * then the resources at @binding(1..n) in order; without params, resources start at 0.
    * A null entry skips its binding number (entry points of one file may use different bindings).
    */
@@ -443,7 +439,7 @@ export class Engine {
     kernel: string,
     entry: string,
     bindings: readonly (Binding | null)[],
-    params: DispatchParams | null,
+    params: KernelParams | null,
     groups: readonly [number, number, number] | readonly number[],
     overrides: Record<string, number> = {},
   ): void {
@@ -462,15 +458,7 @@ export class Engine {
       const slot = index % UNIFORM_SLOTS;
       const dv = new DataView(arena.data, slot * UNIFORM_SLOT, UNIFORM_SLOT);
       new Uint8Array(arena.data, slot * UNIFORM_SLOT, UNIFORM_SLOT).fill(0);
-      let off = 0;
-      for (const v of params.u ?? []) {
-        dv.setUint32(off, v >>> 0, true);
-        off += 4;
-      }
-      for (const v of params.f ?? []) {
-        dv.setFloat32(off, v, true);
-        off += 4;
-      }
+      params.schema.pack(dv, params);
       entries.push({ binding: b++, resource: { buffer: arena.buffer, offset: slot * UNIFORM_SLOT, size: UNIFORM_SLOT } });
     }
     for (const r of bindings) {

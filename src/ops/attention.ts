@@ -5,6 +5,7 @@
  */
 import { MAX_GROUPS, grid, type Binding, type Engine } from '../gpu/engine.js';
 import { FIXED_WG } from '../gpu/limits.js';
+import { ATTENTION, ATTENTION_BWD, ATTENTION_COMBINE, ATTENTION_PREP, ATTENTION_SUM } from '../gpu/uniforms.js';
 import type { Tensor } from '../tensor.js';
 
 export interface AttentionOptions {
@@ -205,18 +206,18 @@ export function attentionWithPlan(engine: Engine, qkv: Tensor, opts: AttentionOp
     const [dstOut, obase] = window(out, b0 * bytes.out, nb * bytes.out, align, 16);
     const [dstLse, lbase] = window(lse, b0 * bytes.lse, nb * bytes.lse, align, 4);
     const [gx, gz] = grid(Math.ceil((bh * Math.ceil(seq / rows)) / WG));
-    const u = [seq, D / 4, heads, bh, chunk, splits, hd4, gx, qbase, obase, lbase];
+    const params = ATTENTION.with({ seq, d4: D / 4, heads, bhn: bh, chunk, splits, hd4, gx, qbase, obase, lbase, scale });
     if (!partAcc || !partMl) {
       const k = attentionForwardKernel(plan, headDim);
-      engine.dispatch(k.kernel, k.entry, [src, dstOut, dstLse], { u, f: [scale] }, [gx, 1, gz], overrides);
+      engine.dispatch(k.kernel, k.entry, [src, dstOut, dstLse], params, [gx, 1, gz], overrides);
     } else {
       const pa = window(partAcc, 0, bh * splits * seq * headDim * 4, align, 16)[0];
       const pm = window(partMl, 0, bh * splits * seq * 8, align, 8)[0];
-      engine.dispatch('attention', 'attn_partial', [src, pa, pm], { u, f: [scale] }, [gx, splits, gz], overrides);
+      engine.dispatch('attention', 'attn_partial', [src, pa, pm], params, [gx, splits, gz], overrides);
       const nrows = bh * seq;
       const g = grid(Math.ceil(nrows / WG));
-      const cu = [seq, D / 4, heads, nrows, splits, g[0] * WG, obase, lbase];
-      engine.dispatch('attention', 'attn_combine', [pa, pm, dstOut, dstLse], { u: cu }, g, { HD4: hd4, WG });
+      const cp = ATTENTION_COMBINE.with({ seq, d4: D / 4, heads, rows: nrows, splits, stride: g[0] * WG, obase, lbase });
+      engine.dispatch('attention', 'attn_combine', [pa, pm, dstOut, dstLse], cp, g, { HD4: hd4, WG });
     }
   }
   engine.release(partAcc, partMl);
@@ -339,7 +340,6 @@ export function attentionBackwardWithPlan(
   const stats = engine.empty([perGroup * heads, seq, 2]);
   const part = bytes.part > 0 ? engine.empty([perGroup * bytes.part / 4]) : null;
   const ds = useDs ? engine.empty([dsBytes / 4]) : engine.placeholder(0);
-  const f = [scale * LOG2E, scale];
   for (let b0 = 0; b0 < batch; b0 += perGroup) {
     const nb = Math.min(perGroup, batch - b0);
     const bh = nb * heads;
@@ -351,8 +351,8 @@ export function attentionBackwardWithPlan(
     const [l, lbase] = window(lse, b0 * bytes.lse, nb * bytes.lse, align, 4);
     const st = window(stats, 0, nrows * 8, align, 8)[0];
     const rowGrid = grid(Math.ceil(nrows / WG));
-    const prepU = [seq, d4, heads, nrows, rowGrid[0] * WG, hd4, gbase, obase, lbase];
-    engine.dispatch('attention', 'attn_bwd_prep', [o, dO, l, st], { u: prepU }, rowGrid, { WG });
+    const prep = ATTENTION_PREP.with({ seq, d4, heads, rows: nrows, stride: rowGrid[0] * WG, hd4, gbase, obase, lbase });
+    engine.dispatch('attention', 'attn_bwd_prep', [o, dO, l, st], prep, rowGrid, { WG });
 
     const [gx, gz] = grid(Math.ceil((bh * Math.ceil(seq / rows)) / WG));
     // One gradient pass: dQ (np = 1 block of hd4 per row, columns [0, D)) or dK, dV (np = 2, columns
@@ -362,19 +362,19 @@ export function attentionBackwardWithPlan(
       const col = (np - 1) * d4;
       // The unrolled dQ pass reads only qkv and the stored dS: dO and the stats stay unbound.
       const [g, s] = entry.startsWith('attn_bwd_q_ds') ? [null, null] : [dO, st];
-      const common = [seq, d4, heads, bh, chunk, hd4, gx, qbase, gbase];
+      const w = np * hd4;
+      // Destination base, strides, dV offset and dS row width: dqkv's unsplit, the partials' split.
+      const [db, sb, sh, ss, si, voff, dsRow] = splits === 1 ? [dbase + col, seq * 3 * d4, hd4, 0, 3 * d4, d4, dsw] : [0, heads * splits * seq * w, splits * seq * w, seq * w, w, hd4, 0];
+      const params = ATTENTION_BWD.with({ seq, d4, heads, bhn: bh, chunk, hd4, gx, qbase, gbase, dbase: db, sb, sh, ss, si, voff, dsw: dsRow, scale2: scale * LOG2E, scale });
       if (splits === 1) {
-        const u = [...common, dbase + col, seq * 3 * d4, hd4, 0, 3 * d4, d4, dsw];
-        engine.dispatch(kernel, entry, [src, g, s, dst, ds], { u, f }, [gx, 1, gz], overrides);
+        engine.dispatch(kernel, entry, [src, g, s, dst, ds], params, [gx, 1, gz], overrides);
         return;
       }
       if (!part) throw new Error('attentionBackward: split partials were not allocated');
-      const w = np * hd4;
       const pb = window(part, 0, bh * splits * seq * w * 16, align, 16)[0];
-      const u = [...common, 0, heads * splits * seq * w, splits * seq * w, seq * w, w, hd4, 0];
-      engine.dispatch(kernel, entry, [src, g, s, pb, ds], { u, f }, [gx, splits, gz], overrides);
-      const su = [seq, d4, heads, nrows, splits, rowGrid[0] * WG, np, hd4, dbase + col];
-      engine.dispatch('attention', 'attn_bwd_sum', [pb, dst], { u: su }, rowGrid, { WG });
+      engine.dispatch(kernel, entry, [src, g, s, pb, ds], params, [gx, splits, gz], overrides);
+      const sum = ATTENTION_SUM.with({ seq, d4, heads, rows: nrows, splits, stride: rowGrid[0] * WG, np, hd4, dbase: dbase + col });
+      engine.dispatch('attention', 'attn_bwd_sum', [pb, dst], sum, rowGrid, { WG });
     };
     // With stored dS, attn_bwd_kv writes what attn_bwd_q reads.
     pass(kv.kernel, kv.entry, chunkKV, splitsKV, 2);

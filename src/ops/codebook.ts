@@ -1,5 +1,7 @@
 import { grid, type Engine } from '../gpu/engine.js';
 import { FIXED_WG, LOOP_BUDGET, MAX_GROUPS } from '../gpu/limits.js';
+import { type KernelParams } from '../gpu/params.js';
+import { CODEBOOK } from '../gpu/uniforms.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 import { gatherRows, linearLaunch } from './elementwise.js';
 import { L2_EPS, l2normalize } from './normalize.js';
@@ -45,7 +47,7 @@ function dims(t: Tensor, what: string): [number, number] {
   return [rows, cols];
 }
 
-/** Uniform fields of kernels/codebook.wgsl Params, in order. */
+/** The fields of codebook.wgsl's Params an entry point sets (d4 follows from d, eps is EPS; the rest are 0). */
 interface Params {
   n: number;
   k: number;
@@ -55,8 +57,8 @@ interface Params {
   stride?: number;
 }
 
-function params(p: Params): { u: number[]; f: number[] } {
-  return { u: [p.n, p.k, p.d, Math.ceil(p.d / 4), p.tpi ?? 0, p.nchunks ?? 0, p.stride ?? 0], f: [EPS] };
+function params(p: Params): KernelParams {
+  return CODEBOOK.withZeros({ n: p.n, k: p.k, d: p.d, d4: Math.ceil(p.d / 4), tpi: p.tpi, nchunks: p.nchunks, stride: p.stride, eps: EPS });
 }
 
 

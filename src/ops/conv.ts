@@ -3,6 +3,7 @@
  * (kernels/conv.wgsl): TiTok's last decoder layer. The weight keeps PyTorch's Conv2d layout.
  */
 import type { Engine } from '../gpu/engine.js';
+import { CONV } from '../gpu/uniforms.js';
 import { shapeStr, Tensor } from '../tensor.js';
 import { checkBindable, columnSumRows, linearLaunch } from './elementwise.js';
 
@@ -22,7 +23,7 @@ export function conv3x3(engine: Engine, x: Tensor, weight: Tensor, bias: Tensor)
   checkBindable(engine, 'conv3x3', x, y);
   const items = B * H * W * cout;
   const { groups, stride } = linearLaunch(engine, items);
-  engine.dispatch('conv', 'conv3x3', [x, weight, bias, y], { u: [items, stride, H, W, cin, cout] }, groups);
+  engine.dispatch('conv', 'conv3x3', [x, weight, bias, y], CONV.withZeros({ n: items, stride, h: H, w: W, cin, cout }), groups);
   return y;
 }
 
@@ -50,13 +51,13 @@ export function conv3x3Backward(engine: Engine, dy: Tensor, x: Tensor, weight: T
     const items = B * H * W * cin;
     const { groups, stride } = linearLaunch(engine, items);
     out.dx = engine.empty(x.shape);
-    engine.dispatch('conv', 'conv3x3_dx', [dy, weight, null, out.dx], { u: [items, stride, H, W, cin, cout] }, groups);
+    engine.dispatch('conv', 'conv3x3_dx', [dy, weight, null, out.dx], CONV.withZeros({ n: items, stride, h: H, w: W, cin, cout }), groups);
   }
   const pixels = B * H * W;
   const chunks = Math.ceil(pixels / (engine.flatWG * DW_PER));
   const reduce = (k0: number, nk: number, shape: number[]): Tensor => {
     const partial = engine.empty([chunks, nk]);
-    engine.dispatch('conv', 'conv3x3_dw_partial', [x, null, dy, partial], { u: [0, 0, H, W, cin, cout, k0, nk, DW_PER, pixels] }, [chunks, nk, 1]);
+    engine.dispatch('conv', 'conv3x3_dw_partial', [x, null, dy, partial], CONV.with({ n: 0, stride: 0, h: H, w: W, cin, cout, k0, nk, per: DW_PER, pixels }), [chunks, nk, 1]);
     const sum = columnSumRows(engine, partial, chunks, nk);
     engine.release(partial);
     // The same pooled buffer under the parameter's shape (sum itself is not released).

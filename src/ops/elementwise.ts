@@ -1,5 +1,6 @@
 import { grid, type Engine } from '../gpu/engine.js';
 import { LOOP_BUDGET, tensorLimitError } from '../gpu/limits.js';
+import { ELEMENTWISE } from '../gpu/uniforms.js';
 import { Tensor, numel, shapeStr } from '../tensor.js';
 
 /**
@@ -21,14 +22,6 @@ export function checkBindable(engine: Engine, what: string, ...ts: (Tensor | rea
   }
 }
 
-/** u32 fields of elementwise.wgsl's Params (n, stride, bits, d, k, w); the f32 fields follow them. */
-const U_FIELDS = 6;
-
-/** Uniform values for elementwise.wgsl: the u32 fields given, zero-padded, then the f32 fields. */
-function ew(u: number[], f: number[] = []): { u: number[]; f: number[] } {
-  return { u: [...u, ...new Array<number>(U_FIELDS - u.length).fill(0)], f };
-}
-
 function sameSize(what: string, a: Tensor, b: Tensor): void {
   if (a.size !== b.size) throw new Error(`${what}: shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)} differ in size`);
 }
@@ -47,7 +40,7 @@ export function add(engine: Engine, a: Tensor, b: Tensor, alpha = 1, beta = 1): 
   const vec = a.size % 4 === 0;
   const items = vec ? a.size / 4 : a.size;
   const { groups, stride } = linearLaunch(engine, items);
-  engine.dispatch('elementwise', vec ? 'add4' : 'add1', [a, b, y], ew([items, stride], [alpha, beta]), groups);
+  engine.dispatch('elementwise', vec ? 'add4' : 'add1', [a, b, y], ELEMENTWISE.withZeros({ n: items, stride, alpha, beta }), groups);
   return y;
 }
 
@@ -63,7 +56,7 @@ export function addRows(engine: Engine, a: Tensor, r: Tensor): Tensor {
   const vec = r.size % 4 === 0;
   const items = vec ? a.size / 4 : a.size;
   const { groups, stride } = linearLaunch(engine, items);
-  engine.dispatch('elementwise', vec ? 'add_rows4' : 'add_rows1', [a, r, y], ew([items, stride, 0, vec ? r.size / 4 : r.size], [1, 1]), groups);
+  engine.dispatch('elementwise', vec ? 'add_rows4' : 'add_rows1', [a, r, y], ELEMENTWISE.withZeros({ n: items, stride, d: vec ? r.size / 4 : r.size, alpha: 1, beta: 1 }), groups);
   return y;
 }
 
@@ -74,7 +67,7 @@ export function affine(engine: Engine, a: Tensor, alpha: number, beta: number): 
   const vec = a.size % 4 === 0;
   const items = vec ? a.size / 4 : a.size;
   const { groups, stride } = linearLaunch(engine, items);
-  engine.dispatch('elementwise', vec ? 'affine4' : 'affine1', [a, y], ew([items, stride], [alpha, beta]), groups);
+  engine.dispatch('elementwise', vec ? 'affine4' : 'affine1', [a, y], ELEMENTWISE.withZeros({ n: items, stride, alpha, beta }), groups);
   return y;
 }
 
@@ -85,7 +78,7 @@ export function scale(engine: Engine, a: Tensor, s: number): Tensor {
   const vec = a.size % 4 === 0;
   const items = vec ? a.size / 4 : a.size;
   const { groups, stride } = linearLaunch(engine, items);
-  engine.dispatch('elementwise', vec ? 'scale4' : 'scale1', [a, y], ew([items, stride], [s]), groups);
+  engine.dispatch('elementwise', vec ? 'scale4' : 'scale1', [a, y], ELEMENTWISE.withZeros({ n: items, stride, alpha: s }), groups);
   return y;
 }
 
@@ -101,7 +94,7 @@ export function gatherRows(engine: Engine, table: Tensor, indices: Tensor): Tens
   const d = vec ? D / 4 : D;
   const items = N * d;
   const { groups, stride } = linearLaunch(engine, items);
-  engine.dispatch('elementwise', vec ? 'gather4' : 'gather1', [table, indices, y], ew([items, stride, 0, d, K]), groups);
+  engine.dispatch('elementwise', vec ? 'gather4' : 'gather1', [table, indices, y], ELEMENTWISE.withZeros({ n: items, stride, d, k: K }), groups);
   return y;
 }
 
@@ -117,7 +110,7 @@ function patchDispatch(engine: Engine, entry: 'patchify' | 'unpatchify', src: Te
   const vec = patch % 4 === 0;
   const items = src.size / (3 * patch); // one item per run of 3·patch values (a patch row)
   const { groups, stride } = linearLaunch(engine, items);
-  engine.dispatch('elementwise', entry + (vec ? '4' : '1'), [src, dst], ew([items, stride, 0, patch, height, width]), groups);
+  engine.dispatch('elementwise', entry + (vec ? '4' : '1'), [src, dst], ELEMENTWISE.withZeros({ n: items, stride, d: patch, k: height, w: width }), groups);
 }
 
 /**
@@ -176,8 +169,8 @@ function meanLoss(engine: Engine, a: Tensor, b: Tensor, loss: number, what: stri
   const partials = Math.ceil(items / (engine.flatWG * perInvocation));
   const part = engine.empty([partials]);
   const out = engine.empty([1]);
-  engine.dispatch('elementwise', vec ? 'loss_partial4' : 'loss_partial1', [a, b, part], ew([items, 0, 0, 0, perInvocation]), grid(partials), { LOSS: loss });
-  engine.dispatch('elementwise', 'sum_final', [part, out], ew([partials], [1 / n]), [1, 1, 1]);
+  engine.dispatch('elementwise', vec ? 'loss_partial4' : 'loss_partial1', [a, b, part], ELEMENTWISE.withZeros({ n: items, k: perInvocation }), grid(partials), { LOSS: loss });
+  engine.dispatch('elementwise', 'sum_final', [part, out], ELEMENTWISE.withZeros({ n: partials, alpha: 1 / n }), [1, 1, 1]);
   engine.release(part);
   return out;
 }
@@ -194,7 +187,7 @@ function lossGrad(engine: Engine, a: Tensor, b: Tensor, loss: number, alpha: num
   const vec = a.size % 4 === 0;
   const items = vec ? a.size / 4 : a.size;
   const { groups, stride } = linearLaunch(engine, items);
-  engine.dispatch('elementwise', vec ? 'loss_grad4' : 'loss_grad1', [a, b, y], ew([items, stride], [alpha]), groups, { LOSS: loss });
+  engine.dispatch('elementwise', vec ? 'loss_grad4' : 'loss_grad1', [a, b, y], ELEMENTWISE.withZeros({ n: items, stride, alpha }), groups, { LOSS: loss });
   return y;
 }
 
@@ -298,7 +291,7 @@ export function columnSumRows(engine: Engine, x: Tensor, rows: number, cols: num
     const out = engine.empty(chunks === 1 ? [cols] : [chunks, cols]);
     const items = chunks * d;
     const { groups, stride } = linearLaunch(engine, items);
-    engine.dispatch('elementwise', vec ? 'colsum4' : 'colsum1', [cur, out], ew([items, stride, 0, d, curRows, w]), groups);
+    engine.dispatch('elementwise', vec ? 'colsum4' : 'colsum1', [cur, out], ELEMENTWISE.withZeros({ n: items, stride, d, k: curRows, w }), groups);
     if (cur !== x) engine.release(cur);
     cur = out;
     curRows = chunks;
@@ -360,15 +353,15 @@ export function gatherRowsBackward(engine: Engine, dOut: Tensor, indices: Tensor
   const sortedKey = engine.empty([N], 'u32');
   const first = engine.empty([K + 1], 'u32');
   let l = linearLaunch(engine, 4 * quads);
-  engine.dispatch('elementwise', 'rank_keys', [indices, keys], ew([4 * quads, l.stride, 0, N, K]), l.groups);
+  engine.dispatch('elementwise', 'rank_keys', [indices, keys], ELEMENTWISE.withZeros({ n: 4 * quads, stride: l.stride, d: N, k: K }), l.groups);
   l = linearLaunch(engine, chunks * quads);
-  engine.dispatch('elementwise', 'rank_partial', [keys, counts], ew([chunks * quads, l.stride, 0, quads, 0, chunkQuads]), l.groups);
+  engine.dispatch('elementwise', 'rank_partial', [keys, counts], ELEMENTWISE.withZeros({ n: chunks * quads, stride: l.stride, d: quads, w: chunkQuads }), l.groups);
   l = linearLaunch(engine, N);
-  engine.dispatch('elementwise', 'rank_scatter', [keys, counts, sorted, sortedKey], ew([N, l.stride, 0, 4 * quads, chunks]), l.groups);
+  engine.dispatch('elementwise', 'rank_scatter', [keys, counts, sorted, sortedKey], ELEMENTWISE.withZeros({ n: N, stride: l.stride, d: 4 * quads, k: chunks }), l.groups);
   l = linearLaunch(engine, K + 1);
-  engine.dispatch('elementwise', 'segment_starts', [sortedKey, first], ew([K + 1, l.stride, 0, N, K]), l.groups);
+  engine.dispatch('elementwise', 'segment_starts', [sortedKey, first], ELEMENTWISE.withZeros({ n: K + 1, stride: l.stride, d: N, k: K }), l.groups);
   l = linearLaunch(engine, K * d);
-  engine.dispatch('elementwise', vec ? 'scatter_rows4' : 'scatter_rows1', [dOut, sorted, first, out], ew([K * d, l.stride, 0, d, K]), l.groups);
+  engine.dispatch('elementwise', vec ? 'scatter_rows4' : 'scatter_rows1', [dOut, sorted, first, out], ELEMENTWISE.withZeros({ n: K * d, stride: l.stride, d, k: K }), l.groups);
   engine.release(keys, counts, sorted, sortedKey, first);
   return out;
 }

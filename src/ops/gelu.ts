@@ -1,4 +1,5 @@
 import type { Engine } from '../gpu/engine.js';
+import { GELU } from '../gpu/uniforms.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 import { checkBindable, linearLaunch } from './elementwise.js';
 
@@ -10,7 +11,7 @@ function unary(engine: Engine, x: Tensor, fn: number, what: string): Tensor {
   const vec = x.size % 4 === 0;
   const items = vec ? x.size / 4 : x.size;
   const { groups, stride } = linearLaunch(engine, items);
-  engine.dispatch('gelu', vec ? 'main4' : 'main1', [x, y], { u: [items, stride] }, groups, { FN: fn });
+  engine.dispatch('gelu', vec ? 'main4' : 'main1', [x, y], GELU.with({ n: items, stride }), groups, { FN: fn });
   return y;
 }
 
@@ -38,6 +39,6 @@ export function geluBackward(engine: Engine, dy: Tensor, x: Tensor, approx: 'erf
   const vec = x.size % 4 === 0;
   const items = vec ? x.size / 4 : x.size;
   const { groups, stride } = linearLaunch(engine, items);
-  engine.dispatch('gelu', vec ? 'bwd4' : 'bwd1', [x, dy, dx], { u: [items, stride] }, groups, { FN: approx === 'tanh' ? FN.tanh : FN.erf });
+  engine.dispatch('gelu', vec ? 'bwd4' : 'bwd1', [x, dy, dx], GELU.with({ n: items, stride }), groups, { FN: approx === 'tanh' ? FN.tanh : FN.erf });
   return dx;
 }

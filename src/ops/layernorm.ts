@@ -1,4 +1,5 @@
 import { grid, type Engine } from '../gpu/engine.js';
+import { LAYERNORM } from '../gpu/uniforms.js';
 import { FIXED_WG, LOOP_BUDGET } from '../gpu/limits.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 import { checkBindable, columnChunk, columnSumRows, linearLaunch, passChunkRows } from './elementwise.js';
@@ -69,7 +70,7 @@ export function layernorm(
   const mean = engine.empty([rows]);
   const rstd = engine.empty([rows]);
   const l = rowwiseLaunch(engine, rows, D, 3, options.layout);
-  engine.dispatch('layernorm', l.entry, [x, gamma, beta, y, mean, rstd], { u: [rows, l.d, l.stride, 0], f: [eps] }, l.groups, l.overrides);
+  engine.dispatch('layernorm', l.entry, [x, gamma, beta, y, mean, rstd], LAYERNORM.with({ rows, d: l.d, stride: l.stride, chunk: 0, eps }), l.groups, l.overrides);
   return { y, mean, rstd };
 }
 
@@ -105,7 +106,7 @@ export function layernormBackward(
   const l = rowwiseLaunch(engine, rows, D, 2, options.layout);
   const add = options.addTo;
   if (add && add.size !== x.size) throw new Error(`layernormBackward: addTo ${shapeStr(add.shape)} and x ${shapeStr(x.shape)} differ in size`);
-  engine.dispatch('layernorm', 'bwd_' + l.entry, [dy, x, gamma, mean, rstd, dx, add ?? engine.placeholder()], { u: [rows, l.d, l.stride, 0], f: [0] }, l.groups, { ...l.overrides, ADD: add ? 1 : 0 });
+  engine.dispatch('layernorm', 'bwd_' + l.entry, [dy, x, gamma, mean, rstd, dx, add ?? engine.placeholder()], LAYERNORM.with({ rows, d: l.d, stride: l.stride, chunk: 0, eps: 0 }), l.groups, { ...l.overrides, ADD: add ? 1 : 0 });
 
   const vec = D % 4 === 0;
   const d = vec ? D / 4 : D;
@@ -117,7 +118,7 @@ export function layernormBackward(
   // reduction for the two, then each copied out.
   const partials = engine.empty([chunks, 2 * D]);
   const { groups, stride } = linearLaunch(engine, chunks * d);
-  engine.dispatch('layernorm', vec ? 'dgb_partial4' : 'dgb_partial1', [dy, x, null, mean, rstd, partials], { u: [rows, d, stride, chunk], f: [0] }, groups);
+  engine.dispatch('layernorm', vec ? 'dgb_partial4' : 'dgb_partial1', [dy, x, null, mean, rstd, partials], LAYERNORM.with({ rows, d, stride, chunk, eps: 0 }), groups);
   const sums = chunks === 1 ? partials : columnSumRows(engine, partials, chunks, 2 * D, options.chunk);
   const dgamma = engine.empty([D]);
   const dbeta = engine.empty([D]);

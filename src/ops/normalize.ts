@@ -1,4 +1,5 @@
 import type { Engine } from '../gpu/engine.js';
+import { NORMALIZE } from '../gpu/uniforms.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 import { checkBindable } from './elementwise.js';
 import { rowsCols, rowwiseLaunch, type RowwiseOptions } from './layernorm.js';
@@ -37,7 +38,7 @@ export function l2normalize(engine: Engine, x: Tensor, options: L2NormalizeOptio
   const y = engine.empty(x.shape);
   const norm = engine.empty([rows]);
   const l = rowwiseLaunch(engine, rows, D, 2, options.layout);
-  engine.dispatch('normalize', l.entry, [x, y, norm], { u: [rows, l.d, l.stride], f: [eps] }, l.groups, l.overrides);
+  engine.dispatch('normalize', l.entry, [x, y, norm], NORMALIZE.with({ rows, d: l.d, stride: l.stride, eps }), l.groups, l.overrides);
   return { y, norm };
 }
 
@@ -54,6 +55,6 @@ export function l2normalizeBackward(engine: Engine, dy: Tensor, y: Tensor, norm:
   checkBindable(engine, 'l2normalizeBackward', y, dy);
   const dx = engine.empty(y.shape);
   const l = rowwiseLaunch(engine, rows, D, 2, options.layout);
-  engine.dispatch('normalize', 'bwd_' + l.entry, [dy, y, norm, dx], { u: [rows, l.d, l.stride], f: [eps] }, l.groups, l.overrides);
+  engine.dispatch('normalize', 'bwd_' + l.entry, [dy, y, norm, dx], NORMALIZE.with({ rows, d: l.d, stride: l.stride, eps }), l.groups, l.overrides);
   return dx;
 }

@@ -13,6 +13,7 @@
  */
 import type { Engine } from '../gpu/engine.js';
 import { FIXED_WG } from '../gpu/limits.js';
+import { PIXELS } from '../gpu/uniforms.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 import { linearLaunch } from './elementwise.js';
 
@@ -140,15 +141,15 @@ export function pixelsToModelInput(engine: Engine, src: PixelSource, out: Tensor
   const h = linearLaunch(engine, hItems, WG);
   if (isTexture(src)) {
     const view = src.createView({ dimension: '2d', baseMipLevel: 0, mipLevelCount: 1, baseArrayLayer: 0, arrayLayerCount: 1 });
-    engine.dispatch(KERNEL, 'resize_h_tex', [view, tmp, tx], { u: [hItems, h.stride, S, y0, 0, 0, 0], f: [ax.radius] }, h.groups, { WG });
+    engine.dispatch(KERNEL, 'resize_h_tex', [view, tmp, tx], PIXELS.withZeros({ n: hItems, stride: h.stride, s: S, y0, radius: ax.radius }), h.groups, { WG });
   } else {
     const bpr = rowBytes(W, src.bytesPerRow, what);
     const { binding, firstWord } = regionBinding(engine, src.buffer, src.offset ?? 0, (H - 1) * bpr + 4 * W, what);
-    engine.dispatch(KERNEL, 'resize_h_buf', [binding, tmp, tx], { u: [hItems, h.stride, S, y0, firstWord, bpr / 4, 0], f: [ax.radius] }, h.groups, { WG });
+    engine.dispatch(KERNEL, 'resize_h_buf', [binding, tmp, tx], PIXELS.withZeros({ n: hItems, stride: h.stride, s: S, y0, src_offset: firstWord, row: bpr / 4, radius: ax.radius }), h.groups, { WG });
   }
   const vItems = S * S;
   const v = linearLaunch(engine, vItems, WG);
-  engine.dispatch(KERNEL, 'resize_v', [tmp, out, ty], { u: [vItems, v.stride, S, y0, 0, 0, first], f: [ay.radius] }, v.groups, { WG });
+  engine.dispatch(KERNEL, 'resize_v', [tmp, out, ty], PIXELS.withZeros({ n: vItems, stride: v.stride, s: S, y0, dst_offset: first, radius: ay.radius }), v.groups, { WG });
   out.touch();
   engine.release(tmp, tx, ty);
 }
@@ -174,7 +175,7 @@ export function modelOutputToTexture(engine: Engine, images: Tensor, index: numb
   const view = texture.createView({ dimension: '2d', baseMipLevel: 0, mipLevelCount: 1, baseArrayLayer: 0, arrayLayerCount: 1 });
   const n = S * S;
   const l = linearLaunch(engine, n, WG);
-  engine.dispatch(KERNEL, 'to_texture', [images, view], { u: [n, l.stride, S, 0, first, 0, 0], f: [0] }, l.groups, { WG });
+  engine.dispatch(KERNEL, 'to_texture', [images, view], PIXELS.withZeros({ n, stride: l.stride, s: S, src_offset: first }), l.groups, { WG });
 }
 
 /** Writes image `index` of `images` ([B, S, S, 3]) as packed RGBA8 (S × S pixels) into a buffer region (STORAGE usage). */
@@ -186,5 +187,5 @@ export function modelOutputToRgba(engine: Engine, images: Tensor, index: number,
   const { binding, firstWord } = regionBinding(engine, dst.buffer, dst.offset ?? 0, (S - 1) * bpr + 4 * S, what);
   const n = S * S;
   const l = linearLaunch(engine, n, WG);
-  engine.dispatch(KERNEL, 'to_buffer', [images, binding], { u: [n, l.stride, S, 0, first, bpr / 4, firstWord], f: [0] }, l.groups, { WG });
+  engine.dispatch(KERNEL, 'to_buffer', [images, binding], PIXELS.withZeros({ n, stride: l.stride, s: S, src_offset: first, row: bpr / 4, dst_offset: firstWord }), l.groups, { WG });
 }

@@ -6,6 +6,7 @@
  */
 import type { Engine } from '../gpu/engine.js';
 import { LOOP_TRIP_CAP } from '../gpu/limits.js';
+import { SEQUENCE } from '../gpu/uniforms.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 import { checkBindable, linearLaunch } from './elementwise.js';
 
@@ -35,10 +36,6 @@ function launch(engine: Engine, rows: number, D: number): { vec: boolean; d: num
   return { vec, d, items, ...linearLaunch(engine, items) };
 }
 
-function params(items: number, stride: number, d: number, rows: number, seq: number, offset: number, sb = 0, sr = 0, pos0 = 0): { u: number[] } {
-  return { u: [items, stride, d, rows, seq, offset, sb, sr, pos0] };
-}
-
 /**
  * x[b, offset + r, :] = src row + pos[posOffset + r, :] for every image b and r < rows, where the
  * source row is src[b·rows + r] (perImage), src[r] (shared) or src[0] (repeat). x is written in
@@ -56,7 +53,7 @@ export function rowsInto(engine: Engine, x: Tensor, src: Tensor, pos: Tensor, o:
   checkBindable(engine, 'rowsInto', x, src, pos);
   const { vec, d, items, groups, stride } = launch(engine, batch * rows, D);
   const [sb, sr] = source === 'perImage' ? [rows, 1] : source === 'shared' ? [0, 1] : [0, 0];
-  engine.dispatch('sequence', vec ? 'rows_into4' : 'rows_into1', [x, src, pos], params(items, stride, d, rows, seq, offset, sb, sr, pos0), groups);
+  engine.dispatch('sequence', vec ? 'rows_into4' : 'rows_into1', [x, src, pos], SEQUENCE.withZeros({ n: items, stride, d, rows, seq, offset, sb, sr, pos0 }), groups);
   x.touch();
 }
 
@@ -68,7 +65,7 @@ export function rowsFrom(engine: Engine, x: Tensor, offset: number, rows: number
   checkBindable(engine, 'rowsFrom', x);
   const y = engine.empty([batch, rows, D]);
   const { vec, d, items, groups, stride } = launch(engine, batch * rows, D);
-  engine.dispatch('sequence', vec ? 'rows_from4' : 'rows_from1', [x, y], params(items, stride, d, rows, seq, offset), groups);
+  engine.dispatch('sequence', vec ? 'rows_from4' : 'rows_from1', [x, y], SEQUENCE.withZeros({ n: items, stride, d, rows, seq, offset }), groups);
   return y;
 }
 
@@ -113,8 +110,8 @@ export function rowsIntoBackward(engine: Engine, dx: Tensor, tableRows: number, 
   const { vec, d, items, groups, stride } = launch(engine, tableRows, D);
   // Passes of perPass images, each after the first adding to the gradient.
   for (let b0 = 0; b0 < batch; b0 += perPass) {
-    const u = [items, stride, d, rows, seq, offset, 0, 0, 0, Math.min(perPass, batch - b0), q0, GRAD_MODE[source], into || b0 > 0 ? 1 : 0, b0];
-    engine.dispatch('sequence', vec ? 'rows_grad4' : 'rows_grad1', [dx, out], { u }, groups);
+    const params = SEQUENCE.withZeros({ n: items, stride, d, rows, seq, offset, batch: Math.min(perPass, batch - b0), q0, mode: GRAD_MODE[source], acc: into || b0 > 0 ? 1 : 0, b0 });
+    engine.dispatch('sequence', vec ? 'rows_grad4' : 'rows_grad1', [dx, out], params, groups);
   }
   if (into) into.touch();
   return out;
@@ -127,6 +124,6 @@ export function rowsFromBackward(engine: Engine, dy: Tensor, seq: number, offset
   checkBindable(engine, 'rowsFromBackward', dy, [batch, seq, D]);
   const dx = engine.empty([batch, seq, D]);
   const { vec, d, items, groups, stride } = launch(engine, batch * seq, D);
-  engine.dispatch('sequence', vec ? 'rows_scatter4' : 'rows_scatter1', [dy, dx], params(items, stride, d, rows, seq, offset), groups);
+  engine.dispatch('sequence', vec ? 'rows_scatter4' : 'rows_scatter1', [dy, dx], SEQUENCE.withZeros({ n: items, stride, d, rows, seq, offset }), groups);
   return dx;
 }

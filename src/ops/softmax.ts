@@ -1,4 +1,5 @@
 import type { Engine } from '../gpu/engine.js';
+import { SOFTMAX } from '../gpu/uniforms.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 import { checkBindable } from './elementwise.js';
 import { rowsCols, rowwiseLaunch, type RowwiseOptions } from './layernorm.js';
@@ -12,7 +13,7 @@ export function softmax(engine: Engine, x: Tensor, options: RowwiseOptions = {})
   checkBindable(engine, 'softmax', x);
   const y = engine.empty(x.shape);
   const l = rowwiseLaunch(engine, rows, cols, 3, options.layout);
-  engine.dispatch('softmax', l.entry, [x, y], { u: [rows, l.d, l.stride] }, l.groups, l.overrides);
+  engine.dispatch('softmax', l.entry, [x, y], SOFTMAX.with({ rows, d: l.d, stride: l.stride }), l.groups, l.overrides);
   return y;
 }
 
@@ -26,6 +27,6 @@ export function softmaxBackward(engine: Engine, dy: Tensor, y: Tensor, options: 
   checkBindable(engine, 'softmaxBackward', y, dy);
   const dx = engine.empty(y.shape);
   const l = rowwiseLaunch(engine, rows, cols, 2, options.layout);
-  engine.dispatch('softmax', 'bwd_' + l.entry, [dy, y, dx], { u: [rows, l.d, l.stride] }, l.groups, l.overrides);
+  engine.dispatch('softmax', 'bwd_' + l.entry, [dy, y, dx], SOFTMAX.with({ rows, d: l.d, stride: l.stride }), l.groups, l.overrides);
   return dx;
 }

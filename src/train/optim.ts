@@ -1,5 +1,7 @@
 import { grid, type Engine } from '../gpu/engine.js';
 import { LOOP_BUDGET } from '../gpu/limits.js';
+import { type KernelParams } from '../gpu/params.js';
+import { ADAMW } from '../gpu/uniforms.js';
 import { checkBindable, linearLaunch } from '../ops/elementwise.js';
 import { shapeStr, type Tensor } from '../tensor.js';
 
@@ -27,31 +29,6 @@ const MAX_PARTIALS_PER_TENSOR = 4096;
 const LANE_ITEMS = 16;
 /** Most loop trips one invocation of norm_final may run (the loop budget); lane mode grows k to stay at half of it. */
 const MAX_FINAL_TRIPS = LOOP_BUDGET;
-
-/** u32 fields of adamw.wgsl's Params (n, stride, clip, k, offset); nine f32 fields follow. */
-interface Uniforms {
-  n: number;
-  stride?: number;
-  clip?: number;
-  k?: number;
-  offset?: number;
-  stepSize?: number;
-  decayMul?: number;
-  beta1?: number;
-  beta2?: number;
-  oneMinusBeta1?: number;
-  oneMinusBeta2?: number;
-  invSqrtBc2?: number;
-  eps?: number;
-  maxNorm?: number;
-}
-
-function params(u: Uniforms): { u: number[]; f: number[] } {
-  return {
-    u: [u.n, u.stride ?? 0, u.clip ?? 0, u.k ?? 0, u.offset ?? 0],
-    f: [u.stepSize ?? 0, u.decayMul ?? 0, u.beta1 ?? 0, u.beta2 ?? 0, u.oneMinusBeta1 ?? 0, u.oneMinusBeta2 ?? 0, u.invSqrtBc2 ?? 0, u.eps ?? 0, u.maxNorm ?? 0],
-  };
-}
 
 /** Entry suffix and item count for a tensor: vec4 when its size is a multiple of 4. */
 function vecItems(t: Tensor): { suffix: '4' | '1'; items: number } {
@@ -224,17 +201,26 @@ export class AdamW {
     const t = ++this.t;
     const bc1 = 1 - this.beta1 ** t;
     const bc2 = 1 - this.beta2 ** t;
-    const shared: Omit<Uniforms, 'n'> = {
-      clip: clip ? 1 : 0,
-      stepSize: lr / bc1,
-      beta1: this.beta1,
-      beta2: this.beta2,
-      oneMinusBeta1: 1 - this.beta1,
-      oneMinusBeta2: 1 - this.beta2,
-      invSqrtBc2: 1 / Math.sqrt(bc2),
-      eps: this.eps,
-      maxNorm: clip ? clip.maxNorm : 0,
-    };
+    const { beta1, beta2, eps } = this;
+    const step_size = lr / bc1;
+    const inv_sqrt_bc2 = 1 / Math.sqrt(bc2);
+    const params = (n: number, stride: number, decay_mul: number): KernelParams =>
+      ADAMW.with({
+        n,
+        stride,
+        clip: clip ? 1 : 0,
+        k: 0,
+        offset: 0,
+        step_size,
+        decay_mul,
+        beta1,
+        beta2,
+        one_m_beta1: 1 - beta1,
+        one_m_beta2: 1 - beta2,
+        inv_sqrt_bc2,
+        eps,
+        max_norm: clip ? clip.maxNorm : 0,
+      });
     const f = this.flat;
     if (f && list.every((g) => g)) {
       // Gather, update each decay group with one dispatch, scatter the parameters back.
@@ -249,7 +235,7 @@ export class AdamW {
         const { groups, stride } = linearLaunch(e, items);
         const decayMul = grp.decay ? 1 - lr * this.weightDecay : 1;
         const r = (t: Tensor) => region(t, grp.start, grp.floats);
-        e.dispatch('adamw', 'adamw4', [r(f.P), r(f.G), r(f.M), r(f.V), norm], params({ ...shared, n: items, stride, decayMul }), groups);
+        e.dispatch('adamw', 'adamw4', [r(f.P), r(f.G), r(f.M), r(f.V), norm], params(items, stride, decayMul), groups);
       }
       // (copy() marks each parameter as written, which invalidates packed copies of it.)
       this.params.forEach((p, i) => e.copy(f.P, p.tensor, p.tensor.byteLength, 4 * f.offsets[i]!, 0));
@@ -264,7 +250,7 @@ export class AdamW {
       const { suffix, items } = vecItems(p.tensor);
       const { groups, stride } = linearLaunch(e, items);
       const decayMul = p.decay ? 1 - lr * this.weightDecay : 1;
-      e.dispatch('adamw', 'adamw' + suffix, [p.tensor, g, this.m[i]!, this.v[i]!, norm], params({ ...shared, n: items, stride, decayMul }), groups);
+      e.dispatch('adamw', 'adamw' + suffix, [p.tensor, g, this.m[i]!, this.v[i]!, norm], params(items, stride, decayMul), groups);
       p.tensor.touch();
     }
     return computed;
@@ -442,12 +428,12 @@ export function gradNorm(engine: Engine, grads: readonly Tensor[], opts: NormOpt
   let offset = 0;
   grads.forEach((g, i) => {
     const { suffix, n, k, groups, count } = plan[i]!;
-    engine.dispatch('adamw', (lane ? 'sumsq_lane' : 'sumsq_partial') + suffix, [g, partials], params({ n, k, offset }), grid(groups));
+    engine.dispatch('adamw', (lane ? 'sumsq_lane' : 'sumsq_partial') + suffix, [g, partials], ADAMW.withZeros({ n, k, offset }), grid(groups));
     offset += count;
   });
   const norm = engine.empty([1]);
   const vec = total % 4 === 0;
-  engine.dispatch('adamw', vec ? 'norm_final4' : 'norm_final', [partials, norm], params({ n: vec ? total / 4 : total }), [1, 1, 1]);
+  engine.dispatch('adamw', vec ? 'norm_final4' : 'norm_final', [partials, norm], ADAMW.withZeros({ n: vec ? total / 4 : total }), [1, 1, 1]);
   engine.release(partials);
   return norm;
 }
@@ -463,7 +449,7 @@ export function clipGradNorm(engine: Engine, grads: readonly Tensor[], maxNorm: 
   for (const g of grads) {
     const { suffix, items } = vecItems(g);
     const { groups, stride } = linearLaunch(engine, items);
-    engine.dispatch('adamw', 'clip_scale' + suffix, [g, norm], params({ n: items, stride, maxNorm }), groups);
+    engine.dispatch('adamw', 'clip_scale' + suffix, [g, norm], ADAMW.withZeros({ n: items, stride, max_norm: maxNorm }), groups);
     g.touch();
   }
   return norm;
@@ -514,7 +500,7 @@ export class Ema {
       const s = this.shadows[i]!;
       const { suffix, items } = vecItems(t);
       const { groups, stride } = linearLaunch(this.engine, items);
-      this.engine.dispatch('adamw', 'ema' + suffix, [s, t], params({ n: items, stride, stepSize: decay, decayMul: 1 - decay }), groups);
+      this.engine.dispatch('adamw', 'ema' + suffix, [s, t], ADAMW.withZeros({ n: items, stride, step_size: decay, decay_mul: 1 - decay }), groups);
       s.touch();
     });
   }

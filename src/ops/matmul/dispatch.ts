@@ -1,5 +1,6 @@
 /** matmul(): the plan for the call, its operands bound, one dispatch (two with split-K). */
 import { Engine, grid } from '../../gpu/engine.js';
+import { MATMUL, MATMUL_SPLITK, MATMUL_TEX } from '../../gpu/uniforms.js';
 import { Tensor, numel, shapeStr } from '../../tensor.js';
 import { ACT_CODE, type MatmulOptions, choosePlan, dims, fold, knFits, matmulTile, maxPartialBytes, partialElements, planName, runsTn, splitK, textureWorkgroup, texturesFit } from './plan.js';
 import { type Operand, operand } from './textures.js';
@@ -37,7 +38,8 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = 
   if (auxTensor && auxTensor.size !== out.size) throw new Error(`matmul: ${o.preact ? 'preact' : 'actGradOf'} has ${auxTensor.size} values, expected ${out.size}`);
   const aux = auxTensor ?? engine.placeholder(1);
   const auxMode = o.preact ? 1 : o.actGradOf ? 2 : 0;
-  const f = [o.alpha ?? 1, o.beta ?? 0];
+  const alpha = o.alpha ?? 1;
+  const beta = o.beta ?? 0;
   const tn = runsTn(plan, o);
   const { splits, kChunk4 } = splitK(plan, d, tn);
   if (o.colSums && !(tn && splits === 1 && batch === 1)) throw new Error('matmul: colSums needs a one-pass Aᵀ·B on the texture variant (see fusesColumnSums)');
@@ -88,7 +90,7 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = 
       'matmul_tex',
       entry,
       [opA.resource, opB.resource, bias, target, o.colSums ?? null, aux],
-      { u: [M, N, steps, d.batchA === 1 ? 0 : strideA, d.batchB === 1 ? 0 : strideB, o.bias ? 1 : 0, splits, kChunk4], f },
+      MATMUL_TEX.with({ M, N, K4: steps, aBatchRows: d.batchA === 1 ? 0 : strideA, bBatchRows: d.batchB === 1 ? 0 : strideB, hasBias: o.bias ? 1 : 0, splits, kChunk4, alpha, beta }),
       [Math.ceil(Math.ceil(N / cols) / wg), Math.ceil(M / rows), batch * splits],
       { WG: wg, ACT: act, ACC: accumulate && splits === 1 ? 1 : 0, PARTIAL: splits > 1 ? 1 : 0, AUX, VEC4: N % 4 === 0 ? 1 : 0 },
     );
@@ -102,7 +104,7 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = 
       'matmul',
       'main',
       [opA.resource, opB.resource, bias, target, null, aux],
-      { u: [M, N, K4, N4, d.batchA === 1 ? 0 : M, d.batchB === 1 ? 0 : Kp, o.bias ? 1 : 0, accumulate ? 1 : 0, splits, kChunk4], f },
+      MATMUL.with({ M, N, K4, N4, aBatchRows: d.batchA === 1 ? 0 : M, bBatchRows: d.batchB === 1 ? 0 : Kp, hasBias: o.bias ? 1 : 0, accumulate: accumulate ? 1 : 0, splits, kChunk4, alpha, beta }),
       [Math.ceil(N4 / (t.tn4 * t.wgx)), Math.ceil(M / (t.tm * t.wgy)), batch * splits],
       { TM: t.tm, TN4: t.tn4, WGX: t.wgx, WGY: t.wgy, ACT: act, AUX },
     );
@@ -110,7 +112,7 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = 
   if (partial) {
     const total = batch * M * N;
     const g = grid(Math.ceil(total / engine.flatWG));
-    engine.dispatch('matmul_splitk', 'reduce', [partial, bias, out, null, null, aux], { u: [M, N, total, g[0] * engine.flatWG, splits, o.bias ? 1 : 0, accumulate ? 1 : 0], f }, g, { ACT: act, AUX: auxMode });
+    engine.dispatch('matmul_splitk', 'reduce', [partial, bias, out, null, null, aux], MATMUL_SPLITK.with({ M, N, total, stride: g[0] * engine.flatWG, splits, hasBias: o.bias ? 1 : 0, accumulate: accumulate ? 1 : 0, alpha, beta }), g, { ACT: act, AUX: auxMode });
     engine.release(partial);
   }
   opA.done();

@@ -4,7 +4,9 @@
  * pooled textures for activations; the pack kernel that fills them.
  */
 import { Engine } from '../../gpu/engine.js';
+import { type ValuesOf } from '../../gpu/params.js';
 import { TexturePool } from '../../gpu/pool.js';
+import { PACK, PACK_JOB } from '../../gpu/uniforms.js';
 import { Tensor } from '../../tensor.js';
 import { linearLaunch } from '../elementwise.js';
 import { type MatmulVariant } from './plan.js';
@@ -53,9 +55,13 @@ function copiesToTexture(j: Omit<PackJob, 'src'>): boolean {
   return !j.trans && j.rowsOut === j.rows && (j.cols * 4) % 256 === 0;
 }
 
-function jobWords(j: PackJob, start = 0): number[] {
-  return [j.rows, j.cols, j.rowsOut, Math.ceil(j.cols / 4), j.trans ? 1 : 0, j.rows * j.cols, j.batches, start];
+/** pack.wgsl's Job of a matrix whose items start at `start` (to_textures4). */
+function packJob(j: PackJob, start = 0): ValuesOf<typeof PACK_JOB> {
+  return { rows: j.rows, cols: j.cols, rowsOut: j.rowsOut, cols4: Math.ceil(j.cols / 4), trans: j.trans ? 1 : 0, srcBatch: j.rows * j.cols, batches: j.batches, start };
 }
+
+/** An absent job of to_textures4: it starts past every item (u32 max), so none falls in it. */
+const NO_JOB: ValuesOf<typeof PACK_JOB> = { rows: 0, cols: 0, rowsOut: 0, cols4: 1, trans: 0, srcBatch: 0, batches: 0, start: -1 >>> 0 };
 
 /** Texels a job writes. */
 function jobTexels(j: Omit<PackJob, 'src'>): number {
@@ -75,18 +81,17 @@ function fillTextures(engine: Engine, work: { job: PackJob; texture: GPUTexture 
     const group = packs.slice(i, i + PACK_JOBS);
     const srcs: Tensor[] = [];
     const dsts: GPUTextureView[] = [];
-    const jobs: number[] = [];
+    const jobs: ValuesOf<typeof PACK_JOB>[] = [];
     let total = 0;
     for (let k = 0; k < 4; k++) {
       const w = group[k];
       srcs.push(w ? w.job.src : engine.placeholder(0));
       dsts.push(w ? w.texture.createView() : packPlaceholder(engine, k));
-      // Absent jobs start past every item (u32 max): none falls in them.
-      jobs.push(...(w ? jobWords(w.job, total) : [0, 0, 0, 1, 0, 0, 0, -1 >>> 0]));
+      jobs.push(w ? packJob(w.job, total) : NO_JOB);
       if (w) total += jobTexels(w.job);
     }
     const { groups, stride } = linearLaunch(engine, total);
-    engine.dispatch('pack', 'to_textures4', [...srcs, ...dsts], { u: [group.length, total, stride, 0, ...jobs] }, groups);
+    engine.dispatch('pack', 'to_textures4', [...srcs, ...dsts], PACK.with({ count: group.length, total, stride, unused: 0, job: jobs }), groups);
   }
 }
 
@@ -132,7 +137,7 @@ const PACK_SIDE = 8;
 /** Packs one matrix into an rgba16float texture (to_texture_h; values exactly float16). */
 function packToHalfTexture(engine: Engine, j: PackJob, texture: GPUTexture): void {
   const ph = engine.placeholder(0);
-  engine.dispatch('pack', 'to_texture_h', [j.src, ph, ph, ph, null, null, null, null, null, texture.createView()], { u: [1, 0, 0, 0, ...jobWords(j)] }, [Math.ceil(Math.ceil(j.cols / 4) / PACK_SIDE), Math.ceil((j.rowsOut * j.batches) / PACK_SIDE), 1], { SIDE: PACK_SIDE });
+  engine.dispatch('pack', 'to_texture_h', [j.src, ph, ph, ph, null, null, null, null, null, texture.createView()], PACK.withZeros({ count: 1, job: [packJob(j)] }), [Math.ceil(Math.ceil(j.cols / 4) / PACK_SIDE), Math.ceil((j.rowsOut * j.batches) / PACK_SIDE), 1], { SIDE: PACK_SIDE });
 }
 
 /** Packs one matrix into a storage buffer ([batches][rowsOut][ceil(cols/4)] vec4). */
@@ -140,7 +145,7 @@ function packToBuffer(engine: Engine, j: PackJob, target: Tensor): void {
   const cols4 = Math.ceil(j.cols / 4);
   // gather() names all four sources, so the shader binds them: placeholders past job 0.
   const ph = engine.placeholder(0);
-  engine.dispatch('pack', 'to_buffer', [j.src, ph, ph, ph, null, null, null, null, target], { u: [1, 0, 0, 0, ...jobWords(j)] }, [Math.ceil(cols4 / PACK_SIDE), Math.ceil((j.rowsOut * j.batches) / PACK_SIDE), 1], { SIDE: PACK_SIDE });
+  engine.dispatch('pack', 'to_buffer', [j.src, ph, ph, ph, null, null, null, null, target], PACK.withZeros({ count: 1, job: [packJob(j)] }), [Math.ceil(cols4 / PACK_SIDE), Math.ceil((j.rowsOut * j.batches) / PACK_SIDE), 1], { SIDE: PACK_SIDE });
 }
 
 /**
