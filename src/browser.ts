@@ -150,6 +150,8 @@ setTokenizerHost({
 export { Engine, grid, type DeviceInfo } from './gpu/engine.js';
 /** Engine settings: NaN-poisoning of new buffers (tests), the device error handler, and where kernel choices persist. */
 export type { EngineOptions } from './gpu/engine.js';
+/** Named uniform parameters for Engine.dispatch: a schema per WGSL uniform struct (paramSchema), its values by field name (schema.with). */
+export { paramSchema, structType, arrayOf, ParamSchema, StructLayout, type KernelParams, type FieldType } from './gpu/params.js';
 export { Tensor, type DType } from './tensor.js';
 /** The ops: GPU kernels on tensors (matmul, attention, layernorm, elementwise, codebook search, …), each recorded on an engine and submitted at the next read-back. */
 export * as ops from './ops/index.js';

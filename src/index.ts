@@ -20,6 +20,8 @@ export type { CreateEngineOptions } from './node-engine.js';
 export { Engine, grid, type DeviceInfo } from './gpu/engine.js';
 /** Engine settings: NaN-poisoning of new buffers (tests), the device error handler, and where kernel choices persist. */
 export type { EngineOptions } from './gpu/engine.js';
+/** Named uniform parameters for Engine.dispatch: a schema per WGSL uniform struct (paramSchema), its values by field name (schema.with). */
+export { paramSchema, structType, arrayOf, ParamSchema, StructLayout, type KernelParams, type FieldType } from './gpu/params.js';
 export { Tensor, type DType } from './tensor.js';
 export { NoAdapterError } from './gpu/node.js';
 /** The backend names createEngine and the CLI's --backend take ('auto' picks the first adapter that works). */

@@ -123,6 +123,9 @@ export const ELEMENTWISE = paramSchema('elementwise', 'Params', {
 /** gelu.wgsl's Params. */
 export const GELU = paramSchema('gelu', 'Params', { n: 'u32', stride: 'u32' });
 
+/** init.wgsl's Params (trunc_normal). */
+export const INIT = paramSchema('init', 'Params', { n: 'u32', stride: 'u32', key: 'u32', salt: 'u32', scale: 'f32' });
+
 /** layernorm.wgsl's Params. */
 export const LAYERNORM = paramSchema('layernorm', 'Params', { rows: 'u32', d: 'u32', stride: 'u32', chunk: 'u32', eps: 'f32' });
 

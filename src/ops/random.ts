@@ -6,6 +6,7 @@
 import type { Engine } from '../gpu/engine.js';
 import { NORMAL_SALT, mix32, normalTable } from '../train/init.js';
 import type { Tensor } from '../tensor.js';
+import { INIT } from '../gpu/uniforms.js';
 import { checkBindable, linearLaunch } from './elementwise.js';
 
 /** The engine's copy of normalTable() (uploaded at first use, freed with the engine). */
@@ -28,6 +29,6 @@ export function truncNormalTensor(engine: Engine, shape: readonly number[], std:
   const table = deviceTable(engine);
   const out = engine.empty(shape);
   const { groups, stride } = linearLaunch(engine, out.size);
-  engine.dispatch('init', 'trunc_normal', [table, out], { u: [out.size, stride, mix32(seed >>> 0), NORMAL_SALT], f: [std] }, groups);
+  engine.dispatch('init', 'trunc_normal', [table, out], INIT.with({ n: out.size, stride, key: mix32(seed >>> 0), salt: NORMAL_SALT, scale: std }), groups);
   return out;
 }
