@@ -73,7 +73,8 @@ export async function benchTrain(engine: Engine, o: { presets: string[]; batch: 
   for (const preset of o.presets) {
     const config = presetConfig(preset);
     o.log(`train ${preset}: batch ${o.batch}`);
-    // The kernel choices a training run uses (tok1d train does the same).
+    // The kernels and choices a training run uses (tok1d train does the same).
+    engine.quickCompileFlops = 0;
     await tuneModel(engine, config, o.batch, { training: true, measure: measuresByDefault(engine) });
     const model = TokenizerModel.random(engine, config, 1);
     const trainer = new Trainer(model, { lr: 1e-3, warmup: 10, totalSteps: 1000, clip: 1 });

@@ -236,6 +236,8 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
     writeFileSync(join(dir, 'config.json'), JSON.stringify(s, null, 2) + '\n');
     rmSync(join(dir, 'metrics.jsonl'), { force: true });
   }
+  // Thousands of steps repay the fast kernels' compile, however small the model (engine.quickCompileFlops).
+  engine.quickCompileFlops = 0;
   // Kernel choices for this run's shapes: the stored ones (tok1d bench --tune --suite train), and on
   // hardware adapters the missing ones timed first.
   await tuneModel(engine, s.model, s.batch, { training: true, measure: measuresByDefault(engine) });
