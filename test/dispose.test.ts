@@ -9,10 +9,10 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MemoryTuneStore } from '../src/gpu/autotune.js';
-import { acquireNodeDevice, type AcquiredDevice } from '../src/gpu/node.js';
+import type { AcquiredDevice } from '../src/gpu/node.js';
 import { createEngine } from '../src/node-engine.js';
 import { Tokenizer } from '../src/model/tokenizer.js';
-import { freshRng, randomF32, TEST_BACKENDS } from './helpers.js';
+import { deviceOrSkip, freshRng, randomF32, TEST_BACKENDS } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BUNDLED = join(ROOT, 'models', 'default.safetensors');
@@ -86,12 +86,7 @@ for (const backend of TEST_BACKENDS) {
   describe(`disposal on an application's device [${backend}]`, function () {
     let acquired: AcquiredDevice | undefined;
     before(async function () {
-      try {
-        acquired = await acquireNodeDevice(backend);
-      } catch (e) {
-        console.log(`      skipped: ${backend} unavailable: ${(e as Error).message}`);
-        this.skip();
-      }
+      acquired = await deviceOrSkip(this, backend);
     });
     after(() => acquired?.release());
 

@@ -1,9 +1,10 @@
 /**
  * The browser build on page-created devices with no requiredLimits, in headless Chromium
  * (SwiftShader): a compatibility-mode device (128 invocations per workgroup, 16 KiB uniform
- * bindings, 4096-texel textures) and a core one (256). The bundled model must give the token ids
- * tok1d's own device gives in Node (llvmpipe), and a device reporting a limit below tok1d's minimum
- * must be refused by createEngine with the one-line message.
+ * bindings, 4096-texel textures), the same reporting 4 storage buffers per shader stage (inputs
+ * packed, src/gpu/storage-packing.ts), and a core one (256). The bundled model must give the token
+ * ids tok1d's own device gives in Node (llvmpipe), and a device reporting a limit below tok1d's
+ * minimum must be refused by createEngine with the one-line message.
  */
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
@@ -79,17 +80,28 @@ describe('default limits in headless Chromium (SwiftShader): page-created device
     }
   }
 
-  for (const featureLevel of ['compatibility', 'core'] as const) {
-    it(`${featureLevel}: a device with the default limits encodes the bundled model to Node's ids`, async () => {
+  for (const [featureLevel, storageBuffers] of [['compatibility', 0], ['compatibility', 4], ['core', 0]] as const) {
+    const which = storageBuffers ? `${featureLevel}, reporting ${storageBuffers} storage buffers per stage` : featureLevel;
+    it(`${which}: a device with the default limits encodes the bundled model to Node's ids`, async () => {
       const r = await page.evaluate(
-        async ({ bundle, wire, featureLevel }) => {
+        async ({ bundle, wire, featureLevel, storageBuffers }) => {
           const m = (await import(bundle)) as typeof Tok1dBrowser;
           const adapter = await navigator.gpu.requestAdapter({ featureLevel });
           if (!adapter) throw new Error(`no ${featureLevel} adapter`);
           const device = await adapter.requestDevice({ label: 'app device' });
           const errors: string[] = [];
           device.addEventListener('uncapturederror', (e) => errors.push((e as GPUUncapturedErrorEvent).error.message));
-          const engine = await m.createEngine({ device });
+          const limits: Record<string, number> = {};
+          for (const k in device.limits) limits[k] = (device.limits as unknown as Record<string, number>)[k]!;
+          if (storageBuffers) limits.maxStorageBuffersPerShaderStage = storageBuffers;
+          const reported = new Proxy(device, {
+            get(target, prop) {
+              if (prop === 'limits') return limits;
+              const v = Reflect.get(target, prop, target) as unknown;
+              return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+            },
+          });
+          const engine = await m.createEngine({ device: reported });
           const tok = await m.Tokenizer.load('/models/default.safetensors', { engine });
           try {
             const pixels = wire.map((b64) => ({ width: 64, height: 64, channels: 3 as const, data: Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)) }));
@@ -101,6 +113,7 @@ describe('default limits in headless Chromium (SwiftShader): page-created device
               flatWG: engine.flatWG,
               invocations: device.limits.maxComputeInvocationsPerWorkgroup,
               compatibility: !device.features.has('core-features-and-limits'),
+              packedPipelines: engine.counters.packedPipelines,
               errors,
             };
           } finally {
@@ -109,9 +122,11 @@ describe('default limits in headless Chromium (SwiftShader): page-created device
             device.destroy();
           }
         },
-        { bundle: BUNDLE_URL, wire, featureLevel },
+        { bundle: BUNDLE_URL, wire, featureLevel, storageBuffers },
       );
       expect(r.compatibility).to.equal(featureLevel === 'compatibility');
+      if (storageBuffers) expect(r.packedPipelines).to.be.greaterThan(0);
+      else expect(r.packedPipelines).to.equal(0);
       expect(r.invocations).to.equal(featureLevel === 'compatibility' ? 128 : 256);
       expect(r.flatWG).to.equal(r.invocations);
       expect(r.decoded).to.equal(imgs.length);
@@ -130,7 +145,7 @@ describe('default limits in headless Chromium (SwiftShader): page-created device
         const device = await adapter.requestDevice();
         const limits: Record<string, number> = {};
         for (const k in device.limits) limits[k] = (device.limits as unknown as Record<string, number>)[k]!;
-        limits.maxStorageBuffersPerShaderStage = 4;
+        limits.maxStorageBuffersPerShaderStage = 3;
         const small = new Proxy(device, {
           get(target, prop) {
             if (prop === 'limits') return limits;
@@ -151,8 +166,8 @@ describe('default limits in headless Chromium (SwiftShader): page-created device
     );
     expect(r).to.not.equal(null);
     expect(r!.name).to.equal('LimitError');
-    expect(r!.message).to.match(/^this GPU device's maxStorageBuffersPerShaderStage is 4; tok1d needs at least 7 \(/);
-    expect(r!.message).to.include('requiredLimits: { maxStorageBuffersPerShaderStage: 7 }');
+    expect(r!.message).to.match(/^this GPU device's maxStorageBuffersPerShaderStage is 3; tok1d needs at least 4 \(/);
+    expect(r!.message).to.include('requiredLimits: { maxStorageBuffersPerShaderStage: 4 }');
     expect(r!.message).to.not.include('\n');
   });
 });

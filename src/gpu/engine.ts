@@ -4,6 +4,7 @@ import { KernelSources } from './kernels.js';
 import { checkDeviceLimits, flatWorkgroupSize, MAX_GROUPS, tensorLimitError } from './limits.js';
 import { UNIFORM_SLOT_BYTES, type KernelParams } from './params.js';
 import { BufferPool } from './pool.js';
+import { choosePacked, packedSource, packingPlan, StoragePacker, type PackedVariant, type PackingPlan } from './storage-packing.js';
 import { ELEMENTWISE } from './uniforms.js';
 
 /** Facts about the device an engine runs on. */
@@ -42,6 +43,11 @@ export interface PipelineRef {
   kernel: string;
   entry: string;
   overrides?: Record<string, number>;
+  /**
+   * On a device with fewer storage buffers per shader stage than the entry point binds: the binding
+   * numbers of the read-only inputs merged into one buffer (src/gpu/storage-packing.ts).
+   */
+  packed?: readonly number[];
 }
 
 /**
@@ -95,8 +101,16 @@ export class Engine {
    * feature, the variant agreed with the tree at start-up, and it was chosen for the device.
    */
   reductions: 'tree' | 'subgroups' = 'tree';
-  /** Counts for tests and the bench: dispatches and submits since creation. */
-  readonly counters = { dispatches: 0, submits: 0, pipelinesCompiled: 0 };
+  /**
+   * Counts for tests and the bench: dispatches and submits since creation; pipelines compiled, of
+   * them the variants with packed storage inputs, and the inputs copied for those (only on a device
+   * with fewer storage buffers per shader stage than an entry point binds).
+   */
+  readonly counters = { dispatches: 0, submits: 0, pipelinesCompiled: 0, packedPipelines: 0, packedCopies: 0 };
+  /** Per-dispatch buffers of storage packing; plans by "source:entry" (null: the entry point fits). */
+  private readonly packer: StoragePacker;
+  private readonly plans = new Map<string, PackingPlan | null>();
+  private readonly variants = new Map<string, PackedVariant>();
   /** Objects the ops keep between calls (see resource()), by key, in creation order. */
   private readonly resources = new Map<string, { value: unknown; destroy: () => void; owner?: number }>();
   /** Keys of the resources derived from each tensor (by tensor id): release() frees them. */
@@ -116,6 +130,7 @@ export class Engine {
     this.flatWG = flatWorkgroupSize(this.limits);
     this.features = device.features as ReadonlySet<string>;
     this.pool = new BufferPool(device);
+    this.packer = new StoragePacker(device, this.limits.maxStorageBufferBindingSize);
     this.tuner = new Tuner(this, options.tuneStore);
     device.addEventListener('uncapturederror', this.onUncaptured);
   }
@@ -137,17 +152,18 @@ export class Engine {
     return kernel;
   }
 
-  private key(kernel: string, entry: string, overrides: Record<string, number>): string {
+  private key(kernel: string, entry: string, overrides: Record<string, number>, packed?: readonly number[]): string {
     const o = Object.keys(overrides)
       .sort()
       .map((k) => `${k}=${overrides[k]}`)
       .join(',');
-    return `${this.kernelSource(kernel)}:${entry}:${o}`;
+    return `${this.kernelSource(kernel)}:${entry}:${o}${packed ? `:packed=${packed.join(',')}` : ''}`;
   }
 
-  private descriptor(kernel: string, entry: string, overrides: Record<string, number>): GPUComputePipelineDescriptor {
+  private descriptor(kernel: string, entry: string, overrides: Record<string, number>, packed?: readonly number[]): GPUComputePipelineDescriptor {
     const source = this.kernelSource(kernel);
-    const module = this.device.createShaderModule({ label: source, code: this.kernels.get(source) });
+    const code = packed ? this.packedVariant(kernel, entry, packed).code : this.kernels.get(source);
+    const module = this.device.createShaderModule({ label: packed ? `${source}:${entry}:packed=${packed.join(',')}` : source, code });
     const constants = this.kernels.includes(kernel).has('flat') ? { ...overrides, FLAT_WG: this.flatWG } : overrides;
     return {
       label: `${kernel}:${entry}`,
@@ -156,30 +172,63 @@ export class Engine {
     };
   }
 
-  /** The pipeline for a kernel entry point with the given override constants (compiled once). */
-  pipeline(kernel: string, entry: string, overrides: Record<string, number> = {}): GPUComputePipeline {
-    const key = this.key(kernel, entry, overrides);
+  /**
+   * The pipeline for a kernel entry point with the given override constants (compiled once); with
+   * `packed`, its variant that reads those storage inputs from one packed buffer.
+   */
+  pipeline(kernel: string, entry: string, overrides: Record<string, number> = {}, packed?: readonly number[]): GPUComputePipeline {
+    const key = this.key(kernel, entry, overrides, packed);
     let p = this.pipelines.get(key);
     if (!p) {
-      p = this.device.createComputePipeline(this.descriptor(kernel, entry, overrides));
+      p = this.device.createComputePipeline(this.descriptor(kernel, entry, overrides, packed));
       this.pipelines.set(key, p);
       this.counters.pipelinesCompiled++;
+      if (packed) this.counters.packedPipelines++;
     }
     return p;
+  }
+
+  /**
+   * The storage inputs a dispatch of the entry point merges into one buffer, given its bind group
+   * entries; undefined where the entry point binds no more storage buffers than the device allows.
+   * Throws (naming kernel and entry point) where merging cannot bring it within the limit.
+   */
+  private packedBindings(kernel: string, entry: string, entries: readonly GPUBindGroupEntry[]): number[] | undefined {
+    const source = this.kernelSource(kernel);
+    const at = `${source}:${entry}`;
+    let plan = this.plans.get(at);
+    if (plan === undefined) {
+      plan = packingPlan(this.kernels.get(source), kernel, entry, this.limits.maxStorageBuffersPerShaderStage);
+      this.plans.set(at, plan);
+    }
+    if (!plan) return undefined;
+    return choosePacked(plan, (n) => {
+      const r = entries.find((e) => e.binding === n)?.resource as GPUBufferBinding | undefined;
+      return r && 'buffer' in r ? (r.size ?? r.buffer.size - (r.offset ?? 0)) : 0;
+    });
+  }
+
+  private packedVariant(kernel: string, entry: string, packed: readonly number[]): PackedVariant {
+    const source = this.kernelSource(kernel);
+    const at = `${source}:${entry}:${packed.join(',')}`;
+    let v = this.variants.get(at);
+    if (!v) this.variants.set(at, (v = packedSource(this.kernels.get(source), kernel, entry, packed)));
+    return v;
   }
 
   /** Compiles pipelines in parallel ahead of use (each at most once per engine). */
   async precompile(list: readonly PipelineRef[]): Promise<void> {
     await Promise.all(
-      list.map(({ kernel, entry, overrides = {} }) => {
-        const key = this.key(kernel, entry, overrides);
+      list.map(({ kernel, entry, overrides = {}, packed }) => {
+        const key = this.key(kernel, entry, overrides, packed);
         if (this.pipelines.has(key)) return undefined;
         let pr = this.pending.get(key);
         if (!pr) {
-          pr = this.device.createComputePipelineAsync(this.descriptor(kernel, entry, overrides)).then((p) => {
+          pr = this.device.createComputePipelineAsync(this.descriptor(kernel, entry, overrides, packed)).then((p) => {
             this.pipelines.set(key, p);
             this.pending.delete(key);
             this.counters.pipelinesCompiled++;
+            if (packed) this.counters.packedPipelines++;
             return p;
           });
           this.pending.set(key, pr);
@@ -444,11 +493,11 @@ export class Engine {
     overrides: Record<string, number> = {},
   ): void {
     if (this.trace) {
-      const key = this.key(kernel, entry, overrides);
-      if (!this.pipelines.has(key)) this.trace.pipelines.set(key, { kernel, entry, overrides });
+      const packed = this.packedBindings(kernel, entry, resourceEntries(bindings, params ? 1 : 0));
+      const key = this.key(kernel, entry, overrides, packed);
+      if (!this.pipelines.has(key)) this.trace.pipelines.set(key, { kernel, entry, overrides, ...(packed ? { packed } : {}) });
       return;
     }
-    const pipeline = this.pipeline(kernel, entry, overrides);
     const entries: GPUBindGroupEntry[] = [];
     let b = 0;
     if (params) {
@@ -461,18 +510,18 @@ export class Engine {
       params.schema.pack(dv, params);
       entries.push({ binding: b++, resource: { buffer: arena.buffer, offset: slot * UNIFORM_SLOT, size: UNIFORM_SLOT } });
     }
-    for (const r of bindings) {
-      if (r !== null) entries.push({ binding: b, resource: toResource(r) });
-      b++;
-    }
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    entries.push(...resourceEntries(bindings, b));
+    const packed = this.packedBindings(kernel, entry, entries);
+    const pipeline = this.pipeline(kernel, entry, overrides, packed);
+    const bound = packed ? this.packInputs(kernel, entry, packed, entries) : entries;
+    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: bound });
     if (!this.pass) this.pass = this.commandEncoder().beginComputePass();
     this.pass.setPipeline(pipeline);
     this.pass.setBindGroup(0, bindGroup);
     const [x, y = 1, z = 1] = groups;
     if (x > 0 && y > 0 && z > 0) this.pass.dispatchWorkgroups(x, y, z);
     this.counters.dispatches++;
-    this.warmed.add(this.key(kernel, entry, overrides));
+    this.warmed.add(this.key(kernel, entry, overrides, packed));
     if (this.profile) {
       const t0 = performance.now();
       this.flush();
@@ -482,6 +531,13 @@ export class Engine {
       cur.count++;
       this.profile.set(name, cur);
     }
+  }
+
+  /** Records the copies of a dispatch's merged inputs (before its pass) and returns its entries. */
+  private packInputs(kernel: string, entry: string, packed: readonly number[], entries: readonly GPUBindGroupEntry[]): GPUBindGroupEntry[] {
+    this.endPass();
+    this.counters.packedCopies += packed.length;
+    return this.packer.pack(this.commandEncoder(), `${kernel}:${entry}`, this.packedVariant(kernel, entry, packed), entries);
   }
 
   private arena(i: number): { buffer: GPUBuffer; data: ArrayBuffer } {
@@ -501,6 +557,7 @@ export class Engine {
       this.device.queue.writeBuffer(this.arenas[a]!.buffer, 0, this.arenas[a]!.data, 0, used * UNIFORM_SLOT);
     }
     this.device.queue.submit([this.encoder.finish()]);
+    this.packer.submitted();
     this.encoder = null;
     this.uniformUsed = 0;
     this.counters.submits++;
@@ -537,12 +594,22 @@ export class Engine {
     this.resources.clear();
     this.derived.clear();
     this.pool.destroy();
+    this.packer.destroy();
     for (const a of this.arenas) a.buffer.destroy();
     this.arenas.length = 0;
     this.placeholders.length = 0;
     this.pipelines.clear();
     this.onDispose();
   }
+}
+
+/** Bind group entries for resources numbered from `first`; a null skips its number. */
+function resourceEntries(bindings: readonly (Binding | null)[], first: number): GPUBindGroupEntry[] {
+  const entries: GPUBindGroupEntry[] = [];
+  bindings.forEach((r, i) => {
+    if (r !== null) entries.push({ binding: first + i, resource: toResource(r) });
+  });
+  return entries;
 }
 
 function toResource(r: Binding): GPUBindingResource {
