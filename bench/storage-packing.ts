@@ -18,13 +18,10 @@ import { createEngine } from '../src/node-engine.js';
 import { median } from '../src/util/stats.js';
 import { withLimits } from '../src/gpu/limits.js';
 import { randomF32, rng } from '../src/check/util.js';
+import { flagReader } from './args.js';
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const flag = (name: string) => {
-    const i = args.indexOf(name);
-    return i < 0 ? undefined : args[i + 1];
-  };
+  const flag = flagReader();
   const runs = Number(flag('--runs') ?? 7);
   const count = Number(flag('--images') ?? 16);
   const acquired = await acquireNodeDevice((flag('--backend') ?? 'opengl') as BackendName);

@@ -18,6 +18,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Server } from 'node:http';
 import { CHROMIUM, CHROMIUM_ARGS } from '../src/bench/chromium.js';
 import { median } from '../src/util/stats.js';
+import { flagReader } from './args.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const STEPS = ['moduleLoaded', 'engine', 'model', 'compiled', 'firstTokens', 'firstImage', 'fastKernels'] as const;
@@ -38,10 +39,7 @@ interface DemoState {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const flag = (name: string) => {
-    const i = args.indexOf(name);
-    return i < 0 ? undefined : args[i + 1];
-  };
+  const flag = flagReader(args);
   const runs = Number(flag('--runs') ?? 5);
   const model = flag('--model');
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing (apt-get install chromium, or set TOK1D_CHROMIUM)`);
