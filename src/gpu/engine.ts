@@ -4,7 +4,7 @@ import { KernelSources } from './kernels.js';
 import { checkDeviceLimits, flatWorkgroupSize, MAX_GROUPS, tensorLimitError } from './limits.js';
 import { UNIFORM_SLOT_BYTES, type KernelParams } from './params.js';
 import { BufferPool } from './pool.js';
-import { choosePacked, packedSource, packingPlan, StoragePacker, type PackedVariant, type PackingPlan } from './storage-packing.js';
+import { bindingBytes, choosePacked, packedSource, packingPlan, StoragePacker, type PackedVariant, type PackingPlan } from './storage-packing.js';
 import { ELEMENTWISE } from './uniforms.js';
 
 /** Facts about the device an engine runs on. */
@@ -204,7 +204,7 @@ export class Engine {
     if (!plan) return undefined;
     return choosePacked(plan, (n) => {
       const r = entries.find((e) => e.binding === n)?.resource as GPUBufferBinding | undefined;
-      return r && 'buffer' in r ? (r.size ?? r.buffer.size - (r.offset ?? 0)) : 0;
+      return r && 'buffer' in r ? bindingBytes(r) : 0;
     });
   }
 

@@ -202,7 +202,7 @@ export function packedSource(source: string, kernel: string, entry: string, merg
 }
 
 /** Bytes a buffer binding covers. */
-function bindingBytes(r: GPUBufferBinding): number {
+export function bindingBytes(r: GPUBufferBinding): number {
   return r.size ?? r.buffer.size - (r.offset ?? 0);
 }
 

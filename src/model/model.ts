@@ -43,7 +43,6 @@ export class TokenizerModel {
     return new TokenizerModel(engine, config, randomParams(engine, specs, seed));
   }
 
-
   p(name: string): Tensor {
     const t = this.params.get(name);
     if (!t) throw new Error(`no parameter ${name}`);

@@ -14,7 +14,8 @@ function deviceTable(engine: Engine): Tensor {
   return engine.resource(
     'random normal table',
     () => {
-      const t = engine.upload(normalTable(), [normalTable().length]);
+      const values = normalTable();
+      const t = engine.upload(values, [values.length]);
       t.constant = true;
       return t;
     },
