@@ -23,6 +23,10 @@ struct Job {
   srcBatch: u32, // elements per batch in src
   batches: u32,
   start: u32,    // to_textures4: first item of this job (u32 max past count: no item falls in it)
+  panel: u32,    // textures: 0 for the row layout, else columns per panel (matmul_tex.wgsl's BPANEL)
+  shift: u32,    // panel layout: log2 of the column groups (c4) per texel row
+  tileRows: u32, // panel layout: texel rows per panel, ceil(cols4 / 2^shift)
+  unused: u32,
 }
 
 struct Jobs {
@@ -70,6 +74,16 @@ fn gather(j: u32, b: u32, r: u32, c4: u32) -> vec4f {
   return v;
 }
 
+// Where a texture job's texel (batch b, row r, column group c4) goes: (c4, b * rowsOut + r) in the
+// row layout; in the panel layout (rowsOut a multiple of panel) row r's group c4 is texel
+// r % panel of run c4 % 2^shift in texel row c4 / 2^shift of panel r / panel (matmul_tex.wgsl).
+fn texel_at(o: Job, b: u32, r: u32, c4: u32) -> vec2u {
+  if (o.panel == 0u) { return vec2u(c4, b * o.rowsOut + r); }
+  let mask = (1u << o.shift) - 1u;
+  let tile = b * (o.rowsOut / o.panel) + r / o.panel;
+  return vec2u((c4 & mask) * o.panel + r % o.panel, tile * o.tileRows + (c4 >> o.shift));
+}
+
 // One invocation per texel of all jobs together: item i = gid.x + gid.y * q.stride belongs to the
 // job whose range [start, start + cols4 * rowsOut * batches) holds it (texels in row order).
 @compute @workgroup_size(FLAT_WG)
@@ -81,8 +95,10 @@ fn to_textures4(@builtin(global_invocation_id) gid: vec3u) {
   let li = i - o.start;
   let c4 = li % o.cols4;
   let y = li / o.cols4;  // b * rowsOut + r
-  let v = gather(j, y / o.rowsOut, y % o.rowsOut, c4);
-  let at = vec2u(c4, y);
+  let b = y / o.rowsOut;
+  let r = y % o.rowsOut;
+  let v = gather(j, b, r, c4);
+  let at = texel_at(o, b, r, c4);
   switch j {
     case 0u: { textureStore(d0, at, v); }
     case 1u: { textureStore(d1, at, v); }
@@ -109,5 +125,6 @@ fn to_buffer(@builtin(global_invocation_id) gid: vec3u) {
 @compute @workgroup_size(SIDE, SIDE, 1)
 fn to_texture_h(@builtin(global_invocation_id) gid: vec3u) {
   if (!job0_at(gid)) { return; }
-  textureStore(dh, gid.xy, job0_texel(gid));
+  let o = q.job[0];
+  textureStore(dh, texel_at(o, gid.y / o.rowsOut, gid.y % o.rowsOut, gid.x), job0_texel(gid));
 }

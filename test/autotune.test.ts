@@ -521,7 +521,7 @@ describeBackends('matmul: half-precision textures of f16-exact weights', (get, b
 
   it('a half-texture path that disagrees is switched off at start-up, and f16-exact weights keep f32 textures', async () => {
     // The half pack writes every texel doubled.
-    const e = await engineWithPlantedFault(backend, 'pack', 'textureStore(dh, gid.xy, job0_texel(gid));', 'textureStore(dh, gid.xy, 2.0 * job0_texel(gid));');
+    const e = await engineWithPlantedFault(backend, 'pack', ', job0_texel(gid));', ', 2.0 * job0_texel(gid));');
     try {
       await checkHalfTextures(e);
       expect(e.tuner.disabled.get('matmul:texture.f16')).to.match(/disagree/);

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { matmul, type MatmulVariant } from '../src/ops/matmul.js';
+import { PANEL_COLS, panelLayout } from '../src/ops/matmul/textures.js';
 import { describeBackends, expectClose, freshRng, randomF32 } from './helpers.js';
 import { gelu64, geluGrad64 } from './reference/gelu.js';
 import { matmulCaseLabel, matmulRef, prepareMatmulCase, selfTest, type MatmulCase } from './reference/matmul.js';
@@ -110,6 +111,54 @@ describeBackends('matmul', (get) => {
       e.release(ta, tb, c1, c2);
     });
   }
+
+  // Constant weights' textures in the panel layout (matmul_tex.wgsl's BPANEL): every dot-form tile,
+  // N not a multiple of the 32-column panel, K not a multiple of 4, B stored either way, batched
+  // weights, split-K, and a weight tall enough that its panels may need 16 column groups per texel row.
+  const PANELS: [Case, string][] = [
+    [{ M: 37, N: 45, K: 70, bias: true }, 'texture'],
+    [{ M: 20, N: 33, K: 29, transB: true }, 'texture.n32'],
+    [{ M: 40, N: 70, K: 130, transB: true, bias: true }, 'texture.m32'],
+    [{ M: 11, N: 40, K: 36, batchA: 3, batchB: 3 }, 'texture.m32'],
+    [{ M: 6, N: 50, K: 1030, transB: true }, 'texture.n32.split4'],
+    [{ M: 5, N: 2048, K: 8192, transB: true }, 'texture.m32'],
+  ];
+  for (const [c, plan] of PANELS) {
+    it(`texture: a constant weight in the panel layout, ${plan} ${label(c)}`, async () => {
+      const e = get();
+      if (!e.info.software) return;
+      const p = prepare(c);
+      const ta = e.upload(p.a, [...(c.batchA ? [c.batchA] : []), c.M, c.K]);
+      const tb = e.upload(p.b, [...(c.batchB ? [c.batchB] : []), ...(c.transB ? [c.N, c.K] : [c.K, c.N])]);
+      tb.constant = true;
+      const tbias = p.bias ? e.upload(p.bias, [c.N]) : undefined;
+      const out = e.empty([(c.batchA ?? 1) * c.M * c.N]);
+      e.fill(out, Number.NaN);
+      matmul(e, ta, tb, { transB: c.transB, bias: tbias, plan, out });
+      const keys = [...e.resourcesUnder('matmul weight ')].map(([k]) => k).filter((k) => k.includes(`weight ${tb.id}:`));
+      expect(keys, 'the weight has one texture, in the panel layout').to.have.length(1);
+      // Shift 4 where the device's texture limit is 8192 (SwiftShader), 3 at 16384 (llvmpipe).
+      expect(keys[0]).to.match(new RegExp(`:p${panelLayout(e, c.N, c.K, c.batchB ?? 1)!.shift}:`));
+      expectClose(await e.readF32(out), p.want, 1e-5, `${plan} ${label(c)}`);
+      e.release(ta, tb, tbias, out);
+    });
+  }
+
+  it('texture: panel geometry stays within the texture size limit, or declines', () => {
+    const fake = (max: number) => ({ limits: { maxTextureDimension2D: max } }) as unknown as Parameters<typeof panelLayout>[0];
+    expect(panelLayout(fake(8192), 1024, 4096, 1)).to.deep.equal({ shift: 3, tileRows: 128, batchRows: 4096 });
+    // K = 12: three column groups, so four per texel row rather than eight.
+    expect(panelLayout(fake(8192), 100, 12, 2)).to.deep.equal({ shift: 2, tileRows: 1, batchRows: 4 });
+    expect(panelLayout(fake(8192), 2048, 8192, 1)).to.deep.equal({ shift: 4, tileRows: 128, batchRows: 8192 });
+    for (const [rows, cols, batches] of [[33, 1000, 3], [4096, 16384, 1], [8192, 64, 2]] as const) {
+      const l = panelLayout(fake(2048), rows, cols, batches);
+      if (!l) continue;
+      expect(PANEL_COLS << l.shift).to.be.at.most(2048);
+      expect(l.batchRows * batches).to.be.at.most(2048);
+      expect(l.tileRows << l.shift).to.be.at.least(Math.ceil(cols / 4));
+    }
+    expect(panelLayout(fake(256), 8192, 8192, 1), 'no shift fits').to.equal(null);
+  });
 
   it('texture: weights rewritten together are repacked together (up to 4 per dispatch), each matmul seeing its new contents', async () => {
     const e = get();

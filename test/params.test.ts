@@ -229,8 +229,8 @@ describe('kernel parameter schemas', () => {
 
     it('arrays of structs (pack.wgsl Jobs): 16-aligned, stride the element size rounded to 16', () => {
       expect(offsets(uniforms.PACK)).to.deep.equal({ count: 0, total: 4, stride: 8, unused: 12, job: 16 });
-      expect(uniforms.PACK_JOB.size).to.equal(32);
-      expect(uniforms.PACK.size).to.equal(16 + 4 * 32);
+      expect(uniforms.PACK_JOB.size).to.equal(48);
+      expect(uniforms.PACK.size).to.equal(16 + 4 * 48);
       // A 20-byte element: stride 32 (align 16 from the vec4), array starts at 16 after one u32.
       const e = structType('E', { v: 'vec4f', n: 'u32' });
       expect(e.size).to.equal(32);
@@ -264,10 +264,11 @@ describe('kernel parameter schemas', () => {
     });
 
     it('arrays of structs: elements at the stride, absent ones left zero', () => {
-      const job = (i: number) => ({ rows: i, cols: 2, rowsOut: 3, cols4: 4, trans: 5, srcBatch: 6, batches: 7, start: 8 });
-      const bytes = pack(uniforms.PACK, { count: 2, total: 9, stride: 10, unused: 0, job: [job(1), job(11)] });
+      const job = (i: number) => ({ rows: i, cols: 2, rowsOut: 3, cols4: 4, trans: 5, srcBatch: 6, batches: 7, start: 8, panel: 9, shift: 10, tileRows: 11, unused: 12 });
+      const bytes = pack(uniforms.PACK, { count: 2, total: 9, stride: 10, unused: 0, job: [job(1), job(13)] });
       const words = [...new Uint32Array(bytes.buffer, 0, uniforms.PACK.size / 4)];
-      expect(words).to.deep.equal([2, 9, 10, 0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 2, 3, 4, 5, 6, 7, 8, ...new Array<number>(16).fill(0)]);
+      const rest = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+      expect(words).to.deep.equal([2, 9, 10, 0, 1, ...rest, 13, ...rest, ...new Array<number>(24).fill(0)]);
     });
 
     it('writes the same bytes as the positional u32-then-f32 packing for every kernel schema of scalars', () => {
@@ -296,7 +297,7 @@ describe('kernel parameter schemas', () => {
       expect(() => bytesOf(L.with({ rows: 1, d: 2, stride: 3, chunk: 0, esp: 1 }))).to.throw(/missing field 'eps'/);
       // @ts-expect-error a string
       expect(() => bytesOf(L.with({ rows: 1, d: 2, stride: 3, chunk: 0, eps: '1' }))).to.throw(/'eps' takes a number/);
-      const job = { rows: 0, cols: 0, rowsOut: 0, cols4: 0, trans: 0, srcBatch: 0, batches: 0, start: 0 };
+      const job = { rows: 0, cols: 0, rowsOut: 0, cols4: 0, trans: 0, srcBatch: 0, batches: 0, start: 0, panel: 0, shift: 0, tileRows: 0, unused: 0 };
       expect(() => bytesOf(uniforms.PACK.with({ count: 0, total: 0, stride: 0, unused: 0, job: [job, job, job, job, job] }))).to.throw(/'job' takes up to 4 elements/);
       // @ts-expect-error a job without start
       expect(() => bytesOf(uniforms.PACK.with({ count: 0, total: 0, stride: 0, unused: 0, job: [job, { ...job, start: undefined }] }))).to.throw(/pack Jobs\.job\[1\]: missing field 'start'/);

@@ -8,6 +8,12 @@
 //   A: texel (x = k4, y = batch*aBatchRows + m), or A[(batch*aBatchRows + m) * K4 + k4],
 //      = A[m, 4k4 .. 4k4+3]                                              (zero-padded past K)
 //   B: texel (x = k4, y = batch*bBatchRows + n) = B[4k4 .. 4k4+3, n]    (B transposed, zero-padded)
+//   or, with BPANEL = 1 (constant weights), in panels of 32 columns: panel t = n / 32 holds, per
+//   group of S = 2^bShift steps along K, one texel row of S runs of 32 texels, so the texels an
+//   invocation reads at step k are 32 neighbours and its next steps follow them in memory:
+//      texel (x = (k4 % S)*32 + n % 32, y = batch*bBatchRows + t*bTileRows + k4 / S) = B[4k4 .., n]
+//   In the row layout each invocation walks 16-32 texture rows at once, more streams than a CPU
+//   core's prefetchers follow; one panel is one stream (figures: docs/perf-log.md).
 // ops/matmul/textures.ts fills a texture with a buffer-to-texture copy where the tensor's rows already are
 // its texel rows (row-major, K a multiple of 64), else with pack.wgsl. Per vec4 step along K an
 // invocation loads R A vec4s and C B texels and issues R*C 4-wide dot products: 16x16 1024 FMAs
@@ -51,16 +57,19 @@ override ACT: u32 = 0u;  // epilogue activation: 0 none, 1 GELU (erf), 2 GELU (t
 override ACC: u32 = 0u;  // 1: add beta * C (C's previous contents)
 override PARTIAL: u32 = 0u; // 1: split-K, store raw partial sums (no epilogue)
 override VEC4: u32 = 0u;    // 1: N % 4 == 0, the epilogue stores whole vec4s (store4)
+override BPANEL: u32 = 0u;  // main, main_wide, main_tall: 1 when B's texture is in panel layout
 
 struct Params {
   M: u32,
   N: u32,
   K4: u32,         // ceil(K / 4); main_tn: R
   aBatchRows: u32, // rows of A per batch (M), or 0 to broadcast; main_tn: vec4s per batch
-  bBatchRows: u32, // texel rows of B per batch (N), or 0 to broadcast; main_tn: vec4s per batch
+  bBatchRows: u32, // texel rows of B per batch (N; BPANEL: panels * bTileRows), or 0 to broadcast; main_tn: vec4s per batch
   hasBias: u32,
   splits: u32,     // K chunks (1: no split, C gets the finished result)
   kChunk4: u32,    // steps per chunk
+  bShift: u32,     // BPANEL: log2 of the K steps per texel row of a panel
+  bTileRows: u32,  // BPANEL: texel rows per panel (ceil(K4 / 2^bShift))
   alpha: f32,
   beta: f32,
 }
@@ -161,6 +170,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
   let rb13 = bb + min(col0 + 13u, nl);
   let rb14 = bb + min(col0 + 14u, nl);
   let rb15 = bb + min(col0 + 15u, nl);
+  let pb = bb + (col0 / 32u) * p.bTileRows;
+  let px = col0 % 32u;
+  let sMask = (1u << p.bShift) - 1u;
   var a0 = mat4x4f();
   var a1 = mat4x4f();
   var a2 = mat4x4f();
@@ -178,10 +190,12 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: v
   var a14 = mat4x4f();
   var a15 = mat4x4f();
   for (var k = kBegin; k < kEnd; k++) {
-    let m0 = mat4x4f(textureLoad(B, vec2u(k, rb0), 0), textureLoad(B, vec2u(k, rb1), 0), textureLoad(B, vec2u(k, rb2), 0), textureLoad(B, vec2u(k, rb3), 0));
-    let m1 = mat4x4f(textureLoad(B, vec2u(k, rb4), 0), textureLoad(B, vec2u(k, rb5), 0), textureLoad(B, vec2u(k, rb6), 0), textureLoad(B, vec2u(k, rb7), 0));
-    let m2 = mat4x4f(textureLoad(B, vec2u(k, rb8), 0), textureLoad(B, vec2u(k, rb9), 0), textureLoad(B, vec2u(k, rb10), 0), textureLoad(B, vec2u(k, rb11), 0));
-    let m3 = mat4x4f(textureLoad(B, vec2u(k, rb12), 0), textureLoad(B, vec2u(k, rb13), 0), textureLoad(B, vec2u(k, rb14), 0), textureLoad(B, vec2u(k, rb15), 0));
+    let bx = (k & sMask) * 32u + px;
+    let by = pb + (k >> p.bShift);
+    let m0 = mat4x4f(textureLoad(B, select(vec2u(k, rb0), vec2u(bx + 0u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb1), vec2u(bx + 1u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb2), vec2u(bx + 2u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb3), vec2u(bx + 3u, by), BPANEL == 1u), 0));
+    let m1 = mat4x4f(textureLoad(B, select(vec2u(k, rb4), vec2u(bx + 4u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb5), vec2u(bx + 5u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb6), vec2u(bx + 6u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb7), vec2u(bx + 7u, by), BPANEL == 1u), 0));
+    let m2 = mat4x4f(textureLoad(B, select(vec2u(k, rb8), vec2u(bx + 8u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb9), vec2u(bx + 9u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb10), vec2u(bx + 10u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb11), vec2u(bx + 11u, by), BPANEL == 1u), 0));
+    let m3 = mat4x4f(textureLoad(B, select(vec2u(k, rb12), vec2u(bx + 12u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb13), vec2u(bx + 13u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb14), vec2u(bx + 14u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb15), vec2u(bx + 15u, by), BPANEL == 1u), 0));
     let z0 = A[ra0 + k]; a0 += mat4x4f(z0 * m0, z0 * m1, z0 * m2, z0 * m3);
     let z1 = A[ra1 + k]; a1 += mat4x4f(z1 * m0, z1 * m1, z1 * m2, z1 * m3);
     let z2 = A[ra2 + k]; a2 += mat4x4f(z2 * m0, z2 * m1, z2 * m2, z2 * m3);
@@ -284,6 +298,9 @@ fn main_wide(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) w
   let rb29 = bb + min(col0 + 29u, nl);
   let rb30 = bb + min(col0 + 30u, nl);
   let rb31 = bb + min(col0 + 31u, nl);
+  let pb = bb + (col0 / 32u) * p.bTileRows;
+  let px = col0 % 32u;
+  let sMask = (1u << p.bShift) - 1u;
   var a0 = mat4x4f();
   var a1 = mat4x4f();
   var a2 = mat4x4f();
@@ -317,14 +334,16 @@ fn main_wide(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) w
   var c14 = mat4x4f();
   var c15 = mat4x4f();
   for (var k = kBegin; k < kEnd; k++) {
-    let m0 = mat4x4f(textureLoad(B, vec2u(k, rb0), 0), textureLoad(B, vec2u(k, rb1), 0), textureLoad(B, vec2u(k, rb2), 0), textureLoad(B, vec2u(k, rb3), 0));
-    let m1 = mat4x4f(textureLoad(B, vec2u(k, rb4), 0), textureLoad(B, vec2u(k, rb5), 0), textureLoad(B, vec2u(k, rb6), 0), textureLoad(B, vec2u(k, rb7), 0));
-    let m2 = mat4x4f(textureLoad(B, vec2u(k, rb8), 0), textureLoad(B, vec2u(k, rb9), 0), textureLoad(B, vec2u(k, rb10), 0), textureLoad(B, vec2u(k, rb11), 0));
-    let m3 = mat4x4f(textureLoad(B, vec2u(k, rb12), 0), textureLoad(B, vec2u(k, rb13), 0), textureLoad(B, vec2u(k, rb14), 0), textureLoad(B, vec2u(k, rb15), 0));
-    let m4 = mat4x4f(textureLoad(B, vec2u(k, rb16), 0), textureLoad(B, vec2u(k, rb17), 0), textureLoad(B, vec2u(k, rb18), 0), textureLoad(B, vec2u(k, rb19), 0));
-    let m5 = mat4x4f(textureLoad(B, vec2u(k, rb20), 0), textureLoad(B, vec2u(k, rb21), 0), textureLoad(B, vec2u(k, rb22), 0), textureLoad(B, vec2u(k, rb23), 0));
-    let m6 = mat4x4f(textureLoad(B, vec2u(k, rb24), 0), textureLoad(B, vec2u(k, rb25), 0), textureLoad(B, vec2u(k, rb26), 0), textureLoad(B, vec2u(k, rb27), 0));
-    let m7 = mat4x4f(textureLoad(B, vec2u(k, rb28), 0), textureLoad(B, vec2u(k, rb29), 0), textureLoad(B, vec2u(k, rb30), 0), textureLoad(B, vec2u(k, rb31), 0));
+    let bx = (k & sMask) * 32u + px;
+    let by = pb + (k >> p.bShift);
+    let m0 = mat4x4f(textureLoad(B, select(vec2u(k, rb0), vec2u(bx + 0u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb1), vec2u(bx + 1u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb2), vec2u(bx + 2u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb3), vec2u(bx + 3u, by), BPANEL == 1u), 0));
+    let m1 = mat4x4f(textureLoad(B, select(vec2u(k, rb4), vec2u(bx + 4u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb5), vec2u(bx + 5u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb6), vec2u(bx + 6u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb7), vec2u(bx + 7u, by), BPANEL == 1u), 0));
+    let m2 = mat4x4f(textureLoad(B, select(vec2u(k, rb8), vec2u(bx + 8u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb9), vec2u(bx + 9u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb10), vec2u(bx + 10u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb11), vec2u(bx + 11u, by), BPANEL == 1u), 0));
+    let m3 = mat4x4f(textureLoad(B, select(vec2u(k, rb12), vec2u(bx + 12u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb13), vec2u(bx + 13u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb14), vec2u(bx + 14u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb15), vec2u(bx + 15u, by), BPANEL == 1u), 0));
+    let m4 = mat4x4f(textureLoad(B, select(vec2u(k, rb16), vec2u(bx + 16u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb17), vec2u(bx + 17u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb18), vec2u(bx + 18u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb19), vec2u(bx + 19u, by), BPANEL == 1u), 0));
+    let m5 = mat4x4f(textureLoad(B, select(vec2u(k, rb20), vec2u(bx + 20u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb21), vec2u(bx + 21u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb22), vec2u(bx + 22u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb23), vec2u(bx + 23u, by), BPANEL == 1u), 0));
+    let m6 = mat4x4f(textureLoad(B, select(vec2u(k, rb24), vec2u(bx + 24u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb25), vec2u(bx + 25u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb26), vec2u(bx + 26u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb27), vec2u(bx + 27u, by), BPANEL == 1u), 0));
+    let m7 = mat4x4f(textureLoad(B, select(vec2u(k, rb28), vec2u(bx + 28u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb29), vec2u(bx + 29u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb30), vec2u(bx + 30u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb31), vec2u(bx + 31u, by), BPANEL == 1u), 0));
     let z0 = textureLoad(At, vec2u(k, ra0), 0); a0 += mat4x4f(z0 * m0, z0 * m1, z0 * m2, z0 * m3); c0 += mat4x4f(z0 * m4, z0 * m5, z0 * m6, z0 * m7);
     let z1 = textureLoad(At, vec2u(k, ra1), 0); a1 += mat4x4f(z1 * m0, z1 * m1, z1 * m2, z1 * m3); c1 += mat4x4f(z1 * m4, z1 * m5, z1 * m6, z1 * m7);
     let z2 = textureLoad(At, vec2u(k, ra2), 0); a2 += mat4x4f(z2 * m0, z2 * m1, z2 * m2, z2 * m3); c2 += mat4x4f(z2 * m4, z2 * m5, z2 * m6, z2 * m7);
@@ -447,6 +466,9 @@ fn main_tall(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) w
   let rb29 = bb + min(col0 + 29u, nl);
   let rb30 = bb + min(col0 + 30u, nl);
   let rb31 = bb + min(col0 + 31u, nl);
+  let pb = bb + (col0 / 32u) * p.bTileRows;
+  let px = col0 % 32u;
+  let sMask = (1u << p.bShift) - 1u;
   var a0 = mat4x4f();
   var a1 = mat4x4f();
   var a2 = mat4x4f();
@@ -512,14 +534,16 @@ fn main_tall(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) w
   var c30 = mat4x4f();
   var c31 = mat4x4f();
   for (var k = kBegin; k < kEnd; k++) {
-    let m0 = mat4x4f(textureLoad(B, vec2u(k, rb0), 0), textureLoad(B, vec2u(k, rb1), 0), textureLoad(B, vec2u(k, rb2), 0), textureLoad(B, vec2u(k, rb3), 0));
-    let m1 = mat4x4f(textureLoad(B, vec2u(k, rb4), 0), textureLoad(B, vec2u(k, rb5), 0), textureLoad(B, vec2u(k, rb6), 0), textureLoad(B, vec2u(k, rb7), 0));
-    let m2 = mat4x4f(textureLoad(B, vec2u(k, rb8), 0), textureLoad(B, vec2u(k, rb9), 0), textureLoad(B, vec2u(k, rb10), 0), textureLoad(B, vec2u(k, rb11), 0));
-    let m3 = mat4x4f(textureLoad(B, vec2u(k, rb12), 0), textureLoad(B, vec2u(k, rb13), 0), textureLoad(B, vec2u(k, rb14), 0), textureLoad(B, vec2u(k, rb15), 0));
-    let m4 = mat4x4f(textureLoad(B, vec2u(k, rb16), 0), textureLoad(B, vec2u(k, rb17), 0), textureLoad(B, vec2u(k, rb18), 0), textureLoad(B, vec2u(k, rb19), 0));
-    let m5 = mat4x4f(textureLoad(B, vec2u(k, rb20), 0), textureLoad(B, vec2u(k, rb21), 0), textureLoad(B, vec2u(k, rb22), 0), textureLoad(B, vec2u(k, rb23), 0));
-    let m6 = mat4x4f(textureLoad(B, vec2u(k, rb24), 0), textureLoad(B, vec2u(k, rb25), 0), textureLoad(B, vec2u(k, rb26), 0), textureLoad(B, vec2u(k, rb27), 0));
-    let m7 = mat4x4f(textureLoad(B, vec2u(k, rb28), 0), textureLoad(B, vec2u(k, rb29), 0), textureLoad(B, vec2u(k, rb30), 0), textureLoad(B, vec2u(k, rb31), 0));
+    let bx = (k & sMask) * 32u + px;
+    let by = pb + (k >> p.bShift);
+    let m0 = mat4x4f(textureLoad(B, select(vec2u(k, rb0), vec2u(bx + 0u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb1), vec2u(bx + 1u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb2), vec2u(bx + 2u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb3), vec2u(bx + 3u, by), BPANEL == 1u), 0));
+    let m1 = mat4x4f(textureLoad(B, select(vec2u(k, rb4), vec2u(bx + 4u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb5), vec2u(bx + 5u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb6), vec2u(bx + 6u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb7), vec2u(bx + 7u, by), BPANEL == 1u), 0));
+    let m2 = mat4x4f(textureLoad(B, select(vec2u(k, rb8), vec2u(bx + 8u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb9), vec2u(bx + 9u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb10), vec2u(bx + 10u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb11), vec2u(bx + 11u, by), BPANEL == 1u), 0));
+    let m3 = mat4x4f(textureLoad(B, select(vec2u(k, rb12), vec2u(bx + 12u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb13), vec2u(bx + 13u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb14), vec2u(bx + 14u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb15), vec2u(bx + 15u, by), BPANEL == 1u), 0));
+    let m4 = mat4x4f(textureLoad(B, select(vec2u(k, rb16), vec2u(bx + 16u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb17), vec2u(bx + 17u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb18), vec2u(bx + 18u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb19), vec2u(bx + 19u, by), BPANEL == 1u), 0));
+    let m5 = mat4x4f(textureLoad(B, select(vec2u(k, rb20), vec2u(bx + 20u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb21), vec2u(bx + 21u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb22), vec2u(bx + 22u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb23), vec2u(bx + 23u, by), BPANEL == 1u), 0));
+    let m6 = mat4x4f(textureLoad(B, select(vec2u(k, rb24), vec2u(bx + 24u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb25), vec2u(bx + 25u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb26), vec2u(bx + 26u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb27), vec2u(bx + 27u, by), BPANEL == 1u), 0));
+    let m7 = mat4x4f(textureLoad(B, select(vec2u(k, rb28), vec2u(bx + 28u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb29), vec2u(bx + 29u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb30), vec2u(bx + 30u, by), BPANEL == 1u), 0), textureLoad(B, select(vec2u(k, rb31), vec2u(bx + 31u, by), BPANEL == 1u), 0));
     let z0 = textureLoad(At, vec2u(k, ra0), 0); a0 += mat4x4f(z0 * m0, z0 * m1, z0 * m2, z0 * m3); c0 += mat4x4f(z0 * m4, z0 * m5, z0 * m6, z0 * m7);
     let z1 = textureLoad(At, vec2u(k, ra1), 0); a1 += mat4x4f(z1 * m0, z1 * m1, z1 * m2, z1 * m3); c1 += mat4x4f(z1 * m4, z1 * m5, z1 * m6, z1 * m7);
     let z2 = textureLoad(At, vec2u(k, ra2), 0); a2 += mat4x4f(z2 * m0, z2 * m1, z2 * m2, z2 * m3); c2 += mat4x4f(z2 * m4, z2 * m5, z2 * m6, z2 * m7);

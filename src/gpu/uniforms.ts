@@ -168,6 +168,8 @@ export const MATMUL_TEX = paramSchema('matmul_tex', 'Params', {
   hasBias: 'u32',
   splits: 'u32',
   kChunk4: 'u32',
+  bShift: 'u32',
+  bTileRows: 'u32',
   alpha: 'f32',
   beta: 'f32',
 });
@@ -185,6 +187,10 @@ export const PACK_JOB = structType('Job', {
   srcBatch: 'u32',
   batches: 'u32',
   start: 'u32',
+  panel: 'u32',
+  shift: 'u32',
+  tileRows: 'u32',
+  unused: 'u32',
 });
 
 /** pack.wgsl's Jobs: up to four jobs (unused ones zero). */

@@ -80,19 +80,21 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = 
       // Both operands K-major: B as Bᵀ [N, K] in a texture; A as [M, K] in a texture for the wide
       // tiles, in storage for the 16×16 one (the tensor itself when row-major with K % 4 == 0).
       opA = operand(engine, a, M, K, M, !!o.transA, d.batchA, cols === 16 ? 'storage' : variant);
-      opB = operand(engine, b, N, K, N, !o.transB, d.batchB, variant);
+      // B's texture in the panel layout when B is constant (the texture is kept): one memory
+      // stream per invocation along K.
+      opB = operand(engine, b, N, K, N, !o.transB, d.batchB, variant, true);
       entry = `main${tile}`;
       strideA = M;
-      strideB = N;
+      strideB = opB.panel?.batchRows ?? N;
     }
     const wg = plan.wg ?? textureWorkgroup(d, cols, rows);
     engine.dispatch(
       'matmul_tex',
       entry,
       [opA.resource, opB.resource, bias, target, o.colSums ?? null, aux],
-      MATMUL_TEX.with({ M, N, K4: steps, aBatchRows: d.batchA === 1 ? 0 : strideA, bBatchRows: d.batchB === 1 ? 0 : strideB, hasBias: o.bias ? 1 : 0, splits, kChunk4, alpha, beta }),
+      MATMUL_TEX.with({ M, N, K4: steps, aBatchRows: d.batchA === 1 ? 0 : strideA, bBatchRows: d.batchB === 1 ? 0 : strideB, hasBias: o.bias ? 1 : 0, splits, kChunk4, alpha, beta, bShift: opB.panel?.shift ?? 0, bTileRows: opB.panel?.tileRows ?? 0 }),
       [Math.ceil(Math.ceil(N / cols) / wg), Math.ceil(M / rows), batch * splits],
-      { WG: wg, ACT: act, ACC: accumulate && splits === 1 ? 1 : 0, PARTIAL: splits > 1 ? 1 : 0, AUX, VEC4: N % 4 === 0 ? 1 : 0 },
+      { WG: wg, ACT: act, ACC: accumulate && splits === 1 ? 1 : 0, PARTIAL: splits > 1 ? 1 : 0, AUX, VEC4: N % 4 === 0 ? 1 : 0, ...(opB.panel ? { BPANEL: 1 } : {}) },
     );
   } else {
     const Kp = K4 * 4;

@@ -14,9 +14,24 @@ import { type MatmulVariant } from './plan.js';
 export interface Operand {
   resource: GPUBuffer | GPUTextureView | Tensor;
   done: () => void;
+  /** Set when the operand is a texture in the panel layout (matmul_tex.wgsl's BPANEL). */
+  panel?: PanelLayout;
 }
 
-/** One matrix to pack (pack.wgsl's Job): logical [rows, cols], rowsOut rows per batch, src stored transposed when trans. */
+/** Logical columns per panel of the panel layout (matmul_tex.wgsl's PANEL, pack.wgsl's Job.panel). */
+export const PANEL_COLS = 32;
+
+/**
+ * Geometry of a matrix in the panel layout (see matmul_tex.wgsl): 2^shift column groups per
+ * texel row, tileRows texel rows per panel, batchRows texel rows per batch.
+ */
+export interface PanelLayout {
+  shift: number;
+  tileRows: number;
+  batchRows: number;
+}
+
+/** One matrix to pack (pack.wgsl's Job): logical [rows, cols], rowsOut rows per batch, src stored transposed when trans; in the panel layout when panel is set. */
 interface PackJob {
   src: Tensor;
   rows: number;
@@ -24,6 +39,30 @@ interface PackJob {
   rowsOut: number;
   trans: boolean;
   batches: number;
+  panel?: PanelLayout;
+}
+
+/**
+ * The panel layout of a logical [rows, cols] matrix (rows: the matmul's N, cols: its K) in
+ * `batches` batches, or null when its texture would exceed the device's 2D size limit. Rows are
+ * padded to whole panels. 2^shift groups per texel row: 8 where K allows (fewer for a short K, so
+ * the texture is not mostly padding), more when the height would pass the limit.
+ */
+export function panelLayout(engine: Engine, rows: number, cols: number, batches: number): PanelLayout | null {
+  const max = engine.limits.maxTextureDimension2D;
+  const cols4 = Math.ceil(cols / 4);
+  const panels = Math.ceil(rows / PANEL_COLS) * batches;
+  for (let shift = Math.min(3, Math.ceil(Math.log2(cols4))); PANEL_COLS << shift <= max; shift++) {
+    const tileRows = Math.ceil(cols4 / 2 ** shift);
+    if (panels * tileRows <= max) return { shift, tileRows, batchRows: (panels / batches) * tileRows };
+  }
+  return null;
+}
+
+/** The texture size a job fills: [cols4, rowsOut·batches] texels, or the panel layout's. */
+function textureSize(j: Omit<PackJob, 'src'>): [number, number] {
+  if (!j.panel) return [Math.ceil(j.cols / 4), j.rowsOut * j.batches];
+  return [PANEL_COLS << j.panel.shift, j.panel.batchRows * j.batches];
 }
 
 /** A packed texture of a constant tensor: its contents at `version`, and how to refresh them. */
@@ -52,16 +91,17 @@ const PACK_JOBS = 4;
  * ~0.3 ms for a weight of the small preset).
  */
 function copiesToTexture(j: Omit<PackJob, 'src'>): boolean {
-  return !j.trans && j.rowsOut === j.rows && (j.cols * 4) % 256 === 0;
+  return !j.panel && !j.trans && j.rowsOut === j.rows && (j.cols * 4) % 256 === 0;
 }
 
 /** pack.wgsl's Job of a matrix whose items start at `start` (to_textures4). */
 function packJob(j: PackJob, start = 0): ValuesOf<typeof PACK_JOB> {
-  return { rows: j.rows, cols: j.cols, rowsOut: j.rowsOut, cols4: Math.ceil(j.cols / 4), trans: j.trans ? 1 : 0, srcBatch: j.rows * j.cols, batches: j.batches, start };
+  const panel = j.panel ? { panel: PANEL_COLS, shift: j.panel.shift, tileRows: j.panel.tileRows } : { panel: 0, shift: 0, tileRows: 0 };
+  return { rows: j.rows, cols: j.cols, rowsOut: j.rowsOut, cols4: Math.ceil(j.cols / 4), trans: j.trans ? 1 : 0, srcBatch: j.rows * j.cols, batches: j.batches, start, ...panel, unused: 0 };
 }
 
 /** An absent job of to_textures4: it starts past every item (u32 max), so none falls in it. */
-const NO_JOB: ValuesOf<typeof PACK_JOB> = { rows: 0, cols: 0, rowsOut: 0, cols4: 1, trans: 0, srcBatch: 0, batches: 0, start: -1 >>> 0 };
+const NO_JOB: ValuesOf<typeof PACK_JOB> = { rows: 0, cols: 0, rowsOut: 0, cols4: 1, trans: 0, srcBatch: 0, batches: 0, start: -1 >>> 0, panel: 0, shift: 0, tileRows: 0, unused: 0 };
 
 /** Texels a job writes. */
 function jobTexels(j: Omit<PackJob, 'src'>): number {
@@ -171,7 +211,7 @@ function cachedTexture(engine: Engine, t: Tensor, job: Omit<PackJob, 'src'>, bas
       version: t.version,
       texture: engine.device.createTexture({
         label: 'matmul weight',
-        size: [Math.ceil(job.cols / 4), job.rowsOut * job.batches],
+        size: textureSize(job),
         format: half ? 'rgba16float' : 'rgba32float',
         usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
       }),
@@ -209,9 +249,10 @@ function cachedTexture(engine: Engine, t: Tensor, job: Omit<PackJob, 'src'>, bas
 
 /**
  * One operand in packed vec4 layout: [batches][rowsOut][ceil(cols/4)], logical [rows, cols]
- * (stored transposed when trans). Binds the tensor itself when it already has that layout.
+ * (stored transposed when trans). Binds the tensor itself when it already has that layout. With
+ * `panel`, a constant tensor's texture is in the panel layout where it fits (operand.panel says so).
  */
-export function operand(engine: Engine, t: Tensor, rows: number, cols: number, rowsOut: number, trans: boolean, batches: number, variant: MatmulVariant): Operand {
+export function operand(engine: Engine, t: Tensor, rows: number, cols: number, rowsOut: number, trans: boolean, batches: number, variant: MatmulVariant, panel = false): Operand {
   const cols4 = Math.ceil(cols / 4);
   const job = { rows, cols, rowsOut, trans, batches };
   if (variant === 'storage') {
@@ -220,7 +261,14 @@ export function operand(engine: Engine, t: Tensor, rows: number, cols: number, r
     packToBuffer(engine, { ...job, src: t }, packed);
     return { resource: packed, done: () => engine.release(packed) };
   }
-  if (t.constant) return { resource: cachedTexture(engine, t, job, `${t.id}:${trans ? 1 : 0}:${rowsOut}`).createView(), done: () => {} };
+  if (t.constant) {
+    const layout = panel ? panelLayout(engine, rows, cols, batches) : null;
+    if (layout) {
+      const pj = { ...job, rowsOut: Math.ceil(rows / PANEL_COLS) * PANEL_COLS, panel: layout };
+      return { resource: cachedTexture(engine, t, pj, `${t.id}:${trans ? 1 : 0}:p${layout.shift}`).createView(), done: () => {}, panel: layout };
+    }
+    return { resource: cachedTexture(engine, t, job, `${t.id}:${trans ? 1 : 0}:${rowsOut}`).createView(), done: () => {} };
+  }
   // Activations: a pooled texture, back in the pool as soon as the matmul is recorded (later
   // dispatches that reuse it run after this one, as with pooled buffers).
   const pool = operandTextures(engine);
