@@ -9,9 +9,11 @@
 // together instead of one dispatch each (unused bindings hold placeholders). to_buffer runs job 0
 // into a storage buffer (binding 9) over an 8 x 8 grid of (c4, y); to_texture_h, into the
 // rgba16float texture dh (binding 10): weights whose values are all exactly float16, which the
-// halves hold without loss (half the texture's bytes; ops/matmul.ts).
+// halves hold without loss (half the texture's bytes; ops/matmul.ts). from_texture inverts job 0:
+// it reads texture src_tex (binding 11, rgba32float or rgba16float) back into the source layout in
+// dstF (binding 12), the buffer of a weight whose buffer was dropped once the texture held it.
 //!include flat
-// to_buffer and to_texture_h: SIDE x SIDE invocations per workgroup, one texel each (set by src/ops/matmul.ts).
+// to_buffer and to_texture_h: SIDE x SIDE invocations per workgroup, one texel each (set by src/ops/matmul/textures.ts).
 override SIDE: u32;
 
 struct Job {
@@ -48,6 +50,8 @@ struct Jobs {
 @group(0) @binding(8) var d3: texture_storage_2d<rgba32float, write>;
 @group(0) @binding(9) var<storage, read_write> dstBuf: array<vec4f>;
 @group(0) @binding(10) var dh: texture_storage_2d<rgba16float, write>;
+@group(0) @binding(11) var src_tex: texture_2d<f32>;
+@group(0) @binding(12) var<storage, read_write> dstF: array<f32>;
 
 fn job_src(j: u32, i: u32) -> f32 {
   switch j {
@@ -127,4 +131,19 @@ fn to_texture_h(@builtin(global_invocation_id) gid: vec3u) {
   if (!job0_at(gid)) { return; }
   let o = q.job[0];
   textureStore(dh, texel_at(o, gid.y / o.rowsOut, gid.y % o.rowsOut, gid.x), job0_texel(gid));
+}
+
+// One invocation per source element i = gid.x + gid.y * q.stride of job 0 (q.total of them: batches
+// x srcBatch): the element gather() put at batch b, row r, column c, read back from its texel.
+@compute @workgroup_size(FLAT_WG)
+fn from_texture(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.x + gid.y * q.stride;
+  if (i >= q.total) { return; }
+  let o = q.job[0];
+  let b = i / o.srcBatch;
+  let li = i % o.srcBatch;
+  let r = select(li / o.cols, li % o.rows, o.trans == 1u);
+  let c = select(li % o.cols, li / o.rows, o.trans == 1u);
+  let v = textureLoad(src_tex, texel_at(o, b, r, c / 4u), 0);
+  dstF[i] = v[c % 4u];
 }

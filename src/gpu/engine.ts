@@ -36,6 +36,8 @@ const UNIFORM_SLOT = UNIFORM_SLOT_BYTES;
 const UNIFORM_SLOTS = 512;
 /** Most uniform arenas one submit uses (dispatches per submit: UNIFORM_SLOTS × MAX_ARENAS). */
 const MAX_ARENAS = 32;
+/** Evicted buffer bytes (Engine.evict) past which the engine submits, so they are destroyed. */
+const EVICT_FLUSH_BYTES = 64 * 1024 * 1024;
 export { MAX_GROUPS };
 
 /** A kernel entry point with its override constants: one pipeline. */
@@ -282,11 +284,49 @@ export class Engine {
     for (const t of ts) {
       if (!t) continue;
       if (t.pooled) {
-        this.pool.release(t.buffer);
+        // An evicted tensor has no buffer left in the pool (evict()); it is not rebuilt to be freed.
+        const buffer = t.residentBuffer;
+        if (buffer) this.pool.release(buffer);
         t.released = true;
       }
       const keys = this.derived.get(t.id);
       if (keys) for (const key of keys) this.freeResource(key);
+    }
+  }
+
+  /**
+   * Drops the buffer of an evictable tensor whose values a derived copy now holds (Tensor.evictable):
+   * out of the pool's accounting at once, destroyed once the work recorded so far (which may still
+   * read it, e.g. the copy's packing) is submitted. `unpack` records the rebuild of a buffer from
+   * that copy, should the tensor's buffer be asked for again; the copy must stay valid until then
+   * or until the tensor is released. A no-op while tracing (nothing recorded fills the copy) and
+   * for tensors that are not evictable, not pooled, released or already evicted.
+   */
+  evict(t: Tensor, unpack: () => GPUBuffer): void {
+    if (this.trace || !t.evictable || !t.pooled || t.released || t.evicted) return;
+    const buffer = t.evict(unpack);
+    this.pool.forget(buffer);
+    this.deferDestroy(buffer);
+    // A model's first pass packs every weight: submitted every EVICT_FLUSH_BYTES, so at most that
+    // much is held twice at a time rather than all weights until the pass's end.
+    this.evictedPending += buffer.size;
+    if (this.evictedPending >= EVICT_FLUSH_BYTES) this.flush();
+  }
+
+  /** Bytes of evicted buffers waiting for the next submit (evict()). */
+  private evictedPending = 0;
+
+  /**
+   * Runs `fn` with its dispatches encoded even while tracing: work whose results later calls need
+   * (an evicted tensor's rebuild), not just its pipelines.
+   */
+  untraced<T>(fn: () => T): T {
+    const trace = this.trace;
+    this.trace = null;
+    try {
+      return fn();
+    } finally {
+      this.trace = trace;
     }
   }
 
@@ -361,16 +401,20 @@ export class Engine {
     const staging = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC, mappedAtCreation: true });
     new Uint8Array(staging.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     staging.unmap();
+    // Resolved before the copy is recorded: an evicted tensor's rebuild records a dispatch.
+    const target = t.buffer;
     this.endPass();
-    this.commandEncoder().copyBufferToBuffer(staging, 0, t.buffer, byteOffset, bytes);
+    this.commandEncoder().copyBufferToBuffer(staging, 0, target, byteOffset, bytes);
     this.afterSubmit.push(() => staging.destroy());
     t.touch();
   }
 
   /** Copies `src` into `dst` (whole tensor unless sizes given), recorded in order. */
   copy(src: Tensor, dst: Tensor, bytes = Math.min(src.byteLength, dst.byteLength), srcOffset = 0, dstOffset = 0): void {
+    const from = src.buffer;
+    const to = dst.buffer;
     this.endPass();
-    this.commandEncoder().copyBufferToBuffer(src.buffer, srcOffset, dst.buffer, dstOffset, bytes);
+    this.commandEncoder().copyBufferToBuffer(from, srcOffset, to, dstOffset, bytes);
     dst.touch();
   }
 
@@ -423,10 +467,21 @@ export class Engine {
       offsets.push(total);
       total += Math.ceil(t.byteLength / 4) * 4;
     }
+    // An evicted tensor is read from a temporary rebuild (destroyed after the copy) and stays evicted.
+    const temps: GPUBuffer[] = [];
+    const sources = ts.map((t) => {
+      const copy = t.unpackCopy();
+      if (copy) temps.push(copy);
+      return copy ?? t.buffer;
+    });
     const staging = this.device.createBuffer({ size: Math.max(4, total), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     this.endPass();
     const enc = this.commandEncoder();
-    ts.forEach((t, i) => enc.copyBufferToBuffer(t.buffer, 0, staging, offsets[i]!, t.byteLength));
+    ts.forEach((t, i) => enc.copyBufferToBuffer(sources[i]!, 0, staging, offsets[i]!, t.byteLength));
+    for (const b of temps) {
+      this.pool.forget(b);
+      this.deferDestroy(b);
+    }
     this.flush();
     await staging.mapAsync(GPUMapMode.READ);
     const all = staging.getMappedRange().slice(0);
@@ -475,8 +530,16 @@ export class Engine {
   /** The open encoder for callers that record their own commands (timestamps, texture copies). */
   recordCommands(fn: (encoder: GPUCommandEncoder) => void): void {
     this.endPass();
-    fn(this.commandEncoder());
+    this.inCommands = true;
+    try {
+      fn(this.commandEncoder());
+    } finally {
+      this.inCommands = false;
+    }
   }
+
+  /** While a recordCommands callback runs: a dispatch then would open a pass inside its commands. */
+  private inCommands = false;
 
   /**
    * Records one dispatch. Params are the kernel's uniform struct by name (a schema's `with()`,
@@ -492,14 +555,16 @@ export class Engine {
     groups: readonly [number, number, number] | readonly number[],
     overrides: Record<string, number> = {},
   ): void {
+    if (this.inCommands) throw new Error(`dispatch of ${kernel}:${entry} inside recordCommands (an evicted tensor's buffer asked for there? resolve it before)`);
+    // Tensors' buffers first: an evicted one's rebuild records a dispatch of its own, before this one.
+    const resources = resourceEntries(bindings, params ? 1 : 0);
     if (this.trace) {
-      const packed = this.packedBindings(kernel, entry, resourceEntries(bindings, params ? 1 : 0));
+      const packed = this.packedBindings(kernel, entry, resources);
       const key = this.key(kernel, entry, overrides, packed);
       if (!this.pipelines.has(key)) this.trace.pipelines.set(key, { kernel, entry, overrides, ...(packed ? { packed } : {}) });
       return;
     }
     const entries: GPUBindGroupEntry[] = [];
-    let b = 0;
     if (params) {
       if (this.uniformUsed >= UNIFORM_SLOTS * MAX_ARENAS) this.flush();
       const index = this.uniformUsed++;
@@ -508,9 +573,9 @@ export class Engine {
       const dv = new DataView(arena.data, slot * UNIFORM_SLOT, UNIFORM_SLOT);
       new Uint8Array(arena.data, slot * UNIFORM_SLOT, UNIFORM_SLOT).fill(0);
       params.schema.pack(dv, params);
-      entries.push({ binding: b++, resource: { buffer: arena.buffer, offset: slot * UNIFORM_SLOT, size: UNIFORM_SLOT } });
+      entries.push({ binding: 0, resource: { buffer: arena.buffer, offset: slot * UNIFORM_SLOT, size: UNIFORM_SLOT } });
     }
-    entries.push(...resourceEntries(bindings, b));
+    entries.push(...resources);
     const packed = this.packedBindings(kernel, entry, entries);
     const pipeline = this.pipeline(kernel, entry, overrides, packed);
     const bound = packed ? this.packInputs(kernel, entry, packed, entries) : entries;
@@ -561,6 +626,7 @@ export class Engine {
     this.encoder = null;
     this.uniformUsed = 0;
     this.counters.submits++;
+    this.evictedPending = 0;
     const after = this.afterSubmit.splice(0);
     for (const fn of after) fn();
   }

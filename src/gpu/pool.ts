@@ -46,6 +46,16 @@ export class BufferPool {
     list.push(buf);
   }
 
+  /**
+   * Takes an in-use buffer out of the pool for good: no longer counted, never handed out again.
+   * The caller destroys it (once the work that uses it is submitted).
+   */
+  forget(buf: GPUBuffer): void {
+    if (!this.inUse.delete(buf)) throw new Error('BufferPool.forget: not a buffer in use');
+    this.bytesAllocated -= this.sizeOf.get(buf)!;
+    this.sizeOf.delete(buf);
+  }
+
   /** Snapshot for leak checks: equal snapshots mean no growth. */
   stats(): { bytesAllocated: number; buffers: number; inUse: number } {
     return { bytesAllocated: this.bytesAllocated, buffers: this.sizeOf.size, inUse: this.inUse.size };

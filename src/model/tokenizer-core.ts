@@ -255,7 +255,11 @@ export class Tokenizer {
     /** The network: tok1d's patch-token model or a TiTok model. */
     readonly model: TokenizerModel | TiTokModel,
     private readonly ownsEngine: boolean,
-  ) {}
+  ) {
+    // Inference only: a weight whose packed matmul texture holds it drops its buffer (CPU
+    // executors), so it is not resident twice. Training builds its models without a Tokenizer.
+    for (const t of model.params.values()) t.evictable = true;
+  }
 
   /** The specs (name, shape) of the model's parameters, in order. */
   private static specs(config: AnyModelConfig): { name: string; shape: number[] }[] {

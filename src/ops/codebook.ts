@@ -130,7 +130,8 @@ function packedCodebook(engine: Engine, codebook: Tensor, k: number, d: number):
     tex = packed.texture;
   } else tex = scratchTexture(engine, d4, k);
   if ((d * 4) % 256 === 0) {
-    engine.recordCommands((enc) => enc.copyBufferToTexture({ buffer: codebook.buffer, bytesPerRow: d * 4, rowsPerImage: k }, { texture: tex }, [d4, k]));
+    const buffer = codebook.buffer;
+    engine.recordCommands((enc) => enc.copyBufferToTexture({ buffer, bytesPerRow: d * 4, rowsPerImage: k }, { texture: tex }, [d4, k]));
   } else {
     engine.dispatch(KERNEL, 'pack_tex', [codebook, tex.createView()], params({ n: 0, k, d }), [Math.ceil(d4 / WG), k, 1], { WG });
   }

@@ -16,7 +16,7 @@ export function matmul(engine: Engine, a: Tensor, b: Tensor, o: MatmulOptions = 
   const d0 = dims(a, b, o);
   const d = fold(d0, !!o.transA);
   const { batch, M, N, K } = d;
-  const plan = choosePlan(engine, d, o);
+  const plan = choosePlan(engine, d, o, b);
   const variant = plan.variant;
   if (plan.kn && !knFits(engine, d)) throw new Error(`matmul: plan ${planName(plan)} needs A·B (neither transposed) within the texture limits`);
   if (variant === 'texture' && !plan.kn && !texturesFit(engine, d)) throw new Error(`matmul: shape too large for the texture variant on this device`);

@@ -3,6 +3,7 @@ import { pow2 } from '../../gpu/autotune.js';
 import { Engine } from '../../gpu/engine.js';
 import { LOOP_BUDGET, MAX_GROUPS } from '../../gpu/limits.js';
 import { Tensor, numel, shapeStr } from '../../tensor.js';
+import { holdsTexture } from './textures.js';
 
 export type Activation = 'none' | 'gelu' | 'gelu_tanh';
 export type MatmulVariant = 'storage' | 'texture';
@@ -293,8 +294,11 @@ export function matmulShapeClass(a: Tensor, b: Tensor, o: MatmulOptions = {}): s
   return shapeClassOf(fold(dims(a, b, o), !!o.transA), classFlags(o));
 }
 
-/** The plan matmul() will use: forced, else the tuned choice for the class, else the rule. */
-export function choosePlan(engine: Engine, d: Dims, o: MatmulOptions): MatmulPlan {
+/**
+ * The plan matmul() will use: forced, else the tuned choice for the class, else the rule; for a B
+ * whose buffer was dropped (an evicted weight), turned to one that reads the texture it has.
+ */
+export function choosePlan(engine: Engine, d: Dims, o: MatmulOptions, b?: Tensor): MatmulPlan {
   if (o.plan) {
     const p = typeof o.plan === 'string' ? parsePlan(o.plan) : o.plan;
     if (!p) throw new Error(`matmul: unknown plan '${String(o.plan)}'`);
@@ -304,7 +308,29 @@ export function choosePlan(engine: Engine, d: Dims, o: MatmulOptions): MatmulPla
   const name = engine.tuner.choice('matmul', shapeClassOf(d, classFlags(o)));
   if (name) {
     const p = parsePlan(name);
-    if (p && planFits(engine, d, p)) return p;
+    if (p && planFits(engine, d, p)) return keepTexture(engine, d, o, p, b);
   }
-  return defaultPlan(engine, d);
+  return keepTexture(engine, d, o, defaultPlan(engine, d), b);
+}
+
+/**
+ * For an evicted B (Tensor.evictable), a texture plan that binds the texture B already has when
+ * `p` would read another layout (kn, or the other way round) or B's buffer (storage; Aᵀ·B's
+ * main_tn), which would rebuild the buffer and keep it: the tile and workgroup stay where they
+ * can. Otherwise `p` (the rebuild keeps any plan correct).
+ */
+function keepTexture(engine: Engine, d: Dims, o: MatmulOptions, p: MatmulPlan, b?: Tensor): MatmulPlan {
+  if (!b?.evicted || (o.transA && !o.transB)) return p;
+  // What dispatch binds: main's B in the panel layout (operand(..., panel)), kn's as stored.
+  const main = holdsTexture(engine, b, d.N, d.K, d.N, !o.transB, d.batchB, true);
+  const kn = !!d.nn && holdsTexture(engine, b, d.K, d.N, d.K, false, d.batchB);
+  if (p.variant === 'texture' && (p.kn ? kn : main)) return p;
+  const texture = p.variant === 'texture';
+  const candidates: MatmulPlan[] = [];
+  if (main) {
+    if (texture && p.kn) candidates.push({ variant: 'texture', wg: p.wg, splits: p.splits });
+    candidates.push({ variant: 'texture' });
+  }
+  if (kn) candidates.push({ variant: 'texture', kn: true, ...(texture && !p.rows && !p.cols ? { wg: p.wg, splits: p.splits } : {}) });
+  return candidates.find((c) => planFits(engine, d, c)) ?? p;
 }

@@ -1,7 +1,9 @@
 /**
  * Matmul operands in textures (the texture variant on CPU executors): constant weights' packed
  * textures, cached as engine resources and kept in rgba16float when their values are exactly f16;
- * pooled textures for activations; the pack kernel that fills them.
+ * pooled textures for activations; the pack kernel that fills them. An evictable weight
+ * (Tensor.evictable) gives up its buffer once its texture holds every value, and gets it back
+ * unpacked from the texture (pack.wgsl's from_texture) only if something reads the buffer again.
  */
 import { Engine } from '../../gpu/engine.js';
 import { type ValuesOf } from '../../gpu/params.js';
@@ -114,7 +116,8 @@ function fillTextures(engine: Engine, work: { job: PackJob; texture: GPUTexture 
   for (const w of work) {
     const { job: j, texture } = w;
     if (copiesToTexture(j)) {
-      engine.recordCommands((enc) => enc.copyBufferToTexture({ buffer: j.src.buffer, bytesPerRow: j.cols * 4, rowsPerImage: j.rows * j.batches }, { texture }, [j.cols / 4, j.rows * j.batches]));
+      const buffer = j.src.buffer;
+      engine.recordCommands((enc) => enc.copyBufferToTexture({ buffer, bytesPerRow: j.cols * 4, rowsPerImage: j.rows * j.batches }, { texture }, [j.cols / 4, j.rows * j.batches]));
     } else packs.push(w);
   }
   for (let i = 0; i < packs.length; i += PACK_JOBS) {
@@ -201,7 +204,9 @@ function cachedTexture(engine: Engine, t: Tensor, job: Omit<PackJob, 'src'>, bas
   const prefix = `${WEIGHT_TEXTURE}${baseKey}:`;
   const hit = engine.peekResource<CachedTexture>(`${prefix}${half ? 'h' : 'f'}`);
   if (hit && hit.version === t.version) return hit.texture;
-  // A weight that stopped being f16-exact (written since) drops its half texture.
+  // A weight that stopped being f16-exact (written since) drops its half texture; an evicted one
+  // gets its buffer back from it first.
+  if (!half && t.evicted) void t.buffer;
   if (!half) engine.freeResource(`${prefix}h`);
   // Same key, same geometry: the texture is rewritten in place (work recorded before reads the old
   // contents, in order, as with pooled buffers).
@@ -226,6 +231,7 @@ function cachedTexture(engine: Engine, t: Tensor, job: Omit<PackJob, 'src'>, bas
   const texture = entry.texture;
   if (half) {
     packToHalfTexture(engine, { ...job, src: t }, texture);
+    evictInto(engine, t, entry);
     return texture;
   }
   const work = [{ job: { ...job, src: t }, texture }];
@@ -244,7 +250,53 @@ function cachedTexture(engine: Engine, t: Tensor, job: Omit<PackJob, 'src'>, bas
     }
   }
   fillTextures(engine, work);
+  evictInto(engine, t, entry);
   return texture;
+}
+
+/**
+ * After an evictable weight's texture was filled: drops its buffer when the texture holds every
+ * value (all batches of the whole matrix), keeping the way back (unpackTexture). The rebuild
+ * holds the entry's texture, which lives until the tensor's release.
+ */
+function evictInto(engine: Engine, t: Tensor, entry: CachedTexture): void {
+  const j = entry.job;
+  if (!t.evictable || j.rows * j.cols * j.batches !== t.size) return;
+  engine.evict(t, () => engine.untraced(() => unpackTexture(engine, { ...j, src: t }, entry.texture)));
+}
+
+/** A new pooled buffer holding j.src's values in its own layout, unpacked from the texture j was packed into. */
+function unpackTexture(engine: Engine, j: PackJob, texture: GPUTexture): GPUBuffer {
+  const buffer = engine.pool.acquire(Math.max(4, j.src.byteLength));
+  const total = j.rows * j.cols * j.batches;
+  const { groups, stride } = linearLaunch(engine, total);
+  const bindings = [null, null, null, null, null, null, null, null, null, null, texture.createView(), buffer];
+  engine.dispatch('pack', 'from_texture', bindings, PACK.withZeros({ count: 1, total, stride, job: [packJob(j)] }), groups);
+  return buffer;
+}
+
+/** A constant tensor's texture key (after WEIGHT_TEXTURE, before the format): id, layout. */
+function textureKey(t: Tensor, j: Omit<PackJob, 'src'>): string {
+  return `${t.id}:${j.trans ? 1 : 0}:${j.panel ? `p${j.panel.shift}` : j.rowsOut}`;
+}
+
+/** A constant operand's texture job: in the panel layout when asked for and it fits, else the row layout. */
+function constantJob(engine: Engine, job: Omit<PackJob, 'src' | 'panel'>, panel: boolean): Omit<PackJob, 'src'> {
+  const layout = panel ? panelLayout(engine, job.rows, job.cols, job.batches) : null;
+  return layout ? { ...job, rowsOut: Math.ceil(job.rows / PANEL_COLS) * PANEL_COLS, panel: layout } : job;
+}
+
+/**
+ * Whether the engine holds a current packed texture of constant tensor t for this operand layout
+ * (what a texture plan binds without reading t's buffer).
+ */
+export function holdsTexture(engine: Engine, t: Tensor, rows: number, cols: number, rowsOut: number, trans: boolean, batches: number, panel = false): boolean {
+  const job = constantJob(engine, { rows, cols, rowsOut, trans, batches }, panel);
+  const prefix = `${WEIGHT_TEXTURE}${textureKey(t, job)}:`;
+  return (['f', 'h'] as const).some((format) => {
+    const e = engine.peekResource<CachedTexture>(prefix + format);
+    return !!e && e.version === t.version && e.job.rows === rows && e.job.cols === cols && e.job.batches === batches;
+  });
 }
 
 /**
@@ -262,12 +314,8 @@ export function operand(engine: Engine, t: Tensor, rows: number, cols: number, r
     return { resource: packed, done: () => engine.release(packed) };
   }
   if (t.constant) {
-    const layout = panel ? panelLayout(engine, rows, cols, batches) : null;
-    if (layout) {
-      const pj = { ...job, rowsOut: Math.ceil(rows / PANEL_COLS) * PANEL_COLS, panel: layout };
-      return { resource: cachedTexture(engine, t, pj, `${t.id}:${trans ? 1 : 0}:p${layout.shift}`).createView(), done: () => {}, panel: layout };
-    }
-    return { resource: cachedTexture(engine, t, job, `${t.id}:${trans ? 1 : 0}:${rowsOut}`).createView(), done: () => {} };
+    const cj = constantJob(engine, job, panel);
+    return { resource: cachedTexture(engine, t, cj, textureKey(t, cj)).createView(), done: () => {}, ...(cj.panel ? { panel: cj.panel } : {}) };
   }
   // Activations: a pooled texture, back in the pool as soon as the matmul is recorded (later
   // dispatches that reuse it run after this one, as with pooled buffers).
