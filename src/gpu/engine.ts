@@ -305,12 +305,17 @@ export class Engine {
   evict(t: Tensor, unpack: () => GPUBuffer): void {
     if (this.trace || !t.evictable || !t.pooled || t.released || t.evicted) return;
     const buffer = t.evict(unpack);
-    this.pool.forget(buffer);
-    this.deferDestroy(buffer);
+    this.dropPooled(buffer);
     // A model's first pass packs every weight: submitted every EVICT_FLUSH_BYTES, so at most that
     // much is held twice at a time rather than all weights until the pass's end.
     this.evictedPending += buffer.size;
     if (this.evictedPending >= EVICT_FLUSH_BYTES) this.flush();
+  }
+
+  /** Takes a buffer out of the pool for good and destroys it once the work recorded so far is submitted. */
+  private dropPooled(buffer: GPUBuffer): void {
+    this.pool.forget(buffer);
+    this.deferDestroy(buffer);
   }
 
   /** Bytes of evicted buffers waiting for the next submit (evict()). */
@@ -478,10 +483,7 @@ export class Engine {
     this.endPass();
     const enc = this.commandEncoder();
     ts.forEach((t, i) => enc.copyBufferToBuffer(sources[i]!, 0, staging, offsets[i]!, t.byteLength));
-    for (const b of temps) {
-      this.pool.forget(b);
-      this.deferDestroy(b);
-    }
+    for (const b of temps) this.dropPooled(b);
     this.flush();
     await staging.mapAsync(GPUMapMode.READ);
     const all = staging.getMappedRange().slice(0);
