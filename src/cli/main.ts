@@ -225,7 +225,8 @@ Options:
                    random-init seed and small (--quick: tiny and small; --preset for others,
                    TiTok presets such as titok-bl64-vq included) at batch 1 and 16, the
                    share of kernel time per family, and the time against the sum of the ideal
-                   times of the model's ops (FLOPs / FMA ceiling or bytes / copy ceiling)
+                   times of the model's ops (FLOPs / FMA ceiling or bytes / copy ceiling),
+                   the ceilings probed around every timed batch
   --preset NAME    train and model suites: these presets (repeat or comma-separate)
   --batch LIST     model suite: batch sizes, comma-separated (default 1,16)
   --kernel NAME    only this family or kernel (repeat or comma-separate for several)
