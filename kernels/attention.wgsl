@@ -1,5 +1,6 @@
-// Fused multi-head attention, forward and backward (bidirectional, no mask), flash style: the
-// seq×seq score matrix never leaves registers. The backward section is further down. For headDim
+// Fused multi-head attention, forward and backward (bidirectional), flash style: the seq×seq score
+// matrix never leaves registers. Optionally each sequence attends to a prefix of its keys only
+// (MASK, below). The backward section is further down. For headDim
 // 16 and 32 on CPU executors, attention_unrolled.wgsl has attn_fwd, attn_bwd_kv and the stored-dS
 // attn_bwd_q with the head-dimension loops written out (no private arrays; src/ops/attention.ts
 // picks them).
@@ -43,6 +44,20 @@ override HD4: u32 = 16u;         // headDim / 4 (8..32)
 override WG: u32;          // invocations per workgroup
 override ROWS: u32 = 8u;         // query rows per invocation (1..8)
 override STATIC_D: bool = true;  // head-dim loops to the constant HD4 (false: to the uniform hd4)
+// MASK: every query of sequence b attends to keys [0, klen[kbase + b]) only (klen ≥ 1), as if the
+// keys past it were not in the sequence: a batch of sequences of different lengths padded to one
+// (nested dropout decodes each image from its own number of tokens in one pass). Keys past the end
+// get P = 0 and zero dK and dV; rows past it still get their outputs (attending to the kept keys).
+// Without MASK klen is a placeholder and never read.
+override MASK: bool = false;
+@group(0) @binding(6) var<storage, read> klen: array<u32>;
+
+// End of the key range [.., ke) of sequence b (b counted from the dispatch's first, kbase from the
+// binding's start).
+fn keyEnd(b: u32, kbase: u32, ke: u32) -> u32 {
+  if (MASK) { return min(ke, max(klen[kbase + b], 1u)); }
+  return ke;
+}
 
 const MAXD4 = 32u;
 const KB = 8u;
@@ -61,6 +76,7 @@ struct Params {
   qbase: u32,   // first vec4 of this batch group in the qkv binding
   obase: u32,   // first vec4 of this batch group in the out binding
   lbase: u32,   // first element of this batch group in the lse binding
+  kbase: u32,   // MASK: klen index of this batch group's first sequence
   scale: f32,   // softmax scale · log2(e)
 }
 
@@ -103,9 +119,10 @@ struct Soft { mA: vec4f, lA: vec4f, mB: vec4f, lB: vec4f }
 
 // Online softmax of rows i0 .. i0+ROWS-1 (clamped to seq-1) of (batch, head) bh over keys [kb, ke).
 // Leaves the unnormalized accumulators in o0..o7.
-fn attend(bh: u32, i0: u32, kb: u32, ke: u32) -> Soft {
+fn attend(bh: u32, i0: u32, kb: u32, kEnd: u32) -> Soft {
   let b = bh / p.heads;
   let h = bh % p.heads;
+  let ke = keyEnd(b, p.kbase, kEnd);
   let row = 3u * p.d4;
   let qoff = p.qbase + b * p.seq * row + h * HD4;
   let koff = qoff + p.d4;
@@ -349,6 +366,7 @@ struct BwdParams {
   si: u32,
   voff: u32,    // attn_bwd_kv: offset of dV from dK in the destination
   dsw: u32,     // DS: vec4s per row of bw_ds (ceil(seq / 8) · 2)
+  kbase: u32,   // MASK: klen index of this batch group's first sequence
   scale2: f32,  // softmax scale · log2(e)
   scale: f32,   // softmax scale
 }
@@ -389,9 +407,10 @@ fn bwdTask(wg: vec3u, li: u32) -> Task {
 }
 
 // Query rows i0 .. i0+ROWS-1 (clamped) of bh against keys [kb, ke): leaves Σ_j dS_ij k_j in o0..o7.
-fn gradQ(bh: u32, i0: u32, kb: u32, ke: u32) {
+fn gradQ(bh: u32, i0: u32, kb: u32, kEnd: u32) {
   let b = bh / bp.heads;
   let h = bh % bp.heads;
+  let ke = keyEnd(b, bp.kbase, kEnd);
   let row = 3u * bp.d4;
   let qoff = bp.qbase + b * bp.seq * row + h * HD4;
   let koff = qoff + bp.d4;
@@ -674,16 +693,20 @@ fn attn_bwd_q(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
 fn attn_bwd_kv(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
   let t = bwdTask(wg, li);
   let i0 = wg.y * bp.chunk;
-  gradKV(t.bh, t.i0, i0, min(i0 + bp.chunk, bp.seq));
+  // Keys past the sequence's end (MASK) get zero dK and dV: invocations with none before it skip
+  // the query loop (their dS rows are never read: attn_bwd_q stops at the end too).
+  let kend = keyEnd(t.bh / bp.heads, bp.kbase, bp.seq);
+  gradKV(t.bh, t.i0, i0, select(min(i0 + bp.chunk, bp.seq), i0, t.i0 >= kend));
   let base = bp.dbase + (t.bh / bp.heads) * bp.sb + (t.bh % bp.heads) * bp.sh + wg.y * bp.ss;
   let nd = select(bp.hd4, HD4, STATIC_D);
   for (var r = 0u; r < ROWS; r++) {
     let j = t.i0 + r;
     if (j < bp.seq) {
       let o = base + j * bp.si;
+      let live = j < kend;
       for (var d = 0u; d < nd; d++) {
-        bw_dst[o + d] = accRow(r, d) * bp.scale;
-        bw_dst[o + bp.voff + d] = dvRow(r, d);
+        bw_dst[o + d] = select(vec4f(0.0), accRow(r, d) * bp.scale, live);
+        bw_dst[o + bp.voff + d] = select(vec4f(0.0), dvRow(r, d), live);
       }
     }
   }

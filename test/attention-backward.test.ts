@@ -21,16 +21,18 @@ interface Case {
   dOut: Float32Array;
   /** float64 dqkv of L = Σ out ⊙ dOut. */
   ref: Float64Array;
+  /** Keys per sequence (AttentionOptions.keys), uploaded by check(). */
+  keys?: number[];
 }
 
 /** Random qkv in [-1, 1) (q and k × `qkScale`) and a standard normal upstream gradient. */
-function makeCase(o: AttentionOptions, qkScale = 1): Case {
+function makeCase(o: AttentionOptions, qkScale = 1, keys?: number[]): Case {
   const D = o.heads * o.headDim;
   const r = freshRng();
   const qkv = randomF32(o.batch * o.seq * 3 * D, r);
   if (qkScale !== 1) for (let t = 0; t < o.batch * o.seq; t++) for (let c = 0; c < 2 * D; c++) qkv[t * 3 * D + c] *= qkScale;
   const dOut = randomNormal(o.batch * o.seq * D, r);
-  return { o, qkv, dOut, ref: attentionBackwardRef(qkv, dOut, o) };
+  return { o, qkv, dOut, ref: attentionBackwardRef(qkv, dOut, o, keys), keys };
 }
 
 // Large references are computed once and shared by both backends.
@@ -50,15 +52,17 @@ async function check(engine: Engine, c: Case, plan: Partial<AttentionPlan> | nul
   const D = heads * headDim;
   const qkv = engine.upload(c.qkv, [batch, seq, 3 * D]);
   const dOut = engine.upload(c.dOut, [batch, seq, D]);
-  const { out, lse } = attention(engine, qkv, c.o);
+  const keys = c.keys ? engine.upload(Uint32Array.from(c.keys), [batch], 'u32') : undefined;
+  const o = { ...c.o, keys };
+  const { out, lse } = attention(engine, qkv, o);
   const run = (): ReturnType<typeof attentionBackward> =>
-    plan ? attentionBackwardWithPlan(engine, dOut, qkv, out, lse, c.o, plan) : attentionBackward(engine, dOut, qkv, out, lse, c.o);
+    plan ? attentionBackwardWithPlan(engine, dOut, qkv, out, lse, o, plan) : attentionBackward(engine, dOut, qkv, out, lse, o);
   const g1 = run();
   const g2 = twice ? run() : null;
   expect(g1.shape).to.deep.equal([batch, seq, 3 * D]);
   const a = await engine.readF32(g1);
   const b = g2 ? await engine.readF32(g2) : a;
-  engine.release(qkv, dOut, out, lse, g1, g2);
+  engine.release(qkv, dOut, keys ?? null, out, lse, g1, g2);
   expectClose(a, c.ref, tol, what);
   const ua = new Uint32Array(a.buffer);
   const ub = new Uint32Array(b.buffer);
@@ -141,7 +145,45 @@ describe('attention backward reference (float64, against central finite differen
   }
 });
 
+describe('float64 attention backward with keys per sequence (finite differences)', () => {
+  it('batch 3, seq 9, 2 heads × 4, keys [9, 1, 5]: every element, zero past each count', () => {
+    const o: AttentionOptions = { batch: 3, seq: 9, heads: 2, headDim: 4 };
+    const keys = [9, 1, 5];
+    const r = freshRng();
+    const D = o.heads * o.headDim;
+    const qkv = Float64Array.from(randomF32(o.batch * o.seq * 3 * D, r), (v, i) => (i % (3 * D) < 2 * D ? 2 * v : v));
+    const G = randomNormal(o.batch * o.seq * D, r);
+    const fd = finiteDifferences((x) => dot64(G, attentionRef(x, o, undefined, keys).out), qkv);
+    const analytic = attentionBackwardRef(qkv, G, o, keys);
+    const e = relL2(fd, analytic);
+    expect(e, `relative L2 ${e.toExponential(2)} (seed ${RUN_SEED})`).to.be.at.most(1e-6);
+    // k and v of the keys past a count get nothing; their q still does (they attend to the kept keys).
+    for (let b = 0; b < o.batch; b++) {
+      for (let t = keys[b]!; t < o.seq; t++) for (let c = D; c < 3 * D; c++) expect(analytic[(b * o.seq + t) * 3 * D + c]).to.equal(0);
+    }
+    expect(analytic.slice((2 * o.seq + 7) * 3 * D, (2 * o.seq + 7) * 3 * D + D).some((v) => v !== 0)).to.equal(true);
+  });
+});
+
 describeBackends('attention backward', (get, backend) => {
+  it('keys per sequence: dqkv on every kernel and plan (zeros for the keys past each count)', async () => {
+    const c = makeCase({ batch: 5, seq: 77, heads: 3, headDim: 64 }, 1, [77, 1, 40, 9, 64]);
+    const plans: Partial<AttentionPlan>[] = [
+      {},
+      { rows: 8, chunk: 1 << 20, storeDs: true, unrolled: false },
+      { rows: 8, chunk: 1 << 20, storeDs: false },
+      { rows: 8, chunk: 16, staticLoops: false },
+      { rows: 3, chunk: 24, staticLoops: true },
+      { rows: 8, chunk: 1 << 20, storeDs: true, maxBindingBytes: 600_000 },
+    ];
+    for (const p of plans) await check(get(), c, p, `masked, plan ${JSON.stringify(p)}`);
+    for (const o of [{ batch: 3, seq: 45, heads: 2, headDim: 32 }, { batch: 4, seq: 16, heads: 4, headDim: 16 }]) {
+      const u = makeCase(o, 1, o.seq === 45 ? [45, 13, 1] : [16, 3, 8, 9]);
+      for (const storeDs of [true, false]) await check(get(), u, { rows: 8, chunk: 1 << 20, storeDs, unrolled: true }, `masked d${o.headDim} unrolled, storeDs ${storeDs}`);
+    }
+  });
+
+
   for (const headDim of [32, 36, 64, 128]) {
     it(`seq 1, 7, 33, 127 × headDim ${headDim}, odd head counts, batch 1-3`, async () => {
       for (const [seq, heads, batch] of [[1, 5, 2], [7, 3, 3], [33, 5, 1], [127, 3, 2]] as const) {

@@ -10,14 +10,16 @@ interface Case {
   ref: AttentionRef;
   /** Query positions the reference covers (all when undefined). */
   queries?: number[];
+  /** Keys per sequence (AttentionOptions.keys), uploaded by check(). */
+  keys?: number[];
 }
 
 /** Random qkv in [-1, 1); q and k multiplied by `qkScale` (large scores). */
-function makeCase(o: AttentionOptions, qkScale = 1, queries?: number[]): Case {
+function makeCase(o: AttentionOptions, qkScale = 1, queries?: number[], keys?: number[]): Case {
   const D = o.heads * o.headDim;
   const data = randomF32(o.batch * o.seq * 3 * D, freshRng());
   if (qkScale !== 1) for (let t = 0; t < o.batch * o.seq; t++) for (let c = 0; c < 2 * D; c++) data[t * 3 * D + c] *= qkScale;
-  return { o, data, ref: attentionRef(data, o, queries), queries };
+  return { o, data, ref: attentionRef(data, o, queries, keys), queries, keys };
 }
 
 /** The positions of `a` where the reference was computed (all of it when every row was). */
@@ -36,12 +38,14 @@ function pick(a: ArrayLike<number>, ref: Float64Array): [number[], number[]] {
 async function check(engine: Engine, c: Case, plan: Partial<AttentionPlan> | null, what: string, tol = 1e-5): Promise<void> {
   const { batch, seq, heads, headDim } = c.o;
   const qkv = engine.upload(c.data, [batch, seq, 3 * heads * headDim]);
-  const r = plan ? attentionWithPlan(engine, qkv, c.o, plan) : attention(engine, qkv, c.o);
+  const keys = c.keys ? engine.upload(Uint32Array.from(c.keys), [batch], 'u32') : undefined;
+  const o = { ...c.o, keys };
+  const r = plan ? attentionWithPlan(engine, qkv, o, plan) : attention(engine, qkv, o);
   expect(r.out.shape).to.deep.equal([batch, seq, heads * headDim]);
   expect(r.lse.shape).to.deep.equal([batch, heads, seq]);
   const out = await engine.readF32(r.out);
   const lse = await engine.readF32(r.lse);
-  engine.release(qkv, r.out, r.lse);
+  engine.release(qkv, keys ?? null, r.out, r.lse);
   if (c.queries) {
     expectClose(...pick(out, c.ref.out), tol, `${what} out`);
     expectClose(...pick(lse, c.ref.lse), tol, `${what} lse`);
@@ -108,6 +112,27 @@ describeBackends('attention', (get, backend) => {
       await check(get(), makeCase({ batch, seq, heads, headDim }), null, `b${batch} s${seq} h${heads} d${headDim}`);
     }
     await check(get(), makeCase({ batch: 2, seq: 45, heads: 3, headDim: 16 }), { chunk: 16, rows: 3 }, 'd16 split');
+  });
+
+  it('keys per sequence: each sequence attends to a prefix of its keys, on every kernel and plan', async () => {
+    // Counts at 1, at seq, on and off the 8-key step; batch groups start past batch 0 (kbase).
+    const c = makeCase({ batch: 5, seq: 77, heads: 3, headDim: 64 }, 1, undefined, [77, 1, 40, 9, 64]);
+    const plans: Partial<AttentionPlan>[] = [
+      {},
+      { rows: 8, chunk: 8, staticLoops: false },
+      { rows: 3, chunk: 24, staticLoops: false },
+      { rows: 2, chunk: 16, staticLoops: true },
+      { maxBindingBytes: 400_000, chunk: 1 << 20 },
+      { maxBindingBytes: 400_000, chunk: 16, rows: 5 },
+    ];
+    for (const p of plans) await check(get(), c, p, `masked, plan ${JSON.stringify(p)}`);
+    for (const o of [{ batch: 3, seq: 45, heads: 2, headDim: 32 }, { batch: 4, seq: 16, heads: 4, headDim: 16 }]) {
+      const u = makeCase(o, 1, undefined, o.seq === 45 ? [45, 13, 1] : [16, 3, 8, 9]);
+      for (const unrolled of [true, false]) await check(get(), u, { rows: 8, chunk: 1 << 20, unrolled }, `masked d${o.headDim} unrolled ${unrolled}`);
+    }
+    // A count equal to seq for every sequence is the unmasked result.
+    const full = makeCase({ batch: 2, seq: 33, heads: 2, headDim: 32 });
+    await check(get(), { ...full, keys: [33, 33] }, null, 'keys = seq');
   });
 
   it('explicit scale', async () => {
@@ -181,6 +206,9 @@ describeBackends('attention', (get, backend) => {
       expect(() => attention(e, t, { batch: 1, seq: 2, heads: 2, headDim: 48, scale: Number.NaN })).to.throw(/scale/);
       expect(() => attention(e, t, { batch: 1, seq: 0, heads: 2, headDim: 48 })).to.throw(/seq must be a positive integer/);
       expect(() => attentionWithPlan(e, t, { batch: 1, seq: 2, heads: 2, headDim: 48 }, { rows: 9 })).to.throw(/rows/);
+      const k = e.upload(new Float32Array(1), [1]);
+      expect(() => attention(e, t, { batch: 1, seq: 2, heads: 2, headDim: 48, keys: k })).to.throw(/keys must be a u32 tensor of 1 counts/);
+      e.release(k);
       const big = e.upload(new Float32Array(4 * 3 * 132), [1, 4, 3 * 132]);
       expect(() => attention(e, big, { batch: 1, seq: 4, heads: 1, headDim: 132 })).to.throw(/headDim/);
       e.release(big);

@@ -129,7 +129,17 @@ describeBackends('TiTok training', (get) => {
       const want = titokDecodeRef(c, params, lat.subarray(b * 8, b * 8 + 8), 2);
       expect(relL2(got.subarray(b * 192, (b + 1) * 192), want), `image ${b}`).to.be.at.most(1e-5);
     }
-    e.release(z, t, y, img, ...gpu.values());
+    // All 3 tokens given, image 0 decoded from its first 1 and image 1 from its first 3, in one pass.
+    const all = Float32Array.from({ length: B * 3 * 4 }, () => r() * 2 - 1);
+    const ta = e.upload(all, [B * 3, 4]);
+    const ya = model.decode(ctx, ta, B, [1, 3]);
+    const gotA = await e.readF32(ya);
+    for (const [b, k] of [[0, 1], [1, 3]] as const) {
+      const want = titokDecodeRef(c, params, all.subarray(b * 12, b * 12 + 4 * k), k);
+      expect(relL2(gotA.subarray(b * 192, (b + 1) * 192), want), `image ${b} from ${k} of 3 tokens`).to.be.at.most(1e-5);
+    }
+    expect(() => model.decode(ctx, ta, B, [0, 3])).to.throw(/token counts \[0, 3\]/);
+    e.release(z, t, y, ta, ya, img, ...gpu.values());
   });
 
   it('a reduced TiTok learns: the loss falls on a tiny batch in a few steps, with nested dropout', async function () {
@@ -148,7 +158,7 @@ describeBackends('TiTok training', (get) => {
     const images = e.upload(px, [B, 16, 16, 3]);
     const losses: number[] = [];
     // Buffers held between steps (parameters, AdamW moments, inputs): the same after every step,
-    // whichever token counts the step drew (nothing leaks from the groups' decodes).
+    // whichever token counts the step drew (nothing leaks from the masked decode).
     const held: number[] = [];
     for (let s = 0; s < 24; s++) {
       const l = trainer.step(images);

@@ -8,6 +8,7 @@
 //                     q and dO rows loaded once for both phases; attention.wgsl loads them twice);
 //                     with DS = 1 it also stores dS.
 //   attn_bwd_q_ds_h<n> attn_bwd_q with DS = 1: dQ of 8 query rows from the stored dS and k.
+// Each honours MASK (per-sequence key counts) as its attention.wgsl counterpart does.
 // On llvmpipe a private-array access costs about as much as a storage load; here the compiler keeps
 // the vectors in registers or spills them to fixed stack slots (figures: docs/perf-log.md). Same bindings, parameters and results as the attention.wgsl
 // entry points; the host uses these on CPU executors where the plan allows (src/ops/attention.ts).
@@ -53,7 +54,7 @@ fn attn_fwd_h4(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
   var o6_0 = vec4f(0.0); var o6_1 = vec4f(0.0); var o6_2 = vec4f(0.0); var o6_3 = vec4f(0.0);
   var o7_0 = vec4f(0.0); var o7_1 = vec4f(0.0); var o7_2 = vec4f(0.0); var o7_3 = vec4f(0.0);
   var mA = vec4f(NEG); var lA = vec4f(0.0); var mB = vec4f(NEG); var lB = vec4f(0.0);
-  let ke = p.seq;
+  let ke = keyEnd(b, p.kbase, p.seq);
   let kl = ke - 1u;
   for (var j = 0u; j < ke; j += KB) {
     let a0 = min(j + 0u, kl) * row;
@@ -251,7 +252,9 @@ fn attn_bwd_kv_h4(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_in
   var dv6_0 = vec4f(0.0); var dv6_1 = vec4f(0.0); var dv6_2 = vec4f(0.0); var dv6_3 = vec4f(0.0);
   var dv7_0 = vec4f(0.0); var dv7_1 = vec4f(0.0); var dv7_2 = vec4f(0.0); var dv7_3 = vec4f(0.0);
   let sb = bh * bp.seq;
-  let qe = bp.seq;
+  // Keys past the sequence's end (MASK): zero dK and dV, no query loop where all are.
+  let kend = keyEnd(b, bp.kbase, bp.seq);
+  let qe = select(bp.seq, 0u, j0 >= kend);
   let il = qe - 1u;
   for (var i = 0u; i < qe; i += KB) {
     let n0 = min(i + 0u, il);
@@ -418,43 +421,51 @@ fn attn_bwd_kv_h4(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_in
   let base = bp.dbase + b * bp.sb + h * bp.sh;
   if (j0 + 0u < bp.seq) {
     let o = base + (j0 + 0u) * bp.si;
-    bw_dst[o + 0u] = dk0_0 * bp.scale; bw_dst[o + 1u] = dk0_1 * bp.scale; bw_dst[o + 2u] = dk0_2 * bp.scale; bw_dst[o + 3u] = dk0_3 * bp.scale;
-    bw_dst[o + bp.voff + 0u] = dv0_0; bw_dst[o + bp.voff + 1u] = dv0_1; bw_dst[o + bp.voff + 2u] = dv0_2; bw_dst[o + bp.voff + 3u] = dv0_3;
+    let live = j0 + 0u < kend;
+    bw_dst[o + 0u] = select(vec4f(0.0), dk0_0 * bp.scale, live); bw_dst[o + 1u] = select(vec4f(0.0), dk0_1 * bp.scale, live); bw_dst[o + 2u] = select(vec4f(0.0), dk0_2 * bp.scale, live); bw_dst[o + 3u] = select(vec4f(0.0), dk0_3 * bp.scale, live);
+    bw_dst[o + bp.voff + 0u] = select(vec4f(0.0), dv0_0, live); bw_dst[o + bp.voff + 1u] = select(vec4f(0.0), dv0_1, live); bw_dst[o + bp.voff + 2u] = select(vec4f(0.0), dv0_2, live); bw_dst[o + bp.voff + 3u] = select(vec4f(0.0), dv0_3, live);
   }
   if (j0 + 1u < bp.seq) {
     let o = base + (j0 + 1u) * bp.si;
-    bw_dst[o + 0u] = dk1_0 * bp.scale; bw_dst[o + 1u] = dk1_1 * bp.scale; bw_dst[o + 2u] = dk1_2 * bp.scale; bw_dst[o + 3u] = dk1_3 * bp.scale;
-    bw_dst[o + bp.voff + 0u] = dv1_0; bw_dst[o + bp.voff + 1u] = dv1_1; bw_dst[o + bp.voff + 2u] = dv1_2; bw_dst[o + bp.voff + 3u] = dv1_3;
+    let live = j0 + 1u < kend;
+    bw_dst[o + 0u] = select(vec4f(0.0), dk1_0 * bp.scale, live); bw_dst[o + 1u] = select(vec4f(0.0), dk1_1 * bp.scale, live); bw_dst[o + 2u] = select(vec4f(0.0), dk1_2 * bp.scale, live); bw_dst[o + 3u] = select(vec4f(0.0), dk1_3 * bp.scale, live);
+    bw_dst[o + bp.voff + 0u] = select(vec4f(0.0), dv1_0, live); bw_dst[o + bp.voff + 1u] = select(vec4f(0.0), dv1_1, live); bw_dst[o + bp.voff + 2u] = select(vec4f(0.0), dv1_2, live); bw_dst[o + bp.voff + 3u] = select(vec4f(0.0), dv1_3, live);
   }
   if (j0 + 2u < bp.seq) {
     let o = base + (j0 + 2u) * bp.si;
-    bw_dst[o + 0u] = dk2_0 * bp.scale; bw_dst[o + 1u] = dk2_1 * bp.scale; bw_dst[o + 2u] = dk2_2 * bp.scale; bw_dst[o + 3u] = dk2_3 * bp.scale;
-    bw_dst[o + bp.voff + 0u] = dv2_0; bw_dst[o + bp.voff + 1u] = dv2_1; bw_dst[o + bp.voff + 2u] = dv2_2; bw_dst[o + bp.voff + 3u] = dv2_3;
+    let live = j0 + 2u < kend;
+    bw_dst[o + 0u] = select(vec4f(0.0), dk2_0 * bp.scale, live); bw_dst[o + 1u] = select(vec4f(0.0), dk2_1 * bp.scale, live); bw_dst[o + 2u] = select(vec4f(0.0), dk2_2 * bp.scale, live); bw_dst[o + 3u] = select(vec4f(0.0), dk2_3 * bp.scale, live);
+    bw_dst[o + bp.voff + 0u] = select(vec4f(0.0), dv2_0, live); bw_dst[o + bp.voff + 1u] = select(vec4f(0.0), dv2_1, live); bw_dst[o + bp.voff + 2u] = select(vec4f(0.0), dv2_2, live); bw_dst[o + bp.voff + 3u] = select(vec4f(0.0), dv2_3, live);
   }
   if (j0 + 3u < bp.seq) {
     let o = base + (j0 + 3u) * bp.si;
-    bw_dst[o + 0u] = dk3_0 * bp.scale; bw_dst[o + 1u] = dk3_1 * bp.scale; bw_dst[o + 2u] = dk3_2 * bp.scale; bw_dst[o + 3u] = dk3_3 * bp.scale;
-    bw_dst[o + bp.voff + 0u] = dv3_0; bw_dst[o + bp.voff + 1u] = dv3_1; bw_dst[o + bp.voff + 2u] = dv3_2; bw_dst[o + bp.voff + 3u] = dv3_3;
+    let live = j0 + 3u < kend;
+    bw_dst[o + 0u] = select(vec4f(0.0), dk3_0 * bp.scale, live); bw_dst[o + 1u] = select(vec4f(0.0), dk3_1 * bp.scale, live); bw_dst[o + 2u] = select(vec4f(0.0), dk3_2 * bp.scale, live); bw_dst[o + 3u] = select(vec4f(0.0), dk3_3 * bp.scale, live);
+    bw_dst[o + bp.voff + 0u] = select(vec4f(0.0), dv3_0, live); bw_dst[o + bp.voff + 1u] = select(vec4f(0.0), dv3_1, live); bw_dst[o + bp.voff + 2u] = select(vec4f(0.0), dv3_2, live); bw_dst[o + bp.voff + 3u] = select(vec4f(0.0), dv3_3, live);
   }
   if (j0 + 4u < bp.seq) {
     let o = base + (j0 + 4u) * bp.si;
-    bw_dst[o + 0u] = dk4_0 * bp.scale; bw_dst[o + 1u] = dk4_1 * bp.scale; bw_dst[o + 2u] = dk4_2 * bp.scale; bw_dst[o + 3u] = dk4_3 * bp.scale;
-    bw_dst[o + bp.voff + 0u] = dv4_0; bw_dst[o + bp.voff + 1u] = dv4_1; bw_dst[o + bp.voff + 2u] = dv4_2; bw_dst[o + bp.voff + 3u] = dv4_3;
+    let live = j0 + 4u < kend;
+    bw_dst[o + 0u] = select(vec4f(0.0), dk4_0 * bp.scale, live); bw_dst[o + 1u] = select(vec4f(0.0), dk4_1 * bp.scale, live); bw_dst[o + 2u] = select(vec4f(0.0), dk4_2 * bp.scale, live); bw_dst[o + 3u] = select(vec4f(0.0), dk4_3 * bp.scale, live);
+    bw_dst[o + bp.voff + 0u] = select(vec4f(0.0), dv4_0, live); bw_dst[o + bp.voff + 1u] = select(vec4f(0.0), dv4_1, live); bw_dst[o + bp.voff + 2u] = select(vec4f(0.0), dv4_2, live); bw_dst[o + bp.voff + 3u] = select(vec4f(0.0), dv4_3, live);
   }
   if (j0 + 5u < bp.seq) {
     let o = base + (j0 + 5u) * bp.si;
-    bw_dst[o + 0u] = dk5_0 * bp.scale; bw_dst[o + 1u] = dk5_1 * bp.scale; bw_dst[o + 2u] = dk5_2 * bp.scale; bw_dst[o + 3u] = dk5_3 * bp.scale;
-    bw_dst[o + bp.voff + 0u] = dv5_0; bw_dst[o + bp.voff + 1u] = dv5_1; bw_dst[o + bp.voff + 2u] = dv5_2; bw_dst[o + bp.voff + 3u] = dv5_3;
+    let live = j0 + 5u < kend;
+    bw_dst[o + 0u] = select(vec4f(0.0), dk5_0 * bp.scale, live); bw_dst[o + 1u] = select(vec4f(0.0), dk5_1 * bp.scale, live); bw_dst[o + 2u] = select(vec4f(0.0), dk5_2 * bp.scale, live); bw_dst[o + 3u] = select(vec4f(0.0), dk5_3 * bp.scale, live);
+    bw_dst[o + bp.voff + 0u] = select(vec4f(0.0), dv5_0, live); bw_dst[o + bp.voff + 1u] = select(vec4f(0.0), dv5_1, live); bw_dst[o + bp.voff + 2u] = select(vec4f(0.0), dv5_2, live); bw_dst[o + bp.voff + 3u] = select(vec4f(0.0), dv5_3, live);
   }
   if (j0 + 6u < bp.seq) {
     let o = base + (j0 + 6u) * bp.si;
-    bw_dst[o + 0u] = dk6_0 * bp.scale; bw_dst[o + 1u] = dk6_1 * bp.scale; bw_dst[o + 2u] = dk6_2 * bp.scale; bw_dst[o + 3u] = dk6_3 * bp.scale;
-    bw_dst[o + bp.voff + 0u] = dv6_0; bw_dst[o + bp.voff + 1u] = dv6_1; bw_dst[o + bp.voff + 2u] = dv6_2; bw_dst[o + bp.voff + 3u] = dv6_3;
+    let live = j0 + 6u < kend;
+    bw_dst[o + 0u] = select(vec4f(0.0), dk6_0 * bp.scale, live); bw_dst[o + 1u] = select(vec4f(0.0), dk6_1 * bp.scale, live); bw_dst[o + 2u] = select(vec4f(0.0), dk6_2 * bp.scale, live); bw_dst[o + 3u] = select(vec4f(0.0), dk6_3 * bp.scale, live);
+    bw_dst[o + bp.voff + 0u] = select(vec4f(0.0), dv6_0, live); bw_dst[o + bp.voff + 1u] = select(vec4f(0.0), dv6_1, live); bw_dst[o + bp.voff + 2u] = select(vec4f(0.0), dv6_2, live); bw_dst[o + bp.voff + 3u] = select(vec4f(0.0), dv6_3, live);
   }
   if (j0 + 7u < bp.seq) {
     let o = base + (j0 + 7u) * bp.si;
-    bw_dst[o + 0u] = dk7_0 * bp.scale; bw_dst[o + 1u] = dk7_1 * bp.scale; bw_dst[o + 2u] = dk7_2 * bp.scale; bw_dst[o + 3u] = dk7_3 * bp.scale;
-    bw_dst[o + bp.voff + 0u] = dv7_0; bw_dst[o + bp.voff + 1u] = dv7_1; bw_dst[o + bp.voff + 2u] = dv7_2; bw_dst[o + bp.voff + 3u] = dv7_3;
+    let live = j0 + 7u < kend;
+    bw_dst[o + 0u] = select(vec4f(0.0), dk7_0 * bp.scale, live); bw_dst[o + 1u] = select(vec4f(0.0), dk7_1 * bp.scale, live); bw_dst[o + 2u] = select(vec4f(0.0), dk7_2 * bp.scale, live); bw_dst[o + 3u] = select(vec4f(0.0), dk7_3 * bp.scale, live);
+    bw_dst[o + bp.voff + 0u] = select(vec4f(0.0), dv7_0, live); bw_dst[o + bp.voff + 1u] = select(vec4f(0.0), dv7_1, live); bw_dst[o + bp.voff + 2u] = select(vec4f(0.0), dv7_2, live); bw_dst[o + bp.voff + 3u] = select(vec4f(0.0), dv7_3, live);
   }
 }
 
@@ -479,7 +490,7 @@ fn attn_bwd_q_ds_h4(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_
   var dq7_0 = vec4f(0.0); var dq7_1 = vec4f(0.0); var dq7_2 = vec4f(0.0); var dq7_3 = vec4f(0.0);
   let e = bh * bp.seq;
   let qs = i0 / 4u;
-  let ke = bp.seq;
+  let ke = keyEnd(b, bp.kbase, bp.seq);
   let kl = ke - 1u;
   for (var j = 0u; j < ke; j += KB) {
     let a0 = min(j + 0u, kl);
@@ -621,7 +632,7 @@ fn attn_fwd_h8(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index
   var o6_0 = vec4f(0.0); var o6_1 = vec4f(0.0); var o6_2 = vec4f(0.0); var o6_3 = vec4f(0.0); var o6_4 = vec4f(0.0); var o6_5 = vec4f(0.0); var o6_6 = vec4f(0.0); var o6_7 = vec4f(0.0);
   var o7_0 = vec4f(0.0); var o7_1 = vec4f(0.0); var o7_2 = vec4f(0.0); var o7_3 = vec4f(0.0); var o7_4 = vec4f(0.0); var o7_5 = vec4f(0.0); var o7_6 = vec4f(0.0); var o7_7 = vec4f(0.0);
   var mA = vec4f(NEG); var lA = vec4f(0.0); var mB = vec4f(NEG); var lB = vec4f(0.0);
-  let ke = p.seq;
+  let ke = keyEnd(b, p.kbase, p.seq);
   let kl = ke - 1u;
   for (var j = 0u; j < ke; j += KB) {
     let a0 = min(j + 0u, kl) * row;
@@ -851,7 +862,9 @@ fn attn_bwd_kv_h8(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_in
   var dv6_0 = vec4f(0.0); var dv6_1 = vec4f(0.0); var dv6_2 = vec4f(0.0); var dv6_3 = vec4f(0.0); var dv6_4 = vec4f(0.0); var dv6_5 = vec4f(0.0); var dv6_6 = vec4f(0.0); var dv6_7 = vec4f(0.0);
   var dv7_0 = vec4f(0.0); var dv7_1 = vec4f(0.0); var dv7_2 = vec4f(0.0); var dv7_3 = vec4f(0.0); var dv7_4 = vec4f(0.0); var dv7_5 = vec4f(0.0); var dv7_6 = vec4f(0.0); var dv7_7 = vec4f(0.0);
   let sb = bh * bp.seq;
-  let qe = bp.seq;
+  // Keys past the sequence's end (MASK): zero dK and dV, no query loop where all are.
+  let kend = keyEnd(b, bp.kbase, bp.seq);
+  let qe = select(bp.seq, 0u, j0 >= kend);
   let il = qe - 1u;
   for (var i = 0u; i < qe; i += KB) {
     let n0 = min(i + 0u, il);
@@ -1082,43 +1095,51 @@ fn attn_bwd_kv_h8(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_in
   let base = bp.dbase + b * bp.sb + h * bp.sh;
   if (j0 + 0u < bp.seq) {
     let o = base + (j0 + 0u) * bp.si;
-    bw_dst[o + 0u] = dk0_0 * bp.scale; bw_dst[o + 1u] = dk0_1 * bp.scale; bw_dst[o + 2u] = dk0_2 * bp.scale; bw_dst[o + 3u] = dk0_3 * bp.scale; bw_dst[o + 4u] = dk0_4 * bp.scale; bw_dst[o + 5u] = dk0_5 * bp.scale; bw_dst[o + 6u] = dk0_6 * bp.scale; bw_dst[o + 7u] = dk0_7 * bp.scale;
-    bw_dst[o + bp.voff + 0u] = dv0_0; bw_dst[o + bp.voff + 1u] = dv0_1; bw_dst[o + bp.voff + 2u] = dv0_2; bw_dst[o + bp.voff + 3u] = dv0_3; bw_dst[o + bp.voff + 4u] = dv0_4; bw_dst[o + bp.voff + 5u] = dv0_5; bw_dst[o + bp.voff + 6u] = dv0_6; bw_dst[o + bp.voff + 7u] = dv0_7;
+    let live = j0 + 0u < kend;
+    bw_dst[o + 0u] = select(vec4f(0.0), dk0_0 * bp.scale, live); bw_dst[o + 1u] = select(vec4f(0.0), dk0_1 * bp.scale, live); bw_dst[o + 2u] = select(vec4f(0.0), dk0_2 * bp.scale, live); bw_dst[o + 3u] = select(vec4f(0.0), dk0_3 * bp.scale, live); bw_dst[o + 4u] = select(vec4f(0.0), dk0_4 * bp.scale, live); bw_dst[o + 5u] = select(vec4f(0.0), dk0_5 * bp.scale, live); bw_dst[o + 6u] = select(vec4f(0.0), dk0_6 * bp.scale, live); bw_dst[o + 7u] = select(vec4f(0.0), dk0_7 * bp.scale, live);
+    bw_dst[o + bp.voff + 0u] = select(vec4f(0.0), dv0_0, live); bw_dst[o + bp.voff + 1u] = select(vec4f(0.0), dv0_1, live); bw_dst[o + bp.voff + 2u] = select(vec4f(0.0), dv0_2, live); bw_dst[o + bp.voff + 3u] = select(vec4f(0.0), dv0_3, live); bw_dst[o + bp.voff + 4u] = select(vec4f(0.0), dv0_4, live); bw_dst[o + bp.voff + 5u] = select(vec4f(0.0), dv0_5, live); bw_dst[o + bp.voff + 6u] = select(vec4f(0.0), dv0_6, live); bw_dst[o + bp.voff + 7u] = select(vec4f(0.0), dv0_7, live);
   }
   if (j0 + 1u < bp.seq) {
     let o = base + (j0 + 1u) * bp.si;
-    bw_dst[o + 0u] = dk1_0 * bp.scale; bw_dst[o + 1u] = dk1_1 * bp.scale; bw_dst[o + 2u] = dk1_2 * bp.scale; bw_dst[o + 3u] = dk1_3 * bp.scale; bw_dst[o + 4u] = dk1_4 * bp.scale; bw_dst[o + 5u] = dk1_5 * bp.scale; bw_dst[o + 6u] = dk1_6 * bp.scale; bw_dst[o + 7u] = dk1_7 * bp.scale;
-    bw_dst[o + bp.voff + 0u] = dv1_0; bw_dst[o + bp.voff + 1u] = dv1_1; bw_dst[o + bp.voff + 2u] = dv1_2; bw_dst[o + bp.voff + 3u] = dv1_3; bw_dst[o + bp.voff + 4u] = dv1_4; bw_dst[o + bp.voff + 5u] = dv1_5; bw_dst[o + bp.voff + 6u] = dv1_6; bw_dst[o + bp.voff + 7u] = dv1_7;
+    let live = j0 + 1u < kend;
+    bw_dst[o + 0u] = select(vec4f(0.0), dk1_0 * bp.scale, live); bw_dst[o + 1u] = select(vec4f(0.0), dk1_1 * bp.scale, live); bw_dst[o + 2u] = select(vec4f(0.0), dk1_2 * bp.scale, live); bw_dst[o + 3u] = select(vec4f(0.0), dk1_3 * bp.scale, live); bw_dst[o + 4u] = select(vec4f(0.0), dk1_4 * bp.scale, live); bw_dst[o + 5u] = select(vec4f(0.0), dk1_5 * bp.scale, live); bw_dst[o + 6u] = select(vec4f(0.0), dk1_6 * bp.scale, live); bw_dst[o + 7u] = select(vec4f(0.0), dk1_7 * bp.scale, live);
+    bw_dst[o + bp.voff + 0u] = select(vec4f(0.0), dv1_0, live); bw_dst[o + bp.voff + 1u] = select(vec4f(0.0), dv1_1, live); bw_dst[o + bp.voff + 2u] = select(vec4f(0.0), dv1_2, live); bw_dst[o + bp.voff + 3u] = select(vec4f(0.0), dv1_3, live); bw_dst[o + bp.voff + 4u] = select(vec4f(0.0), dv1_4, live); bw_dst[o + bp.voff + 5u] = select(vec4f(0.0), dv1_5, live); bw_dst[o + bp.voff + 6u] = select(vec4f(0.0), dv1_6, live); bw_dst[o + bp.voff + 7u] = select(vec4f(0.0), dv1_7, live);
   }
   if (j0 + 2u < bp.seq) {
     let o = base + (j0 + 2u) * bp.si;
-    bw_dst[o + 0u] = dk2_0 * bp.scale; bw_dst[o + 1u] = dk2_1 * bp.scale; bw_dst[o + 2u] = dk2_2 * bp.scale; bw_dst[o + 3u] = dk2_3 * bp.scale; bw_dst[o + 4u] = dk2_4 * bp.scale; bw_dst[o + 5u] = dk2_5 * bp.scale; bw_dst[o + 6u] = dk2_6 * bp.scale; bw_dst[o + 7u] = dk2_7 * bp.scale;
-    bw_dst[o + bp.voff + 0u] = dv2_0; bw_dst[o + bp.voff + 1u] = dv2_1; bw_dst[o + bp.voff + 2u] = dv2_2; bw_dst[o + bp.voff + 3u] = dv2_3; bw_dst[o + bp.voff + 4u] = dv2_4; bw_dst[o + bp.voff + 5u] = dv2_5; bw_dst[o + bp.voff + 6u] = dv2_6; bw_dst[o + bp.voff + 7u] = dv2_7;
+    let live = j0 + 2u < kend;
+    bw_dst[o + 0u] = select(vec4f(0.0), dk2_0 * bp.scale, live); bw_dst[o + 1u] = select(vec4f(0.0), dk2_1 * bp.scale, live); bw_dst[o + 2u] = select(vec4f(0.0), dk2_2 * bp.scale, live); bw_dst[o + 3u] = select(vec4f(0.0), dk2_3 * bp.scale, live); bw_dst[o + 4u] = select(vec4f(0.0), dk2_4 * bp.scale, live); bw_dst[o + 5u] = select(vec4f(0.0), dk2_5 * bp.scale, live); bw_dst[o + 6u] = select(vec4f(0.0), dk2_6 * bp.scale, live); bw_dst[o + 7u] = select(vec4f(0.0), dk2_7 * bp.scale, live);
+    bw_dst[o + bp.voff + 0u] = select(vec4f(0.0), dv2_0, live); bw_dst[o + bp.voff + 1u] = select(vec4f(0.0), dv2_1, live); bw_dst[o + bp.voff + 2u] = select(vec4f(0.0), dv2_2, live); bw_dst[o + bp.voff + 3u] = select(vec4f(0.0), dv2_3, live); bw_dst[o + bp.voff + 4u] = select(vec4f(0.0), dv2_4, live); bw_dst[o + bp.voff + 5u] = select(vec4f(0.0), dv2_5, live); bw_dst[o + bp.voff + 6u] = select(vec4f(0.0), dv2_6, live); bw_dst[o + bp.voff + 7u] = select(vec4f(0.0), dv2_7, live);
   }
   if (j0 + 3u < bp.seq) {
     let o = base + (j0 + 3u) * bp.si;
-    bw_dst[o + 0u] = dk3_0 * bp.scale; bw_dst[o + 1u] = dk3_1 * bp.scale; bw_dst[o + 2u] = dk3_2 * bp.scale; bw_dst[o + 3u] = dk3_3 * bp.scale; bw_dst[o + 4u] = dk3_4 * bp.scale; bw_dst[o + 5u] = dk3_5 * bp.scale; bw_dst[o + 6u] = dk3_6 * bp.scale; bw_dst[o + 7u] = dk3_7 * bp.scale;
-    bw_dst[o + bp.voff + 0u] = dv3_0; bw_dst[o + bp.voff + 1u] = dv3_1; bw_dst[o + bp.voff + 2u] = dv3_2; bw_dst[o + bp.voff + 3u] = dv3_3; bw_dst[o + bp.voff + 4u] = dv3_4; bw_dst[o + bp.voff + 5u] = dv3_5; bw_dst[o + bp.voff + 6u] = dv3_6; bw_dst[o + bp.voff + 7u] = dv3_7;
+    let live = j0 + 3u < kend;
+    bw_dst[o + 0u] = select(vec4f(0.0), dk3_0 * bp.scale, live); bw_dst[o + 1u] = select(vec4f(0.0), dk3_1 * bp.scale, live); bw_dst[o + 2u] = select(vec4f(0.0), dk3_2 * bp.scale, live); bw_dst[o + 3u] = select(vec4f(0.0), dk3_3 * bp.scale, live); bw_dst[o + 4u] = select(vec4f(0.0), dk3_4 * bp.scale, live); bw_dst[o + 5u] = select(vec4f(0.0), dk3_5 * bp.scale, live); bw_dst[o + 6u] = select(vec4f(0.0), dk3_6 * bp.scale, live); bw_dst[o + 7u] = select(vec4f(0.0), dk3_7 * bp.scale, live);
+    bw_dst[o + bp.voff + 0u] = select(vec4f(0.0), dv3_0, live); bw_dst[o + bp.voff + 1u] = select(vec4f(0.0), dv3_1, live); bw_dst[o + bp.voff + 2u] = select(vec4f(0.0), dv3_2, live); bw_dst[o + bp.voff + 3u] = select(vec4f(0.0), dv3_3, live); bw_dst[o + bp.voff + 4u] = select(vec4f(0.0), dv3_4, live); bw_dst[o + bp.voff + 5u] = select(vec4f(0.0), dv3_5, live); bw_dst[o + bp.voff + 6u] = select(vec4f(0.0), dv3_6, live); bw_dst[o + bp.voff + 7u] = select(vec4f(0.0), dv3_7, live);
   }
   if (j0 + 4u < bp.seq) {
     let o = base + (j0 + 4u) * bp.si;
-    bw_dst[o + 0u] = dk4_0 * bp.scale; bw_dst[o + 1u] = dk4_1 * bp.scale; bw_dst[o + 2u] = dk4_2 * bp.scale; bw_dst[o + 3u] = dk4_3 * bp.scale; bw_dst[o + 4u] = dk4_4 * bp.scale; bw_dst[o + 5u] = dk4_5 * bp.scale; bw_dst[o + 6u] = dk4_6 * bp.scale; bw_dst[o + 7u] = dk4_7 * bp.scale;
-    bw_dst[o + bp.voff + 0u] = dv4_0; bw_dst[o + bp.voff + 1u] = dv4_1; bw_dst[o + bp.voff + 2u] = dv4_2; bw_dst[o + bp.voff + 3u] = dv4_3; bw_dst[o + bp.voff + 4u] = dv4_4; bw_dst[o + bp.voff + 5u] = dv4_5; bw_dst[o + bp.voff + 6u] = dv4_6; bw_dst[o + bp.voff + 7u] = dv4_7;
+    let live = j0 + 4u < kend;
+    bw_dst[o + 0u] = select(vec4f(0.0), dk4_0 * bp.scale, live); bw_dst[o + 1u] = select(vec4f(0.0), dk4_1 * bp.scale, live); bw_dst[o + 2u] = select(vec4f(0.0), dk4_2 * bp.scale, live); bw_dst[o + 3u] = select(vec4f(0.0), dk4_3 * bp.scale, live); bw_dst[o + 4u] = select(vec4f(0.0), dk4_4 * bp.scale, live); bw_dst[o + 5u] = select(vec4f(0.0), dk4_5 * bp.scale, live); bw_dst[o + 6u] = select(vec4f(0.0), dk4_6 * bp.scale, live); bw_dst[o + 7u] = select(vec4f(0.0), dk4_7 * bp.scale, live);
+    bw_dst[o + bp.voff + 0u] = select(vec4f(0.0), dv4_0, live); bw_dst[o + bp.voff + 1u] = select(vec4f(0.0), dv4_1, live); bw_dst[o + bp.voff + 2u] = select(vec4f(0.0), dv4_2, live); bw_dst[o + bp.voff + 3u] = select(vec4f(0.0), dv4_3, live); bw_dst[o + bp.voff + 4u] = select(vec4f(0.0), dv4_4, live); bw_dst[o + bp.voff + 5u] = select(vec4f(0.0), dv4_5, live); bw_dst[o + bp.voff + 6u] = select(vec4f(0.0), dv4_6, live); bw_dst[o + bp.voff + 7u] = select(vec4f(0.0), dv4_7, live);
   }
   if (j0 + 5u < bp.seq) {
     let o = base + (j0 + 5u) * bp.si;
-    bw_dst[o + 0u] = dk5_0 * bp.scale; bw_dst[o + 1u] = dk5_1 * bp.scale; bw_dst[o + 2u] = dk5_2 * bp.scale; bw_dst[o + 3u] = dk5_3 * bp.scale; bw_dst[o + 4u] = dk5_4 * bp.scale; bw_dst[o + 5u] = dk5_5 * bp.scale; bw_dst[o + 6u] = dk5_6 * bp.scale; bw_dst[o + 7u] = dk5_7 * bp.scale;
-    bw_dst[o + bp.voff + 0u] = dv5_0; bw_dst[o + bp.voff + 1u] = dv5_1; bw_dst[o + bp.voff + 2u] = dv5_2; bw_dst[o + bp.voff + 3u] = dv5_3; bw_dst[o + bp.voff + 4u] = dv5_4; bw_dst[o + bp.voff + 5u] = dv5_5; bw_dst[o + bp.voff + 6u] = dv5_6; bw_dst[o + bp.voff + 7u] = dv5_7;
+    let live = j0 + 5u < kend;
+    bw_dst[o + 0u] = select(vec4f(0.0), dk5_0 * bp.scale, live); bw_dst[o + 1u] = select(vec4f(0.0), dk5_1 * bp.scale, live); bw_dst[o + 2u] = select(vec4f(0.0), dk5_2 * bp.scale, live); bw_dst[o + 3u] = select(vec4f(0.0), dk5_3 * bp.scale, live); bw_dst[o + 4u] = select(vec4f(0.0), dk5_4 * bp.scale, live); bw_dst[o + 5u] = select(vec4f(0.0), dk5_5 * bp.scale, live); bw_dst[o + 6u] = select(vec4f(0.0), dk5_6 * bp.scale, live); bw_dst[o + 7u] = select(vec4f(0.0), dk5_7 * bp.scale, live);
+    bw_dst[o + bp.voff + 0u] = select(vec4f(0.0), dv5_0, live); bw_dst[o + bp.voff + 1u] = select(vec4f(0.0), dv5_1, live); bw_dst[o + bp.voff + 2u] = select(vec4f(0.0), dv5_2, live); bw_dst[o + bp.voff + 3u] = select(vec4f(0.0), dv5_3, live); bw_dst[o + bp.voff + 4u] = select(vec4f(0.0), dv5_4, live); bw_dst[o + bp.voff + 5u] = select(vec4f(0.0), dv5_5, live); bw_dst[o + bp.voff + 6u] = select(vec4f(0.0), dv5_6, live); bw_dst[o + bp.voff + 7u] = select(vec4f(0.0), dv5_7, live);
   }
   if (j0 + 6u < bp.seq) {
     let o = base + (j0 + 6u) * bp.si;
-    bw_dst[o + 0u] = dk6_0 * bp.scale; bw_dst[o + 1u] = dk6_1 * bp.scale; bw_dst[o + 2u] = dk6_2 * bp.scale; bw_dst[o + 3u] = dk6_3 * bp.scale; bw_dst[o + 4u] = dk6_4 * bp.scale; bw_dst[o + 5u] = dk6_5 * bp.scale; bw_dst[o + 6u] = dk6_6 * bp.scale; bw_dst[o + 7u] = dk6_7 * bp.scale;
-    bw_dst[o + bp.voff + 0u] = dv6_0; bw_dst[o + bp.voff + 1u] = dv6_1; bw_dst[o + bp.voff + 2u] = dv6_2; bw_dst[o + bp.voff + 3u] = dv6_3; bw_dst[o + bp.voff + 4u] = dv6_4; bw_dst[o + bp.voff + 5u] = dv6_5; bw_dst[o + bp.voff + 6u] = dv6_6; bw_dst[o + bp.voff + 7u] = dv6_7;
+    let live = j0 + 6u < kend;
+    bw_dst[o + 0u] = select(vec4f(0.0), dk6_0 * bp.scale, live); bw_dst[o + 1u] = select(vec4f(0.0), dk6_1 * bp.scale, live); bw_dst[o + 2u] = select(vec4f(0.0), dk6_2 * bp.scale, live); bw_dst[o + 3u] = select(vec4f(0.0), dk6_3 * bp.scale, live); bw_dst[o + 4u] = select(vec4f(0.0), dk6_4 * bp.scale, live); bw_dst[o + 5u] = select(vec4f(0.0), dk6_5 * bp.scale, live); bw_dst[o + 6u] = select(vec4f(0.0), dk6_6 * bp.scale, live); bw_dst[o + 7u] = select(vec4f(0.0), dk6_7 * bp.scale, live);
+    bw_dst[o + bp.voff + 0u] = select(vec4f(0.0), dv6_0, live); bw_dst[o + bp.voff + 1u] = select(vec4f(0.0), dv6_1, live); bw_dst[o + bp.voff + 2u] = select(vec4f(0.0), dv6_2, live); bw_dst[o + bp.voff + 3u] = select(vec4f(0.0), dv6_3, live); bw_dst[o + bp.voff + 4u] = select(vec4f(0.0), dv6_4, live); bw_dst[o + bp.voff + 5u] = select(vec4f(0.0), dv6_5, live); bw_dst[o + bp.voff + 6u] = select(vec4f(0.0), dv6_6, live); bw_dst[o + bp.voff + 7u] = select(vec4f(0.0), dv6_7, live);
   }
   if (j0 + 7u < bp.seq) {
     let o = base + (j0 + 7u) * bp.si;
-    bw_dst[o + 0u] = dk7_0 * bp.scale; bw_dst[o + 1u] = dk7_1 * bp.scale; bw_dst[o + 2u] = dk7_2 * bp.scale; bw_dst[o + 3u] = dk7_3 * bp.scale; bw_dst[o + 4u] = dk7_4 * bp.scale; bw_dst[o + 5u] = dk7_5 * bp.scale; bw_dst[o + 6u] = dk7_6 * bp.scale; bw_dst[o + 7u] = dk7_7 * bp.scale;
-    bw_dst[o + bp.voff + 0u] = dv7_0; bw_dst[o + bp.voff + 1u] = dv7_1; bw_dst[o + bp.voff + 2u] = dv7_2; bw_dst[o + bp.voff + 3u] = dv7_3; bw_dst[o + bp.voff + 4u] = dv7_4; bw_dst[o + bp.voff + 5u] = dv7_5; bw_dst[o + bp.voff + 6u] = dv7_6; bw_dst[o + bp.voff + 7u] = dv7_7;
+    let live = j0 + 7u < kend;
+    bw_dst[o + 0u] = select(vec4f(0.0), dk7_0 * bp.scale, live); bw_dst[o + 1u] = select(vec4f(0.0), dk7_1 * bp.scale, live); bw_dst[o + 2u] = select(vec4f(0.0), dk7_2 * bp.scale, live); bw_dst[o + 3u] = select(vec4f(0.0), dk7_3 * bp.scale, live); bw_dst[o + 4u] = select(vec4f(0.0), dk7_4 * bp.scale, live); bw_dst[o + 5u] = select(vec4f(0.0), dk7_5 * bp.scale, live); bw_dst[o + 6u] = select(vec4f(0.0), dk7_6 * bp.scale, live); bw_dst[o + 7u] = select(vec4f(0.0), dk7_7 * bp.scale, live);
+    bw_dst[o + bp.voff + 0u] = select(vec4f(0.0), dv7_0, live); bw_dst[o + bp.voff + 1u] = select(vec4f(0.0), dv7_1, live); bw_dst[o + bp.voff + 2u] = select(vec4f(0.0), dv7_2, live); bw_dst[o + bp.voff + 3u] = select(vec4f(0.0), dv7_3, live); bw_dst[o + bp.voff + 4u] = select(vec4f(0.0), dv7_4, live); bw_dst[o + bp.voff + 5u] = select(vec4f(0.0), dv7_5, live); bw_dst[o + bp.voff + 6u] = select(vec4f(0.0), dv7_6, live); bw_dst[o + bp.voff + 7u] = select(vec4f(0.0), dv7_7, live);
   }
 }
 
@@ -1143,7 +1164,7 @@ fn attn_bwd_q_ds_h8(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_
   var dq7_0 = vec4f(0.0); var dq7_1 = vec4f(0.0); var dq7_2 = vec4f(0.0); var dq7_3 = vec4f(0.0); var dq7_4 = vec4f(0.0); var dq7_5 = vec4f(0.0); var dq7_6 = vec4f(0.0); var dq7_7 = vec4f(0.0);
   let e = bh * bp.seq;
   let qs = i0 / 4u;
-  let ke = bp.seq;
+  let ke = keyEnd(b, bp.kbase, bp.seq);
   let kl = ke - 1u;
   for (var j = 0u; j < ke; j += KB) {
     let a0 = min(j + 0u, kl);

@@ -21,7 +21,7 @@ import { median } from '../util/stats.js';
 import { GpuTimer } from '../gpu/timing.js';
 import { anyPresetConfig, paramSpecs, tokensPerImage, type AnyModelConfig, type ModelConfig } from '../model/config.js';
 import { modelCosts } from '../model/costs.js';
-import { isTiTok, TITOK_SIZES, titokCosts, titokGrid, type TiTokConfig } from '../model/titok-config.js';
+import { isTiTok, TITOK_SIZES, titokCosts, titokGrid, titokParamSpecs, type TiTokConfig } from '../model/titok-config.js';
 import { Tokenizer } from '../model/tokenizer.js';
 import { tuneModel } from '../model/tune.js';
 import { randomF32, rng } from '../check/util.js';
@@ -138,9 +138,12 @@ class OpList {
   }
 }
 
-/** The ops of one TiTok batch (inference; see modelOps for the conventions), FLOPs checked against titokCosts. */
-export function titokOps(c: TiTokConfig, batch: number, phase: Phase): ModelOp[] {
-  const b = new OpList(false);
+/**
+ * The ops of one TiTok batch (see modelOps for the conventions; with `training`, each op followed
+ * by its backward), forward FLOPs checked against titokCosts.
+ */
+export function titokOps(c: TiTokConfig, batch: number, phase: Phase, training = false): ModelOp[] {
+  const b = new OpList(training);
   const { ops } = b;
   const S = c.imageSize;
   const pixels = batch * S * S * 3;
@@ -151,7 +154,11 @@ export function titokOps(c: TiTokConfig, batch: number, phase: Phase): ModelOp[]
   const K = c.tokens;
   const seq = 1 + G * G + K;
   const rows = batch * seq;
-  const assemble = () => ops.push({ family: 'sequence', what: `${part} rows`, flops: 0, bytes: 4 * (2 * rows * W + seq * W) });
+  const assemble = () => {
+    ops.push({ family: 'sequence', what: `${part} rows`, flops: 0, bytes: 4 * (2 * rows * W + seq * W) });
+    // The gradients of the per-image rows, the shared token rows and the positional embeddings.
+    b.back('sequence', `${part} rows`, 0, 4 * (2 * rows * W + 2 * seq * W));
+  };
   if (phase === 'encode') {
     ops.push({ family: 'elementwise', what: 'affine [-1, 1] → [0, 1]', flops: 0, bytes: 8 * pixels });
     ops.push({ family: 'elementwise', what: 'patchify', flops: 0, bytes: 8 * pixels });
@@ -160,9 +167,11 @@ export function titokOps(c: TiTokConfig, batch: number, phase: Phase): ModelOp[]
     b.layernorm('encoder.ln_pre', rows, W);
     for (let i = 0; i < depth; i++) b.block(`encoder.transformer.${i}`, batch, seq, W, heads, 4 * W);
     ops.push({ family: 'sequence', what: 'latent rows', flops: 0, bytes: 8 * batch * K * W });
+    b.back('sequence', 'latent rows', 0, 4 * (batch * K * W + rows * W));
     b.layernorm('encoder.ln_post', batch * K, W);
     b.linear('encoder.conv_out', batch * K, W, c.quantizeMode === 'vae' ? 2 * c.tokenSize : c.tokenSize);
     if (c.quantizeMode === 'vq') b.codebook(batch * K, c.codebookSize, c.tokenSize, c.useL2Norm);
+    if (training) b.back('elementwise', 'codebook and commitment losses', 0, 4 * 3 * batch * K * c.tokenSize);
   } else {
     if (c.quantizeMode === 'vq') ops.push({ family: 'elementwise', what: 'gather codes', flops: 0, bytes: 8 * batch * K * c.tokenSize });
     if (c.useL2Norm) ops.push({ family: 'normalize', what: 'normalize codes', flops: 0, bytes: 4 * (2 * batch * K * c.tokenSize + batch * K) });
@@ -171,11 +180,16 @@ export function titokOps(c: TiTokConfig, batch: number, phase: Phase): ModelOp[]
     b.layernorm('decoder.ln_pre', rows, W);
     for (let i = 0; i < depth; i++) b.block(`decoder.transformer.${i}`, batch, seq, W, heads, 4 * W);
     ops.push({ family: 'sequence', what: 'grid rows', flops: 0, bytes: 8 * batch * G * G * W });
+    b.back('sequence', 'grid rows', 0, 4 * (batch * G * G * W + rows * W));
     b.layernorm('decoder.ln_post', batch * G * G, W);
     b.linear('decoder.ffn', batch * G * G, W, 3 * P * P);
     ops.push({ family: 'elementwise', what: 'pixel shuffle (unpatchify)', flops: 0, bytes: 8 * pixels });
+    b.back('elementwise', 'pixel shuffle (unpatchify)', 0, 8 * pixels);
     ops.push({ family: 'conv', what: 'conv_out 3×3', flops: 2 * batch * S * S * 27 * 3, bytes: 8 * pixels });
+    // dX and dW of the 3×3 convolution: each its forward's FLOPs.
+    b.back('conv', 'conv_out 3×3', 4 * batch * S * S * 27 * 3, 4 * 4 * pixels);
     ops.push({ family: 'elementwise', what: 'affine [0, 1] → [-1, 1]', flops: 0, bytes: 8 * pixels });
+    b.back('elementwise', 'affine and reconstruction loss', 0, 4 * 3 * pixels);
   }
   const costs = titokCosts(c).flops;
   return checkedOps(ops, batch * (phase === 'encode' ? costs.encode + costs.quantize : costs.decode), phase);
@@ -186,13 +200,11 @@ export function titokOps(c: TiTokConfig, batch: number, phase: Phase): ModelOp[]
  * decode), each op's backward, the gradient norm and AdamW (28 bytes a parameter: weight, moments
  * and gradient; 4 more for the norm). See modelOps for the conventions.
  */
-export function trainOps(c: ModelConfig, batch: number): ModelOp[] {
-  const params = paramSpecs(c).reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
-  return [
-    ...modelOps(c, batch, 'encode', true),
-    ...modelOps(c, batch, 'decode', true),
-    { family: 'adamw', what: 'gradient norm and AdamW', flops: 0, bytes: 32 * params, backward: true },
-  ];
+export function trainOps(c: AnyModelConfig, batch: number): ModelOp[] {
+  const specs = isTiTok(c) ? titokParamSpecs(c) : paramSpecs(c);
+  const params = specs.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
+  const phase = (p: Phase) => (isTiTok(c) ? titokOps(c, batch, p, true) : modelOps(c, batch, p, true));
+  return [...phase('encode'), ...phase('decode'), { family: 'adamw', what: 'gradient norm and AdamW', flops: 0, bytes: 32 * params, backward: true }];
 }
 
 /**
@@ -446,8 +458,8 @@ export async function benchModel(engine: Engine, o: ModelBenchOptions): Promise<
   };
 }
 
-/** A configuration in a few words for the report. */
-function describeConfig(cfg: AnyModelConfig): string {
+/** A configuration in a few words for the reports. */
+export function describeConfig(cfg: AnyModelConfig): string {
   if (!isTiTok(cfg)) return `${cfg.imageSize}×${cfg.imageSize}, width ${cfg.width}, depth ${cfg.encoderDepth}+${cfg.decoderDepth}, ${cfg.codebookSize}×${cfg.codeDim} codes`;
   const e = TITOK_SIZES[cfg.encoderSize];
   const d = TITOK_SIZES[cfg.decoderSize];

@@ -1,26 +1,32 @@
 /**
  * `tok1d bench --suite train`: milliseconds per training step and images/s for the tiny and small
- * presets (forward, backward, gradient norm and AdamW in one recorded step, the loss read back once
- * per step), and the share of step time per kernel family from one profiled step.
+ * presets, or any model configuration (TiTok ones too, optionally with nested dropout): forward,
+ * backward, gradient norm and AdamW in one recorded step, the loss read back once per step; and the
+ * share of step time per kernel family from one profiled step.
  */
 import type { Engine } from '../gpu/engine.js';
 import { ELEMENTWISE } from '../gpu/uniforms.js';
-import { presetConfig, type ModelConfig } from '../model/config.js';
+import type { AnyModelConfig } from '../model/config.js';
 import { TokenizerModel } from '../model/model.js';
+import { TiTokModel } from '../model/titok.js';
+import { isTiTok } from '../model/titok-config.js';
 import { measuresByDefault, tuneModel } from '../model/tune.js';
 import { Trainer } from '../train/trainer.js';
 import { randomF32, rng } from '../check/util.js';
 import { median } from '../util/stats.js';
-import { familyBudget, formatFamily, measureCeilings, profileMethod, trainOps, type FamilyRow, type ModelBenchReport } from './model.js';
+import { describeConfig, familyBudget, formatFamily, measureCeilings, profileMethod, trainOps, type FamilyRow, type ModelBenchReport } from './model.js';
 
 export const TRAIN_BUDGET_METHOD =
   'ideal time per op = max(FLOPs / FMA ceiling, bytes / copy ceiling) over the ops of a step (src/bench/model.ts trainOps: ' +
   'forward FLOPs as costs.ts counts them, a linear layer\'s backward 2× its forward, attention\'s 2.5×; bytes read + written once)';
 
 export interface TrainBenchResult {
+  /** The preset's name, or the configuration's (a file). */
   preset: string;
   batch: number;
-  config: ModelConfig;
+  config: AnyModelConfig;
+  /** TiTok: the probability of decoding an image from a prefix of its tokens (0: none). */
+  nestedDropout: number;
   msPerStep: number;
   msMin: number;
   msMax: number;
@@ -65,19 +71,31 @@ async function launchCostUs(engine: Engine, n = 200): Promise<number> {
   return median(rounds);
 }
 
-export async function benchTrain(engine: Engine, o: { presets: string[]; batch: number; runs: number; log: (s: string) => void }): Promise<{ ceilings: ModelBenchReport['ceilings']; results: TrainBenchResult[] }> {
+export interface TrainBenchOptions {
+  /** The models to time, each under a name for the report (a preset's, or a configuration file's). */
+  models: { name: string; config: AnyModelConfig }[];
+  batch: number;
+  runs: number;
+  /** TiTok models: nested dropout's probability (as `tok1d train --nested-dropout`); default 0. */
+  nestedDropout?: number;
+  log: (s: string) => void;
+}
+
+export async function benchTrain(engine: Engine, o: TrainBenchOptions): Promise<{ ceilings: ModelBenchReport['ceilings']; results: TrainBenchResult[] }> {
   const out: TrainBenchResult[] = [];
   o.log('ceilings: FMA and copy probes');
   const ceilings = await measureCeilings(engine, 5);
   const launchUs = await launchCostUs(engine);
-  for (const preset of o.presets) {
-    const config = presetConfig(preset);
-    o.log(`train ${preset}: batch ${o.batch}`);
+  for (const { name: preset, config } of o.models) {
+    const titok = isTiTok(config);
+    const nestedDropout = titok ? (o.nestedDropout ?? 0) : 0;
+    if (!titok && o.nestedDropout) throw new Error(`bench train: nested dropout needs a latent-token (TiTok) model; ${preset} is not one`);
+    o.log(`train ${preset}: batch ${o.batch}${nestedDropout ? `, nested dropout ${nestedDropout}` : ''}`);
     // The kernels and choices a training run uses (tok1d train does the same).
     engine.quickCompileFlops = 0;
     await tuneModel(engine, config, o.batch, { training: true, measure: measuresByDefault(engine) });
-    const model = TokenizerModel.random(engine, config, 1);
-    const trainer = new Trainer(model, { lr: 1e-3, warmup: 10, totalSteps: 1000, clip: 1 });
+    const model = titok ? TiTokModel.random(engine, config, 1) : TokenizerModel.random(engine, config, 1);
+    const trainer = new Trainer(model, { lr: 1e-3, warmup: 10, totalSteps: 1000, clip: 1, nestedDropout: nestedDropout ? { prob: nestedDropout, seed: 1 } : undefined });
     const S = config.imageSize;
     const images = engine.upload(randomF32(o.batch * S * S * 3, rng(7)), [o.batch, S, S, 3]);
     const phase = { record: [] as number[], submit: [] as number[], readback: [] as number[] };
@@ -115,6 +133,7 @@ export async function benchTrain(engine: Engine, o: { presets: string[]; batch: 
       preset,
       batch: o.batch,
       config,
+      nestedDropout,
       msPerStep: ms,
       msMin: Math.min(...times),
       msMax: Math.max(...times),
@@ -144,10 +163,10 @@ export function formatTrain(report: { ceilings: ModelBenchReport['ceilings']; re
     '',
   ];
   for (const r of report.results) {
-    const g = r.config;
     const p = r.phases;
+    const nd = r.nestedDropout ? `, nested dropout ${r.nestedDropout}` : '';
     lines.push(
-      `${r.preset}: ${g.imageSize}×${g.imageSize}, patch ${g.patch}, width ${g.width}, depth ${g.encoderDepth}+${g.decoderDepth}, ${g.codebookSize} codes; batch ${r.batch}: ` +
+      `${r.preset} (${describeConfig(r.config)}); batch ${r.batch}${nd}: ` +
         `${r.msPerStep.toFixed(1)} ms/step (min ${r.msMin.toFixed(1)}, max ${r.msMax.toFixed(1)}), ${r.stepsPerSec.toFixed(2)} steps/s, ${r.imagesPerSec.toFixed(1)} images/s`,
       `  ${(r.flopsPerStep / 1e9).toFixed(3)} GFLOP per step, ${r.gflops.toFixed(1)} GFLOP/s end to end; ideal ${r.idealMs.toFixed(1)} ms at the ceilings (${(100 * r.efficiency).toFixed(1)}% of ideal)`,
       `  time per step: recording ${p.recordMs.toFixed(1)} ms (host), submit ${p.submitMs.toFixed(1)} ms, loss read-back ${p.readbackMs.toFixed(1)} ms; ` +

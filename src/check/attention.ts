@@ -25,9 +25,10 @@ export const UNROLLED_CASES: readonly AttentionOptions[] = [
 /**
  * float64 attention over the fused qkv [batch, seq, 3D]: the full score row, its maximum, then
  * softmax and P·V (two passes, no online rescaling). `queries` restricts the work to some query
- * positions (in every batch and head), for long sequences.
+ * positions (in every batch and head), for long sequences. `keys` (AttentionOptions.keys as numbers):
+ * sequence b's queries see keys [0, keys[b]) only.
  */
-export function attentionRef(qkv: ArrayLike<number>, o: AttentionOptions, queries?: readonly number[]): AttentionRef {
+export function attentionRef(qkv: ArrayLike<number>, o: AttentionOptions, queries?: readonly number[], keys?: readonly number[]): AttentionRef {
   const { batch, seq, heads, headDim: hd } = o;
   const D = heads * hd;
   const scale = o.scale ?? 1 / Math.sqrt(hd);
@@ -39,11 +40,12 @@ export function attentionRef(qkv: ArrayLike<number>, o: AttentionOptions, querie
   const acc = new Float64Array(hd);
   for (let b = 0; b < batch; b++) {
     const tok = b * seq;
+    const L = keys?.[b] ?? seq;
     for (let h = 0; h < heads; h++) {
       for (const i of rows) {
         for (let d = 0; d < hd; d++) q[d] = qkv[(tok + i) * 3 * D + h * hd + d]!;
         let m = -Infinity;
-        for (let j = 0; j < seq; j++) {
+        for (let j = 0; j < L; j++) {
           const k = (tok + j) * 3 * D + D + h * hd;
           let dot = 0;
           for (let d = 0; d < hd; d++) dot += q[d]! * qkv[k + d]!;
@@ -52,7 +54,7 @@ export function attentionRef(qkv: ArrayLike<number>, o: AttentionOptions, querie
         }
         let sum = 0;
         acc.fill(0);
-        for (let j = 0; j < seq; j++) {
+        for (let j = 0; j < L; j++) {
           const w = Math.exp(s[j]! - m);
           sum += w;
           const v = (tok + j) * 3 * D + 2 * D + h * hd;
@@ -69,9 +71,10 @@ export function attentionRef(qkv: ArrayLike<number>, o: AttentionOptions, querie
 /**
  * float64 attention backward: dqkv [batch, seq, 3D] (layout of qkv) of L = Σ out ⊙ dOut. Per batch and
  * head it materializes S = scale·QKᵀ and P = softmax(S) (seq × seq), then dV = Pᵀ·dO, dP = dO·Vᵀ,
- * dS = P ⊙ (dP − rowsum(P ⊙ dP)), dQ = scale·dS·K, dK = scale·dSᵀ·Q.
+ * dS = P ⊙ (dP − rowsum(P ⊙ dP)), dQ = scale·dS·K, dK = scale·dSᵀ·Q. `keys` as attentionRef's: P and
+ * dS are 0 for the keys past a sequence's count.
  */
-export function attentionBackwardRef(qkv: ArrayLike<number>, dOut: ArrayLike<number>, o: AttentionOptions): Float64Array {
+export function attentionBackwardRef(qkv: ArrayLike<number>, dOut: ArrayLike<number>, o: AttentionOptions, keys?: readonly number[]): Float64Array {
   const { batch, seq: S, heads, headDim: hd } = o;
   const D = heads * hd;
   const scale = o.scale ?? 1 / Math.sqrt(hd);
@@ -82,26 +85,29 @@ export function attentionBackwardRef(qkv: ArrayLike<number>, dOut: ArrayLike<num
   const at = (b: number, t: number, part: number, h: number): number => ((b * S + t) * 3 + part) * D + h * hd;
   const go = (b: number, t: number, h: number): number => (b * S + t) * D + h * hd;
   for (let b = 0; b < batch; b++) {
+    const L = keys?.[b] ?? S;
     for (let h = 0; h < heads; h++) {
+      P.fill(0);
+      dS.fill(0);
       for (let i = 0; i < S; i++) {
         let m = -Infinity;
-        for (let j = 0; j < S; j++) {
+        for (let j = 0; j < L; j++) {
           let dot = 0;
           for (let d = 0; d < hd; d++) dot += qkv[at(b, i, 0, h) + d]! * qkv[at(b, j, 1, h) + d]!;
           P[i * S + j] = scale * dot;
           m = Math.max(m, scale * dot);
         }
         let sum = 0;
-        for (let j = 0; j < S; j++) sum += P[i * S + j] = Math.exp(P[i * S + j]! - m);
+        for (let j = 0; j < L; j++) sum += P[i * S + j] = Math.exp(P[i * S + j]! - m);
         let rowDot = 0;
-        for (let j = 0; j < S; j++) {
+        for (let j = 0; j < L; j++) {
           P[i * S + j] /= sum;
           let dp = 0;
           for (let d = 0; d < hd; d++) dp += dOut[go(b, i, h) + d]! * qkv[at(b, j, 2, h) + d]!;
           dS[i * S + j] = dp;
           rowDot += P[i * S + j]! * dp;
         }
-        for (let j = 0; j < S; j++) dS[i * S + j] = P[i * S + j]! * (dS[i * S + j]! - rowDot);
+        for (let j = 0; j < L; j++) dS[i * S + j] = P[i * S + j]! * (dS[i * S + j]! - rowDot);
       }
       for (let i = 0; i < S; i++) {
         for (let j = 0; j < S; j++) {

@@ -18,6 +18,10 @@ export interface BenchCommandOptions {
   json?: string;
   /** Presets for the train and model suites (train also takes them from `kernels`). */
   presets?: string[];
+  /** Train suite: a JSON model configuration over --preset's (as `tok1d train --config`). */
+  config?: string;
+  /** Train suite: nested dropout's probability for TiTok models. */
+  nestedDropout?: number;
   /** Batch sizes for the model suite (and --tune). */
   batches?: number[];
   /** Tune the presets' matmul shapes on this device, store the choices, print them (no suite runs). */
@@ -83,6 +87,7 @@ async function withEngine<T>(o: BenchCommandOptions, work: (engine: Engine) => P
 
 /** `tok1d bench`: times every kernel case and prints a table (and JSON with --json FILE). */
 export async function bench(o: BenchCommandOptions): Promise<number> {
+  if ((o.config !== undefined || o.nestedDropout !== undefined) && (o.tune || o.suite !== 'train' || o.kernelFile !== undefined)) throw new UsageError('--config and --nested-dropout go with --suite train');
   if (o.kernelFile !== undefined || o.spec !== undefined) return benchKernelFile(o);
   if (o.csv && (o.tune || o.suite !== 'kernels')) throw new UsageError('--csv goes with the kernels suite or --kernel-file');
   if (o.seed !== undefined && (o.tune || o.suite !== 'kernels')) throw new UsageError('--seed goes with the kernels suite or --kernel-file');
@@ -268,10 +273,21 @@ export async function benchCompare(basePath: string, newPath: string, minChange:
 async function benchTrainSuite(o: BenchCommandOptions): Promise<number> {
   if (o.json) checkWritable(o.json);
   const { benchTrain, formatTrain } = await import('../bench/train.js');
+  const { modelConfigFrom } = await import('./train.js');
+  const { isTiTok } = await import('../model/titok-config.js');
   const presets = o.presets?.length ? o.presets : o.kernels?.length ? o.kernels : ['tiny', 'small'];
-  checkPresets(presets);
+  if (o.config && presets.length !== 1) throw new UsageError('--config goes with one --preset (its fields go over that preset\'s)');
+  const models = presets.map((p) => {
+    const { model } = modelConfigFrom(p, o.config);
+    return { name: o.config ? `${p} + ${o.config}` : p, config: model };
+  });
+  if (o.nestedDropout !== undefined) {
+    if (!(o.nestedDropout >= 0 && o.nestedDropout <= 1)) throw new UsageError(`--nested-dropout must lie in [0, 1], not ${o.nestedDropout}`);
+    const plain = models.find((m) => !isTiTok(m.config));
+    if (plain) throw new UsageError(`--nested-dropout needs latent-token (TiTok) models; ${plain.name} is not one`);
+  }
   return withEngine(o, async (engine) => {
-    const report = await benchTrain(engine, { presets, batch: 8, runs: o.runs, log: (line) => process.stderr.write(`${line}\n`) });
+    const report = await benchTrain(engine, { models, batch: 8, runs: o.runs, nestedDropout: o.nestedDropout, log: (line) => process.stderr.write(`${line}\n`) });
     process.stdout.write(`${formatTrain(report, `${engine.info.adapter} — ${engine.info.backend}`, o.runs)}\n`);
     if (o.json) writeFileAtomic(o.json, `${JSON.stringify({ adapter: describeEngine(engine), timing: 'wallclock', ...report }, null, 2)}\n`);
     return EXIT.ok;

@@ -47,3 +47,10 @@ export function positiveInt(name: string, v: string | undefined, dflt: number): 
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer, not '${v}'`);
   return n;
 }
+
+/** A probability option: a number in [0, 1]. */
+export function probability(name: string, v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !(n >= 0 && n <= 1)) throw new UsageError(`${name} must be a number from 0 to 1, not '${v}'`);
+  return n;
+}

@@ -6,7 +6,7 @@ import { doctor } from './doctor.js';
 import { resolveBackend } from './engine.js';
 import { cliAnyPreset, EXIT, UsageError, UserError } from './errors.js';
 import { FAMILIES } from './families.js';
-import { collectImages, parseShard, positiveInt } from './inputs.js';
+import { collectImages, parseShard, positiveInt, probability } from './inputs.js';
 import type { ModelChoice } from './tokenize.js';
 import { PRESETS } from '../model/config.js';
 import { TITOK_PRESETS } from '../model/titok-config.js';
@@ -208,6 +208,7 @@ Options:
   bench: {
     summary: 'time the kernels against the device\'s measured FMA and copy ceilings',
     usage: `Usage: tok1d bench [--suite kernels|train|model] [--kernel NAME] [--preset NAME] [--batch LIST] [--quick] [--runs N] [--peers] [--json FILE] [--csv FILE] [--roofline FILE]
+       tok1d bench --suite train --preset NAME [--config FILE] [--nested-dropout P] [--runs N] [--json FILE]
        tok1d bench --tune [--suite train] [--preset NAME] [--batch LIST] [--json FILE]
        tok1d bench --kernel-file K.wgsl --spec K.json [--runs N] [--seed N] [--json FILE] [--csv FILE]
        tok1d bench compare BASE.json NEW.json [--min-change PCT]
@@ -227,7 +228,12 @@ Options:
                    share of kernel time per family, and the time against the sum of the ideal
                    times of the model's ops (FLOPs / FMA ceiling or bytes / copy ceiling),
                    the ceilings probed around every timed batch
-  --preset NAME    train and model suites: these presets (repeat or comma-separate)
+  --preset NAME    train and model suites: these presets (repeat or comma-separate; TiTok
+                   presets too)
+  --config FILE    train suite: a JSON model configuration over --preset's fields, as
+                   tok1d train --config takes (e.g. a TiTok model small enough to train here)
+  --nested-dropout P  train suite, TiTok models: decode each image from only its first k
+                   tokens with probability P, as tok1d train does
   --batch LIST     model suite: batch sizes, comma-separated (default 1,16)
   --kernel NAME    only this family or kernel (repeat or comma-separate for several)
   --quick          3 runs and only the smallest shape of each variant
@@ -270,6 +276,8 @@ bench roofline REPORT.json -o FILE: the roofline of a saved --json report`,
       'min-change': { type: 'string' },
       roofline: { type: 'string' },
       'no-ceilings': { type: 'boolean' },
+      config: { type: 'string' },
+      'nested-dropout': { type: 'string' },
       out: { type: 'string', short: 'o' },
       suite: { type: 'string' },
       kernel: { type: 'string', multiple: true },
@@ -320,6 +328,8 @@ bench roofline REPORT.json -o FILE: the roofline of a saved --json report`,
         seed: v.seed === undefined ? undefined : positiveInt('--seed', v.seed as string, 0),
         roofline: v.roofline as string | undefined,
         noCeilings: v['no-ceilings'] === true,
+        config: v.config as string | undefined,
+        nestedDropout: v['nested-dropout'] === undefined ? undefined : probability('--nested-dropout', v['nested-dropout'] as string),
       });
     },
   },

@@ -26,24 +26,31 @@ function num(v: Values, key: string, dflt: number, integer = false): number {
 }
 
 function modelConfig(v: Values): { preset: string | null; model: AnyModelConfig } {
-  const presetName = (v.preset as string | undefined) ?? D.preset;
+  return modelConfigFrom((v.preset as string | undefined) ?? D.preset, v.config as string | undefined);
+}
+
+/**
+ * A model configuration from a preset and, over it, the fields of a JSON file (--config): what
+ * `tok1d train` and `tok1d bench --suite train` take. preset is null where a file changed it.
+ */
+export function modelConfigFrom(presetName: string, configPath?: string): { preset: string | null; model: AnyModelConfig } {
   const base = cliAnyPreset(presetName);
-  if (v.config === undefined) return { preset: presetName, model: { ...base } };
+  if (configPath === undefined) return { preset: presetName, model: { ...base } };
   let obj: unknown;
   try {
-    obj = JSON.parse(readFileSync(v.config as string, 'utf8'));
+    obj = JSON.parse(readFileSync(configPath, 'utf8'));
   } catch (e) {
-    throw new UserError(`${v.config as string}: ${(e as Error).message}`);
+    throw new UserError(`${configPath}: ${(e as Error).message}`);
   }
-  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new UserError(`${v.config as string}: not a JSON object`);
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new UserError(`${configPath}: not a JSON object`);
   try {
     if (isTiTok(base)) {
       // TiTokConfig's fields over the preset's (e.g. a smaller image, size or codebook).
       const model = { ...base, ...(obj as object), family: 'titok' } as TiTokConfig;
-      checkTiTok(model, v.config as string);
+      checkTiTok(model, configPath);
       return { preset: null, model };
     }
-    return { preset: null, model: validateConfig({ ...base, ...(obj as object) }, v.config as string) };
+    return { preset: null, model: validateConfig({ ...base, ...(obj as object) }, configPath) };
   } catch (e) {
     throw new UserError((e as Error).message);
   }

@@ -35,6 +35,7 @@ export const ATTENTION = paramSchema('attention', 'Params', {
   qbase: 'u32',
   obase: 'u32',
   lbase: 'u32',
+  kbase: 'u32',
   scale: 'f32',
 });
 
@@ -62,6 +63,7 @@ export const ATTENTION_BWD = paramSchema('attention', 'BwdParams', {
   si: 'u32',
   voff: 'u32',
   dsw: 'u32',
+  kbase: 'u32',
   scale2: 'f32',
   scale: 'f32',
 });

@@ -56,12 +56,12 @@ export function releaseUntaped(ctx: Ctx, ...ts: Tensor[]): void {
  * One pre-LN block over x [batch·seq, D] (seq rows per image): qkv [·, 3D] is read as [batch, seq,
  * 3D]; the residual adds run in the projections' epilogues: x1 = x + proj(att), x2 = x1 + mlp(LN(x1)).
  */
-export function preLnBlock(ctx: Ctx, p: BlockParams, x: Tensor, o: { batch: number; seq: number; heads: number; eps: number }): Tensor {
+export function preLnBlock(ctx: Ctx, p: BlockParams, x: Tensor, o: { batch: number; seq: number; heads: number; eps: number; keys?: Tensor }): Tensor {
   const D = x.shape[x.shape.length - 1]!;
   const h = F.layerNorm(ctx, x, p.ln1[0], p.ln1[1], o.eps);
   const qkv = F.linear(ctx, h, p.qkv[0], p.qkv[1]);
   releaseUntaped(ctx, h);
-  const att = F.attention(ctx, qkv, { batch: o.batch, seq: o.seq, heads: o.heads, headDim: D / o.heads });
+  const att = F.attention(ctx, qkv, { batch: o.batch, seq: o.seq, heads: o.heads, headDim: D / o.heads, keys: o.keys });
   releaseUntaped(ctx, qkv);
   const x1 = F.linear(ctx, att, p.proj[0], p.proj[1], { residual: x });
   releaseUntaped(ctx, att);

@@ -18,7 +18,7 @@
 import * as F from '../autograd/functions.js';
 import type { Ctx } from '../autograd/functions.js';
 import type { Engine } from '../gpu/engine.js';
-import { affine, gatherRows, add as addOp, patchify } from '../ops/elementwise.js';
+import { affine, patchify } from '../ops/elementwise.js';
 import { rowsFrom } from '../ops/sequence.js';
 import { view, type Tensor } from '../tensor.js';
 import type { ForwardResult } from './model.js';
@@ -54,22 +54,22 @@ export class TiTokModel {
     return this.config.quantizeMode === 'vae' ? 2 * this.config.tokenSize : this.config.tokenSize;
   }
 
-  private block(ctx: Ctx, prefix: string, x: Tensor, batch: number, seq: number, heads: number): Tensor {
+  private block(ctx: Ctx, prefix: string, x: Tensor, batch: number, seq: number, heads: number, keys?: Tensor): Tensor {
     const w = (name: string, weight = `${name}.weight`, bias = `${name}.bias`): [Tensor, Tensor] => [this.p(`${prefix}.${weight}`), this.p(`${prefix}.${bias}`)];
     const params = { ln1: w('ln_1'), qkv: w('attn', 'attn.in_proj_weight', 'attn.in_proj_bias'), proj: w('attn.out_proj'), ln2: w('ln_2'), fc1: w('mlp.c_fc'), fc2: w('mlp.c_proj') };
-    return preLnBlock(ctx, params, x, { batch, seq, heads, eps: EPS });
+    return preLnBlock(ctx, params, x, { batch, seq, heads, eps: EPS, keys });
   }
 
   /**
    * ln_pre, the transformer over x [batch·seq, W], then the segment [offset, offset + rows) of each
-   * image through ln_post → [batch·rows, W].
+   * image through ln_post → [batch·rows, W]. `keys`: attention's keys per sequence (see attention()).
    */
-  private transformer(ctx: Ctx, part: 'encoder' | 'decoder', x: Tensor, batch: number, offset: number, rows: number): Tensor {
+  private transformer(ctx: Ctx, part: 'encoder' | 'decoder', x: Tensor, batch: number, offset: number, rows: number, keys?: Tensor): Tensor {
     const { depth, heads } = TITOK_SIZES[part === 'encoder' ? this.config.encoderSize : this.config.decoderSize];
     const seq = x.shape[0]! / batch;
     let h = F.layerNorm(ctx, x, this.p(`${part}.ln_pre.weight`), this.p(`${part}.ln_pre.bias`), EPS);
     for (let i = 0; i < depth; i++) {
-      const nh = this.block(ctx, `${part}.transformer.${i}`, h, batch, seq, heads);
+      const nh = this.block(ctx, `${part}.transformer.${i}`, h, batch, seq, heads, keys);
       releaseUntaped(ctx, h);
       h = nh;
     }
@@ -120,12 +120,20 @@ export class TiTokModel {
   /**
    * Latents [B·k, token_size] (quantized codes or VAE means; k ≤ K, the first k tokens of each
    * image) → images [B, S, S, 3] in [0, 1] (unclamped).
+   *
+   * `counts` (all K tokens given): image b is decoded from its first counts[b] tokens only, in the
+   * same pass as the others: the decoder's attention leaves each image's later latent rows out of
+   * every key range, so its pixels are those of decoding the first counts[b] tokens alone (the
+   * later rows are computed and ignored).
    */
-  decode(ctx: Ctx, latents: Tensor, batch: number): Tensor {
+  decode(ctx: Ctx, latents: Tensor, batch: number, counts?: readonly number[]): Tensor {
     const c = this.config;
     const e = this.engine;
     const k = latents.size / (batch * c.tokenSize);
     if (!(Number.isInteger(k) && k >= 1 && k <= c.tokens)) throw new Error(`TiTok decode: ${latents.size} latent values for ${batch} images are not 1..${c.tokens} tokens of ${c.tokenSize}`);
+    if (counts && (counts.length !== batch || counts.some((n) => !(Number.isInteger(n) && n >= 1 && n <= k)))) {
+      throw new Error(`TiTok decode: token counts [${counts.join(', ')}] are not ${batch} integers in 1..${k}`);
+    }
     const G = titokGrid(c, 'decoder');
     const P = c.decoderPatch;
     const W = TITOK_SIZES[c.decoderSize].width;
@@ -141,8 +149,13 @@ export class TiTokModel {
       { src: emb, pos: this.p('decoder.latent_token_positional_embedding'), offset: 1 + G * G, rows: k, source: 'perImage' },
     ]);
     releaseUntaped(ctx, emb);
-    const grid = this.transformer(ctx, 'decoder', x, batch, 1, G * G);
+    // Keys per image: the class token, the mask tokens and its first counts[b] latents.
+    const keys = counts && counts.some((n) => n < k) ? e.upload(Uint32Array.from(counts, (n) => 1 + G * G + n), [batch], 'u32') : undefined;
+    const grid = this.transformer(ctx, 'decoder', x, batch, 1, G * G, keys);
     releaseUntaped(ctx, x);
+    // Every attention backward of the decoder reads the counts: on a tape they live until then.
+    if (keys && ctx.tape) ctx.tape.adopt(keys);
+    else if (keys) e.release(keys);
     const patches = F.linear(ctx, grid, this.p('decoder.ffn.0.weight'), this.p('decoder.ffn.0.bias'));
     releaseUntaped(ctx, grid);
     const shuffled = F.unpatchify(ctx, patches, { batch, height: c.imageSize, width: c.imageSize, patch: P });
@@ -158,16 +171,13 @@ export class TiTokModel {
    * codes when use_l2_norm), the reconstruction mapped back to [-1, 1] and its MSE to the images.
    *
    * `tokens` (nested dropout, coarse-to-fine training): image b is decoded from its first
-   * tokens[b] tokens only. Images with the same count are decoded together (their token rows
-   * gathered, differentiably), each group's MSE is a loss term weighted by its share of the batch,
-   * so the terms add up to the batch's MSE; `recon` is that sum (a value, not on the tape) and
-   * `reconstruction` the decoded images in batch order (a copy, not on the tape).
+   * tokens[b] tokens only, all images in one decoder pass (decode's counts).
    *
    * `continuous` (quantizer warm-up): the decoder reads the encoder's latents themselves
    * (l2-normalized when use_l2_norm) instead of their codes; the codes are still searched, so ids,
    * code usage and the codebook loss are as usual.
    */
-  forward(ctx: Ctx, images: Tensor, o: { tokens?: readonly number[]; continuous?: boolean } = {}): TiTokForwardResult {
+  forward(ctx: Ctx, images: Tensor, o: { tokens?: readonly number[]; continuous?: boolean } = {}): ForwardResult {
     const c = this.config;
     const e = this.engine;
     if (c.quantizeMode !== 'vq') throw new Error('TiTokModel.forward: training is available for VQ models (quantize_mode vq) only');
@@ -180,55 +190,17 @@ export class TiTokModel {
     const latents = !o.continuous ? q.zq : c.useL2Norm ? F.l2normalize(ctx, z) : z;
     const counts = o.tokens ?? new Array<number>(B).fill(K);
     if (counts.length !== B || counts.some((k) => !(Number.isInteger(k) && k >= 1 && k <= K))) throw new Error(`TiTokModel.forward: token counts [${counts.join(', ')}] are not ${B} integers in 1..${K}`);
-    const result = (reconstruction: Tensor, recon: Tensor, reconTerms: { loss: Tensor; weight: number }[]): TiTokForwardResult => {
-      if (!ctx.tape) e.release(z, q.zq, latents === z || latents === q.zq ? null : latents);
-      return { reconstruction, indices: q.indices, recon, reconTerms, codebookLoss: q.codebookLoss, commitmentLoss: q.commitmentLoss, z: ctx.tape ? z : null };
-    };
-    if (counts.every((k) => k === K)) {
-      const rec = this.decode(ctx, latents, B);
-      const reconstruction = F.affine(ctx, rec, 2, -1);
-      releaseUntaped(ctx, rec);
-      const recon = F.mseLoss(ctx, reconstruction, images);
-      return result(reconstruction, recon, [{ loss: recon, weight: 1 }]);
-    }
-    const S = c.imageSize;
-    const px = S * S * 3;
-    const reconstruction = e.empty(images.shape);
-    const terms: { loss: Tensor; weight: number }[] = [];
-    let recon: Tensor | null = null;
-    for (const k of [...new Set(counts)].sort((a, b) => a - b)) {
-      const members = counts.flatMap((n, b) => (n === k ? [b] : []));
-      const n = members.length;
-      const rowIdx = e.upload(Uint32Array.from(members.flatMap((b) => Array.from({ length: k }, (_, t) => b * K + t))), [n * k], 'u32');
-      const imgIdx = e.upload(Uint32Array.from(members), [n], 'u32');
-      const lat = F.gatherRows(ctx, latents, rowIdx);
-      const target = gatherRows(e, view(images, [B, px]), imgIdx);
-      const rec = this.decode(ctx, lat, n);
-      releaseUntaped(ctx, lat);
-      const out = F.affine(ctx, rec, 2, -1);
-      releaseUntaped(ctx, rec);
-      const loss = F.mseLoss(ctx, out, target);
-      members.forEach((b, j) => e.copy(out, reconstruction, px * 4, j * px * 4, b * px * 4));
-      // The gathers' backward and the MSE's read these: on a tape they live until then.
-      if (ctx.tape) ctx.tape.adopt(rowIdx, target);
-      else e.release(rowIdx, target, out);
-      e.release(imgIdx);
-      const sum: Tensor = recon ? addOp(e, recon, loss, 1, n / B) : affine(e, loss, n / B, 0);
-      if (recon) e.release(recon);
-      recon = sum;
-      if (ctx.tape) terms.push({ loss, weight: n / B });
-      else e.release(loss);
-    }
-    return result(reconstruction, recon!, terms);
+    // Nested dropout: one decoder pass, each image over its own first tokens (decode's counts).
+    const rec = this.decode(ctx, latents, B, counts.every((k) => k === K) ? undefined : counts);
+    const reconstruction = F.affine(ctx, rec, 2, -1);
+    releaseUntaped(ctx, rec);
+    const recon = F.mseLoss(ctx, reconstruction, images);
+    if (!ctx.tape) e.release(z, q.zq, latents === z || latents === q.zq ? null : latents);
+    return { reconstruction, indices: q.indices, recon, codebookLoss: q.codebookLoss, commitmentLoss: q.commitmentLoss, z: ctx.tape ? z : null };
   }
 
-  /** The losses to back-propagate, with their weights (recon terms + codebook + β·commitment). */
-  lossTerms(r: TiTokForwardResult): { loss: Tensor; weight: number }[] {
-    return [...r.reconTerms, { loss: r.codebookLoss, weight: 1 }, { loss: r.commitmentLoss, weight: this.config.commitmentCost }];
+  /** The losses to back-propagate, with their weights (reconstruction + codebook + β·commitment). */
+  lossTerms(r: ForwardResult): { loss: Tensor; weight: number }[] {
+    return [{ loss: r.recon, weight: 1 }, { loss: r.codebookLoss, weight: 1 }, { loss: r.commitmentLoss, weight: this.config.commitmentCost }];
   }
-}
-
-export interface TiTokForwardResult extends ForwardResult {
-  /** The reconstruction losses to back-propagate with their weights (one per group of equal token counts); their weighted sum is `recon`. */
-  reconTerms: { loss: Tensor; weight: number }[];
 }

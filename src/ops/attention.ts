@@ -1,5 +1,5 @@
 /**
- * Fused multi-head attention (bidirectional, no mask), forward. The algorithm, its FLOPs and bytes
+ * Fused multi-head attention (bidirectional; optionally each sequence over a prefix of its keys), forward. The algorithm, its FLOPs and bytes
  * are described at the top of kernels/attention.wgsl. The saved log-sum-exp lets a flash-style
  * backward recompute P = exp(scale·QKᵀ − lse) tile by tile without storing it.
  */
@@ -16,6 +16,13 @@ export interface AttentionOptions {
   headDim: number;
   /** Score scale; default 1/sqrt(headDim). */
   scale?: number;
+  /**
+   * Keys per sequence: a u32 tensor [batch] with values in [1, seq]. Every query of sequence b then
+   * attends to keys [0, keys[b]) only, exactly as if the sequence ended there (rows past it still get
+   * outputs, over the kept keys); the backward gives the keys past it zero gradients. Sequences of
+   * different lengths (TiTok's nested dropout) so run as one batch. Default: all keys.
+   */
+  keys?: Tensor;
 }
 
 export interface AttentionResult {
@@ -122,6 +129,14 @@ function validate(qkv: Tensor, o: AttentionOptions): void {
     throw new Error(`attention: qkv has shape [${qkv.shape.join(', ')}], expected [${batch}, ${seq}, ${3 * D}] (${batch * seq * 3 * D} values)`);
   }
   if (qkv.dtype !== 'f32') throw new Error(`attention: qkv must be f32, got ${qkv.dtype}`);
+  if (o.keys && (o.keys.dtype !== 'u32' || o.keys.size !== batch)) {
+    throw new Error(`attention: keys must be a u32 tensor of ${batch} counts (one per sequence), got ${o.keys.dtype} [${o.keys.shape.join(', ')}]`);
+  }
+}
+
+/** The key-count binding (MASK): the caller's tensor, or a placeholder the kernel never reads. */
+function keyBinding(engine: Engine, o: AttentionOptions): Tensor {
+  return o.keys ?? engine.placeholder(1);
 }
 
 /**
@@ -193,7 +208,8 @@ export function attentionWithPlan(engine: Engine, qkv: Tensor, opts: AttentionOp
     throw new Error(`attention: one batch of [${seq}, ${3 * D}] does not fit a storage binding of ${plan.maxBindingBytes} bytes`);
   }
 
-  const overrides = { HD4: hd4, WG, ROWS: rows, STATIC_D: staticLoops ? 1 : 0 };
+  const overrides = { HD4: hd4, WG, ROWS: rows, STATIC_D: staticLoops ? 1 : 0, MASK: opts.keys ? 1 : 0 };
+  const klen = keyBinding(engine, opts);
   const out = engine.empty([batch, seq, D]);
   const lse = engine.empty([batch, heads, seq]);
   const partAcc = splits > 1 ? engine.empty([perGroup * heads, splits, seq, headDim]) : null;
@@ -206,14 +222,14 @@ export function attentionWithPlan(engine: Engine, qkv: Tensor, opts: AttentionOp
     const [dstOut, obase] = window(out, b0 * bytes.out, nb * bytes.out, align, 16);
     const [dstLse, lbase] = window(lse, b0 * bytes.lse, nb * bytes.lse, align, 4);
     const [gx, gz] = grid(Math.ceil((bh * Math.ceil(seq / rows)) / WG));
-    const params = ATTENTION.with({ seq, d4: D / 4, heads, bhn: bh, chunk, splits, hd4, gx, qbase, obase, lbase, scale });
+    const params = ATTENTION.with({ seq, d4: D / 4, heads, bhn: bh, chunk, splits, hd4, gx, qbase, obase, lbase, scale, kbase: b0 });
     if (!partAcc || !partMl) {
       const k = attentionForwardKernel(plan, headDim);
-      engine.dispatch(k.kernel, k.entry, [src, dstOut, dstLse], params, [gx, 1, gz], overrides);
+      engine.dispatch(k.kernel, k.entry, [src, dstOut, dstLse, null, null, klen], params, [gx, 1, gz], overrides);
     } else {
       const pa = window(partAcc, 0, bh * splits * seq * headDim * 4, align, 16)[0];
       const pm = window(partMl, 0, bh * splits * seq * 8, align, 8)[0];
-      engine.dispatch('attention', 'attn_partial', [src, pa, pm], params, [gx, splits, gz], overrides);
+      engine.dispatch('attention', 'attn_partial', [src, pa, pm, null, null, klen], params, [gx, splits, gz], overrides);
       const nrows = bh * seq;
       const g = grid(Math.ceil(nrows / WG));
       const cp = ATTENTION_COMBINE.with({ seq, d4: D / 4, heads, rows: nrows, splits, stride: g[0] * WG, obase, lbase });
@@ -335,7 +351,8 @@ export function attentionBackwardWithPlan(
   const scale = opts.scale ?? 1 / Math.sqrt(headDim);
   const { chunkQ, chunkKV, splitsQ, splitsKV, perGroup, bytes, useDs, dsw, dsBytes, kv, q } = attentionBackwardLayout(engine, opts, plan);
   const align = engine.limits.minStorageBufferOffsetAlignment;
-  const overrides = { HD4: hd4, WG, ROWS: rows, STATIC_D: staticLoops ? 1 : 0, DS: useDs ? 1 : 0 };
+  const overrides = { HD4: hd4, WG, ROWS: rows, STATIC_D: staticLoops ? 1 : 0, DS: useDs ? 1 : 0, MASK: opts.keys ? 1 : 0 };
+  const klen = keyBinding(engine, opts);
   const dqkv = engine.empty([batch, seq, 3 * D]);
   const stats = engine.empty([perGroup * heads, seq, 2]);
   const part = bytes.part > 0 ? engine.empty([perGroup * bytes.part / 4]) : null;
@@ -365,14 +382,14 @@ export function attentionBackwardWithPlan(
       const w = np * hd4;
       // Destination base, strides, dV offset and dS row width: dqkv's unsplit, the partials' split.
       const [db, sb, sh, ss, si, voff, dsRow] = splits === 1 ? [dbase + col, seq * 3 * d4, hd4, 0, 3 * d4, d4, dsw] : [0, heads * splits * seq * w, splits * seq * w, seq * w, w, hd4, 0];
-      const params = ATTENTION_BWD.with({ seq, d4, heads, bhn: bh, chunk, hd4, gx, qbase, gbase, dbase: db, sb, sh, ss, si, voff, dsw: dsRow, scale2: scale * LOG2E, scale });
+      const params = ATTENTION_BWD.with({ seq, d4, heads, bhn: bh, chunk, hd4, gx, qbase, gbase, dbase: db, sb, sh, ss, si, voff, dsw: dsRow, scale2: scale * LOG2E, scale, kbase: b0 });
       if (splits === 1) {
-        engine.dispatch(kernel, entry, [src, g, s, dst, ds], params, [gx, 1, gz], overrides);
+        engine.dispatch(kernel, entry, [src, g, s, dst, ds, klen], params, [gx, 1, gz], overrides);
         return;
       }
       if (!part) throw new Error('attentionBackward: split partials were not allocated');
       const pb = window(part, 0, bh * splits * seq * w * 16, align, 16)[0];
-      engine.dispatch(kernel, entry, [src, g, s, pb, ds], params, [gx, splits, gz], overrides);
+      engine.dispatch(kernel, entry, [src, g, s, pb, ds, klen], params, [gx, splits, gz], overrides);
       const sum = ATTENTION_SUM.with({ seq, d4, heads, rows: nrows, splits, stride: rowGrid[0] * WG, np, hd4, dbase: dbase + col });
       engine.dispatch('attention', 'attn_bwd_sum', [pb, dst], sum, rowGrid, { WG });
     };

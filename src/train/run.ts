@@ -171,7 +171,6 @@ export function checkSettings(s: RunSettings): void {
   const nd = s.nestedDropout ?? 0;
   if (!(nd >= 0 && nd <= 1)) throw new RunError(`nested dropout must lie in [0, 1], got ${nd}`);
   if (nd > 0 && !isTiTok(s.model)) throw new RunError('nested dropout needs a latent-token (TiTok) model');
-  if (nd > 0 && s.weights.l1 > 0) throw new RunError('the L1 loss is not available with nested dropout');
   const vw = s.vqWarmup ?? 0;
   if (!(Number.isInteger(vw) && vw >= 0)) throw new RunError(`the quantizer warm-up must be a whole number of steps, got ${vw}`);
   if (vw > 0 && !isTiTok(s.model)) throw new RunError('the quantizer warm-up needs a latent-token (TiTok) model');

@@ -92,7 +92,6 @@ export class Trainer {
     const e = model.engine;
     this.tape = new Tape(e);
     if (options.nestedDropout && !(model instanceof TiTokModel)) throw new Error('Trainer: nested dropout needs a latent-token (TiTok) model');
-    if (options.nestedDropout && options.weights?.l1) throw new Error('Trainer: the L1 loss is not available with nested dropout');
     if (options.quantizerWarmup && !(model instanceof TiTokModel)) throw new Error('Trainer: the quantizer warm-up needs a latent-token (TiTok) model');
     const params = trainableParamNames(model).map((name) => ({ name, tensor: model.p(name), decay: decayFor(name) }));
     this.tape.watch(...params.map((p) => p.tensor));
@@ -115,21 +114,14 @@ export class Trainer {
     const m = this.model;
     const w = o.weights ?? {};
     let r: ForwardResult;
-    let reconTerms: { loss: Tensor; weight: number }[];
     let beta: number;
-    // Reconstruction not on the tape (nested dropout's per-group copy): released after backward.
-    let loose: Tensor | null = null;
     if (m instanceof TiTokModel) {
       const tokens = o.nestedDropout ? nestedTokenCounts(o.nestedDropout, this.optimizer.stepCount, images.shape[0]!, m.config.tokens) : undefined;
       const continuous = this.optimizer.stepCount < (o.quantizerWarmup ?? 0);
-      const t = m.forward(ctx, images, { tokens, continuous });
-      r = t;
-      reconTerms = t.reconTerms;
+      r = m.forward(ctx, images, { tokens, continuous });
       beta = continuous ? 0 : m.config.commitmentCost;
-      if (t.reconTerms.length !== 1 || t.reconTerms[0]!.loss !== t.recon) loose = t.reconstruction;
     } else {
       r = m.forward(ctx, images);
-      reconTerms = [{ loss: r.recon, weight: 1 }];
       beta = m.config.beta;
     }
     const l1 = w.l1 ? F.l1Loss(ctx, r.reconstruction, images) : null;
@@ -140,13 +132,12 @@ export class Trainer {
     }
     const keep = [r.recon, r.codebookLoss, r.commitmentLoss, r.indices, ...(l1 ? [l1] : [])];
     const terms = [
-      ...reconTerms.map((t) => ({ loss: t.loss, weight: t.weight * (w.mse ?? 1) })),
+      { loss: r.recon, weight: w.mse ?? 1 },
       { loss: r.codebookLoss, weight: w.codebook ?? 1 },
       { loss: r.commitmentLoss, weight: beta },
       ...(l1 ? [{ loss: l1, weight: w.l1! }] : []),
     ];
     const grads = this.tape.backward(terms, keep);
-    e.release(loose);
     const lr = lrAt(this.optimizer.stepCount + 1, { base: o.lr, warmup: o.warmup, total: o.totalSteps, minLr: o.minLr ?? 0 });
     let norm: Tensor | null = null;
     if (o.clip && o.clip > 0) norm = this.optimizer.stepClipped(grads, lr, o.clip);
