@@ -19,12 +19,15 @@
 //   conv3x3_dw_partial the weight and bias gradients are sums over every pixel,
 //                        dwt[o, i, ky, kx] = Σ_{b, h, w} dy[b, h, w, o] · x[b, h + ky − 1, w + kx − 1, i]
 //                        dbias[o] = Σ_{b, h, w} dy[b, h, w, o]
-//                      in two passes: workgroup (chunk, k) sums gradient element k0 + k over its
-//                      chunk of FLAT_WG · per pixels (invocation t takes pixels (chunk · per +
-//                      j) · FLAT_WG + t, then the workgroup tree of reduce.wgsl) into partial[chunk, k];
-//                      the column sum of elementwise.wgsl then adds the chunks in order. Elements
-//                      k0 + k < cout · cin · 9 are weights (PyTorch order), the next cout biases.
-//                      Bindings: 1 x, 3 dy, 4 partial (written).
+//                      in two passes. Invocation (lane t, pair z = k0 + gid.z) sums the 9 taps of
+//                      output channel o = z / cin and input channel i = z % cin over its pixels
+//                      j · n + t (j < per: neighbouring lanes read neighbouring pixels), each dy
+//                      value loaded once for its 9 products, and for i = 0 also dbias[o]; it writes
+//                      its own partial sums to row t of partial [n, cout · cin · 9] (PyTorch order)
+//                      and of partial_b [n, cout]: no workgroup reduction (on CPU executors a
+//                      workgroup barrier switches every SIMD fiber of the workgroup). The column
+//                      sum of elementwise.wgsl then adds the rows in order.
+//                      Bindings: 1 x, 3 dy, 4 partial, 5 partial_b (written).
 //!include flat
 
 struct Params {
@@ -35,7 +38,7 @@ struct Params {
   cin: u32,
   cout: u32,
   k0: u32,      // conv3x3_dw_partial: first gradient element of the dispatch
-  nk: u32,      // conv3x3_dw_partial: gradient elements (partial's row length)
+  nk: u32,      // unused
   per: u32,     // conv3x3_dw_partial: pixels per invocation
   pixels: u32,  // conv3x3_dw_partial: batch · H · W
 }
@@ -47,7 +50,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(1) var<storage, read> dy_in: array<f32>;
 @group(0) @binding(3) var<storage, read> dy_w: array<f32>;
-//!include reduce
+@group(0) @binding(5) var<storage, read_write> y_b: array<f32>;
 
 // Image, row and column of pixel index pix = (b · H + row) · W + col.
 struct Pixel {
@@ -113,41 +116,57 @@ fn conv3x3_dx(@builtin(global_invocation_id) gid: vec3u) {
   y[i] = acc;
 }
 
+// x at a flat index clamped into the images: a neighbour outside its image is read from somewhere
+// valid and then discarded by select (both operands of select are evaluated).
+fn xat(i: i32) -> f32 {
+  return x[u32(clamp(i, 0, i32(p.pixels * p.cin) - 1))];
+}
+
 @compute @workgroup_size(FLAT_WG)
-fn conv3x3_dw_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) t: u32) {
-  let chunk = wid.x;
-  let k = p.k0 + wid.y;
-  let nw = p.cout * p.cin * 9u;
-  let is_bias = k >= nw;
-  var o = k - nw;
-  var c = 0u;
-  var ky = 0u;
-  var kx = 0u;
-  if (!is_bias) {
-    o = k / (p.cin * 9u);
-    let rem = k - o * p.cin * 9u;
-    c = rem / 9u;
-    ky = (rem - c * 9u) / 3u;
-    kx = rem - c * 9u - ky * 3u;
-  }
-  var acc = 0.0;
-  // No break or continue: every invocation reaches the workgroup sum.
+fn conv3x3_dw_partial(@builtin(global_invocation_id) gid: vec3u) {
+  let t = gid.x + gid.y * p.stride;
+  if (t >= p.n) { return; }
+  let z = p.k0 + gid.z;
+  let o = z / p.cin;
+  let c = z - o * p.cin;
+  // Taps (ky, kx) in PyTorch order: a00 = (0, 0), a01 = (0, 1), ... a22 = (2, 2).
+  var a00 = 0.0; var a01 = 0.0; var a02 = 0.0;
+  var a10 = 0.0; var a11 = 0.0; var a12 = 0.0;
+  var a20 = 0.0; var a21 = 0.0; var a22 = 0.0;
+  var ab = 0.0;
+  let hl = i32(p.h) - 1;
+  let wl = i32(p.w) - 1;
   for (var j = 0u; j < p.per; j++) {
-    let pix = (chunk * p.per + j) * FLAT_WG + t;
+    let pix = j * p.n + t;
     if (pix < p.pixels) {
       let g = dy_w[pix * p.cout + o];
-      if (is_bias) {
-        acc += g;
-      } else {
-        let at = pixel(pix);
-        let yy = i32(at.row) + i32(ky) - 1;
-        let xx = i32(at.col) + i32(kx) - 1;
-        if (yy >= 0 && yy < i32(p.h) && xx >= 0 && xx < i32(p.w)) {
-          acc = fma(g, x[pixel_at(at.b, yy, xx) * p.cin + c], acc);
-        }
-      }
+      ab += g;
+      let at = pixel(pix);
+      let r = i32(at.row);
+      let q = i32(at.col);
+      // Neighbour (r + ky − 1, q + kx − 1) of channel c; 0 outside the image.
+      let base = i32(at.b * p.h * p.w);
+      let up = r > 0; let down = r < hl; let left = q > 0; let right = q < wl;
+      let rm = (base + (r - 1) * i32(p.w)) * i32(p.cin) + i32(c);
+      let r0 = (base + r * i32(p.w)) * i32(p.cin) + i32(c);
+      let rp = (base + (r + 1) * i32(p.w)) * i32(p.cin) + i32(c);
+      let ci = i32(p.cin);
+      let qm = (q - 1) * ci; let q0 = q * ci; let qp = (q + 1) * ci;
+      a00 = fma(g, select(0.0, xat(rm + qm), up && left), a00);
+      a01 = fma(g, select(0.0, xat(rm + q0), up), a01);
+      a02 = fma(g, select(0.0, xat(rm + qp), up && right), a02);
+      a10 = fma(g, select(0.0, xat(r0 + qm), left), a10);
+      a11 = fma(g, xat(r0 + q0), a11);
+      a12 = fma(g, select(0.0, xat(r0 + qp), right), a12);
+      a20 = fma(g, select(0.0, xat(rp + qm), down && left), a20);
+      a21 = fma(g, select(0.0, xat(rp + q0), down), a21);
+      a22 = fma(g, select(0.0, xat(rp + qp), down && right), a22);
     }
   }
-  let s = wg_sum(t, acc);
-  if (t == 0u) { y[chunk * p.nk + wid.y] = s; }
+  let nw = p.cout * p.cin * 9u;
+  let row = t * nw + z * 9u;
+  y[row] = a00; y[row + 1u] = a01; y[row + 2u] = a02;
+  y[row + 3u] = a10; y[row + 4u] = a11; y[row + 5u] = a12;
+  y[row + 6u] = a20; y[row + 7u] = a21; y[row + 8u] = a22;
+  if (c == 0u) { y_b[t * p.cout + o] = ab; }
 }

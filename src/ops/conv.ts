@@ -27,8 +27,10 @@ export function conv3x3(engine: Engine, x: Tensor, weight: Tensor, bias: Tensor)
   return y;
 }
 
-/** Pixels one invocation of conv3x3_dw_partial sums (a workgroup covers FLAT_WG times as many). */
-const DW_PER = 16;
+/** Pixels one invocation of conv3x3_dw_partial sums (its partial sums are one row to add up). */
+const DW_PER = 64;
+/** Most (output, input) channel pairs per conv3x3_dw_partial dispatch (grid z). */
+const DW_PAIRS = 65535;
 
 export interface Conv3x3Grads {
   dx?: Tensor;
@@ -38,8 +40,9 @@ export interface Conv3x3Grads {
 
 /**
  * conv3x3's backward from dy [B, H, W, cout]: dx (the transposed convolution), dWeight
- * [cout, cin, 3, 3] and dBias [cout] (sums over every pixel: per-chunk workgroup sums, then the
- * chunks in order by columnSumRows: deterministic). Only the gradients asked for are formed.
+ * [cout, cin, 3, 3] and dBias [cout] (sums over every pixel: each invocation's own sums over its
+ * pixels, then those rows in order by columnSumRows: deterministic). Only the gradients asked for
+ * are returned.
  */
 export function conv3x3Backward(engine: Engine, dy: Tensor, x: Tensor, weight: Tensor, need: { x?: boolean; weight?: boolean; bias?: boolean } = { x: true, weight: true, bias: true }): Conv3x3Grads {
   const [B, H, W, cin] = x.shape as [number, number, number, number];
@@ -53,17 +56,22 @@ export function conv3x3Backward(engine: Engine, dy: Tensor, x: Tensor, weight: T
     out.dx = engine.empty(x.shape);
     engine.dispatch('conv', 'conv3x3_dx', [dy, weight, null, out.dx], CONV.withZeros({ n: items, stride, h: H, w: W, cin, cout }), groups);
   }
-  const pixels = B * H * W;
-  const chunks = Math.ceil(pixels / (engine.flatWG * DW_PER));
-  const reduce = (k0: number, nk: number, shape: number[]): Tensor => {
-    const partial = engine.empty([chunks, nk]);
-    engine.dispatch('conv', 'conv3x3_dw_partial', [x, null, dy, partial], CONV.with({ n: 0, stride: 0, h: H, w: W, cin, cout, k0, nk, per: DW_PER, pixels }), [chunks, nk, 1]);
-    const sum = columnSumRows(engine, partial, chunks, nk);
-    engine.release(partial);
-    // The same pooled buffer under the parameter's shape (sum itself is not released).
-    return new Tensor(sum.buffer, shape);
-  };
-  if (need.weight) out.dWeight = reduce(0, cout * cin * 9, [cout, cin, 3, 3]);
-  if (need.bias) out.dBias = reduce(cout * cin * 9, cout, [cout]);
+  if (need.weight || need.bias) {
+    // Row t of the partials: lane t's sums over pixels t, t + lanes, ...; the rows added in order.
+    const pixels = B * H * W;
+    const lanes = Math.ceil(pixels / DW_PER);
+    const nw = cout * cin * 9;
+    const partial = engine.empty([lanes, nw]);
+    const partialB = engine.empty([lanes, cout]);
+    const { groups, stride } = linearLaunch(engine, lanes);
+    for (let k0 = 0; k0 < cout * cin; k0 += DW_PAIRS) {
+      const pairs = Math.min(DW_PAIRS, cout * cin - k0);
+      const params = CONV.with({ n: lanes, stride, h: H, w: W, cin, cout, k0, nk: 0, per: Math.ceil(pixels / lanes), pixels });
+      engine.dispatch('conv', 'conv3x3_dw_partial', [x, null, dy, partial, partialB], params, [groups[0], groups[1], pairs]);
+    }
+    if (need.weight) out.dWeight = new Tensor(columnSumRows(engine, partial, lanes, nw).buffer, [cout, cin, 3, 3]);
+    if (need.bias) out.dBias = columnSumRows(engine, partialB, lanes, cout);
+    engine.release(partial, partialB);
+  }
   return out;
 }
