@@ -1,7 +1,8 @@
 /**
- * Fused multi-head attention (bidirectional; optionally each sequence over a prefix of its keys), forward. The algorithm, its FLOPs and bytes
- * are described at the top of kernels/attention.wgsl. The saved log-sum-exp lets a flash-style
- * backward recompute P = exp(scale·QKᵀ − lse) tile by tile without storing it.
+ * Fused multi-head attention (bidirectional; optionally each sequence over a prefix of its keys),
+ * forward. The algorithm, its FLOPs and bytes are described at the top of kernels/attention.wgsl.
+ * The saved log-sum-exp lets a flash-style backward recompute P = exp(scale·QKᵀ − lse) tile by tile
+ * without storing it.
  */
 import { MAX_GROUPS, grid, type Binding, type Engine } from '../gpu/engine.js';
 import { FIXED_WG } from '../gpu/limits.js';
@@ -20,7 +21,8 @@ export interface AttentionOptions {
    * Keys per sequence: a u32 tensor [batch] with values in [1, seq]. Every query of sequence b then
    * attends to keys [0, keys[b]) only, exactly as if the sequence ended there (rows past it still get
    * outputs, over the kept keys); the backward gives the keys past it zero gradients. Sequences of
-   * different lengths (TiTok's nested dropout) so run as one batch. Default: all keys.
+   * different lengths (TiTok's nested dropout) so run as one batch. The kernels clamp a count into
+   * [1, seq]. Default: all keys.
    */
   keys?: Tensor;
 }
