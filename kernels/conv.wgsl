@@ -37,8 +37,7 @@ struct Params {
   w: u32,       // image width
   cin: u32,
   cout: u32,
-  k0: u32,      // conv3x3_dw_partial: first gradient element of the dispatch
-  nk: u32,      // unused
+  k0: u32,      // conv3x3_dw_partial: first (output, input) channel pair of the dispatch
   per: u32,     // conv3x3_dw_partial: pixels per invocation
   pixels: u32,  // conv3x3_dw_partial: batch · H · W
 }

@@ -105,7 +105,6 @@ export const CONV = paramSchema('conv', 'Params', {
   cin: 'u32',
   cout: 'u32',
   k0: 'u32',
-  nk: 'u32',
   per: 'u32',
   pixels: 'u32',
 });

@@ -182,16 +182,13 @@ export class TiTokModel {
     const e = this.engine;
     if (c.quantizeMode !== 'vq') throw new Error('TiTokModel.forward: training is available for VQ models (quantize_mode vq) only');
     const B = images.shape[0]!;
-    const K = c.tokens;
     const x01 = affine(e, images, 0.5, 0.5);
     const z = this.encode(ctx, x01);
     e.release(x01);
     const q = F.quantize(ctx, z, this.p('quantize.embedding.weight'), { cosine: c.useL2Norm });
     const latents = !o.continuous ? q.zq : c.useL2Norm ? F.l2normalize(ctx, z) : z;
-    const counts = o.tokens ?? new Array<number>(B).fill(K);
-    if (counts.length !== B || counts.some((k) => !(Number.isInteger(k) && k >= 1 && k <= K))) throw new Error(`TiTokModel.forward: token counts [${counts.join(', ')}] are not ${B} integers in 1..${K}`);
     // Nested dropout: one decoder pass, each image over its own first tokens (decode's counts).
-    const rec = this.decode(ctx, latents, B, counts.every((k) => k === K) ? undefined : counts);
+    const rec = this.decode(ctx, latents, B, o.tokens);
     const reconstruction = F.affine(ctx, rec, 2, -1);
     releaseUntaped(ctx, rec);
     const recon = F.mseLoss(ctx, reconstruction, images);

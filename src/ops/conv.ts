@@ -66,7 +66,7 @@ export function conv3x3Backward(engine: Engine, dy: Tensor, x: Tensor, weight: T
     const { groups, stride } = linearLaunch(engine, lanes);
     for (let k0 = 0; k0 < cout * cin; k0 += DW_PAIRS) {
       const pairs = Math.min(DW_PAIRS, cout * cin - k0);
-      const params = CONV.with({ n: lanes, stride, h: H, w: W, cin, cout, k0, nk: 0, per: Math.ceil(pixels / lanes), pixels });
+      const params = CONV.with({ n: lanes, stride, h: H, w: W, cin, cout, k0, per: Math.ceil(pixels / lanes), pixels });
       engine.dispatch('conv', 'conv3x3_dw_partial', [x, null, dy, partial, partialB], params, [groups[0], groups[1], pairs]);
     }
     if (need.weight) out.dWeight = new Tensor(columnSumRows(engine, partial, lanes, nw).buffer, [cout, cin, 3, 3]);
