@@ -74,10 +74,16 @@ describeBackends('TiTok kernels', (get) => {
     e.release(x, src, pos);
   });
 
+  // Up to 4 channels in and out: conv3x3_small (rows in runs of 32 pixels: 70 = 2 runs + 6, 33 =
+  // 1 + 1); more: the generic kernel (5 → 2, 3 → 6).
   for (const [B, H, W, cin, cout] of [
     [1, 1, 1, 3, 3],
     [2, 7, 5, 3, 3],
+    [1, 3, 70, 4, 1],
+    [3, 5, 33, 1, 4],
+    [1, 2, 37, 2, 3],
     [1, 9, 13, 5, 2],
+    [2, 6, 35, 3, 6],
     [2, 256, 256, 3, 3],
   ] as const) {
     it(`conv3x3 (zero padding) against float64, ${B}×${H}×${W}×${cin} → ${cout}`, async () => {

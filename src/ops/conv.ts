@@ -9,6 +9,22 @@ import { checkBindable, columnSumRows, linearLaunch } from './elementwise.js';
 
 /** Most input channels (9·cin loop trips per invocation stay far below llvmpipe's 65535). */
 const MAX_CIN = 1024;
+/** Channel counts up to this (in and out) take conv3x3_small: weights in registers, a sliding window. */
+const SMALL_CHANNELS = 4;
+/** Pixels of one image row per conv3x3_small invocation (its weight loads are shared by them). */
+const SMALL_RUN = 32;
+
+/**
+ * conv3x3_small over input [B, H, W, cin] (dims as given) into out [B, H, W, cout]: the forward (bias given) or, with
+ * transposed, dx from dy (the forward's weight read flipped; cin is then the forward's cout).
+ */
+function convSmall(engine: Engine, input: Tensor, weight: Tensor, bias: Tensor | null, out: Tensor, [B, H, W]: readonly number[], cin: number, cout: number): void {
+  const items = B * H * Math.ceil(W / SMALL_RUN);
+  const { groups, stride } = linearLaunch(engine, items);
+  const params = CONV.withZeros({ n: items, stride, h: H, w: W, cin, cout, per: SMALL_RUN });
+  const overrides = { CIN: cin, COUT: cout, TRANSPOSED: bias ? 0 : 1 };
+  engine.dispatch('conv', 'conv3x3_small', [input, weight, bias ?? engine.placeholder(0), out], params, groups, overrides);
+}
 
 /** y [B, H, W, cout] = conv3x3(x [B, H, W, cin]; weight [cout, cin, 3, 3], bias [cout]). */
 export function conv3x3(engine: Engine, x: Tensor, weight: Tensor, bias: Tensor): Tensor {
@@ -21,6 +37,10 @@ export function conv3x3(engine: Engine, x: Tensor, weight: Tensor, bias: Tensor)
   if (cin > MAX_CIN) throw new Error(`conv3x3: ${cin} input channels exceed ${MAX_CIN}`);
   const y = engine.empty([B, H, W, cout]);
   checkBindable(engine, 'conv3x3', x, y);
+  if (cin <= SMALL_CHANNELS && cout <= SMALL_CHANNELS) {
+    convSmall(engine, x, weight, bias, y, x.shape, cin, cout);
+    return y;
+  }
   const items = B * H * W * cout;
   const { groups, stride } = linearLaunch(engine, items);
   engine.dispatch('conv', 'conv3x3', [x, weight, bias, y], CONV.withZeros({ n: items, stride, h: H, w: W, cin, cout }), groups);
@@ -50,7 +70,10 @@ export function conv3x3Backward(engine: Engine, dy: Tensor, x: Tensor, weight: T
   if (dy.size !== B * H * W * cout) throw new Error(`conv3x3Backward: dy ${shapeStr(dy.shape)} is not [${B}, ${H}, ${W}, ${cout}]`);
   checkBindable(engine, 'conv3x3Backward', dy, x);
   const out: Conv3x3Grads = {};
-  if (need.x) {
+  if (need.x && cin <= SMALL_CHANNELS && cout <= SMALL_CHANNELS) {
+    out.dx = engine.empty(x.shape);
+    convSmall(engine, dy, weight, null, out.dx, x.shape, cout, cin);
+  } else if (need.x) {
     const items = B * H * W * cin;
     const { groups, stride } = linearLaunch(engine, items);
     out.dx = engine.empty(x.shape);
