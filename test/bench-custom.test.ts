@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { benchKernel, overrideCombos, SpecError, validateSpec, type KernelBenchReport, type KernelBinding, type KernelSpec } from '../src/bench/custom.js';
 import { compileExpr, evalExpr } from '../src/bench/expr.js';
 import { matmulRef } from '../src/check/matmul.js';
@@ -111,6 +112,21 @@ describeBackends('kernel bench: own WGSL kernels', (get) => {
       expect(x.ms).to.equal(null);
       expect(x.best).to.equal(undefined);
     }
+  });
+
+  it('runs the load-reuse example (a spec module with a check function) and its check can fail', async () => {
+    const spec = ((await import(pathToFileURL(join(ROOT, 'examples/bench/load-reuse.mjs')).href)) as { default: KernelSpec }).default;
+    const source = read('examples/bench/load-reuse.wgsl');
+    const small = { ...spec, shapes: [{ n: 77, loads: 13 }], overrides: { REUSE: [1, 5, 16], READ: [1, 0], WG: 64 } };
+    const r = await benchKernel(get(), source, small, QUICK);
+    expect(r.results).to.have.length(6);
+    for (const x of r.results) {
+      expect(x.check, x.variant).to.equal('ok');
+      expect(x.flops).to.equal(8 * 77 * 13 * x.overrides.REUSE!);
+    }
+    // An accumulator that misses its last product: every variant reported wrong.
+    const bad = await benchKernel(get(), source.replace('j < dims.loads', 'j + 1u < dims.loads'), small, QUICK);
+    for (const x of bad.results) expect(x.check, x.variant).to.match(/^wrong: out\[0\] is/);
   });
 
   it('catches outputs the kernel never writes (poisoned with NaN)', async () => {
