@@ -10,12 +10,13 @@
  *   least 1×1 even below 24 bits), then upsampled bilinearly; their mean, and the same on N random crops of the photos (several scales);
  * - TiTok: the same for prefixes of the token sequence (decoding only the first k tokens), each
  *   against the baseline at k tokens' bits;
+ * - whether each photo was a training photo of the run (its config.json's trainFiles), where known;
  * - codebook usage: distinct codes chosen over all those tokens, as a share of the codebook;
  * - f16 storage: the share of tokens that change between the run's f32 weights (state.safetensors;
  *   EMA weights where the run kept them) and the checkpoint, on the same images.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { createEngine } from '../src/node-engine.js';
 import type { Engine } from '../src/gpu/engine.js';
 import { decodeSafetensors } from '../src/io/safetensors.js';
@@ -28,6 +29,18 @@ import { Tokenizer } from '../src/index.js';
 import { Dataset } from '../src/train/data.js';
 import { collectImages } from '../src/cli/inputs.js';
 import { mean } from '../src/util/stats.js';
+
+/** The training photos of a `tok1d train` run folder (absolute paths), or null where there is no such list. */
+function trainingFiles(runDir: string): Set<string> | null {
+  const path = join(runDir, 'config.json');
+  if (!existsSync(path)) return null;
+  try {
+    const files = (JSON.parse(readFileSync(path, 'utf8')) as { trainFiles?: unknown }).trainFiles;
+    return Array.isArray(files) ? new Set(files.map((f) => resolve(String(f)))) : null;
+  } catch {
+    return null;
+  }
+}
 
 /** Mean PSNR of each image pair, [n, S, S, 3] in [-1, 1]. */
 function psnrs(inputs: Float32Array, outputs: Float32Array, n: number, S: number): number[] {
@@ -97,6 +110,8 @@ async function main(): Promise<void> {
   const bits = tok.bitsPerImage;
 
   const files = collectImages([valDir]);
+  const trained = trainingFiles(runDir);
+  const seen = (f: string) => trained?.has(resolve(f)) ?? false;
   const ds = await Dataset.open(files, { size: S, seed: 12345, cacheMb: 1024, minScale: 0.15, flip: false });
   const centre = await ds.centreCrops();
   const random = new Float32Array(crops * S * S * 3);
@@ -146,7 +161,7 @@ async function main(): Promise<void> {
     codebookSize: codes,
     bitsPerImage: bits,
     baseline: `${side}×${side} 8-bit RGB (${side * side * 24} bits), bilinear upsampling`,
-    photos: files.map((f, i) => ({ file: f, psnr: photoPsnr[i], baselinePsnr: photoBase[i] })),
+    photos: files.map((f, i) => ({ file: f, psnr: photoPsnr[i], baselinePsnr: photoBase[i], trainedOn: trained === null ? null : seen(f) })),
     meanPsnr: mean(photoPsnr),
     meanBaselinePsnr: mean(photoBase),
     crops: { count: crops, psnr: cropPsnr, baselinePsnr: cropBase },
@@ -160,9 +175,13 @@ async function main(): Promise<void> {
     `${report.family === 'titok' ? 'TiTok' : 'patch-token'} model, ${S}×${S}, ${T} tokens × ${Math.log2(codes)} bits = ${bits} bits per image; adapter ${report.adapter}`,
     `baseline: ${report.baseline}`,
     '',
-    '| photo (never trained on) | model PSNR | baseline PSNR | margin |',
+    trained === null
+      ? 'training photos: unknown (no config.json of a tok1d train run beside the checkpoint)'
+      : `training photos: ${trained.size} in the run's config.json; ${files.filter(seen).length} of the ${files.length} photos below among them`,
+    '',
+    `| photo${trained !== null && !files.some(seen) ? ' (never trained on)' : ''} | model PSNR | baseline PSNR | margin |`,
     '|---|---|---|---|',
-    ...report.photos.map((p) => `| ${basename(p.file)} | ${dB(p.psnr!)} | ${dB(p.baselinePsnr!)} | ${(p.psnr! - p.baselinePsnr!).toFixed(2)} dB |`),
+    ...report.photos.map((p) => `| ${basename(p.file)}${seen(p.file) ? ' (trained on)' : ''} | ${dB(p.psnr!)} | ${dB(p.baselinePsnr!)} | ${(p.psnr! - p.baselinePsnr!).toFixed(2)} dB |`),
     `| **mean of ${files.length}** | ${dB(report.meanPsnr)} | ${dB(report.meanBaselinePsnr)} | ${(report.meanPsnr - report.meanBaselinePsnr).toFixed(2)} dB |`,
     `| ${crops} random crops | ${dB(cropPsnr)} | ${dB(cropBase)} | ${(cropPsnr - cropBase).toFixed(2)} dB |`,
     '',
