@@ -228,7 +228,7 @@ for (const { backend, what, flatWG, storageBuffers } of DEFAULT_LIMIT_DEVICES.fi
           const [recon, indices] = await engine.readMany([l.recon, l.indices]);
           trainer.releaseLosses(l);
           const params = (await engine.readMany([...model.params.values()])) as Float32Array[];
-          return { recon: recon![0]!, indices: Array.from(indices!), param: params[0]!, params };
+          return { recon: recon![0]!, indices: Array.from(indices!), params };
         } finally {
           engine.release(input, ...model.params.values());
         }
@@ -237,7 +237,20 @@ for (const { backend, what, flatWG, storageBuffers } of DEFAULT_LIMIT_DEVICES.fi
       const b = await step(own);
       expect(a.indices).to.deep.equal(b.indices);
       expect(Math.abs(a.recon - b.recon) / b.recon).to.be.below(1e-5);
-      expect(relL2(a.param, b.param)).to.be.below(1e-5);
+      // AdamW's first step moves each parameter by about ±lr, the sign of its gradient: a gradient
+      // element within rounding of zero may round to either sign on two devices whose reductions
+      // sum in different orders, and that one parameter then differs by up to 2·lr. Every other
+      // parameter must agree to rounding; such flips must stay rare.
+      let n = 0;
+      let off = 0;
+      a.params.forEach((p, i) =>
+        p.forEach((v, j) => {
+          const w = b.params[i]![j]!;
+          n++;
+          if (Math.abs(v - w) > 1e-5 * Math.abs(w) + 1e-7) off++;
+        }),
+      );
+      expect(off, `parameters of ${n} that differ beyond rounding`).to.be.at.most(Math.ceil(1e-3 * n));
       if (plain) {
         // Bit for bit against the same device without packing: every parameter after the update.
         const c = await step(plain);
