@@ -6,7 +6,8 @@
 //
 // to_textures4 runs up to four jobs in one dispatch, job j reading s<j> (binding 1 + j) and writing
 // the rgba32float texture d<j> (binding 5 + j): the weights a training step changed are packed
-// together instead of one dispatch each (unused bindings hold placeholders). to_buffer runs job 0
+// together instead of one dispatch each (unused bindings hold placeholders). to_block4 packs one
+// job whose rows are whole vec4s, four texels per invocation (below). to_buffer runs job 0
 // into a storage buffer (binding 9) over an 8 x 8 grid of (c4, y); to_texture_h, into the
 // rgba16float texture dh (binding 10): weights whose values are all exactly float16, which the
 // halves hold without loss (half the texture's bytes; ops/matmul.ts). from_texture inverts job 0:
@@ -109,6 +110,57 @@ fn to_textures4(@builtin(global_invocation_id) gid: vec3u) {
     case 2u: { textureStore(d2, at, v); }
     default: { textureStore(d3, at, v); }
   }
+}
+
+// to_block4: job 0 alone, for sources whose rows are whole vec4s (cols % 4 == 0, and rows % 4 == 0
+// when transposed; the host checks). One invocation per block of 4 rows × one column group, item
+// i = gid.x + gid.y * q.stride = (b * ceil(rowsOut / 4) + r0 / 4) * cols4 + c4, writing the texels
+// of rows r0 .. r0 + 3: 4 vec4 loads for 4 texels. Row-major, each texel is one load; transposed,
+// the 4 loads are the 4 stored rows (logical columns 4c4 .. 4c4 + 3) over logical rows r0 .. r0 + 3,
+// transposed in registers. to_textures4 spends 4 scalar loads per texel, each under a switch over
+// its 4 sources; on llvmpipe this takes 0.53-0.65 of its time (docs/perf-log.md).
+// Bindings: 1 the source as vec4s, 5 the texture.
+@group(0) @binding(1) var<storage, read> s0v: array<vec4f>;
+
+@compute @workgroup_size(FLAT_WG)
+fn to_block4(@builtin(global_invocation_id) gid: vec3u) {
+  let o = q.job[0];
+  let i = gid.x + gid.y * q.stride;
+  let blocks = (o.rowsOut + 3u) / 4u;
+  if (i >= o.cols4 * blocks * o.batches) { return; }
+  let c4 = i % o.cols4;
+  let y = i / o.cols4;
+  let b = y / blocks;
+  let r0 = (y - b * blocks) * 4u;
+  let base = b * (o.srcBatch / 4u);
+  var t0 = vec4f(0.0);
+  var t1 = vec4f(0.0);
+  var t2 = vec4f(0.0);
+  var t3 = vec4f(0.0);
+  if (o.trans == 1u) {
+    if (r0 < o.rows) {
+      let at = base + (4u * c4 * o.rows + r0) / 4u;
+      let step = o.rows / 4u;
+      let l0 = s0v[at];
+      let l1 = s0v[at + step];
+      let l2 = s0v[at + 2u * step];
+      let l3 = s0v[at + 3u * step];
+      t0 = vec4f(l0.x, l1.x, l2.x, l3.x);
+      t1 = vec4f(l0.y, l1.y, l2.y, l3.y);
+      t2 = vec4f(l0.z, l1.z, l2.z, l3.z);
+      t3 = vec4f(l0.w, l1.w, l2.w, l3.w);
+    }
+  } else {
+    let at = base + r0 * o.cols4 + c4;
+    if (r0 < o.rows) { t0 = s0v[at]; }
+    if (r0 + 1u < o.rows) { t1 = s0v[at + o.cols4]; }
+    if (r0 + 2u < o.rows) { t2 = s0v[at + 2u * o.cols4]; }
+    if (r0 + 3u < o.rows) { t3 = s0v[at + 3u * o.cols4]; }
+  }
+  textureStore(d0, texel_at(o, b, r0, c4), t0);
+  if (r0 + 1u < o.rowsOut) { textureStore(d0, texel_at(o, b, r0 + 1u, c4), t1); }
+  if (r0 + 2u < o.rowsOut) { textureStore(d0, texel_at(o, b, r0 + 2u, c4), t2); }
+  if (r0 + 3u < o.rowsOut) { textureStore(d0, texel_at(o, b, r0 + 3u, c4), t3); }
 }
 
 // Job 0's texel (c4, y) for the 8 x 8 grid of to_buffer and to_texture_h, and whether it exists.

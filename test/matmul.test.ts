@@ -122,6 +122,10 @@ describeBackends('matmul', (get) => {
     [{ M: 11, N: 40, K: 36, batchA: 3, batchB: 3 }, 'texture.m32'],
     [{ M: 6, N: 50, K: 1030, transB: true }, 'texture.n32.split4'],
     [{ M: 5, N: 2048, K: 8192, transB: true }, 'texture.m32'],
+    // Whole-vec4 rows (packed four texels per invocation by to_block4) into panels, B either way:
+    // N past a multiple of 4 (a block of rows cut short) and of 32 (panel rows past N).
+    [{ M: 9, N: 45, K: 36, transB: true, bias: true }, 'texture.m32'],
+    [{ M: 7, N: 36, K: 44, batchA: 2, batchB: 2 }, 'texture'],
   ];
   for (const [c, plan] of PANELS) {
     it(`texture: a constant weight in the panel layout, ${plan} ${label(c)}`, async () => {

@@ -110,7 +110,18 @@ function jobTexels(j: Omit<PackJob, 'src'>): number {
   return Math.ceil(j.cols / 4) * j.rowsOut * j.batches;
 }
 
-/** Fills textures from their jobs: copies where the layouts agree (copiesToTexture), the rest packed up to PACK_JOBS per dispatch. */
+/**
+ * Whether to_block4 packs the job: its stored rows are whole vec4s (cols a multiple of 4, and rows
+ * too when transposed, where the stored rows are the logical columns).
+ */
+function packsInBlocks(j: Omit<PackJob, 'src'>): boolean {
+  return j.cols % 4 === 0 && (!j.trans || j.rows % 4 === 0);
+}
+
+/**
+ * Fills textures from their jobs: copies where the layouts agree (copiesToTexture), whole-vec4 rows
+ * by to_block4 one job a dispatch, the rest packed up to PACK_JOBS per dispatch.
+ */
 function fillTextures(engine: Engine, work: { job: PackJob; texture: GPUTexture }[]): void {
   const packs: { job: PackJob; texture: GPUTexture }[] = [];
   for (const w of work) {
@@ -118,6 +129,10 @@ function fillTextures(engine: Engine, work: { job: PackJob; texture: GPUTexture 
     if (copiesToTexture(j)) {
       const buffer = j.src.buffer;
       engine.recordCommands((enc) => enc.copyBufferToTexture({ buffer, bytesPerRow: j.cols * 4, rowsPerImage: j.rows * j.batches }, { texture }, [j.cols / 4, j.rows * j.batches]));
+    } else if (packsInBlocks(j)) {
+      const items = Math.ceil(j.cols / 4) * Math.ceil(j.rowsOut / 4) * j.batches;
+      const { groups, stride } = linearLaunch(engine, items);
+      engine.dispatch('pack', 'to_block4', [j.src, null, null, null, texture.createView()], PACK.withZeros({ count: 1, total: items, stride, job: [packJob(j)] }), groups);
     } else packs.push(w);
   }
   for (let i = 0; i < packs.length; i += PACK_JOBS) {
