@@ -111,7 +111,7 @@ async function main(): Promise<void> {
 
   const files = collectImages([valDir]);
   const trained = trainingFiles(runDir);
-  const seen = (f: string) => trained?.has(resolve(f)) ?? false;
+  const trainedOn = files.map((f) => trained?.has(resolve(f)) ?? false);
   const ds = await Dataset.open(files, { size: S, seed: 12345, cacheMb: 1024, minScale: 0.15, flip: false });
   const centre = await ds.centreCrops();
   const random = new Float32Array(crops * S * S * 3);
@@ -161,7 +161,7 @@ async function main(): Promise<void> {
     codebookSize: codes,
     bitsPerImage: bits,
     baseline: `${side}×${side} 8-bit RGB (${side * side * 24} bits), bilinear upsampling`,
-    photos: files.map((f, i) => ({ file: f, psnr: photoPsnr[i], baselinePsnr: photoBase[i], trainedOn: trained === null ? null : seen(f) })),
+    photos: files.map((f, i) => ({ file: f, psnr: photoPsnr[i], baselinePsnr: photoBase[i], trainedOn: trained === null ? null : trainedOn[i]! })),
     meanPsnr: mean(photoPsnr),
     meanBaselinePsnr: mean(photoBase),
     crops: { count: crops, psnr: cropPsnr, baselinePsnr: cropBase },
@@ -177,11 +177,11 @@ async function main(): Promise<void> {
     '',
     trained === null
       ? 'training photos: unknown (no config.json of a tok1d train run beside the checkpoint)'
-      : `training photos: ${trained.size} in the run's config.json; ${files.filter(seen).length} of the ${files.length} photos below among them`,
+      : `training photos: ${trained.size} in the run's config.json; ${trainedOn.filter(Boolean).length} of the ${files.length} photos below among them`,
     '',
-    `| photo${trained !== null && !files.some(seen) ? ' (never trained on)' : ''} | model PSNR | baseline PSNR | margin |`,
+    `| photo${trained !== null && !trainedOn.includes(true) ? ' (never trained on)' : ''} | model PSNR | baseline PSNR | margin |`,
     '|---|---|---|---|',
-    ...report.photos.map((p) => `| ${basename(p.file)}${seen(p.file) ? ' (trained on)' : ''} | ${dB(p.psnr!)} | ${dB(p.baselinePsnr!)} | ${(p.psnr! - p.baselinePsnr!).toFixed(2)} dB |`),
+    ...report.photos.map((p, i) => `| ${basename(p.file)}${trainedOn[i] ? ' (trained on)' : ''} | ${dB(p.psnr!)} | ${dB(p.baselinePsnr!)} | ${(p.psnr! - p.baselinePsnr!).toFixed(2)} dB |`),
     `| **mean of ${files.length}** | ${dB(report.meanPsnr)} | ${dB(report.meanBaselinePsnr)} | ${(report.meanPsnr - report.meanBaselinePsnr).toFixed(2)} dB |`,
     `| ${crops} random crops | ${dB(cropPsnr)} | ${dB(cropBase)} | ${(cropPsnr - cropBase).toFixed(2)} dB |`,
     '',

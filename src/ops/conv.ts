@@ -9,14 +9,18 @@ import { checkBindable, columnSumRows, linearLaunch } from './elementwise.js';
 
 /** Most input channels (9·cin loop trips per invocation stay far below llvmpipe's 65535). */
 const MAX_CIN = 1024;
-/** Channel counts up to this (in and out) take conv3x3_small: weights in registers, a sliding window. */
-const SMALL_CHANNELS = 4;
 /** Pixels of one image row per conv3x3_small invocation (its weight loads are shared by them). */
 const SMALL_RUN = 32;
 
+/** Whether conv3x3_small serves these channel counts (up to 4 in and out: weights in registers, a sliding window). */
+function fewChannels(cin: number, cout: number): boolean {
+  return cin <= 4 && cout <= 4;
+}
+
 /**
- * conv3x3_small over input [B, H, W, cin] (dims as given) into out [B, H, W, cout]: the forward (bias given) or, with
- * transposed, dx from dy (the forward's weight read flipped; cin is then the forward's cout).
+ * conv3x3_small over input [B, H, W, cin] (dims as given) into out [B, H, W, cout]: the forward
+ * (bias given) or, without bias, dx from dy (the forward's weight read flipped; cin is then the
+ * forward's cout).
  */
 function convSmall(engine: Engine, input: Tensor, weight: Tensor, bias: Tensor | null, out: Tensor, [B, H, W]: readonly number[], cin: number, cout: number): void {
   const items = B * H * Math.ceil(W / SMALL_RUN);
@@ -37,7 +41,7 @@ export function conv3x3(engine: Engine, x: Tensor, weight: Tensor, bias: Tensor)
   if (cin > MAX_CIN) throw new Error(`conv3x3: ${cin} input channels exceed ${MAX_CIN}`);
   const y = engine.empty([B, H, W, cout]);
   checkBindable(engine, 'conv3x3', x, y);
-  if (cin <= SMALL_CHANNELS && cout <= SMALL_CHANNELS) {
+  if (fewChannels(cin, cout)) {
     convSmall(engine, x, weight, bias, y, x.shape, cin, cout);
     return y;
   }
@@ -70,14 +74,14 @@ export function conv3x3Backward(engine: Engine, dy: Tensor, x: Tensor, weight: T
   if (dy.size !== B * H * W * cout) throw new Error(`conv3x3Backward: dy ${shapeStr(dy.shape)} is not [${B}, ${H}, ${W}, ${cout}]`);
   checkBindable(engine, 'conv3x3Backward', dy, x);
   const out: Conv3x3Grads = {};
-  if (need.x && cin <= SMALL_CHANNELS && cout <= SMALL_CHANNELS) {
+  if (need.x) {
     out.dx = engine.empty(x.shape);
-    convSmall(engine, dy, weight, null, out.dx, x.shape, cout, cin);
-  } else if (need.x) {
-    const items = B * H * W * cin;
-    const { groups, stride } = linearLaunch(engine, items);
-    out.dx = engine.empty(x.shape);
-    engine.dispatch('conv', 'conv3x3_dx', [dy, weight, null, out.dx], CONV.withZeros({ n: items, stride, h: H, w: W, cin, cout }), groups);
+    if (fewChannels(cin, cout)) convSmall(engine, dy, weight, null, out.dx, x.shape, cout, cin);
+    else {
+      const items = B * H * W * cin;
+      const { groups, stride } = linearLaunch(engine, items);
+      engine.dispatch('conv', 'conv3x3_dx', [dy, weight, null, out.dx], CONV.withZeros({ n: items, stride, h: H, w: W, cin, cout }), groups);
+    }
   }
   if (need.weight || need.bias) {
     // Row t of the partials: lane t's sums over pixels t, t + lanes, ...; the rows added in order.
