@@ -12,6 +12,7 @@ import { loadCheckpoint } from '../src/model/checkpoint.js';
 import { decodeSafetensors } from '../src/io/safetensors.js';
 import { readRunState, runTraining, cleanStaleTemps, type RunSettings, type TrainMetrics } from '../src/train/run.js';
 import { PRESETS } from '../src/model/config.js';
+import { lrAt } from '../src/train/schedule.js';
 import { engineFor } from './helpers.js';
 import { BIN, ROOT, tok1d } from './cli-run.js';
 import type { Engine } from '../src/gpu/engine.js';
@@ -134,6 +135,36 @@ describe('tok1d train', function () {
     // The metrics log of the resumed run is the uninterrupted one, step for step (timings aside).
     const strip = (m: TrainMetrics[]) => m.map(({ ms: _ms, ...rest }) => rest);
     expect(strip(metrics(cut))).to.deep.equal(strip(metrics(full)));
+  });
+
+  it('--resume with --steps continues on a schedule of the new length; nothing else may change', async () => {
+    const dir = tmp();
+    const a = await tok1d(['train', ...FEW, '--val', VAL[0]!, '--preset', 'tiny', '--steps', '12', '--batch', '2', '--lr', '2e-3', '--min-lr', '1e-4', '--warmup', '4', '--seed', '5', '--log-every', '1', '--backend', 'opengl', '-o', dir]);
+    expect(a.code, a.stderr).to.equal(0);
+    const before = metrics(dir);
+    const b = await tok1d(['train', '--resume', dir, '--steps', '20', '--backend', 'opengl']);
+    expect(b.code, b.stderr).to.equal(0);
+    expect(b.stderr).to.contain('schedule changed from 12 to 20 steps');
+    const m = metrics(dir);
+    expect(m.map((x) => x.step)).to.deep.equal(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(m.slice(0, 12)).to.deep.equal(before);
+    // Steps 13..20 follow the 20-step cosine, not the 12-step one (which would hold 1e-4).
+    for (const x of m.slice(12)) expect(x.lr, `step ${x.step}`).to.be.closeTo(lrAt(x.step, { base: 2e-3, warmup: 4, total: 20, minLr: 1e-4 }), 1e-12);
+    expect(m[12]!.lr).to.be.above(2e-4);
+    expect(readRunState(dir).settings.steps).to.equal(20);
+    expect((JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as RunSettings).steps).to.equal(20);
+
+    const fewer = await tok1d(['train', '--resume', dir, '--steps', '20', '--backend', 'opengl']);
+    expect(fewer.code).to.equal(2);
+    expect(fewer.stderr).to.match(/already made 20 steps; give more/).and.not.match(/\n\s+at /);
+    const other = await tok1d(['train', '--resume', dir, '--batch', '4', '--backend', 'opengl']);
+    expect(other.code).to.equal(2);
+    expect(other.stderr).to.contain('drop --batch');
+    const lib = { ...readRunState(dir).settings, steps: 30, batch: 4 };
+    let err: unknown;
+    await runTraining(engine, dir, lib, { log: () => undefined }, true).catch((e: unknown) => (err = e));
+    expect(String(err)).to.contain('may change only its number of steps, not batch');
+    expect(readRunState(dir).step).to.equal(20);
   });
 
   it('SIGKILL during a checkpoint write leaves the previous checkpoint loadable', async function () {

@@ -28,7 +28,7 @@ export const TRAIN_DEFAULTS = {
 const D = TRAIN_DEFAULTS;
 
 export const TRAIN_USAGE = `Usage: tok1d train <images|folders...> -o RUN_DIR [options]
-       tok1d train --resume RUN_DIR
+       tok1d train --resume RUN_DIR [--steps N]
 
 Trains a tokenizer on PNG, JPEG and WebP images (folders scanned recursively): random square
 crops at several scales with horizontal flips, MSE (+ optional L1) reconstruction, codebook loss
@@ -38,7 +38,8 @@ from encoder outputs. Writes RUN_DIR/model.safetensors (the checkpoint for token
 state.safetensors (exact resume), metrics.jsonl, train.log, val/step-N.png and loss.png.
 Checkpoints every --ckpt-every steps and on exit; Ctrl-C or SIGTERM stops after the current step
 and saves. '--resume RUN_DIR' continues exactly where the run stopped (same seed, same device:
-the same weights as an uninterrupted run).
+the same weights as an uninterrupted run); with --steps N it continues on a schedule of N steps
+instead (warm-up and cosine recomputed over N: a finished run's rate rises again).
 
 Model:
   --preset NAME         ${Object.keys(PRESETS).join(', ')} (default ${D.preset}), or a TiTok VQ
@@ -76,7 +77,7 @@ Output:
   --val-every N         validation PSNR and image grid every N steps (default ${D.valEvery})
   --ckpt-every N        checkpoint every N steps (default ${D.ckptEvery})
   --export-dtype T      f32 or f16 storage for model.safetensors (default f32)
-  --resume DIR          continue a stopped run (other options come from the run)`;
+  --resume DIR          continue a stopped run (other options come from the run, except --steps)`;
 
 export const TRAIN_OPTIONS = {
   out: { type: 'string', short: 'o' },

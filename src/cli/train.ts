@@ -119,14 +119,22 @@ export async function train(v: Values, backend: BackendName | undefined): Promis
   let settings: RunSettings;
   const resume = v.resume !== undefined;
   if (resume) {
-    const given = Object.keys(v).filter((k) => k !== 'resume' && k !== '_' && k !== 'backend' && v[k] !== undefined);
-    if (given.length || (v._ as string[]).length) throw new UsageError(`--resume takes the run's own settings; drop ${given.length ? '--' + given.join(', --') : 'the inputs'}`);
+    const given = Object.keys(v).filter((k) => !['resume', '_', 'backend', 'steps'].includes(k) && v[k] !== undefined);
+    if (given.length || (v._ as string[]).length) throw new UsageError(`--resume takes the run's own settings (and --steps to lengthen or shorten its schedule); drop ${given.length ? '--' + given.join(', --') : 'the inputs'}`);
     dir = v.resume as string;
+    let reached: number;
     try {
-      settings = readRunState(dir).settings;
+      ({ settings, step: reached } = readRunState(dir));
     } catch (e) {
       if (e instanceof RunError || e instanceof SafetensorsError) throw new UserError(e.message);
       throw e;
+    }
+    if (v.steps !== undefined) {
+      // A new length of the schedule: the warm-up and cosine are recomputed over it.
+      const steps = num(v, 'steps', settings.steps, true);
+      if (steps <= reached) throw new UsageError(`--steps ${steps}: the run has already made ${reached} steps; give more`);
+      if (steps < settings.warmup) throw new UsageError(`--steps ${steps} is shorter than the run's warm-up of ${settings.warmup} steps`);
+      settings = { ...settings, steps };
     }
     const removed = cleanStaleTemps(dir);
     if (removed) process.stderr.write(`removed ${removed} temporary file(s) of an interrupted checkpoint write\n`);

@@ -219,10 +219,19 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
   let start = 0;
   let model: TrainableModel;
   let stored: Map<string, NamedTensor> | null = null;
+  let storedSteps = s.steps;
   if (resume) {
     const st = readRunState(dir);
     start = st.step;
     stored = st.tensors;
+    storedSteps = st.settings.steps;
+    // The number of steps is the one setting a resume may change (tok1d train --resume DIR --steps N).
+    const keys = new Set([...Object.keys(st.settings), ...Object.keys(s)]);
+    const was = st.settings as unknown as Record<string, unknown>;
+    const now = s as unknown as Record<string, unknown>;
+    for (const k of keys) {
+      if (k !== 'steps' && JSON.stringify(was[k]) !== JSON.stringify(now[k])) throw new RunError(`a resumed run may change only its number of steps, not ${k}`);
+    }
     const params = new Map<string, Tensor>();
     for (const p of fam.specs) {
       const t = stored.get(`param/${p.name}`);
@@ -273,6 +282,11 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
     if (!lu || lu.data.length !== codes.codes) throw new RunError('training state lacks code usage');
     codes.lastUsed.set(lu.data);
     truncateMetrics(join(dir, 'metrics.jsonl'), start);
+    if (storedSteps !== s.steps) {
+      const lr = (total: number) => lrAt(start + 1, { base: s.lr, warmup: s.warmup, total, minLr: s.minLr }).toExponential(2);
+      log(`schedule changed from ${storedSteps} to ${s.steps} steps: learning rate at step ${start + 1} ${lr(storedSteps)} → ${lr(s.steps)}`);
+      writeFileSync(join(dir, 'config.json'), JSON.stringify(s, null, 2) + '\n');
+    }
     log(`resumed at step ${start} of ${s.steps}`);
   }
 
