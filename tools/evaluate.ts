@@ -10,6 +10,8 @@
  *   least 1×1 even below 24 bits), then upsampled bilinearly; their mean, and the same on N random crops of the photos (several scales);
  * - TiTok: the same for prefixes of the token sequence (decoding only the first k tokens), each
  *   against the baseline at k tokens' bits;
+ * - detail finer than a thumbnail: the mean PSNR of the photos and of their reconstructions, each
+ *   sent through an 8-bit thumbnail of S/8 and S/4 pixels a side and back;
  * - whether each photo was a training photo of the run (its config.json's trainFiles), where known;
  * - codebook usage: distinct codes chosen over all those tokens, as a share of the codebook;
  * - f16 storage: the share of tokens that change between the run's f32 weights (state.safetensors;
@@ -121,7 +123,8 @@ async function main(): Promise<void> {
   const cropIds = await tok.encode(split(tok, random));
   const allIds = [...photoIds, ...cropIds];
   const side = thumbSide(bits);
-  const photoPsnr = psnrs(centre, await decodeAll(tok, photoIds), files.length, S);
+  const photoRec = await decodeAll(tok, photoIds);
+  const photoPsnr = psnrs(centre, photoRec, files.length, S);
   const photoBase = psnrs(centre, baseline(centre, files.length, S, side), files.length, S);
   const cropPsnr = mean(psnrs(random, await decodeAll(tok, cropIds), crops, S));
   const cropBase = mean(psnrs(random, baseline(random, crops, S, side), crops, S));
@@ -138,6 +141,15 @@ async function main(): Promise<void> {
       prefixes.push({ tokens: k, bits: b, baselineBits: thumbSide(b) ** 2 * 24, psnr: mean(p), baselinePsnr: mean(psnrs(centre, baseline(centre, files.length, S, thumbSide(b)), files.length, S)), perPhoto: p });
     }
   }
+
+  // Detail finer than a thumbnail: the photo, and the model's reconstruction of it, each through a
+  // side×side 8-bit thumbnail and back. A reconstruction that loses nothing there holds no more than
+  // that thumbnail's detail.
+  const through = [...new Set([S / 8, S / 4].map((k) => Math.max(1, Math.round(k))))].map((k) => ({
+    side: k,
+    photoPsnr: mean(psnrs(centre, baseline(centre, files.length, S, k), files.length, S)),
+    modelPsnr: mean(psnrs(centre, baseline(photoRec, files.length, S, k), files.length, S)),
+  }));
 
   // f16 storage against the run's f32 weights.
   let f16: { changed: number; total: number } | null = null;
@@ -166,6 +178,7 @@ async function main(): Promise<void> {
     meanBaselinePsnr: mean(photoBase),
     crops: { count: crops, psnr: cropPsnr, baselinePsnr: cropBase },
     prefixes,
+    through,
     codebookUsage: used.size / codes,
     f16TokenChange: f16 ? f16.changed / f16.total : null,
     tokensCompared: f16?.total ?? 0,
@@ -188,6 +201,10 @@ async function main(): Promise<void> {
     ...(prefixes.length
       ? ['| first k tokens | bits | model PSNR | baseline PSNR (its bits) |', '|---|---|---|---|', ...prefixes.map((p) => `| ${p.tokens} | ${p.bits} | ${dB(p.psnr)} | ${dB(p.baselinePsnr)} (${p.baselineBits}) |`), '']
       : []),
+    `| through a thumbnail and back | the photo | the model's reconstruction (${dB(report.meanPsnr)} as decoded) |`,
+    '|---|---|---|',
+    ...through.map((t) => `| ${t.side}×${t.side} 8-bit (${t.side * t.side * 24} bits) | ${dB(t.photoPsnr)} | ${dB(t.modelPsnr)} |`),
+    '',
     `codebook usage: ${used.size} of ${codes} codes (${((100 * used.size) / codes).toFixed(1)}%) over the photos and crops`,
     f16 ? `f16 vs f32 weights: ${f16.changed} of ${f16.total} tokens differ (${((100 * f16.changed) / f16.total).toFixed(2)}%)` : 'f16 vs f32: no state.safetensors beside the checkpoint',
   ];
