@@ -52,6 +52,10 @@ Model:
   --vq-warmup N         TiTok: for the first N steps decode from the continuous latents (no
                         quantization, no commitment loss), so that they learn to depend on the
                         image before they are quantized (default 0, off)
+  --init-from CKPT      start from a checkpoint's weights instead of random ones: those of the
+                        same name and shape (fine-tuning); for a TiTok model from a patch-token
+                        checkpoint, its transformer blocks, patch embedding, positions and pixel
+                        head where widths agree (the rest starts random)
 Data:
   --val FOLDER          validation images (default: a held-out 5% of the inputs, at least one)
   --cache-mb N          decoded-pixel cache (default ${D.cacheMb}); images beyond it are decoded per use
@@ -109,5 +113,6 @@ export const TRAIN_OPTIONS = {
   'export-dtype': { type: 'string' },
   'nested-dropout': { type: 'string' },
   'vq-warmup': { type: 'string' },
+  'init-from': { type: 'string' },
 } as const;
 

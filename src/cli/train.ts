@@ -105,6 +105,7 @@ export function settingsFrom(v: Values): RunSettings {
     exportDtype: dtype,
     nestedDropout: num(v, 'nested-dropout', 0),
     vqWarmup: num(v, 'vq-warmup', 0, true),
+    ...(v['init-from'] ? { initFrom: resolve(v['init-from'] as string) } : {}),
   };
 }
 

@@ -16,12 +16,13 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSyn
 import { join } from 'node:path';
 import type { Engine } from '../gpu/engine.js';
 import { encodePng, fromModelOutput, psnr, sideBySide, type RgbImage } from '../io/image.js';
-import { decodeSafetensors, encodeSafetensors, type NamedTensor } from '../io/safetensors.js';
-import { canonicalConfigJson, saveCheckpoint, validateConfig, writeFileAtomic, type CheckpointDType } from '../model/checkpoint.js';
+import { decodeSafetensors, encodeSafetensors, SafetensorsError, type NamedTensor } from '../io/safetensors.js';
+import { canonicalConfigJson, CheckpointError, loadAnyCheckpoint, saveCheckpoint, validateConfig, writeFileAtomic, type CheckpointDType } from '../model/checkpoint.js';
 import { paramSpecs, tokensPerImage, type AnyModelConfig } from '../model/config.js';
 import { TokenizerModel } from '../model/model.js';
 import { serializeTiTok, serializeTiTokFile } from '../model/titok-checkpoint.js';
 import { checkTiTok, isTiTok, titokParamSpecs, TiTokConfigError } from '../model/titok-config.js';
+import { loadTiTokDir } from '../model/titok-files.js';
 import { TiTokModel } from '../model/titok.js';
 import { measuresByDefault, tuneModel } from '../model/tune.js';
 import type { Tensor } from '../tensor.js';
@@ -31,6 +32,7 @@ import { Ema } from './optim.js';
 import { plotLossCurves } from './plot.js';
 import { lrAt } from './schedule.js';
 import { Trainer, type TrainableModel } from './trainer.js';
+import { warmStart, WarmStartError, type WarmStart } from './warm-start.js';
 
 /** Everything that defines a run (stored with its state; a resumed run uses the stored one). */
 export interface RunSettings {
@@ -71,6 +73,8 @@ export interface RunSettings {
   nestedDropout?: number;
   /** Quantizer warm-up steps (TiTok models; see TrainerOptions.quantizerWarmup). Absent in older runs: 0. */
   vqWarmup?: number;
+  /** A checkpoint (file, or TiTok folder) whose weights start the run (warm-start.ts); absent: random. */
+  initFrom?: string;
 }
 
 /** What the loop needs to know of either model family. */
@@ -201,6 +205,8 @@ export function readRunState(dir: string): { settings: RunSettings; step: number
  */
 export async function runTraining(engine: Engine, dir: string, settings: RunSettings, hooks: RunHooks, resume = false): Promise<RunResult> {
   checkSettings(settings);
+  // A new run's starting weights, checked before anything is written.
+  const init = !resume && settings.initFrom ? await initWrites(settings.model, settings.initFrom) : null;
   mkdirSync(join(dir, 'val'), { recursive: true });
   const s = settings;
   const logPath = join(dir, 'train.log');
@@ -241,6 +247,11 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
     model = isTiTok(s.model) ? new TiTokModel(engine, s.model, params) : new TokenizerModel(engine, s.model, params);
   } else {
     model = isTiTok(s.model) ? TiTokModel.random(engine, s.model, s.seed) : TokenizerModel.random(engine, s.model, s.seed);
+    if (init) {
+      for (const w of init.writes) engine.write(model.p(w.name), w.data, 4 * w.offset);
+      const all = fam.specs.length;
+      log(`initialized from ${s.initFrom}: ${all - init.fresh.length} of ${all} parameters; random or partly random: ${init.fresh.slice(0, 6).join(', ')}${init.fresh.length > 6 ? `, … (${init.fresh.length})` : ''}`);
+    }
     writeFileSync(join(dir, 'config.json'), JSON.stringify(s, null, 2) + '\n');
     rmSync(join(dir, 'metrics.jsonl'), { force: true });
   }
@@ -440,6 +451,17 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
   engine.release(...model.params.values());
   await engine.sync();
   return { step, stopped, lastVal, skipped };
+}
+
+/** The writes that start `model` from a checkpoint of either family: a file, or a TiTok folder (config.json, model.safetensors). */
+async function initWrites(model: AnyModelConfig, path: string): Promise<WarmStart> {
+  try {
+    return warmStart(model, existsSync(join(path, 'config.json')) ? await loadTiTokDir(path) : await loadAnyCheckpoint(path));
+  } catch (e) {
+    if (e instanceof WarmStartError) throw new RunError(`--init-from ${path}: ${e.message}`);
+    if (e instanceof CheckpointError || e instanceof TiTokConfigError || e instanceof SafetensorsError) throw new RunError(`--init-from: ${e.message}`);
+    throw e;
+  }
 }
 
 /** Drops metric lines past `step` (written after the checkpoint a run resumes from). */
