@@ -19,11 +19,12 @@
 import type { Engine } from '../gpu/engine.js';
 import { median } from '../util/stats.js';
 import { GpuTimer } from '../gpu/timing.js';
-import { anyPresetConfig, paramSpecs, tokensPerImage, type AnyModelConfig, type ModelConfig } from '../model/config.js';
+import { anyParamSpecs, anyPresetConfig, tokensPerImage, type AnyModelConfig, type ModelConfig } from '../model/config.js';
 import { modelCosts } from '../model/costs.js';
-import { isTiTok, TITOK_SIZES, titokCosts, titokGrid, titokParamSpecs, type TiTokConfig } from '../model/titok-config.js';
+import { isTiTok, TITOK_SIZES, titokCosts, titokGrid, type TiTokConfig } from '../model/titok-config.js';
 import { Tokenizer } from '../model/tokenizer.js';
 import { tuneModel } from '../model/tune.js';
+import { numel } from '../tensor.js';
 import { randomF32, rng } from '../check/util.js';
 import { probeCeilings } from './measure.js';
 
@@ -201,8 +202,7 @@ export function titokOps(c: TiTokConfig, batch: number, phase: Phase, training =
  * and gradient; 4 more for the norm). See modelOps for the conventions.
  */
 export function trainOps(c: AnyModelConfig, batch: number): ModelOp[] {
-  const specs = isTiTok(c) ? titokParamSpecs(c) : paramSpecs(c);
-  const params = specs.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
+  const params = anyParamSpecs(c).reduce((a, p) => a + numel(p.shape), 0);
   const phase = (p: Phase) => (isTiTok(c) ? titokOps(c, batch, p, true) : modelOps(c, batch, p, true));
   return [...phase('encode'), ...phase('decode'), { family: 'adamw', what: 'gradient norm and AdamW', flops: 0, bytes: 32 * params, backward: true }];
 }

@@ -1,4 +1,4 @@
-import { TITOK_PRESETS, isTiTok, type TiTokConfig } from './titok-config.js';
+import { TITOK_PRESETS, isTiTok, titokParamSpecs, type TiTokConfig } from './titok-config.js';
 
 /** Model configuration (TiTok-style 1D tokenizer where each patch becomes one token). */
 export interface ModelConfig {
@@ -59,6 +59,11 @@ export function anyPresetConfig(name: string): AnyModelConfig {
   const config = PRESETS[name] ?? TITOK_PRESETS[name];
   if (!config) throw new UnknownPresetError(name, true);
   return config;
+}
+
+/** The parameters (name, shape) of a model of either family, in order: paramSpecs or titokParamSpecs. */
+export function anyParamSpecs(c: AnyModelConfig): { name: string; shape: number[] }[] {
+  return isTiTok(c) ? titokParamSpecs(c) : paramSpecs(c);
 }
 
 /** Tokens per image: one per patch, or TiTok's K latent tokens. */

@@ -27,11 +27,11 @@ import { measuresByDefault, tuneModel } from './tune.js';
 import { checkPixelSource, checkRgbaTarget, checkTextureTarget, modelOutputToRgba, modelOutputToTexture, pixelsToModelInput } from '../ops/pixels.js';
 import { numel, Tensor } from '../tensor.js';
 import { CheckpointError, serializeCheckpoint, type CheckpointDType, type ParsedCheckpoint, type SaveCheckpointOptions } from './checkpoint-format.js';
-import { anyPresetConfig, paramSpecs, tokensPerImage, type AnyModelConfig, type ModelConfig } from './config.js';
+import { anyParamSpecs, anyPresetConfig, tokensPerImage, type AnyModelConfig, type ModelConfig } from './config.js';
 import { TokenizerModel } from './model.js';
 import { TiTokModel } from './titok.js';
 import { parseAnyCheckpoint, serializeTiTok, serializeTiTokFile, type ParsedTiTok, type TiTokFiles } from './titok-checkpoint.js';
-import { isTiTok, titokBits, titokParamSpecs, type TiTokConfig } from './titok-config.js';
+import { isTiTok, titokBits, type TiTokConfig } from './titok-config.js';
 import { currentHost } from './tokenizer-host.js';
 import { fromModelOutput, toModelInput, type RgbImage } from '../io/pixels.js';
 
@@ -261,11 +261,6 @@ export class Tokenizer {
     for (const t of model.params.values()) t.evictable = true;
   }
 
-  /** The specs (name, shape) of the model's parameters, in order. */
-  private static specs(config: AnyModelConfig): { name: string; shape: number[] }[] {
-    return isTiTok(config) ? titokParamSpecs(config) : paramSpecs(config);
-  }
-
   private static async engineFor(opts: TokenizerOptions): Promise<{ engine: Engine; owns: boolean }> {
     if (opts.engine) return { engine: opts.engine, owns: false };
     return { engine: await currentHost().createEngine({ device: opts.device, backend: opts.backend }), owns: true };
@@ -275,9 +270,9 @@ export class Tokenizer {
     const tensors = new Map<string, Tensor>();
     try {
       await Tokenizer.scoped(engine, 'load', async () => {
-        const tooLarge = parametersLimitError(engine.limits, Tokenizer.specs(parsed.config).map((s) => [s.name, numel(s.shape)]));
+        const tooLarge = parametersLimitError(engine.limits, anyParamSpecs(parsed.config).map((s) => [s.name, numel(s.shape)]));
         if (tooLarge) throw tooLarge;
-        for (const s of Tokenizer.specs(parsed.config)) {
+        for (const s of anyParamSpecs(parsed.config)) {
           const t = engine.upload(parsed.params.get(s.name)!, s.shape);
           // Stored as f16: every value is exactly a float16 (matmul may keep half textures of it).
           t.f16Exact = parsed.dtypes.get(s.name) === 'F16';
@@ -916,7 +911,7 @@ export class Tokenizer {
   async parameters(): Promise<Map<string, Float32Array>> {
     return this.run('parameters', async () => {
       const out = new Map<string, Float32Array>();
-      for (const s of Tokenizer.specs(this.config)) out.set(s.name, await this.engine.readF32(this.model.p(s.name)));
+      for (const s of anyParamSpecs(this.config)) out.set(s.name, await this.engine.readF32(this.model.p(s.name)));
       return out;
     });
   }

@@ -1,8 +1,7 @@
 import * as F from '../autograd/functions.js';
 import { Tape } from '../autograd/tape.js';
 import type { ForwardResult, TokenizerModel } from '../model/model.js';
-import { paramSpecs } from '../model/config.js';
-import { titokParamSpecs } from '../model/titok-config.js';
+import { anyParamSpecs } from '../model/config.js';
 import { TiTokModel } from '../model/titok.js';
 import type { Tensor } from '../tensor.js';
 import { randomBits } from './init.js';
@@ -44,7 +43,7 @@ export type TrainableModel = TokenizerModel | TiTokModel;
 
 /** Parameter names of a trainable model, in its spec order. */
 export function trainableParamNames(model: TrainableModel): string[] {
-  return (model instanceof TiTokModel ? titokParamSpecs(model.config) : paramSpecs(model.config)).map((s) => s.name);
+  return anyParamSpecs(model.config).map((s) => s.name);
 }
 
 /** Token counts per image for a step under nested dropout (see TrainerOptions.nestedDropout). */

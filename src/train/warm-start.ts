@@ -13,8 +13,9 @@
  *   convolution starts as the identity. TiTok's own parts (latent tokens, class tokens, mask token,
  *   quantizer and its projections) start random.
  */
-import { paramSpecs, type AnyModelConfig, type ModelConfig } from '../model/config.js';
-import { isTiTok, TITOK_SIZES, titokGrid, titokParamSpecs, type TiTokConfig } from '../model/titok-config.js';
+import { anyParamSpecs, type AnyModelConfig, type ModelConfig } from '../model/config.js';
+import { isTiTok, TITOK_SIZES, titokGrid, type TiTokConfig } from '../model/titok-config.js';
+import { numel } from '../tensor.js';
 
 /** A write into a parameter: data from element `offset` on (the rest keeps its random values). */
 export interface InitWrite {
@@ -33,12 +34,6 @@ export class WarmStartError extends Error {}
 
 type Source = { config: AnyModelConfig; params: ReadonlyMap<string, Float32Array> };
 
-function specsOf(c: AnyModelConfig): { name: string; shape: number[] }[] {
-  return isTiTok(c) ? titokParamSpecs(c) : paramSpecs(c as ModelConfig);
-}
-
-const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-
 /** TiTok block tensor names → the patch model's, for one pre-LN block. */
 const BLOCK_NAMES: [string, string][] = [
   ['ln_1.weight', 'ln1.g'], ['ln_1.bias', 'ln1.b'],
@@ -51,13 +46,13 @@ const BLOCK_NAMES: [string, string][] = [
 
 /** The writes that start `target`'s parameters from `source`'s; throws WarmStartError when none apply. */
 export function warmStart(target: AnyModelConfig, source: Source): WarmStart {
-  const specs = specsOf(target);
+  const specs = anyParamSpecs(target);
   const shapes = new Map(specs.map((p) => [p.name, p.shape]));
-  const srcShapes = new Map(specsOf(source.config).map((p) => [p.name, p.shape]));
+  const srcShapes = new Map(anyParamSpecs(source.config).map((p) => [p.name, p.shape]));
   const writes: InitWrite[] = [];
   const whole = new Set<string>();
   const add = (name: string, data: Float32Array, offset = 0) => {
-    const n = size(shapes.get(name)!);
+    const n = numel(shapes.get(name)!);
     if (offset + data.length > n) throw new Error(`warmStart: ${name} takes ${n} values, not ${offset + data.length}`);
     writes.push({ name, data, offset });
     if (offset === 0 && data.length === n) whole.add(name);
