@@ -160,6 +160,12 @@ describe('tok1d train', function () {
     const other = await tok1d(['train', '--resume', dir, '--batch', '4', '--backend', 'opengl']);
     expect(other.code).to.equal(2);
     expect(other.stderr).to.contain('drop --batch');
+    // A warm-up longer than the run: refused before the run folder is written.
+    const long = join(tmp(), 'run');
+    const w = await tok1d(['train', ...FEW, '--preset', 'tiny', '--steps', '5', '--warmup', '20', '--backend', 'opengl', '-o', long]);
+    expect(w.code).to.equal(3);
+    expect(w.stderr).to.contain("the warm-up of 20 steps is longer than the run's 5 steps");
+    expect(existsSync(long)).to.equal(false);
     const lib = { ...readRunState(dir).settings, steps: 30, batch: 4 };
     let err: unknown;
     await runTraining(engine, dir, lib, { log: () => undefined }, true).catch((e: unknown) => (err = e));

@@ -134,7 +134,6 @@ export async function train(v: Values, backend: BackendName | undefined): Promis
       // A new length of the schedule: the warm-up and cosine are recomputed over it.
       const steps = num(v, 'steps', settings.steps, true);
       if (steps <= reached) throw new UsageError(`--steps ${steps}: the run has already made ${reached} steps; give more`);
-      if (steps < settings.warmup) throw new UsageError(`--steps ${steps} is shorter than the run's warm-up of ${settings.warmup} steps`);
       settings = { ...settings, steps };
     }
     const removed = cleanStaleTemps(dir);

@@ -30,7 +30,7 @@ import { CodeUsage } from './codes.js';
 import { Dataset, splitFiles, type SkippedFile } from './data.js';
 import { Ema } from './optim.js';
 import { plotLossCurves } from './plot.js';
-import { lrAt } from './schedule.js';
+import { lrAt, type LrSchedule } from './schedule.js';
 import { Trainer, type TrainableModel } from './trainer.js';
 import { warmStart, WarmStartError, type WarmStart } from './warm-start.js';
 
@@ -162,6 +162,7 @@ export function checkSettings(s: RunSettings): void {
     ['logEvery', s.logEvery, 1], ['valEvery', s.valEvery, 1], ['ckptEvery', s.ckptEvery, 1], ['cacheMb', s.cacheMb, 0],
   ];
   for (const [k, v, min] of ints) if (!Number.isInteger(v) || v < min) throw new RunError(`${k} must be an integer ≥ ${min}, got ${v}`);
+  if (s.warmup > s.steps) throw new RunError(`the warm-up of ${s.warmup} steps is longer than the run's ${s.steps} steps`);
   if (!(s.lr > 0 && Number.isFinite(s.lr))) throw new RunError(`lr must be positive, got ${s.lr}`);
   if (!(s.minLr >= 0 && s.minLr <= s.lr)) throw new RunError(`min-lr must lie in [0, lr], got ${s.minLr}`);
   if (!(s.weightDecay >= 0)) throw new RunError(`weight decay must be ≥ 0, got ${s.weightDecay}`);
@@ -210,6 +211,8 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
   mkdirSync(join(dir, 'val'), { recursive: true });
   const s = settings;
   const logPath = join(dir, 'train.log');
+  const writeConfig = () => writeFileSync(join(dir, 'config.json'), JSON.stringify(s, null, 2) + '\n');
+  const schedule = (total = s.steps): LrSchedule => ({ base: s.lr, warmup: s.warmup, total, minLr: s.minLr });
   const log = (line: string) => {
     hooks.log(line);
     appendFileSync(logPath, line + '\n');
@@ -252,7 +255,7 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
       const all = fam.specs.length;
       log(`initialized from ${s.initFrom}: ${all - init.fresh.length} of ${all} parameters; random or partly random: ${init.fresh.slice(0, 6).join(', ')}${init.fresh.length > 6 ? `, … (${init.fresh.length})` : ''}`);
     }
-    writeFileSync(join(dir, 'config.json'), JSON.stringify(s, null, 2) + '\n');
+    writeConfig();
     rmSync(join(dir, 'metrics.jsonl'), { force: true });
   }
   // Thousands of steps repay the fast kernels' compile, however small the model (engine.quickCompileFlops).
@@ -294,9 +297,9 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
     codes.lastUsed.set(lu.data);
     truncateMetrics(join(dir, 'metrics.jsonl'), start);
     if (storedSteps !== s.steps) {
-      const lr = (total: number) => lrAt(start + 1, { base: s.lr, warmup: s.warmup, total, minLr: s.minLr }).toExponential(2);
+      const lr = (total: number) => lrAt(start + 1, schedule(total)).toExponential(2);
       log(`schedule changed from ${storedSteps} to ${s.steps} steps: learning rate at step ${start + 1} ${lr(storedSteps)} → ${lr(s.steps)}`);
-      writeFileSync(join(dir, 'config.json'), JSON.stringify(s, null, 2) + '\n');
+      writeConfig();
     }
     log(`resumed at step ${start} of ${s.steps}`);
   }
@@ -409,7 +412,7 @@ export async function runTraining(engine: Engine, dir: string, settings: RunSett
     const m: TrainMetrics = {
       kind: 'train',
       step: step + 1,
-      lr: lrAt(step + 1, { base: s.lr, warmup: s.warmup, total: s.steps, minLr: s.minLr }),
+      lr: lrAt(step + 1, schedule()),
       loss: w.mse * mse! + w.l1 * (l1 ?? 0) + w.codebook * cb! + fam.beta * cm!,
       mse: mse!,
       ...(l1 !== null ? { l1 } : {}),
