@@ -1,7 +1,8 @@
 /**
  * Pixel conversions between 8-bit RGB images and the model, with no Node imports (the browser
  * bundle shares them): antialiased resize + centre crop (toModelInput), training crops
- * (cropToModelInput), back to 8 bits (fromModelOutput), side-by-side views and PSNR.
+ * (cropToModelInput; cropFromLevels from halvings of the image), back to 8 bits (fromModelOutput),
+ * side-by-side views and PSNR.
  */
 
 /** A problem with an input image (not a PNG, truncated, corrupt, too large, wrong size for the model). */
@@ -102,6 +103,68 @@ export function cropToModelInput(img: RgbImage, size: number, region: CropRegion
   }
   const k = size / side;
   return resample(img, size, taps(img.width, img.width * k, x * k, size), taps(img.height, img.height * k, y * k, size), flip);
+}
+
+/**
+ * The image at half its size, ceil(W/2)×ceil(H/2): each pixel the rounded mean of its 2×2 block of
+ * source pixels (of the 2 or 1 that exist at an odd last column or row). Output pixel j covers source
+ * pixels 2j and 2j+1, so a source position x is x/2 in the halved image.
+ */
+export function halveImage(img: RgbImage): RgbImage {
+  checkImage(img, 'halveImage');
+  const { width: W, height: H, rgb } = img;
+  const w = Math.ceil(W / 2);
+  const h = Math.ceil(H / 2);
+  const out = new Uint8Array(w * h * 3);
+  for (let y = 0; y < h; y++) {
+    const r0 = 2 * y * W * 3;
+    const r1 = 2 * y + 1 < H ? r0 + W * 3 : r0; // an odd last row counts its one row twice
+    for (let x = 0; x < w; x++) {
+      const c0 = 2 * x * 3;
+      const c1 = 2 * x + 1 < W ? c0 + 3 : c0; // likewise an odd last column
+      const o = (y * w + x) * 3;
+      for (let c = 0; c < 3; c++) {
+        // Sums of 4 bytes: (sum + 2) >> 2 is the mean rounded half up.
+        out[o + c] = (rgb[r0 + c0 + c]! + rgb[r0 + c1 + c]! + rgb[r1 + c0 + c]! + rgb[r1 + c1 + c]! + 2) >> 2;
+      }
+    }
+  }
+  return { width: w, height: h, rgb: out };
+}
+
+/**
+ * The chain of halvings of `img` that a training crop of at least `size` pixels can use: levels[0] is
+ * the image, levels[l] is halveImage(levels[l − 1]), down to the last level whose shorter side is still
+ * at least `size`.
+ */
+export function imageLevels(img: RgbImage, size: number): RgbImage[] {
+  const levels = [img];
+  for (let last = img; Math.min(last.width, last.height) >= 2 * size; ) {
+    last = halveImage(last);
+    levels.push(last);
+  }
+  return levels;
+}
+
+/**
+ * cropToModelInput from a chain of halvings (imageLevels): the region is resampled from level
+ * l = floor(log2(side/size)) (at most the last level), where it spans between `size` and 2·size pixels,
+ * so the triangle filter reads under 4 taps per output pixel and a crop costs O(size²) whatever its
+ * side, instead of reading every source pixel under it. The filter is then the 2^l box of the levels
+ * followed by the triangle: close to, not equal to, cropToModelInput on the full image (equal when
+ * l = 0).
+ */
+export function cropFromLevels(levels: readonly RgbImage[], size: number, region: CropRegion, flip = false): Float32Array {
+  if (levels.length === 0) throw new ImageError('cropFromLevels: no image levels');
+  const ratio = region.side / size;
+  const l = ratio >= 2 ? Math.min(levels.length - 1, Math.floor(Math.log2(ratio))) : 0;
+  const f = 2 ** l;
+  const level = levels[l]!;
+  // The region in level-l pixels; rounding can put its far edge a hair past the level's edge.
+  const side = region.side / f;
+  const x = Math.min(region.x / f, Math.max(0, level.width - side));
+  const y = Math.min(region.y / f, Math.max(0, level.height - side));
+  return cropToModelInput(level, size, { x, y, side }, flip);
 }
 
 /** Separable resampling with precomputed taps: horizontal pass over the rows needed, then vertical; 0..255 → [-1, 1]. */

@@ -2,13 +2,17 @@
  * Training data: a folder of images (PNG, JPEG, WebP), decoded once and kept in memory within a budget, sampled as
  * random square crops at several scales with horizontal flips, plus a fixed validation set.
  *
+ * Each image is kept with its chain of halvings (imageLevels, a third more memory), so a crop is
+ * resampled from the level where it spans under twice the model size: its cost does not grow with the
+ * crop's side (a whole 1920×1080 photo reduced to 64×64 would otherwise read all 2 M pixels).
+ *
  * Every random choice is a pure function of (seed, sample number, draw) through the counter-based
  * generator of init.ts, and sample number n = step·batch + i. The data order of a run is therefore
  * fully determined by its seed and step: resuming at step s replays exactly what an uninterrupted
  * run would have drawn, with no generator state to save.
  */
 import { readFile } from 'node:fs/promises';
-import { cropToModelInput, decodeImageFile, toModelInput, type RgbImage } from '../io/image.js';
+import { cropFromLevels, decodeImageFile, imageLevels, toModelInput, type CropRegion, type RgbImage } from '../io/image.js';
 import { randomBits } from './init.js';
 
 export interface DatasetOptions {
@@ -73,7 +77,8 @@ export function splitFiles(files: readonly string[], seed: number): { train: str
 export class Dataset {
   readonly files: string[];
   readonly skipped: SkippedFile[] = [];
-  private readonly cache = new Map<number, RgbImage>();
+  /** Decoded images with their halvings (levels[0] is the image), by file index. */
+  private readonly cache = new Map<number, RgbImage[]>();
   private cachedBytes = 0;
   /** The permutation of the epoch last drawn from (one per epoch, not one per sample). */
   private order: { epoch: number; perm: Uint32Array } | null = null;
@@ -117,19 +122,26 @@ export class Dataset {
     return this.files.length;
   }
 
-  private keep(i: number, img: RgbImage): void {
-    if (this.cachedBytes + img.rgb.byteLength <= this.o.cacheMb * 1048576) {
-      this.cache.set(i, img);
-      this.cachedBytes += img.rgb.byteLength;
+  /** Keeps an image and its halvings within the budget (beyond it they are rebuilt on each use). */
+  private keep(i: number, img: RgbImage): RgbImage[] {
+    const levels = imageLevels(img, this.o.size);
+    const bytes = levels.reduce((n, l) => n + l.rgb.byteLength, 0);
+    if (this.cachedBytes + bytes <= this.o.cacheMb * 1048576) {
+      this.cache.set(i, levels);
+      this.cachedBytes += bytes;
     }
+    return levels;
+  }
+
+  /** Image i and its halvings: from the cache, else decoded again. */
+  private async levels(i: number): Promise<RgbImage[]> {
+    const hit = this.cache.get(i);
+    if (hit) return hit;
+    return this.keep(i, await decodeImageFile(await readFile(this.files[i]!), { maxPixels: this.o.maxPixels }));
   }
 
   async image(i: number): Promise<RgbImage> {
-    const hit = this.cache.get(i);
-    if (hit) return hit;
-    const img = await decodeImageFile(await readFile(this.files[i]!), { maxPixels: this.o.maxPixels });
-    this.keep(i, img);
-    return img;
+    return (await this.levels(i))[0]!;
   }
 
   /** The image drawn for sample n: epochs of a seeded permutation of the files. */
@@ -141,12 +153,13 @@ export class Dataset {
   }
 
   /**
-   * Sample n: a square crop whose side is log-uniform in [minScale, 1] of the shorter image side (at
-   * least the model size when the image allows), at a uniform position, resampled to size×size,
-   * flipped with probability ½.
+   * What sample n is: image fileFor(n) (with its halvings) and a square region whose side is
+   * log-uniform in [minScale, 1] of the shorter image side (at least the model size when the image
+   * allows), at a uniform position, mirrored with probability ½.
    */
-  async sample(n: number): Promise<Float32Array> {
-    const img = await this.image(this.fileFor(n));
+  async draw(n: number): Promise<{ levels: RgbImage[]; region: CropRegion; flip: boolean }> {
+    const levels = await this.levels(this.fileFor(n));
+    const img = levels[0]!;
     const seed = this.o.seed;
     const short = Math.min(img.width, img.height);
     const lo = Math.min(short, Math.max(this.o.size, this.o.minScale * short));
@@ -154,7 +167,13 @@ export class Dataset {
     const x = unit(randomBits(seed, n, DRAW_X)) * (img.width - side);
     const y = unit(randomBits(seed, n, DRAW_Y)) * (img.height - side);
     const flip = this.o.flip && randomBits(seed, n, DRAW_FLIP) >>> 31 === 1;
-    return cropToModelInput(img, this.o.size, { x, y, side }, flip);
+    return { levels, region: { x, y, side }, flip };
+  }
+
+  /** Sample n (draw) resampled to size×size from the image's halvings (cropFromLevels). */
+  async sample(n: number): Promise<Float32Array> {
+    const { levels, region, flip } = await this.draw(n);
+    return cropFromLevels(levels, this.o.size, region, flip);
   }
 
   /** The batch for a training step: samples step·batch … step·batch + batch − 1, as one [B, S, S, 3] array. */
