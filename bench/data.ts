@@ -4,8 +4,8 @@
  * side, any position, flips), resampled to the model size two ways over the same regions:
  *   - levels: cropFromLevels, from the image's halvings (what training uses);
  *   - full:   cropToModelInput on the full-size image (the triangle filter over every pixel under the crop).
- * The regions are Dataset.draw's, the same for both. Also each crop's PSNR between the two (how close the cheaper filter is), and the time to decode the
- * folder and build the halvings once.
+ * The regions are Dataset.draw's, the same for both. Also each crop's PSNR between the two (how
+ * close the cheaper filter is), and the time to decode the folder and build the halvings once.
  *
  *   node dist/bench/data.js FOLDER [--size 64] [--batch 64] [--runs 7] [--min-scale 0.15]
  *

@@ -66,8 +66,9 @@ describe('training crops from halvings of the image', () => {
       const short = Math.min(img.width, img.height);
       const close: number[] = [];
       for (let i = 0; i < 40; i++) {
-        // Sides from the model size to the whole shorter side, log-uniform; the last ones at the far edges.
-        const side = i === 39 ? short : S * Math.pow(short / S, r());
+        // Sides from the model size to the whole shorter side, log-spaced (a third of them under twice
+        // the model size), at random positions; the last ones at the far edges.
+        const side = i === 39 ? short : S * Math.pow(short / S, i / 39);
         const x = i >= 38 ? img.width - side : r() * (img.width - side);
         const y = i >= 38 ? img.height - side : r() * (img.height - side);
         const flip = r() < 0.5;

@@ -24,9 +24,9 @@ import type { Engine } from '../src/gpu/engine.js';
 import { decodeSafetensors } from '../src/io/safetensors.js';
 import { fromModelOutput, psnr, toModelInput } from '../src/io/image.js';
 import { serializeCheckpoint } from '../src/model/checkpoint.js';
-import { isTiTok, titokParamSpecs } from '../src/model/titok-config.js';
+import { isTiTok } from '../src/model/titok-config.js';
 import { serializeTiTokFile } from '../src/model/titok-checkpoint.js';
-import { paramSpecs } from '../src/model/config.js';
+import { anyParamSpecs } from '../src/model/config.js';
 import { Tokenizer } from '../src/index.js';
 import { Dataset } from '../src/train/data.js';
 import { collectImages } from '../src/cli/inputs.js';
@@ -83,8 +83,7 @@ function f32Checkpoint(runDir: string, config: Tokenizer['config']): Uint8Array 
   const statePath = join(runDir, 'state.safetensors');
   if (!existsSync(statePath)) return null;
   const state = decodeSafetensors(readFileSync(statePath)).tensors;
-  const specs = isTiTok(config) ? titokParamSpecs(config) : paramSpecs(config);
-  const params = new Map(specs.map((s) => [s.name, (state.get(`ema/${s.name}`) ?? state.get(`param/${s.name}`))!.data]));
+  const params = new Map(anyParamSpecs(config).map((s) => [s.name, (state.get(`ema/${s.name}`) ?? state.get(`param/${s.name}`))!.data]));
   return isTiTok(config) ? serializeTiTokFile(config, params, 'F32') : serializeCheckpoint(config, params);
 }
 

@@ -159,12 +159,9 @@ export function cropFromLevels(levels: readonly RgbImage[], size: number, region
   const ratio = region.side / size;
   const l = ratio >= 2 ? Math.min(levels.length - 1, Math.floor(Math.log2(ratio))) : 0;
   const f = 2 ** l;
-  const level = levels[l]!;
-  // The region in level-l pixels; rounding can put its far edge a hair past the level's edge.
-  const side = region.side / f;
-  const x = Math.min(region.x / f, Math.max(0, level.width - side));
-  const y = Math.min(region.y / f, Math.max(0, level.height - side));
-  return cropToModelInput(level, size, { x, y, side }, flip);
+  // The region in level-l pixels: dividing by 2^l is exact and the level is ceil(W/2^l) wide, so a
+  // region that fits the image fits the level, and one that does not is refused at every level.
+  return cropToModelInput(levels[l]!, size, { x: region.x / f, y: region.y / f, side: region.side / f }, flip);
 }
 
 /** Separable resampling with precomputed taps: horizontal pass over the rows needed, then vertical; 0..255 → [-1, 1]. */
